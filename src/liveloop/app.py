@@ -1,0 +1,78 @@
+"""The ASGI application: routers, error handlers, and a lifespan that owns the database and the worker."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from sqlalchemy import text
+
+from liveloop import __version__
+from liveloop.config import Settings, get_settings
+from liveloop.coupons.endpoints import router as coupons_router
+from liveloop.events.worker import Worker
+from liveloop.jobs import JOBS
+from liveloop.kit.db import create_engine, session_factory
+from liveloop.kit.http import install_error_handlers
+from liveloop.ledger.endpoints import router as ledger_router
+from liveloop.members.endpoints import router as members_router
+from liveloop.orders.endpoints import router as orders_router
+from liveloop.referral.endpoints import public as public_router
+from liveloop.referral.endpoints import router as referral_router
+from liveloop.shops.endpoints import router as shops_router
+
+log = logging.getLogger("liveloop")
+
+DESCRIPTION = """
+The growth engine for cross-border live commerce: referral fission, a points and coupon ledger, and
+(in later releases) the live room, lifecycle messaging and analytics.
+
+Operators authenticate with an API key (`Authorization: Bearer ll_…`) whose scopes limit what it may do.
+Every write accepts an `Idempotency-Key` header: a retry with the same key returns the first answer.
+Errors have a stable `error.code` and a `message` that says how to fix the request.
+"""
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = create_engine(settings.database_url, pool_size=settings.database_pool_size)
+        app.state.engine = engine
+        app.state.sessions = session_factory(engine)
+        worker_task = None
+        worker = None
+        if settings.run_worker:
+            worker = Worker(app.state.sessions, jobs=JOBS, poll_seconds=settings.worker_poll_seconds,
+                            timeout_seconds=settings.webhook_timeout_seconds,
+                            max_attempts=settings.webhook_max_attempts)
+            worker_task = asyncio.create_task(worker.run_forever(), name="liveloop-worker")
+        try:
+            yield
+        finally:
+            if worker is not None and worker_task is not None:
+                worker.stop()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await worker_task
+                await worker.close()
+            await engine.dispose()
+
+    app = FastAPI(title="liveloop", version=__version__, description=DESCRIPTION, lifespan=lifespan)
+    app.state.settings = settings
+    install_error_handlers(app)
+    for router in (shops_router, members_router, orders_router, ledger_router, coupons_router, referral_router,
+                   public_router):
+        app.include_router(router)
+
+    @app.get("/healthz", tags=["ops"])
+    async def healthz() -> dict[str, str]:
+        async with app.state.engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+        return {"status": "ok", "version": __version__}
+
+    return app

@@ -1,0 +1,284 @@
+"""The `liveloop` command."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from liveloop.config import get_settings
+from liveloop.kit.db import create_engine, session_factory, transaction
+
+app = typer.Typer(help="liveloop: growth engine for cross-border live commerce.", no_args_is_help=True,
+                  pretty_exceptions_show_locals=False)
+shop_app = typer.Typer(help="Create and list shops (tenants).", no_args_is_help=True)
+key_app = typer.Typer(help="Create, list and revoke operator API keys.", no_args_is_help=True)
+ledger_app = typer.Typer(help="Inspect and prove the points, tickets and credit ledger.", no_args_is_help=True)
+app.add_typer(shop_app, name="shop")
+app.add_typer(key_app, name="apikey")
+app.add_typer(ledger_app, name="ledger")
+console = Console()
+err = Console(stderr=True)
+
+DbOption = Annotated[str | None, typer.Option("--database-url", envvar="LIVELOOP_DATABASE_URL",
+                                              help="SQLAlchemy URL; LIVELOOP_DATABASE_URL or ./liveloop.db")]
+
+
+def _url(database_url: str | None) -> str:
+    return database_url or get_settings().database_url
+
+
+def _fail(message: str) -> None:
+    err.print(f"[bold red]error:[/] {message}")
+    raise typer.Exit(2)
+
+
+@app.command()
+def migrate(database_url: DbOption = None) -> None:
+    """Create or upgrade the database schema to the latest version."""
+    from liveloop.migrate import upgrade
+
+    url = _url(database_url)
+    with console.status(f"Migrating {url.split('@')[-1]} …"):
+        upgrade(url)
+    console.print("[green]Database is up to date.[/]")
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Bind address (LIVELOOP_HOST)")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (LIVELOOP_PORT)")] = None,
+    workers: Annotated[int, typer.Option(help="Worker processes")] = 1,
+    database_url: DbOption = None,
+    migrate_first: Annotated[bool, typer.Option("--migrate/--no-migrate", help="Migrate before serving")] = True,
+) -> None:
+    """Serve the API (docs at /docs) with the outbox worker inside."""
+    import uvicorn
+
+    if database_url:
+        os.environ["LIVELOOP_DATABASE_URL"] = database_url
+        get_settings.cache_clear()
+    settings = get_settings()
+    if migrate_first:
+        migrate(settings.database_url)
+    uvicorn.run("liveloop.app:create_app", factory=True, host=host or settings.host, port=port or settings.port,
+                workers=workers, log_level=settings.log_level.lower(), access_log=False)
+
+
+@app.command()
+def worker(database_url: DbOption = None) -> None:
+    """Run the outbox and scheduled-job worker on its own (when the API runs with LIVELOOP_RUN_WORKER=false)."""
+    from liveloop.events.worker import Worker
+    from liveloop.jobs import JOBS
+
+    settings = get_settings()
+
+    async def run() -> None:
+        engine = create_engine(_url(database_url))
+        w = Worker(session_factory(engine), jobs=JOBS, poll_seconds=settings.worker_poll_seconds,
+                   timeout_seconds=settings.webhook_timeout_seconds, max_attempts=settings.webhook_max_attempts)
+        console.print("Worker running; Ctrl-C stops it.")
+        try:
+            await w.run_forever()
+        finally:
+            await w.close()
+            await engine.dispose()
+
+    try:
+        asyncio.run(run())
+    except KeyboardInterrupt:
+        console.print("Stopped.")
+
+
+@shop_app.command("create")
+def shop_create(
+    slug: Annotated[str, typer.Argument(help="Short name used in URLs, e.g. acme-beauty")],
+    name: Annotated[str, typer.Option(help="Display name")] = "",
+    landing_url: Annotated[str, typer.Option(help="Where invite links land")] = "https://example.com/",
+    timezone: Annotated[str, typer.Option(help="Reporting time zone (IANA)")] = "UTC",
+    market: Annotated[str, typer.Option(help="Default market: sea, na, eu or me")] = "na",
+    shopify_secret: Annotated[str | None, typer.Option(help="Shopify app secret for its webhooks")] = None,
+    database_url: DbOption = None,
+) -> None:
+    """Create a shop with the four market presets and print its webhook secret and an admin API key."""
+    from liveloop.kit.errors import LiveloopError
+    from liveloop.shops.service import create_api_key, create_shop
+
+    async def run() -> tuple[str, str, str]:
+        engine = create_engine(_url(database_url))
+        try:
+            async with transaction(session_factory(engine)) as session:
+                shop = await create_shop(session, slug=slug, name=name or slug, landing_url=landing_url,
+                                         reporting_timezone=timezone, default_market=market,
+                                         shopify_secret=shopify_secret)
+                _, key = await create_api_key(session, shop, name="admin (created by CLI)", scopes=["admin"])
+                return shop.id, shop.webhook_secret, key
+        finally:
+            await engine.dispose()
+
+    try:
+        shop_id, secret, key = asyncio.run(run())
+    except LiveloopError as exc:
+        _fail(exc.message)
+        return
+    table = Table(show_header=False, title=f"Shop {slug}")
+    table.add_row("id", shop_id)
+    table.add_row("webhook secret", secret)
+    table.add_row("admin API key", key)
+    console.print(table)
+    console.print("[yellow]Store the API key now; it is not shown again.[/]")
+
+
+@shop_app.command("list")
+def shop_list(database_url: DbOption = None) -> None:
+    """List shops."""
+    from sqlalchemy import select
+
+    from liveloop.models import Shop
+
+    async def run() -> list[Shop]:
+        engine = create_engine(_url(database_url))
+        try:
+            async with transaction(session_factory(engine)) as session:
+                return list((await session.execute(select(Shop).order_by(Shop.created_at))).scalars())
+        finally:
+            await engine.dispose()
+
+    table = Table("slug", "name", "id", "time zone", "default market")
+    for shop in asyncio.run(run()):
+        table.add_row(shop.slug, shop.name, shop.id, shop.reporting_timezone, shop.default_market)
+    console.print(table)
+
+
+@key_app.command("create")
+def apikey_create(
+    shop: Annotated[str, typer.Option(help="Shop slug")],
+    scope: Annotated[list[str], typer.Option(help="Repeat for several scopes, e.g. --scope members:read")],
+    name: Annotated[str, typer.Option(help="What the key is for")] = "cli",
+    database_url: DbOption = None,
+) -> None:
+    """Create an API key with the given scopes; it is printed once."""
+    from liveloop.kit.errors import LiveloopError
+    from liveloop.shops.service import create_api_key, get_shop_by_slug
+
+    async def run() -> str:
+        engine = create_engine(_url(database_url))
+        try:
+            async with transaction(session_factory(engine)) as session:
+                row = await get_shop_by_slug(session, shop)
+                _, key = await create_api_key(session, row, name=name, scopes=scope)
+                return key
+        finally:
+            await engine.dispose()
+
+    try:
+        key = asyncio.run(run())
+    except LiveloopError as exc:
+        _fail(exc.message)
+        return
+    console.print(key)
+    err.print("[yellow]Store the key now; it is not shown again.[/]")
+
+
+@key_app.command("list")
+def apikey_list(shop: Annotated[str, typer.Option(help="Shop slug")], database_url: DbOption = None) -> None:
+    """List a shop's API keys (never the keys themselves)."""
+    from liveloop.shops.service import get_shop_by_slug, list_api_keys
+
+    async def run() -> list[tuple[str, str, str, str, str]]:
+        engine = create_engine(_url(database_url))
+        try:
+            async with transaction(session_factory(engine)) as session:
+                row = await get_shop_by_slug(session, shop)
+                return [(k.id, k.name, k.prefix, " ".join(k.scopes), "revoked" if k.revoked_at else "active")
+                        for k in await list_api_keys(session, row.id)]
+        finally:
+            await engine.dispose()
+
+    table = Table("id", "name", "prefix", "scopes", "state")
+    for r in asyncio.run(run()):
+        table.add_row(*r)
+    console.print(table)
+
+
+@ledger_app.command("verify")
+def ledger_verify(database_url: DbOption = None) -> None:
+    """Prove the ledger: balanced transactions, balances equal to entry sums, no negatives, lots in step."""
+    from liveloop.ledger.verify import CHECKS, verify
+
+    async def run() -> object:
+        engine = create_engine(_url(database_url))
+        try:
+            with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
+                          console=err, transient=True) as progress:
+                task = progress.add_task("Checking the ledger", total=len(CHECKS))
+                async with transaction(session_factory(engine)) as session:
+                    return await verify(session, on_check=lambda name: progress.advance(task))
+        finally:
+            await engine.dispose()
+
+    started = time.perf_counter()
+    report = asyncio.run(run())
+    elapsed = time.perf_counter() - started
+    table = Table("check", "result")
+    for name, title, _ in CHECKS:
+        problems = report.problems[name]  # type: ignore[attr-defined]
+        table.add_row(title, "[green]ok[/]" if not problems else f"[red]{len(problems)}+ problems[/] e.g. {problems[:3]}")
+    console.print(table)
+    console.print(f"{report.entries:,} entries, {report.transactions:,} transactions, "  # type: ignore[attr-defined]
+                  f"{report.accounts:,} accounts verified in {elapsed:.2f} s")
+    if not report.ok:  # type: ignore[attr-defined]
+        raise typer.Exit(1)
+
+
+@app.command()
+def demo(
+    port: Annotated[int, typer.Option(help="Port to serve on")] = 8000,
+    database_url: DbOption = None,
+    serve_after: Annotated[bool, typer.Option("--serve/--no-serve", help="Serve the API afterwards")] = True,
+) -> None:
+    """Migrate, seed a demo shop with a running campaign and simulated traffic, print a summary, and serve."""
+    from liveloop.demo import run_demo
+
+    url = _url(database_url)
+    migrate(url)
+    asyncio.run(run_demo(url, console, base_url=f"http://127.0.0.1:{port}"))
+    if serve_after:
+        os.environ["LIVELOOP_DATABASE_URL"] = url
+        os.environ["LIVELOOP_PUBLIC_BASE_URL"] = f"http://127.0.0.1:{port}"
+        get_settings.cache_clear()
+        console.print(f"\nServing on [bold]http://127.0.0.1:{port}[/] — API docs at http://127.0.0.1:{port}/docs")
+        serve(host="127.0.0.1", port=port, workers=1, database_url=url, migrate_first=False)
+
+
+@app.command()
+def bench(
+    name: Annotated[str, typer.Argument(help="clicks, conversions, verify or all")] = "all",
+    quick: Annotated[bool, typer.Option(help="Short runs, for a smoke test")] = False,
+) -> None:
+    """Run the benchmarks under benchmarks/ (they report median, p99 and the ratio to their baseline)."""
+    root = Path.cwd() / "benchmarks"
+    if not root.is_dir():
+        _fail("Run this from the liveloop source tree: the benchmarks live in ./benchmarks.")
+    names = ["clicks", "conversions", "verify"] if name == "all" else [name]
+    code = 0
+    for n in names:
+        script = root / f"bench_{n}.py"
+        if not script.exists():
+            _fail(f"No benchmark {n!r}; choose clicks, conversions, verify or all.")
+        args = [sys.executable, str(script)] + (["--quick"] if quick else [])
+        code |= subprocess.call(args)  # noqa: S603 - our own scripts
+    raise typer.Exit(code)
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,44 @@
+"""Settings: one object, read from the environment with the ``LIVELOOP_`` prefix."""
+
+from __future__ import annotations
+
+import secrets
+from functools import lru_cache
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="LIVELOOP_", env_file=".env", extra="ignore")
+
+    database_url: str = Field(
+        "sqlite+aiosqlite:///./liveloop.db",
+        description="SQLAlchemy URL. SQLite (aiosqlite) by default; postgresql+asyncpg://… in production.",
+    )
+    database_pool_size: int = Field(10, description="Connections kept open per process (PostgreSQL).")
+    host: str = Field("127.0.0.1", description="Address `liveloop serve` binds to.")
+    port: int = Field(8000, description="Port `liveloop serve` binds to.")
+    public_base_url: str = Field(
+        "http://127.0.0.1:8000",
+        description="Where viewers reach this server; invite links and QR codes are built on it.",
+    )
+    secret_key: str = Field(
+        default_factory=lambda: secrets.token_urlsafe(32),
+        description="Signs click ids and viewer tokens. Set it in production; a random one is used otherwise.",
+    )
+    run_worker: bool = Field(
+        True, description="Run the outbox and scheduled-job worker inside the API process."
+    )
+    worker_poll_seconds: float = Field(0.5, description="How often the worker looks for due work.")
+    webhook_tolerance_seconds: int = Field(
+        300, description="Incoming webhooks with a timestamp further off than this are refused."
+    )
+    webhook_timeout_seconds: float = Field(10.0, description="Timeout of one outgoing webhook delivery.")
+    webhook_max_attempts: int = Field(12, description="Outgoing deliveries are retried up to this many times.")
+    log_level: str = Field("INFO", description="Python logging level.")
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,168 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from fastapi import APIRouter, Request
+from pydantic import BaseModel, ConfigDict, Field
+
+from liveloop.coupons import service
+from liveloop.kit.errors import Unprocessable
+from liveloop.kit.http import Session, UnitOfWorkRoute
+from liveloop.members.service import get_member
+from liveloop.shops.auth import Operator, requires
+
+router = APIRouter(prefix="/v1", route_class=UnitOfWorkRoute, tags=["coupons"])
+
+
+class BatchCreate(BaseModel):
+    name: str = Field(min_length=1, max_length=200)
+    kind: Literal["fixed", "percent", "gift"]
+    count: int = Field(0, ge=0, le=service.MAX_BATCH, description="Unbound codes to generate now")
+    member_ids: list[str] = Field(default_factory=list, description="Also one code bound to each of these members")
+    pattern: str = Field("####-####", min_length=4, max_length=64, description="'#' is a random character")
+    amount_minor: int | None = Field(None, gt=0)
+    currency: str | None = None
+    percent_bp: int | None = Field(None, gt=0, le=10_000)
+    gift_sku: str | None = Field(None, max_length=100)
+    min_spend_minor: int = Field(0, ge=0)
+    max_uses_per_coupon: int = Field(1, ge=1)
+    max_uses_per_member: int = Field(1, ge=1)
+    stackable: bool = False
+    starts_at: datetime | None = None
+    ends_at: datetime | None = None
+
+
+class BatchOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: str
+    name: str
+    kind: str
+    pattern: str
+    amount_minor: int | None
+    currency: str | None
+    percent_bp: int | None
+    gift_sku: str | None
+    min_spend_minor: int
+    max_uses_per_coupon: int
+    max_uses_per_member: int
+    stackable: bool
+    starts_at: datetime | None
+    ends_at: datetime | None
+    created_at: datetime
+    issued: int = 0
+    redeemed: int = 0
+
+
+class CouponOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: str
+    batch_id: str
+    code: str
+    member_id: str | None
+    uses: int
+    max_uses: int
+    voided_at: datetime | None
+
+
+class BatchCreated(BatchOut):
+    coupons: list[CouponOut]
+
+
+class Bind(BaseModel):
+    member_id: str
+
+
+class Check(BaseModel):
+    member_id: str
+    order_total_minor: int = Field(ge=0)
+    currency: str
+    order_ref: str | None = Field(None, max_length=255)
+
+
+class Quote(BaseModel):
+    code: str
+    valid: bool = True
+    discount_minor: int
+    currency: str
+    gift_sku: str | None
+
+
+class RedemptionOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: str
+    coupon_id: str
+    member_id: str
+    order_ref: str | None
+    order_total_minor: int
+    discount_minor: int
+    currency: str | None
+    status: str
+    created_at: datetime
+    rolled_back_at: datetime | None
+
+
+@router.post("/coupon-batches", response_model=BatchCreated, status_code=201)
+async def create_batch(body: BatchCreate, session: Session, op: Operator = requires("coupons:write")) -> Any:
+    for member_id in body.member_ids:
+        await get_member(session, op.shop_id, member_id)
+    data = body.model_dump(exclude={"member_ids", "count"})
+    batch, coupons = await service.create_batch(session, op.shop_id, count=body.count, **data)
+    bound = await service.generate(session, batch, len(body.member_ids), member_ids=body.member_ids) \
+        if body.member_ids else []
+    issued, used = await service.batch_stats(session, batch.id)
+    return {**BatchOut.model_validate(batch).model_dump(), "issued": issued, "redeemed": used,
+            "coupons": [CouponOut.model_validate(c) for c in [*coupons, *bound][:1000]]}
+
+
+@router.get("/coupon-batches/{batch_id}", response_model=BatchOut)
+async def get_batch(batch_id: str, session: Session, op: Operator = requires("coupons:read")) -> Any:
+    batch = await service.get_batch(session, op.shop_id, batch_id)
+    issued, used = await service.batch_stats(session, batch.id)
+    return {**BatchOut.model_validate(batch).model_dump(), "issued": issued, "redeemed": used}
+
+
+@router.get("/coupons", response_model=list[CouponOut])
+async def list_coupons(session: Session, member_id: str | None = None, batch_id: str | None = None,
+                       limit: int = 100, op: Operator = requires("coupons:read")) -> Any:
+    return await service.list_coupons(session, op.shop_id, member_id=member_id, batch_id=batch_id,
+                                      limit=min(limit, 1000))
+
+
+@router.get("/coupons/{code}", response_model=CouponOut)
+async def get_coupon(code: str, session: Session, op: Operator = requires("coupons:read")) -> Any:
+    return await service.get_coupon(session, op.shop_id, code)
+
+
+@router.post("/coupons/{code}/bind", response_model=CouponOut)
+async def bind(code: str, body: Bind, session: Session, op: Operator = requires("coupons:write")) -> Any:
+    member = await get_member(session, op.shop_id, body.member_id)
+    return await service.bind(session, op.shop_id, code, member.id)
+
+
+@router.post("/coupons/{code}/validate", response_model=Quote)
+async def validate(code: str, body: Check, session: Session, op: Operator = requires("coupons:read")) -> Any:
+    member = await get_member(session, op.shop_id, body.member_id)
+    quote = await service.validate(session, op.shop_id, code, member_id=member.id,
+                                   order_total_minor=body.order_total_minor, currency=body.currency)
+    return Quote(code=quote.coupon.code, discount_minor=quote.discount_minor, currency=body.currency,
+                 gift_sku=quote.gift_sku)
+
+
+@router.post("/coupons/{code}/redeem", response_model=RedemptionOut, status_code=201)
+async def redeem(code: str, body: Check, request: Request, session: Session,
+                 op: Operator = requires("coupons:write")) -> Any:
+    """Redeem a coupon once. Send an `Idempotency-Key` (or an `order_ref`): retries return the first redemption."""
+    key = request.headers.get("Idempotency-Key") or (f"order:{body.order_ref}:{code.upper()}" if body.order_ref else None)
+    if key is None:
+        raise Unprocessable("Send an Idempotency-Key header or an order_ref so that retries cannot redeem twice.",
+                            code="idempotency_key_required")
+    member = await get_member(session, op.shop_id, body.member_id)
+    return await service.redeem(session, op.shop_id, code, member_id=member.id,
+                                order_total_minor=body.order_total_minor, currency=body.currency,
+                                idempotency_key=key, order_ref=body.order_ref)
+
+
+@router.post("/redemptions/{redemption_id}/rollback", response_model=RedemptionOut)
+async def rollback(redemption_id: str, session: Session, op: Operator = requires("coupons:write")) -> Any:
+    return await service.rollback(session, op.shop_id, redemption_id)

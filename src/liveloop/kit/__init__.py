@@ -1,0 +1,1 @@
+"""Generic building blocks with no business words in them."""

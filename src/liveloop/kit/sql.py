@@ -1,0 +1,20 @@
+"""Small dialect-portable SQL helpers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+
+def insert_ignoring_conflicts(session: AsyncSession, table: Any, values: dict[str, Any] | list[dict[str, Any]]) -> Any:
+    """``INSERT … ON CONFLICT DO NOTHING`` for the session's backend."""
+    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return insert(table).values(values).on_conflict_do_nothing()
+
+
+def for_update(session: AsyncSession) -> bool:
+    """Whether ``SELECT … FOR UPDATE`` means anything here (SQLite already serializes writers)."""
+    return session.bind is not None and session.bind.dialect.name == "postgresql"

@@ -1,0 +1,129 @@
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from fastapi import APIRouter, Request
+from pydantic import BaseModel, Field
+
+from liveloop.kit.errors import Unprocessable
+from liveloop.kit.http import Session, UnitOfWorkRoute
+from liveloop.kit.time import utc_now
+from liveloop.ledger import service
+from liveloop.members.service import get_member
+from liveloop.referral.rewards import points_expiry
+from liveloop.shops.auth import Operator, requires
+
+router = APIRouter(prefix="/v1/ledger", route_class=UnitOfWorkRoute, tags=["ledger"])
+
+
+class Movement(BaseModel):
+    member_id: str
+    asset: str = Field(description="points, ticket, or credit:<ISO currency> such as credit:USD")
+    amount: int = Field(gt=0, le=10**12)
+    memo: str = Field("", max_length=300)
+    hold: bool = Field(False, description="Credit as pending until released")
+    expires_at: datetime | None = Field(None, description="Points only; the market's expiry by default")
+
+
+class Reversal(BaseModel):
+    reason: str = Field(min_length=1, max_length=64)
+    allow_partial: bool = False
+
+
+class Release(BaseModel):
+    pass
+
+
+class Transaction(BaseModel):
+    id: str
+    kind: str
+    memo: str
+    reverses_id: str | None
+    created_at: datetime
+    meta: dict[str, Any]
+    entries: list[dict[str, Any]]
+
+
+def _check_asset(asset: str) -> None:
+    if not service.is_asset(asset):
+        raise Unprocessable("asset is 'points', 'ticket' or 'credit:<ISO currency>' such as 'credit:EUR'.",
+                            code="invalid_asset")
+
+
+def _key(request: Request, kind: Literal["credit", "debit"]) -> str | None:
+    key = request.headers.get("Idempotency-Key")
+    return f"api:{kind}:{key}" if key else None
+
+
+async def _out(session: Session, shop_id: str, txn_id: str) -> dict[str, Any]:
+    from sqlalchemy import select
+
+    from liveloop.models import LedgerAccount, LedgerEntry
+
+    txn = await service.get_transaction(session, shop_id, txn_id)
+    rows = (await session.execute(
+        select(LedgerEntry, LedgerAccount).join(LedgerAccount, LedgerAccount.id == LedgerEntry.account_id)
+        .where(LedgerEntry.transaction_id == txn.id).order_by(LedgerEntry.id)
+    )).all()
+    return {"id": txn.id, "kind": txn.kind, "memo": txn.memo, "reverses_id": txn.reverses_id,
+            "created_at": txn.created_at, "meta": txn.meta,
+            "entries": [{"owner_type": a.owner_type, "owner_id": a.owner_id, "asset": e.asset, "bucket": a.bucket,
+                         "amount": e.amount} for e, a in rows]}
+
+
+@router.post("/credits", response_model=Transaction, status_code=201)
+async def credit(body: Movement, request: Request, session: Session, op: Operator = requires("ledger:write")) -> Any:
+    _check_asset(body.asset)
+    member = await get_member(session, op.shop_id, body.member_id)
+    expires = None
+    if body.asset == service.POINTS and not body.hold:
+        expires = body.expires_at or await points_expiry(session, op.shop_id, member.market, utc_now())
+        if expires <= utc_now() + timedelta(seconds=1):
+            raise Unprocessable("expires_at must be in the future.", code="invalid_expiry")
+    txn = await service.grant(session, op.shop_id, member.id, body.asset, body.amount, pending=body.hold,
+                              expires_at=expires, memo=body.memo or "manual credit",
+                              idempotency_key=_key(request, "credit"))
+    return await _out(session, op.shop_id, txn.id)
+
+
+@router.post("/debits", response_model=Transaction, status_code=201)
+async def debit(body: Movement, request: Request, session: Session, op: Operator = requires("ledger:write")) -> Any:
+    _check_asset(body.asset)
+    member = await get_member(session, op.shop_id, body.member_id)
+    txn = await service.spend(session, op.shop_id, member.id, body.asset, body.amount,
+                              memo=body.memo or "manual debit", idempotency_key=_key(request, "debit"))
+    return await _out(session, op.shop_id, txn.id)
+
+
+@router.get("/transactions/{txn_id}", response_model=Transaction)
+async def get_transaction(txn_id: str, session: Session, op: Operator = requires("ledger:read")) -> Any:
+    return await _out(session, op.shop_id, txn_id)
+
+
+@router.post("/transactions/{txn_id}/release", response_model=Transaction)
+async def release(txn_id: str, session: Session, op: Operator = requires("ledger:write")) -> Any:
+    from sqlalchemy import select
+
+    from liveloop.models import LedgerAccount, LedgerEntry, Member
+
+    hold = await service.get_transaction(session, op.shop_id, txn_id)
+    expires = None
+    market = (await session.execute(
+        select(Member.market).join(LedgerAccount, LedgerAccount.owner_id == Member.id)
+        .join(LedgerEntry, LedgerEntry.account_id == LedgerAccount.id)
+        .where(LedgerEntry.transaction_id == hold.id, LedgerAccount.owner_type == "member")
+    )).scalar_one_or_none()
+    if market is not None:
+        expires = await points_expiry(session, op.shop_id, market, utc_now())
+    txn = await service.release(session, op.shop_id, txn_id, expires_at=expires)
+    return await _out(session, op.shop_id, txn.id)
+
+
+@router.post("/transactions/{txn_id}/reverse", response_model=Transaction)
+async def reverse(txn_id: str, body: Reversal, session: Session, op: Operator = requires("ledger:write")) -> Any:
+    result = await service.reverse(session, op.shop_id, txn_id, reason=body.reason, allow_partial=body.allow_partial)
+    if result.transaction is None:
+        raise Unprocessable("Nothing is left to take back: the member has used all of it.", code="nothing_to_reverse",
+                            shortfall=result.shortfall)
+    return await _out(session, op.shop_id, result.transaction.id)

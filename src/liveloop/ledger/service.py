@@ -1,0 +1,520 @@
+"""The ledger: every point, draw ticket and unit of store credit a member holds.
+
+Double-entry and append-only. Each transaction posts entries that sum to zero per asset; a balance is the
+sum of an account's entries, mirrored in ``ledger_accounts.balance`` for speed and proved equal by
+``verify``. A balance below zero is refused by a conditional update and, underneath, a CHECK constraint.
+Points arrive in lots that expire; spending takes the oldest-expiring lot first; corrections are new,
+linked reversing transactions.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from liveloop.kit.errors import Conflict, NotFound, Unprocessable
+from liveloop.kit.ids import new_id
+from liveloop.kit.sql import for_update, insert_ignoring_conflicts
+from liveloop.kit.time import utc_now
+from liveloop.models import LedgerAccount, LedgerEntry, LedgerTransaction, LotMovement, PointLot
+
+POINTS = "points"
+TICKETS = "ticket"
+AVAILABLE = "available"
+PENDING = "pending"
+MEMBER = "member"
+SYSTEM = "system"
+ISSUANCE = "issuance"  # where rewards come from; the only accounts allowed below zero
+REDEMPTION = "redemption"  # where spent value goes
+EXPIRY = "expiry"  # where expired points go
+
+
+def credit_asset(currency: str) -> str:
+    return f"credit:{currency}"
+
+
+def is_asset(asset: str) -> bool:
+    if asset in (POINTS, TICKETS):
+        return True
+    return asset.startswith("credit:") and len(asset) == 10 and asset[7:].isupper()
+
+
+class InsufficientBalance(Conflict):
+    code = "insufficient_balance"
+
+
+@dataclass(frozen=True)
+class Posting:
+    account_id: int
+    asset: str
+    amount: int
+
+
+async def account_id(
+    session: AsyncSession, shop_id: str, owner_type: str, owner_id: str, asset: str, bucket: str = AVAILABLE
+) -> int:
+    """The id of an account, created on first use (concurrent creators agree on one row)."""
+    where = (
+        LedgerAccount.shop_id == shop_id,
+        LedgerAccount.owner_type == owner_type,
+        LedgerAccount.owner_id == owner_id,
+        LedgerAccount.asset == asset,
+        LedgerAccount.bucket == bucket,
+    )
+    found = (await session.execute(select(LedgerAccount.id).where(*where))).scalar_one_or_none()
+    if found is not None:
+        return found
+    await session.execute(
+        insert_ignoring_conflicts(
+            session,
+            LedgerAccount.__table__,
+            {
+                "shop_id": shop_id, "owner_type": owner_type, "owner_id": owner_id, "asset": asset,
+                "bucket": bucket, "balance": 0, "allow_negative": owner_type == SYSTEM and owner_id == ISSUANCE,
+                "created_at": utc_now(),
+            },
+        )
+    )
+    return (await session.execute(select(LedgerAccount.id).where(*where))).scalar_one()
+
+
+async def member_account(session: AsyncSession, shop_id: str, member_id: str, asset: str, bucket: str = AVAILABLE) -> int:
+    return await account_id(session, shop_id, MEMBER, member_id, asset, bucket)
+
+
+async def system_account(session: AsyncSession, shop_id: str, name: str, asset: str) -> int:
+    return await account_id(session, shop_id, SYSTEM, name, asset)
+
+
+async def existing_transaction(session: AsyncSession, shop_id: str, idempotency_key: str | None) -> LedgerTransaction | None:
+    if idempotency_key is None:
+        return None
+    return (
+        await session.execute(
+            select(LedgerTransaction).where(
+                LedgerTransaction.shop_id == shop_id, LedgerTransaction.idempotency_key == idempotency_key
+            )
+        )
+    ).scalar_one_or_none()
+
+
+async def post(
+    session: AsyncSession,
+    shop_id: str,
+    kind: str,
+    postings: list[Posting],
+    *,
+    memo: str = "",
+    idempotency_key: str | None = None,
+    reverses_id: str | None = None,
+    ref: tuple[str, str] | None = None,
+    meta: dict[str, Any] | None = None,
+) -> LedgerTransaction:
+    """Post one balanced transaction. Balances move atomically, in account-id order."""
+    totals: dict[str, int] = defaultdict(int)
+    for p in postings:
+        if p.amount == 0:
+            raise Unprocessable("A ledger entry cannot be zero.", code="zero_amount")
+        totals[p.asset] += p.amount
+    if any(totals.values()):
+        raise AssertionError(f"unbalanced ledger transaction: {dict(totals)}")
+
+    txn = LedgerTransaction(
+        id=new_id("ltx"), shop_id=shop_id, kind=kind, memo=memo[:300], idempotency_key=idempotency_key,
+        reverses_id=reverses_id, ref_type=ref[0] if ref else None, ref_id=ref[1] if ref else None,
+        meta=meta or {}, created_at=utc_now(),
+    )
+    for p in sorted(postings, key=lambda p: p.account_id):
+        result = await session.execute(
+            update(LedgerAccount)
+            .where(
+                LedgerAccount.id == p.account_id,
+                LedgerAccount.asset == p.asset,
+                LedgerAccount.allow_negative | (LedgerAccount.balance + p.amount >= 0),
+            )
+            .values(balance=LedgerAccount.balance + p.amount)
+            .execution_options(synchronize_session=False)
+        )
+        if result.rowcount != 1:  # type: ignore[attr-defined]
+            raise InsufficientBalance(
+                f"The balance of {p.asset} is too low for this operation (needs {-p.amount}).",
+                asset=p.asset,
+            )
+    session.add(txn)
+    await session.flush()
+    await session.execute(
+        LedgerEntry.__table__.insert(),
+        [{"transaction_id": txn.id, "account_id": p.account_id, "asset": p.asset, "amount": p.amount} for p in postings],
+    )
+    return txn
+
+
+# --- earning -------------------------------------------------------------------------------------------
+
+
+async def grant(
+    session: AsyncSession,
+    shop_id: str,
+    member_id: str,
+    asset: str,
+    amount: int,
+    *,
+    pending: bool = False,
+    expires_at: datetime | None = None,
+    memo: str = "",
+    idempotency_key: str | None = None,
+    ref: tuple[str, str] | None = None,
+) -> LedgerTransaction:
+    """Credit ``amount`` of ``asset`` from issuance to a member, available now or held as pending.
+
+    Points credited as available become a lot that expires at ``expires_at``.
+    """
+    if amount <= 0:
+        raise Unprocessable("The amount must be a positive integer.", code="invalid_amount")
+    if asset == POINTS and not pending and expires_at is None:
+        raise AssertionError("available points need an expiry")
+    prior = await existing_transaction(session, shop_id, idempotency_key)
+    if prior is not None:
+        return prior
+    source = await system_account(session, shop_id, ISSUANCE, asset)
+    target = await member_account(session, shop_id, member_id, asset, PENDING if pending else AVAILABLE)
+    txn = await post(
+        session, shop_id, "hold" if pending else "earn",
+        [Posting(source, asset, -amount), Posting(target, asset, amount)],
+        memo=memo, idempotency_key=idempotency_key, ref=ref,
+        meta={"expires_at": expires_at.isoformat()} if expires_at and pending else None,
+    )
+    if asset == POINTS and not pending:
+        assert expires_at is not None
+        await _new_lot(session, shop_id, target, txn.id, amount, expires_at)
+    return txn
+
+
+async def _new_lot(session: AsyncSession, shop_id: str, account: int, txn_id: str, amount: int, expires_at: datetime) -> None:
+    lot_id = new_id("lot")
+    session.add(PointLot(id=lot_id, shop_id=shop_id, account_id=account, transaction_id=txn_id, amount=amount,
+                         remaining=amount, expires_at=expires_at, created_at=utc_now()))
+    await session.flush()
+    session.add(LotMovement(lot_id=lot_id, transaction_id=txn_id, amount=amount))
+
+
+async def release(
+    session: AsyncSession, shop_id: str, hold_txn_id: str, *, expires_at: datetime | None = None,
+    memo: str = "released",
+) -> LedgerTransaction:
+    """Move a held credit from pending to available (points start their lot life now)."""
+    hold = await _transaction(session, shop_id, hold_txn_id)
+    if hold.kind != "hold":
+        raise Unprocessable("Only a held (pending) credit can be released.", code="not_pending")
+    key = f"release:{hold.id}"
+    prior = await existing_transaction(session, shop_id, key)
+    if prior is not None:
+        return prior
+    await _ensure_not_reversed(session, hold)
+    pending_entry = await _member_entry(session, hold)
+    account = await session.get(LedgerAccount, pending_entry.account_id)
+    assert account is not None
+    target = await member_account(session, shop_id, account.owner_id, account.asset, AVAILABLE)
+    txn = await post(
+        session, shop_id, "release",
+        [Posting(pending_entry.account_id, account.asset, -pending_entry.amount),
+         Posting(target, account.asset, pending_entry.amount)],
+        memo=memo, idempotency_key=key, ref=(hold.ref_type, hold.ref_id) if hold.ref_type and hold.ref_id else None,
+        meta={"released": hold.id},
+    )
+    if account.asset == POINTS:
+        if expires_at is None:
+            raise AssertionError("released points need an expiry")
+        await _new_lot(session, shop_id, target, txn.id, pending_entry.amount, expires_at)
+    return txn
+
+
+# --- spending ------------------------------------------------------------------------------------------
+
+
+async def spend(
+    session: AsyncSession,
+    shop_id: str,
+    member_id: str,
+    asset: str,
+    amount: int,
+    *,
+    memo: str = "",
+    idempotency_key: str | None = None,
+    ref: tuple[str, str] | None = None,
+) -> LedgerTransaction:
+    """Debit a member's available balance; points come from the oldest-expiring lots first."""
+    if amount <= 0:
+        raise Unprocessable("The amount must be a positive integer.", code="invalid_amount")
+    prior = await existing_transaction(session, shop_id, idempotency_key)
+    if prior is not None:
+        return prior
+    source = await member_account(session, shop_id, member_id, asset)
+    if asset == POINTS:
+        await expire_due_lots(session, shop_id, account=source)
+    sink = await system_account(session, shop_id, REDEMPTION, asset)
+    txn = await post(session, shop_id, "spend", [Posting(source, asset, -amount), Posting(sink, asset, amount)],
+                     memo=memo, idempotency_key=idempotency_key, ref=ref)
+    if asset == POINTS:
+        await _take_from_lots(session, source, txn.id, amount)
+    return txn
+
+
+async def _take_from_lots(
+    session: AsyncSession, account: int, txn_id: str, amount: int, *, first_lot: str | None = None
+) -> int:
+    """Consume ``amount`` from the account's live lots, ``first_lot`` first, then by expiry. Returns what was taken."""
+    query = (
+        select(PointLot)
+        .where(PointLot.account_id == account, PointLot.remaining > 0)
+        .order_by(PointLot.expires_at, PointLot.id)
+    )
+    if for_update(session):
+        query = query.with_for_update()
+    lots = list((await session.execute(query)).scalars())
+    if first_lot is not None:
+        lots.sort(key=lambda lot: lot.id != first_lot)
+    left = amount
+    for lot in lots:
+        if left == 0:
+            break
+        take = min(lot.remaining, left)
+        lot.remaining -= take
+        left -= take
+        session.add(LotMovement(lot_id=lot.id, transaction_id=txn_id, amount=-take))
+    if left:
+        raise AssertionError(f"point lots out of step with the balance of account {account}")
+    await session.flush()
+    return amount
+
+
+# --- reversing -----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Reversal:
+    transaction: LedgerTransaction | None  # None when nothing at all could be taken back
+    recovered: int
+    shortfall: int
+
+
+async def reverse(
+    session: AsyncSession, shop_id: str, txn_id: str, *, reason: str, allow_partial: bool = False
+) -> Reversal:
+    """Undo a transaction with a new, linked one. Idempotent: a second call returns the first reversal.
+
+    Value the member has already spent cannot be taken back below zero. With ``allow_partial`` the
+    reversal takes what is left and reports the shortfall (kept in the transaction's ``meta``);
+    without it, :class:`InsufficientBalance` is raised and nothing changes.
+    """
+    original = await _transaction(session, shop_id, txn_id)
+    if original.reverses_id is not None or original.kind in ("expire", "reverse"):
+        raise Unprocessable("This transaction cannot be reversed; post a new correcting one.",
+                            code="not_reversible")
+    prior = (await session.execute(
+        select(LedgerTransaction).where(LedgerTransaction.reverses_id == original.id)
+    )).scalar_one_or_none()
+    if prior is not None:
+        return Reversal(prior, int(prior.meta.get("recovered", 0)), int(prior.meta.get("shortfall", 0)))
+    if original.kind == "hold":
+        released = await existing_transaction(session, shop_id, f"release:{original.id}")
+        if released is not None:
+            # Once released, the value sits in the available bucket: take it back from there.
+            return await reverse(session, shop_id, released.id, reason=reason, allow_partial=allow_partial)
+
+    entries = list((await session.execute(
+        select(LedgerEntry).where(LedgerEntry.transaction_id == original.id).order_by(LedgerEntry.id)
+    )).scalars())
+    accounts = {a.id: a for a in (await session.execute(
+        select(LedgerAccount).where(LedgerAccount.id.in_([e.account_id for e in entries]))
+    )).scalars()}
+    gained = [e for e in entries if accounts[e.account_id].owner_type == MEMBER and e.amount > 0]
+    amount = sum(e.amount for e in gained) if gained else 0
+    recovered = amount
+    if len(gained) == 1 and len(entries) == 2:
+        member_entry = gained[0]
+        acct = accounts[member_entry.account_id]
+        if acct.asset == POINTS and acct.bucket == AVAILABLE:
+            await expire_due_lots(session, shop_id, account=acct.id)
+            await session.refresh(acct)
+        recovered = min(acct.balance, member_entry.amount)
+        if recovered < member_entry.amount and not allow_partial:
+            raise InsufficientBalance(
+                f"The member has already used {member_entry.amount - recovered} of the {member_entry.amount} "
+                f"{acct.asset} this transaction gave; reverse with allow_partial to take back what is left.",
+                asset=acct.asset,
+            )
+    shortfall = amount - recovered
+    meta = {"reason": reason, "recovered": recovered, "shortfall": shortfall}
+    if gained and recovered == 0:
+        return Reversal(None, 0, shortfall)
+    scale = (recovered, amount) if gained and shortfall else (1, 1)
+    postings = []
+    for e in entries:
+        target = e.account_id
+        if original.kind == "release" and accounts[e.account_id].bucket == PENDING:
+            # Taking back a released reward returns it to where it came from, not to the pending bucket.
+            target = await system_account(session, shop_id, ISSUANCE, e.asset)
+        postings.append(Posting(target, e.asset, -(e.amount * scale[0] // scale[1])))
+    txn = await post(
+        session, shop_id, "reverse", postings, memo=f"reversal: {reason}", reverses_id=original.id,
+        ref=(original.ref_type, original.ref_id) if original.ref_type and original.ref_id else None, meta=meta,
+    )
+    await _mirror_lots(session, original, txn, entries, accounts, scale)
+    return Reversal(txn, recovered, shortfall)
+
+
+async def _mirror_lots(
+    session: AsyncSession,
+    original: LedgerTransaction,
+    reversal: LedgerTransaction,
+    entries: list[LedgerEntry],
+    accounts: dict[int, LedgerAccount],
+    scale: tuple[int, int],
+) -> None:
+    """Keep point lots in step with a reversal: give back what a spend took, take back what an earn gave."""
+    for e in entries:
+        acct = accounts[e.account_id]
+        if acct.asset != POINTS or acct.bucket != AVAILABLE or acct.owner_type != MEMBER:
+            continue
+        if e.amount < 0:  # the original took points from lots: restore those same lots
+            moves = list((await session.execute(
+                select(LotMovement).where(LotMovement.transaction_id == original.id, LotMovement.amount < 0)
+            )).scalars())
+            for move in moves:
+                lot = await session.get(PointLot, move.lot_id)
+                assert lot is not None
+                lot.remaining += -move.amount
+                session.add(LotMovement(lot_id=lot.id, transaction_id=reversal.id, amount=-move.amount))
+            await session.flush()
+        else:  # the original gave points: take them back, from the lot it created first
+            first = (await session.execute(
+                select(PointLot.id).where(PointLot.transaction_id == original.id)
+            )).scalar_one_or_none()
+            await _take_from_lots(session, acct.id, reversal.id, e.amount * scale[0] // scale[1], first_lot=first)
+
+
+# --- expiry --------------------------------------------------------------------------------------------
+
+
+async def expire_due_lots(
+    session: AsyncSession, shop_id: str | None = None, *, account: int | None = None,
+    now: datetime | None = None, limit: int = 500,
+) -> int:
+    """Expire lots whose time has come, each by an ``expire`` transaction. Returns how many expired."""
+    now = now or utc_now()
+    query = select(PointLot).where(PointLot.expires_at <= now, PointLot.remaining > 0)
+    if shop_id is not None:
+        query = query.where(PointLot.shop_id == shop_id)
+    if account is not None:
+        query = query.where(PointLot.account_id == account)
+    query = query.order_by(PointLot.expires_at, PointLot.id).limit(limit)
+    if for_update(session):
+        query = query.with_for_update(skip_locked=account is None)
+    lots = list((await session.execute(query)).scalars())
+    for lot in lots:
+        sink = await system_account(session, lot.shop_id, EXPIRY, POINTS)
+        txn = await post(
+            session, lot.shop_id, "expire",
+            [Posting(lot.account_id, POINTS, -lot.remaining), Posting(sink, POINTS, lot.remaining)],
+            memo="points expired", idempotency_key=None, ref=("lot", lot.id),
+        )
+        session.add(LotMovement(lot_id=lot.id, transaction_id=txn.id, amount=-lot.remaining))
+        lot.remaining = 0
+    await session.flush()
+    return len(lots)
+
+
+# --- reading -------------------------------------------------------------------------------------------
+
+
+async def _transaction(session: AsyncSession, shop_id: str, txn_id: str) -> LedgerTransaction:
+    txn = (await session.execute(
+        select(LedgerTransaction).where(LedgerTransaction.shop_id == shop_id, LedgerTransaction.id == txn_id)
+    )).scalar_one_or_none()
+    if txn is None:
+        raise NotFound("No such ledger transaction in this shop.", code="transaction_not_found")
+    return txn
+
+
+async def get_transaction(session: AsyncSession, shop_id: str, txn_id: str) -> LedgerTransaction:
+    return await _transaction(session, shop_id, txn_id)
+
+
+async def _member_entry(session: AsyncSession, txn: LedgerTransaction) -> LedgerEntry:
+    return (await session.execute(
+        select(LedgerEntry)
+        .join(LedgerAccount, LedgerAccount.id == LedgerEntry.account_id)
+        .where(LedgerEntry.transaction_id == txn.id, LedgerAccount.owner_type == MEMBER)
+    )).scalar_one()
+
+
+async def _ensure_not_reversed(session: AsyncSession, txn: LedgerTransaction) -> None:
+    if (await session.execute(
+        select(LedgerTransaction.id).where(LedgerTransaction.reverses_id == txn.id)
+    )).first():
+        raise Conflict("This held credit was reversed already; it cannot be released.", code="already_reversed")
+
+
+@dataclass(frozen=True)
+class Balance:
+    asset: str
+    available: int
+    pending: int
+
+
+async def balances(session: AsyncSession, shop_id: str, member_id: str) -> list[Balance]:
+    rows = (await session.execute(
+        select(LedgerAccount.asset, LedgerAccount.bucket, LedgerAccount.balance).where(
+            LedgerAccount.shop_id == shop_id, LedgerAccount.owner_type == MEMBER,
+            LedgerAccount.owner_id == member_id,
+        )
+    )).all()
+    by_asset: dict[str, dict[str, int]] = defaultdict(lambda: {AVAILABLE: 0, PENDING: 0})
+    for asset, bucket, balance in rows:
+        by_asset[asset][bucket] = balance
+    return [Balance(a, v[AVAILABLE], v[PENDING]) for a, v in sorted(by_asset.items())]
+
+
+async def balance(session: AsyncSession, shop_id: str, member_id: str, asset: str, bucket: str = AVAILABLE) -> int:
+    value = (await session.execute(
+        select(LedgerAccount.balance).where(
+            LedgerAccount.shop_id == shop_id, LedgerAccount.owner_type == MEMBER,
+            LedgerAccount.owner_id == member_id, LedgerAccount.asset == asset, LedgerAccount.bucket == bucket,
+        )
+    )).scalar_one_or_none()
+    return value or 0
+
+
+async def member_entries(
+    session: AsyncSession, shop_id: str, member_id: str, *, limit: int = 100, before: int | None = None
+) -> list[tuple[LedgerEntry, LedgerTransaction, LedgerAccount]]:
+    query = (
+        select(LedgerEntry, LedgerTransaction, LedgerAccount)
+        .join(LedgerAccount, LedgerAccount.id == LedgerEntry.account_id)
+        .join(LedgerTransaction, LedgerTransaction.id == LedgerEntry.transaction_id)
+        .where(LedgerAccount.shop_id == shop_id, LedgerAccount.owner_type == MEMBER,
+               LedgerAccount.owner_id == member_id)
+        .order_by(LedgerEntry.id.desc())
+        .limit(limit)
+    )
+    if before is not None:
+        query = query.where(LedgerEntry.id < before)
+    return [(r[0], r[1], r[2]) for r in (await session.execute(query)).all()]
+
+
+async def live_lots(session: AsyncSession, shop_id: str, member_id: str) -> list[PointLot]:
+    account = await member_account(session, shop_id, member_id, POINTS)
+    return list((await session.execute(
+        select(PointLot).where(PointLot.account_id == account, PointLot.remaining > 0)
+        .order_by(PointLot.expires_at, PointLot.id)
+    )).scalars())
+
+
+async def count_entries(session: AsyncSession) -> int:
+    return int((await session.execute(select(func.count()).select_from(LedgerEntry))).scalar_one())

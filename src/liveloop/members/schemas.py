@@ -1,0 +1,81 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+CHANNELS = ("email", "sms", "whatsapp", "push", "in_app", "webhook")
+
+
+class ConsentIn(BaseModel):
+    channel: Literal["email", "sms", "whatsapp", "push", "in_app", "webhook"]
+    purpose: str = Field(min_length=1, max_length=32, examples=["marketing"])
+    granted: bool
+    source: str = Field(min_length=1, max_length=200, examples=["checkout-checkbox"])
+    text_version: str = Field(min_length=1, max_length=64, examples=["2026-10-01"])
+    recorded_at: datetime | None = None
+
+
+class Consent(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    channel: str
+    purpose: str
+    granted: bool
+    recorded_at: datetime
+    source: str
+    text_version: str
+
+
+class ReferralIn(BaseModel):
+    """How the new member arrived: the click id from the landing URL, or a typed invite code."""
+
+    click_id: str | None = Field(None, max_length=40)
+    code: str | None = Field(None, max_length=16, description="An inviter's or VIP group's short code")
+    channel: str | None = Field(None, max_length=16)
+    show_id: str | None = Field(None, max_length=64)
+    host_id: str | None = Field(None, max_length=64)
+
+
+class MemberCreate(BaseModel):
+    external_id: str | None = Field(None, max_length=255, description="The shop's customer id")
+    email: str | None = Field(None, max_length=320)
+    phone: str | None = Field(None, max_length=32)
+    name: str | None = Field(None, max_length=200)
+    locale: str = Field("en", max_length=16)
+    timezone: str | None = Field(None, max_length=64, description="IANA zone; the market's default if absent")
+    market: str | None = Field(None, max_length=16, description="Market code; the shop's default if absent")
+    device_id: str | None = Field(None, max_length=128)
+    ip: str | None = Field(None, max_length=64, description="Sign-up IP (stored only as a keyed hash)")
+    existing_customer: bool = Field(False, description="True for customers who bought before joining")
+    consents: list[ConsentIn] = Field(default_factory=list)
+    referral: ReferralIn | None = None
+
+
+class MemberUpdate(BaseModel):
+    email: str | None = Field(None, max_length=320)
+    phone: str | None = Field(None, max_length=32)
+    name: str | None = Field(None, max_length=200)
+    locale: str | None = Field(None, max_length=16)
+    timezone: str | None = Field(None, max_length=64)
+    market: str | None = Field(None, max_length=16)
+    device_id: str | None = Field(None, max_length=128)
+
+
+class Member(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: str
+    external_id: str | None
+    email: str | None
+    phone_e164: str | None
+    name: str | None
+    locale: str
+    timezone: str
+    market: str
+    referral_code: str
+    first_paid_order_at: datetime | None
+    created_at: datetime
+
+
+class MemberCreated(Member):
+    referral: dict[str, object] | None = None

@@ -1,0 +1,30 @@
+"""All tables. Import from here so that every mapper is registered before use."""
+
+from liveloop.models.base import Base
+from liveloop.models.coupons import Coupon, CouponBatch, CouponMemberUsage, CouponRedemption
+from liveloop.models.events import OutboxEvent, WebhookDelivery, WebhookEndpoint
+from liveloop.models.ledger import LedgerAccount, LedgerEntry, LedgerTransaction, LotMovement, PointLot
+from liveloop.models.members import Consent, Member, MemberDevice
+from liveloop.models.orders import Order
+from liveloop.models.referral import (
+    Campaign,
+    CampaignBudget,
+    Draw,
+    DrawTicket,
+    FraudReview,
+    InviteClick,
+    Referral,
+    Reward,
+    VipGroup,
+    VipGroupMember,
+    VipGroupWeek,
+)
+from liveloop.models.shops import ApiKey, IdempotencyRecord, InboundEvent, Market, Shop
+
+__all__ = [
+    "ApiKey", "Base", "Campaign", "CampaignBudget", "Consent", "Coupon", "CouponBatch",
+    "CouponMemberUsage", "CouponRedemption", "Draw", "DrawTicket", "FraudReview", "IdempotencyRecord",
+    "InboundEvent", "InviteClick", "LedgerAccount", "LedgerEntry", "LedgerTransaction", "LotMovement",
+    "Market", "Member", "MemberDevice", "Order", "OutboxEvent", "PointLot", "Referral", "Reward", "Shop",
+    "VipGroup", "VipGroupMember", "VipGroupWeek", "WebhookDelivery", "WebhookEndpoint",
+]

@@ -1,0 +1,82 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from liveloop.models.base import Base, CreatedAt
+
+
+class CouponBatch(CreatedAt, Base):
+    __tablename__ = "coupon_batches"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    shop_id: Mapped[str] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    pattern: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(16))  # fixed | percent | gift
+    amount_minor: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    currency: Mapped[str | None] = mapped_column(String(3), nullable=True)
+    percent_bp: Mapped[int | None] = mapped_column(nullable=True)  # basis points: 1000 = 10 %
+    gift_sku: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    min_spend_minor: Mapped[int] = mapped_column(BigInteger, default=0)
+    max_uses_per_coupon: Mapped[int] = mapped_column(default=1)
+    max_uses_per_member: Mapped[int] = mapped_column(default=1)
+    stackable: Mapped[bool] = mapped_column(default=False)
+    starts_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    ends_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+
+class Coupon(CreatedAt, Base):
+    __tablename__ = "coupons"
+    __table_args__ = (
+        UniqueConstraint("shop_id", "code"),
+        CheckConstraint("uses >= 0 AND uses <= max_uses", name="uses_within_limit"),
+        Index("ix_coupons_member", "member_id"),
+        Index("ix_coupons_batch", "batch_id"),
+    )
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    shop_id: Mapped[str] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"))
+    batch_id: Mapped[str] = mapped_column(ForeignKey("coupon_batches.id"))
+    code: Mapped[str] = mapped_column(String(64))
+    member_id: Mapped[str | None] = mapped_column(ForeignKey("members.id"), nullable=True)
+    uses: Mapped[int] = mapped_column(default=0)
+    max_uses: Mapped[int] = mapped_column(default=1)
+    voided_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+
+class CouponMemberUsage(Base):
+    """Per-member use count of a batch; an atomic conditional update enforces the per-member limit."""
+
+    __tablename__ = "coupon_member_usage"
+    __table_args__ = (
+        UniqueConstraint("batch_id", "member_id"),
+        CheckConstraint("uses >= 0", name="uses_non_negative"),
+    )
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    batch_id: Mapped[str] = mapped_column(ForeignKey("coupon_batches.id"))
+    member_id: Mapped[str] = mapped_column(ForeignKey("members.id"))
+    uses: Mapped[int] = mapped_column(default=0)
+
+
+class CouponRedemption(CreatedAt, Base):
+    __tablename__ = "coupon_redemptions"
+    __table_args__ = (
+        UniqueConstraint("shop_id", "idempotency_key"),
+        Index("ix_coupon_redemptions_coupon", "coupon_id"),
+    )
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    shop_id: Mapped[str] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"))
+    coupon_id: Mapped[str] = mapped_column(ForeignKey("coupons.id"))
+    member_id: Mapped[str] = mapped_column(ForeignKey("members.id"))
+    idempotency_key: Mapped[str] = mapped_column(String(255))
+    order_ref: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    order_total_minor: Mapped[int] = mapped_column(BigInteger)
+    discount_minor: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str | None] = mapped_column(String(3), nullable=True)
+    status: Mapped[str] = mapped_column(String(16))  # redeemed | rolled_back
+    rolled_back_at: Mapped[datetime | None] = mapped_column(nullable=True)

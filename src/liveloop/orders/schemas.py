@@ -1,0 +1,79 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from liveloop.kit.money import is_currency
+
+ORDER_EVENT_TYPES = ("order.created", "order.paid", "order.refunded", "order.partially_refunded", "order.cancelled")
+
+
+class CustomerIn(BaseModel):
+    id: str = Field(min_length=1, max_length=255, description="The shop's customer id")
+    email: str | None = Field(None, max_length=320)
+    phone: str | None = Field(None, max_length=32)
+    name: str | None = Field(None, max_length=200)
+    locale: str | None = Field(None, max_length=16)
+    market: str | None = Field(None, max_length=16)
+    timezone: str | None = Field(None, max_length=64)
+    device_id: str | None = Field(None, max_length=128)
+
+
+class OrderIn(BaseModel):
+    id: str = Field(min_length=1, max_length=255, description="The shop's order id")
+    currency: str
+    total_minor: int = Field(ge=0, description="Integer minor units: 2599 = USD 25.99")
+    refunded_minor: int = Field(0, ge=0)
+    payment_fingerprint: str | None = Field(None, max_length=128)
+    customer: CustomerIn
+
+    @field_validator("currency")
+    @classmethod
+    def _currency(cls, v: str) -> str:
+        if not is_currency(v):
+            raise ValueError("must be an ISO 4217 code such as USD")
+        return v
+
+    @model_validator(mode="after")
+    def _refund(self) -> OrderIn:
+        if self.refunded_minor > self.total_minor:
+            raise ValueError("refunded_minor cannot exceed total_minor")
+        return self
+
+
+class OrderEventIn(BaseModel):
+    """A generic order event, as any shop platform can send it."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "id": "evt_123", "type": "order.paid", "occurred_at": "2026-11-22T10:00:00Z",
+        "order": {"id": "1001", "currency": "USD", "total_minor": 2599,
+                  "customer": {"id": "c-42", "email": "ana@example.com"}},
+    }]})
+
+    id: str = Field(min_length=1, max_length=255, description="Unique per event: deliveries with the same id are one")
+    type: Literal["order.created", "order.paid", "order.refunded", "order.partially_refunded", "order.cancelled"]
+    occurred_at: datetime | None = None
+    order: OrderIn
+
+
+class Order(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: str
+    external_id: str
+    member_id: str
+    currency: str
+    total_minor: int
+    refunded_minor: int
+    status: str
+    paid_at: datetime | None
+    refunded_at: datetime | None
+    created_at: datetime
+
+
+class WebhookResult(BaseModel):
+    received: bool = True
+    duplicate: bool = False
+    order_id: str | None = None
+    status: str | None = None

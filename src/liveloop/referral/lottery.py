@@ -1,0 +1,145 @@
+"""Lottery relay: each paid order of an invitee earns the inviter one draw ticket; draws are provably fair.
+
+Commit-reveal: when a draw is created, the SHA-256 of a random server seed is published. When it runs, the
+active tickets are frozen in id order, winners are picked with :func:`pick_winners`, and the seed is
+revealed. Anyone can check that the seed matches the published hash and recompute the winners.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from collections import Counter
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from liveloop.events.service import emit
+from liveloop.kit.errors import Conflict, NotFound
+from liveloop.kit.ids import new_id
+from liveloop.kit.time import utc_now
+from liveloop.ledger import service as ledger
+from liveloop.models import Campaign, Draw, DrawTicket, Member, Order, Referral
+from liveloop.referral.rewards import grant_reward
+
+
+def seed_hash(seed: str) -> str:
+    return hashlib.sha256(seed.encode()).hexdigest()
+
+
+def pick_winners(seed: str, draw_id: str, ticket_ids: list[str], prize_count: int) -> list[str]:
+    """Winner i is the ticket at index HMAC-SHA256(seed, "{draw_id}:{i}") mod (tickets left), without replacement.
+
+    The ticket list is sorted first, so the order it is given in does not matter.
+    """
+    pool = sorted(ticket_ids)
+    winners = []
+    for i in range(min(prize_count, len(pool))):
+        digest = hmac.new(seed.encode(), f"{draw_id}:{i}".encode(), hashlib.sha256).digest()
+        winners.append(pool.pop(int.from_bytes(digest, "big") % len(pool)))
+    return winners
+
+
+async def award_ticket(session: AsyncSession, campaign: Campaign, referral: Referral, order: Order) -> DrawTicket | None:
+    existing = (await session.execute(
+        select(DrawTicket).where(DrawTicket.campaign_id == campaign.id, DrawTicket.order_id == order.id)
+    )).scalar_one_or_none()
+    if existing is not None:
+        return existing
+    ticket = DrawTicket(id=new_id("tkt"), shop_id=campaign.shop_id, campaign_id=campaign.id,
+                        member_id=referral.inviter_id, order_id=order.id, referral_id=referral.id, created_at=utc_now())
+    txn = await ledger.grant(session, campaign.shop_id, referral.inviter_id, ledger.TICKETS, 1,
+                             memo="lottery relay ticket", idempotency_key=f"ticket:{ticket.id}",
+                             ref=("ticket", ticket.id))
+    ticket.ledger_transaction_id = txn.id
+    session.add(ticket)
+    await session.flush()
+    return ticket
+
+
+async def void_ticket(session: AsyncSession, order: Order) -> None:
+    for ticket in (await session.execute(
+        select(DrawTicket).where(DrawTicket.order_id == order.id, DrawTicket.status == "active")
+    )).scalars():
+        ticket.status = "void"
+        if ticket.ledger_transaction_id:
+            await ledger.reverse(session, ticket.shop_id, ticket.ledger_transaction_id, reason="order_refunded",
+                                 allow_partial=True)
+    await session.flush()
+
+
+async def create_draw(session: AsyncSession, campaign: Campaign, *, prize_count: int, prize: dict[str, Any]) -> Draw:
+    seed = secrets.token_hex(32)
+    draw = Draw(id=new_id("drw"), shop_id=campaign.shop_id, campaign_id=campaign.id, prize_count=prize_count,
+                prize=prize, seed=seed, seed_hash=seed_hash(seed), created_at=utc_now())
+    session.add(draw)
+    await session.flush()
+    await emit(session, campaign.shop_id, "draw.committed",
+               {"draw_id": draw.id, "campaign_id": campaign.id, "seed_hash": draw.seed_hash})
+    return draw
+
+
+async def get_draw(session: AsyncSession, draw_id: str, shop_id: str | None = None) -> Draw:
+    query = select(Draw).where(Draw.id == draw_id)
+    if shop_id is not None:
+        query = query.where(Draw.shop_id == shop_id)
+    draw = (await session.execute(query)).scalar_one_or_none()
+    if draw is None:
+        raise NotFound("No such draw.", code="draw_not_found")
+    return draw
+
+
+async def run_draw(session: AsyncSession, draw: Draw) -> Draw:
+    if draw.status == "drawn":
+        return draw
+    claimed = await session.execute(
+        Draw.__table__.update().where(Draw.id == draw.id, Draw.status == "committed").values(status="drawing")
+    )
+    if claimed.rowcount != 1:  # type: ignore[attr-defined]
+        raise Conflict("This draw is being run by another request.", code="draw_in_progress")
+    tickets = list((await session.execute(
+        select(DrawTicket).where(DrawTicket.campaign_id == draw.campaign_id, DrawTicket.status == "active")
+        .order_by(DrawTicket.id)
+    )).scalars())
+    ticket_ids = [t.id for t in tickets]
+    winners = pick_winners(draw.seed, draw.id, ticket_ids, draw.prize_count)
+    by_id = {t.id: t for t in tickets}
+    campaign = await session.get(Campaign, draw.campaign_id)
+    assert campaign is not None
+    # Every ticket in the draw is used up, one ledger debit per member.
+    per_member = Counter(t.member_id for t in tickets)
+    for member_id, count in sorted(per_member.items()):
+        await ledger.spend(session, draw.shop_id, member_id, ledger.TICKETS, count, memo=f"draw {draw.id}",
+                           idempotency_key=f"draw:{draw.id}:{member_id}", ref=("draw", draw.id))
+    for t in tickets:
+        t.status = "drawn"
+        t.draw_id = draw.id
+    winner_rows = []
+    for ticket_id in winners:
+        member = await session.get(Member, by_id[ticket_id].member_id)
+        assert member is not None
+        reward = await grant_reward(session, shop_id=draw.shop_id, campaign=campaign, member_id=member.id,
+                                    member_market=member.market, spec=dict(draw.prize), role="prize",
+                                    check_budget=False)
+        winner_rows.append({"ticket_id": ticket_id, "member_id": member.id, "reward_id": reward.id})
+    draw.ticket_ids = ticket_ids
+    draw.winners = winner_rows
+    draw.status = "drawn"
+    draw.drawn_at = utc_now()
+    await session.flush()
+    await emit(session, draw.shop_id, "draw.completed", {"draw_id": draw.id, "seed": draw.seed,
+                                                          "winners": winner_rows})
+    return draw
+
+
+def public_view(draw: Draw) -> dict[str, Any]:
+    """What anyone may see: the seed only once the draw has run."""
+    return {
+        "id": draw.id, "campaign_id": draw.campaign_id, "prize_count": draw.prize_count, "prize": draw.prize,
+        "seed_hash": draw.seed_hash, "seed": draw.seed if draw.status == "drawn" else None, "status": draw.status,
+        "ticket_ids": draw.ticket_ids, "winners": draw.winners, "drawn_at": draw.drawn_at,
+        "created_at": draw.created_at,
+        "algorithm": "winner i = sorted_tickets.pop(int(HMAC_SHA256(key=seed, msg=f'{draw_id}:{i}')) mod len)",
+    }

@@ -1,0 +1,275 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from liveloop.kit.money import is_currency
+
+
+class PointsReward(BaseModel):
+    type: Literal["points"]
+    amount: int = Field(gt=0, le=10_000_000)
+    label: str = ""
+
+
+class CreditReward(BaseModel):
+    type: Literal["credit"]
+    amount: int = Field(gt=0, description="Minor units, e.g. 300 = USD 3.00")
+    currency: str
+    label: str = ""
+
+    @field_validator("currency")
+    @classmethod
+    def _currency(cls, v: str) -> str:
+        if not is_currency(v):
+            raise ValueError("must be an ISO 4217 code such as USD")
+        return v
+
+
+class CouponReward(BaseModel):
+    type: Literal["coupon"]
+    batch_id: str = Field(description="Each grant issues one new code of this batch, bound to the member")
+    label: str = ""
+
+
+class GiftReward(BaseModel):
+    type: Literal["gift"]
+    sku: str = Field(min_length=1, max_length=100)
+    label: str = ""
+    value_minor: int = Field(0, ge=0, description="What the gift costs the shop, counted against the budget")
+    currency: str | None = None
+
+
+class PerkReward(BaseModel):
+    type: Literal["perk"]
+    label: str = Field(min_length=1, max_length=200)
+
+
+RewardSpec = Annotated[
+    PointsReward | CreditReward | CouponReward | GiftReward | PerkReward, Field(discriminator="type")
+]
+
+
+class Milestone(BaseModel):
+    threshold: int = Field(gt=0, description="Converted invites needed")
+    reward: RewardSpec
+
+
+class MarketRewards(BaseModel):
+    inviter: RewardSpec | None = None
+    invitee: RewardSpec | None = None
+
+
+ConversionEvent = Literal["signup", "first_view", "first_paid_order"]
+
+
+class CampaignCreate(BaseModel):
+    name: str = Field(min_length=1, max_length=200)
+    conversion_event: ConversionEvent = "first_paid_order"
+    attribution_window_days: int = Field(7, ge=1, le=365)
+    reward_timing: Literal["instant", "after_return_window"] = "instant"
+    inviter_reward: RewardSpec | None = None
+    invitee_reward: RewardSpec | None = None
+    use_market_presets: bool = Field(
+        False, description="Fill missing per-market rewards from each target market's presets"
+    )
+    market_rewards: dict[str, MarketRewards] = Field(default_factory=dict)
+    milestones: list[Milestone] = Field(default_factory=list)
+    markets: list[str] = Field(default_factory=list, description="Target markets; empty means all")
+    daily_cap_per_inviter: int | None = Field(None, ge=1)
+    budgets: dict[str, int] = Field(default_factory=dict, description='{"USD": 50000, "points": 1000000}')
+    min_order_minor: int = Field(0, ge=0)
+    lottery_enabled: bool = False
+    fraud_velocity_per_hour: int = Field(5, ge=1)
+    starts_at: datetime | None = None
+    ends_at: datetime | None = None
+    status: Literal["draft", "active"] = "draft"
+
+    @model_validator(mode="after")
+    def _check(self) -> CampaignCreate:
+        if self.starts_at and self.ends_at and self.ends_at <= self.starts_at:
+            raise ValueError("ends_at must be after starts_at")
+        thresholds = [m.threshold for m in self.milestones]
+        if len(set(thresholds)) != len(thresholds):
+            raise ValueError("milestone thresholds must be distinct")
+        for unit, limit in self.budgets.items():
+            if unit != "points" and not is_currency(unit):
+                raise ValueError(f"budget unit {unit!r} is neither 'points' nor an ISO currency")
+            if limit < 0:
+                raise ValueError("budgets are non-negative")
+        return self
+
+
+class CampaignUpdate(BaseModel):
+    name: str | None = Field(None, min_length=1, max_length=200)
+    status: Literal["draft", "active", "paused", "ended"] | None = None
+    daily_cap_per_inviter: int | None = Field(None, ge=1)
+    budgets: dict[str, int] | None = None
+    ends_at: datetime | None = None
+    milestones: list[Milestone] | None = None
+
+
+class Budget(BaseModel):
+    unit: str
+    limit: int
+    spent: int
+
+
+class Campaign(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: str
+    name: str
+    status: str
+    conversion_event: str
+    attribution_window_days: int
+    reward_timing: str
+    inviter_reward: dict[str, Any]
+    invitee_reward: dict[str, Any]
+    market_rewards: dict[str, Any]
+    milestones: list[Any]
+    markets: list[Any]
+    daily_cap_per_inviter: int | None
+    min_order_minor: int
+    lottery_enabled: bool
+    starts_at: datetime | None
+    ends_at: datetime | None
+    created_at: datetime
+    budgets: list[Budget] = Field(default_factory=list)
+
+
+class ShareTarget(BaseModel):
+    channel: str
+    url: str = Field(description="The invite link for this channel")
+    share_url: str | None = Field(description="Opens the channel's share dialog; null where the app has none")
+    message: str
+
+
+class InviteLinks(BaseModel):
+    member_id: str
+    code: str
+    locale: str
+    links: list[ShareTarget]
+    qr_png: str
+    qr_svg: str
+
+
+class Referral(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: str
+    campaign_id: str
+    inviter_id: str
+    invitee_id: str
+    channel: str
+    show_id: str | None
+    host_id: str | None
+    group_id: str | None
+    status: str
+    reason_codes: list[Any]
+    qualifying_order_id: str | None
+    converted_at: datetime | None
+    reversed_at: datetime | None
+    created_at: datetime
+
+
+class Reward(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: str
+    campaign_id: str | None
+    referral_id: str | None
+    member_id: str
+    role: str
+    milestone: int | None
+    reward_type: str
+    amount: int
+    currency: str | None
+    coupon_id: str | None
+    label: str
+    status: str
+    release_at: datetime | None
+    reversed_at: datetime | None
+    reverse_reason: str | None
+    created_at: datetime
+
+
+class ReviewDecision(BaseModel):
+    note: str | None = Field(None, max_length=1000)
+
+
+class Review(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: str
+    referral_id: str
+    reason_codes: list[Any]
+    status: str
+    note: str | None
+    decided_at: datetime | None
+    created_at: datetime
+
+
+class LeaderboardRow(BaseModel):
+    rank: int
+    member_id: str
+    name: str | None
+    referral_code: str
+    converted: int
+
+
+class DrawCreate(BaseModel):
+    prize_count: int = Field(gt=0, le=10_000)
+    prize: RewardSpec
+
+
+class Draw(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: str
+    campaign_id: str
+    prize_count: int
+    prize: dict[str, Any]
+    seed_hash: str
+    seed: str | None
+    status: str
+    ticket_ids: list[Any]
+    winners: list[Any]
+    drawn_at: datetime | None
+    created_at: datetime
+
+
+class DrawVerifyIn(BaseModel):
+    draw_id: str
+    seed: str
+    seed_hash: str
+    ticket_ids: list[str]
+    prize_count: int = Field(gt=0)
+    winners: list[str]
+
+
+class DrawVerifyOut(BaseModel):
+    seed_matches_hash: bool
+    winners_match: bool
+    recomputed_winners: list[str]
+
+
+class GroupCreate(BaseModel):
+    campaign_id: str
+    name: str = Field(min_length=1, max_length=200)
+    owner_id: str
+    extra_offer: RewardSpec
+    weekly_target: int = Field(0, ge=0)
+    base_perk_level: int = Field(1, ge=0)
+
+
+class Group(BaseModel):
+    id: str
+    campaign_id: str
+    name: str
+    code: str
+    owner_id: str
+    extra_offer: dict[str, Any]
+    weekly_target: int
+    invites_this_week: int
+    week_start: str
+    perk_level: int
+    link: str
+    members: int

@@ -1,0 +1,152 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from fastapi import APIRouter
+from pydantic import BaseModel, ConfigDict, Field
+
+from liveloop.events import service as events
+from liveloop.kit.errors import Unprocessable
+from liveloop.kit.http import Session, UnitOfWorkRoute
+from liveloop.kit.time import is_valid_zone
+from liveloop.shops import service
+from liveloop.shops.auth import SCOPES, Operator, requires
+
+router = APIRouter(prefix="/v1", route_class=UnitOfWorkRoute, tags=["shop"])
+
+
+class ShopOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: str
+    slug: str
+    name: str
+    reporting_timezone: str
+    default_market: str
+    landing_url: str
+    created_at: datetime
+
+
+class ApiKeyCreate(BaseModel):
+    name: str = Field(min_length=1, max_length=200)
+    scopes: list[str] = Field(min_length=1, description=f"Any of: {', '.join(SCOPES)}")
+
+
+class ApiKeyOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: str
+    name: str
+    prefix: str
+    scopes: list[str]
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+class ApiKeyCreated(ApiKeyOut):
+    key: str = Field(description="Shown once; store it now")
+
+
+class EndpointCreate(BaseModel):
+    url: str = Field(max_length=2000)
+    event_types: list[str] = Field(default_factory=lambda: ["*"])
+
+
+class EndpointOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: str
+    url: str
+    event_types: list[str]
+    active: bool
+    created_at: datetime
+
+
+class EndpointCreated(EndpointOut):
+    secret: str = Field(description="Verify X-Liveloop-Signature with it; shown once")
+
+
+class MarketOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    code: str
+    name: str
+    currency: str
+    timezone: str
+    locales: list[str]
+    consent_regime: str
+    points_expiry_months: int
+    return_window_days: int
+    reward_presets: dict[str, Any]
+
+
+class MarketUpdate(BaseModel):
+    name: str | None = Field(None, max_length=100)
+    currency: str | None = None
+    timezone: str | None = None
+    locales: list[str] | None = None
+    consent_regime: str | None = Field(None, pattern="^(gdpr|ccpa|none)$")
+    points_expiry_months: int | None = Field(None, ge=1, le=120)
+    return_window_days: int | None = Field(None, ge=0, le=365)
+    reward_presets: dict[str, Any] | None = None
+
+
+@router.get("/shop", response_model=ShopOut)
+async def get_shop(op: Operator = requires("campaigns:read")) -> Any:
+    return op.shop
+
+
+@router.get("/api-keys", response_model=list[ApiKeyOut])
+async def list_keys(session: Session, op: Operator = requires("admin")) -> Any:
+    return await service.list_api_keys(session, op.shop_id)
+
+
+@router.post("/api-keys", response_model=ApiKeyCreated, status_code=201)
+async def create_key(body: ApiKeyCreate, session: Session, op: Operator = requires("admin")) -> Any:
+    row, key = await service.create_api_key(session, op.shop, name=body.name, scopes=body.scopes)
+    return {**ApiKeyOut.model_validate(row).model_dump(), "key": key}
+
+
+@router.delete("/api-keys/{key_id}", response_model=ApiKeyOut)
+async def revoke_key(key_id: str, session: Session, op: Operator = requires("admin")) -> Any:
+    return await service.revoke_api_key(session, op.shop_id, key_id)
+
+
+@router.get("/webhook-endpoints", response_model=list[EndpointOut])
+async def list_endpoints(session: Session, op: Operator = requires("admin")) -> Any:
+    return await service.list_webhook_endpoints(session, op.shop_id)
+
+
+@router.post("/webhook-endpoints", response_model=EndpointCreated, status_code=201)
+async def create_endpoint(body: EndpointCreate, session: Session, op: Operator = requires("admin")) -> Any:
+    unknown = sorted(set(body.event_types) - set(events.EVENT_TYPES) - {"*"})
+    if unknown:
+        raise Unprocessable(f"Unknown event types {unknown}; use '*' or some of {list(events.EVENT_TYPES)}.",
+                            code="unknown_event_type")
+    endpoint = await service.add_webhook_endpoint(session, op.shop_id, url=body.url, event_types=body.event_types)
+    return {**EndpointOut.model_validate(endpoint).model_dump(), "secret": endpoint.secret}
+
+
+@router.get("/events")
+async def list_events(session: Session, type: str | None = None, limit: int = 50,
+                      op: Operator = requires("admin")) -> Any:
+    return [events.envelope(e) for e in await events.list_events(session, op.shop_id, limit=min(limit, 500),
+                                                                  event_type=type)]
+
+
+@router.get("/markets", response_model=list[MarketOut], tags=["markets"])
+async def list_markets(session: Session, op: Operator = requires("campaigns:read")) -> Any:
+    return await service.list_markets(session, op.shop_id)
+
+
+@router.patch("/markets/{code}", response_model=MarketOut, tags=["markets"])
+async def update_market(code: str, body: MarketUpdate, session: Session, op: Operator = requires("admin")) -> Any:
+    from liveloop.kit.money import is_currency
+
+    market = await service.get_market(session, op.shop_id, code)
+    changes = body.model_dump(exclude_none=True)
+    if "timezone" in changes and not is_valid_zone(changes["timezone"]):
+        raise Unprocessable("timezone must be an IANA zone such as 'Asia/Manila'.", code="invalid_timezone")
+    if "currency" in changes and not is_currency(changes["currency"]):
+        raise Unprocessable("currency must be an ISO 4217 code such as THB.", code="invalid_currency")
+    for key, value in changes.items():
+        setattr(market, key, value)
+    await session.flush()
+    return market

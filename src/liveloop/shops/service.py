@@ -1,0 +1,144 @@
+"""Shops (tenants), their API keys and webhook endpoints."""
+
+from __future__ import annotations
+
+import re
+import secrets
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from liveloop.kit.errors import Conflict, NotFound, Unprocessable
+from liveloop.kit.ids import new_id
+from liveloop.kit.time import is_valid_zone, utc_now
+from liveloop.markets.presets import PRESETS
+from liveloop.models import ApiKey, Market, Shop, WebhookEndpoint
+from liveloop.shops.auth import SCOPES, generate_key
+
+_SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
+
+
+async def create_shop(
+    session: AsyncSession,
+    *,
+    slug: str,
+    name: str,
+    landing_url: str,
+    reporting_timezone: str = "UTC",
+    default_market: str = "na",
+    shopify_secret: str | None = None,
+) -> Shop:
+    if not _SLUG.match(slug):
+        raise Unprocessable(
+            "A shop slug is 2-63 lower-case letters, digits or dashes, e.g. 'acme-beauty'.",
+            code="invalid_slug",
+        )
+    if not is_valid_zone(reporting_timezone):
+        raise Unprocessable(
+            f"{reporting_timezone!r} is not an IANA time zone; use one like 'Asia/Bangkok'.",
+            code="invalid_timezone",
+        )
+    if default_market not in PRESETS:
+        raise Unprocessable(
+            f"default_market must be one of {sorted(PRESETS)}.", code="unknown_market"
+        )
+    if (await session.execute(select(Shop.id).where(Shop.slug == slug))).first():
+        raise Conflict(f"A shop with the slug {slug!r} exists already; pick another.", code="shop_exists")
+    shop = Shop(
+        id=new_id("shop"),
+        slug=slug,
+        name=name,
+        landing_url=landing_url,
+        reporting_timezone=reporting_timezone,
+        default_market=default_market,
+        webhook_secret="whsec_" + secrets.token_urlsafe(32),
+        shopify_secret=shopify_secret,
+    )
+    session.add(shop)
+    await session.flush()
+    for code, preset in PRESETS.items():
+        session.add(Market(id=new_id("mkt"), shop_id=shop.id, code=code, **preset))
+    await session.flush()
+    return shop
+
+
+async def get_shop_by_slug(session: AsyncSession, slug: str) -> Shop:
+    shop = (await session.execute(select(Shop).where(Shop.slug == slug))).scalar_one_or_none()
+    if shop is None:
+        raise NotFound(f"No shop with the slug {slug!r}; list shops with `liveloop shop list`.",
+                       code="shop_not_found")
+    return shop
+
+
+def check_scopes(scopes: list[str]) -> list[str]:
+    unknown = sorted(set(scopes) - set(SCOPES))
+    if unknown or not scopes:
+        raise Unprocessable(
+            f"Unknown scopes {unknown}; choose from {sorted(SCOPES)}." if unknown
+            else f"Give at least one scope; choose from {sorted(SCOPES)}.",
+            code="invalid_scopes",
+        )
+    return sorted(set(scopes))
+
+
+async def create_api_key(session: AsyncSession, shop: Shop, *, name: str, scopes: list[str]) -> tuple[ApiKey, str]:
+    key, prefix, digest = generate_key()
+    row = ApiKey(id=new_id("key"), shop_id=shop.id, name=name, prefix=prefix, key_hash=digest,
+                 scopes=check_scopes(scopes))
+    session.add(row)
+    await session.flush()
+    return row, key
+
+
+async def list_api_keys(session: AsyncSession, shop_id: str) -> list[ApiKey]:
+    return list((await session.execute(
+        select(ApiKey).where(ApiKey.shop_id == shop_id).order_by(ApiKey.created_at)
+    )).scalars())
+
+
+async def revoke_api_key(session: AsyncSession, shop_id: str, key_id: str) -> ApiKey:
+    row = (await session.execute(
+        select(ApiKey).where(ApiKey.shop_id == shop_id, ApiKey.id == key_id)
+    )).scalar_one_or_none()
+    if row is None:
+        raise NotFound("No such API key in this shop.", code="api_key_not_found")
+    if row.revoked_at is None:
+        row.revoked_at = utc_now()
+    await session.flush()
+    return row
+
+
+async def add_webhook_endpoint(
+    session: AsyncSession, shop_id: str, *, url: str, event_types: list[str]
+) -> WebhookEndpoint:
+    if not url.startswith(("http://", "https://")):
+        raise Unprocessable("A webhook URL starts with http:// or https://.", code="invalid_url")
+    endpoint = WebhookEndpoint(
+        id=new_id("whe"), shop_id=shop_id, url=url, secret="whsec_" + secrets.token_urlsafe(32),
+        event_types=event_types or ["*"],
+    )
+    session.add(endpoint)
+    await session.flush()
+    return endpoint
+
+
+async def list_webhook_endpoints(session: AsyncSession, shop_id: str) -> list[WebhookEndpoint]:
+    return list((await session.execute(
+        select(WebhookEndpoint).where(WebhookEndpoint.shop_id == shop_id).order_by(WebhookEndpoint.created_at)
+    )).scalars())
+
+
+async def get_market(session: AsyncSession, shop_id: str, code: str) -> Market:
+    market = (await session.execute(
+        select(Market).where(Market.shop_id == shop_id, Market.code == code)
+    )).scalar_one_or_none()
+    if market is None:
+        raise NotFound(f"This shop has no market {code!r}; list them with GET /v1/markets.",
+                       code="market_not_found")
+    return market
+
+
+async def list_markets(session: AsyncSession, shop_id: str) -> list[Market]:
+    return list((await session.execute(
+        select(Market).where(Market.shop_id == shop_id).order_by(Market.code)
+    )).scalars())
