@@ -73,7 +73,8 @@ async def _authenticate(
             code="missing_api_key",
         )
     key = creds.credentials
-    prefix = key.rsplit("_", 1)[0] if key.count("_") >= 2 else ""
+    parts = key.split("_", 2)  # ll_<hex>_<secret>; the secret part may itself contain "_"
+    prefix = f"{parts[0]}_{parts[1]}" if len(parts) == 3 else ""
     row = (
         await session.execute(
             select(ApiKey, Shop).join(Shop, Shop.id == ApiKey.shop_id).where(ApiKey.prefix == prefix)
