@@ -1,0 +1,42 @@
+# liveloop — the project's vocabulary.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+PORT   ?= 8000
+
+.PHONY: demo test lint format bench install serve migrate clean
+
+$(BIN)/liveloop: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	@touch $@
+
+install: $(BIN)/liveloop  ## Create the virtual environment and install liveloop with its dev tools
+
+demo: install  ## Migrate a SQLite database, seed a demo shop, simulate traffic and serve on 127.0.0.1:$(PORT)
+	$(BIN)/liveloop demo --port $(PORT)
+
+test: install  ## The whole suite (PostgreSQL too when LIVELOOP_TEST_DATABASE_URL is set)
+	$(BIN)/pytest -q
+
+lint: install  ## ruff (lint + format check) and mypy
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/mypy
+
+format: install
+	$(BIN)/ruff format src tests benchmarks
+	$(BIN)/ruff check --fix src tests benchmarks
+
+bench: install  ## Benchmarks: clicks (SQLite), conversions (PostgreSQL vs pgbench), ledger verify (1M entries)
+	$(BIN)/liveloop bench all
+
+serve: install
+	$(BIN)/liveloop serve --port $(PORT)
+
+migrate: install
+	$(BIN)/liveloop migrate
+
+clean:
+	rm -rf $(VENV) liveloop.db liveloop.db-wal liveloop.db-shm
