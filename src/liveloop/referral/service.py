@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from liveloop.events.service import emit
 from liveloop.kit.errors import Conflict, NotFound, Unprocessable
 from liveloop.kit.ids import new_id
+from liveloop.kit.sql import for_update
 from liveloop.kit.time import utc_now
 from liveloop.markets.presets import PRESETS
 from liveloop.members import service as members
@@ -305,9 +306,11 @@ async def convert(session: AsyncSession, referral: Referral, *, order: Order | N
     if referral.status != "pending":
         return []
     campaign = await session.get(Campaign, referral.campaign_id)
-    inviter = await session.get(Member, referral.inviter_id)
+    # Conversions of one inviter run one at a time, so each sees the others' counts when checking milestones.
+    lock = select(Member).where(Member.id == referral.inviter_id)
+    inviter = (await session.execute(lock.with_for_update() if for_update(session) else lock)).scalar_one()
     invitee = await session.get(Member, referral.invitee_id)
-    assert campaign is not None and inviter is not None and invitee is not None
+    assert campaign is not None and invitee is not None
     if order is not None:
         if await fraud.same_payment(session, inviter.id, order):
             referral.status = "held"
