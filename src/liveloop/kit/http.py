@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from liveloop.kit.errors import LiveloopError, Unprocessable
+from liveloop.kit.errors import Conflict, LiveloopError, Unprocessable
 from liveloop.kit.ids import new_id
 from liveloop.kit.signing import sha256_hex
 
@@ -143,7 +143,7 @@ async def claim_idempotency_key(request: Request, session: AsyncSession, shop_id
         await session.rollback()
         found = await existing()
         if found is None or found.status_code == 0:
-            raise LiveloopError(
+            raise Conflict(
                 "A request with this Idempotency-Key is still being processed; retry in a moment.",
                 code="idempotency_key_in_use",
             ) from None
