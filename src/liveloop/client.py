@@ -26,6 +26,8 @@ async def running_app(settings: Settings) -> AsyncIterator[FastAPI]:
     try:
         yield app
     finally:
+        if getattr(app.state, "clicks", None) is not None:
+            await app.state.clicks.close()
         await engine.dispose()
 
 

@@ -53,6 +53,10 @@ class Posting:
     account_id: int
     asset: str
     amount: int
+    # System accounts (issuance, redemption, expiry) take part in nearly every transaction. They keep no
+    # stored balance, which would make their row a lock every writer queues on: their balance is the sum
+    # of their entries, and `verify` proves every transaction balanced.
+    system: bool = False
 
 
 async def account_id(
@@ -130,6 +134,8 @@ async def post(
         meta=meta or {}, created_at=utc_now(),
     )
     for p in sorted(postings, key=lambda p: p.account_id):
+        if p.system:
+            continue
         result = await session.execute(
             update(LedgerAccount)
             .where(
@@ -185,7 +191,7 @@ async def grant(
     target = await member_account(session, shop_id, member_id, asset, PENDING if pending else AVAILABLE)
     txn = await post(
         session, shop_id, "hold" if pending else "earn",
-        [Posting(source, asset, -amount), Posting(target, asset, amount)],
+        [Posting(source, asset, -amount, system=True), Posting(target, asset, amount)],
         memo=memo, idempotency_key=idempotency_key, ref=ref,
         meta={"expires_at": expires_at.isoformat()} if expires_at and pending else None,
     )
@@ -258,7 +264,7 @@ async def spend(
     if asset == POINTS:
         await expire_due_lots(session, shop_id, account=source)
     sink = await system_account(session, shop_id, REDEMPTION, asset)
-    txn = await post(session, shop_id, "spend", [Posting(source, asset, -amount), Posting(sink, asset, amount)],
+    txn = await post(session, shop_id, "spend", [Posting(source, asset, -amount), Posting(sink, asset, amount, system=True)],
                      memo=memo, idempotency_key=idempotency_key, ref=ref)
     if asset == POINTS:
         await _take_from_lots(session, source, txn.id, amount)
@@ -356,11 +362,11 @@ async def reverse(
     scale = (recovered, amount) if gained and shortfall else (1, 1)
     postings = []
     for e in entries:
-        target = e.account_id
+        target, system = e.account_id, accounts[e.account_id].owner_type == SYSTEM
         if original.kind == "release" and accounts[e.account_id].bucket == PENDING:
             # Taking back a released reward returns it to where it came from, not to the pending bucket.
-            target = await system_account(session, shop_id, ISSUANCE, e.asset)
-        postings.append(Posting(target, e.asset, -(e.amount * scale[0] // scale[1])))
+            target, system = await system_account(session, shop_id, ISSUANCE, e.asset), True
+        postings.append(Posting(target, e.asset, -(e.amount * scale[0] // scale[1]), system=system))
     txn = await post(
         session, shop_id, "reverse", postings, memo=f"reversal: {reason}", reverses_id=original.id,
         ref=(original.ref_type, original.ref_id) if original.ref_type and original.ref_id else None, meta=meta,
@@ -421,7 +427,7 @@ async def expire_due_lots(
         sink = await system_account(session, lot.shop_id, EXPIRY, POINTS)
         txn = await post(
             session, lot.shop_id, "expire",
-            [Posting(lot.account_id, POINTS, -lot.remaining), Posting(sink, POINTS, lot.remaining)],
+            [Posting(lot.account_id, POINTS, -lot.remaining), Posting(sink, POINTS, lot.remaining, system=True)],
             memo="points expired", idempotency_key=None, ref=("lot", lot.id),
         )
         session.add(LotMovement(lot_id=lot.id, transaction_id=txn.id, amount=-lot.remaining))

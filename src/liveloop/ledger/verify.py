@@ -16,15 +16,20 @@ CHECKS: list[tuple[str, str, str]] = [
     ),
     (
         "balance_mismatch",
-        "Accounts whose stored balance differs from the sum of their entries",
+        "Member accounts whose stored balance differs from the sum of their entries",
         "SELECT a.id, a.balance, COALESCE(s.total, 0) FROM ledger_accounts a "
         "LEFT JOIN (SELECT account_id, SUM(amount) AS total FROM ledger_entries GROUP BY account_id) s "
-        "ON s.account_id = a.id WHERE a.balance <> COALESCE(s.total, 0)",
+        "ON s.account_id = a.id WHERE a.owner_type = 'member' AND a.balance <> COALESCE(s.total, 0)",
     ),
     (
         "negative_balances",
         "Member accounts below zero",
         "SELECT id, balance FROM ledger_accounts WHERE balance < 0 AND NOT allow_negative",
+    ),
+    (
+        "system_balance_stored",
+        "System accounts with a stored balance (theirs is the sum of their entries)",
+        "SELECT id, balance FROM ledger_accounts WHERE owner_type = 'system' AND balance <> 0",
     ),
     (
         "asset_mismatch",

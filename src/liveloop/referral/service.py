@@ -159,31 +159,6 @@ async def campaign_for(session: AsyncSession, shop_id: str, market: str, now: da
     return None
 
 
-# --- clicks --------------------------------------------------------------------------------------------
-
-
-async def record_click(
-    session: AsyncSession, shop: Shop, code: str, *, channel: str, show_id: str | None, host_id: str | None,
-    device_id: str | None, ip_hash: str | None, user_agent: str | None,
-) -> InviteClick | None:
-    inviter = await members.find_by_code(session, shop.id, code)
-    group = None if inviter else await groups.find_by_code(session, shop.id, code)
-    if inviter is None and group is None:
-        return None
-    click = InviteClick(
-        id=new_id("clk"), shop_id=shop.id, inviter_id=inviter.id if inviter else group.owner_id if group else None,
-        group_id=group.id if group else None, channel=channel if channel in _CHANNELS else "other",
-        show_id=show_id, host_id=host_id, device_id=device_id, ip_hash=ip_hash,
-        user_agent=(user_agent or "")[:400] or None, created_at=utc_now(),
-    )
-    session.add(click)
-    await session.flush()
-    return click
-
-
-_CHANNELS = {"whatsapp", "facebook", "instagram", "tiktok", "x", "telegram", "line", "email", "copy", "qr", "live"}
-
-
 # --- attribution ---------------------------------------------------------------------------------------
 
 
