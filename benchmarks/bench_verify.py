@@ -16,9 +16,9 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import median, save  # noqa: E402
+from common import median, save
 
-from liveloop.migrate import upgrade  # noqa: E402
+from liveloop.migrate import upgrade
 
 
 def fill(path: str, entries: int, members: int = 20_000) -> None:
@@ -26,15 +26,26 @@ def fill(path: str, entries: int, members: int = 20_000) -> None:
     db.execute("PRAGMA journal_mode=WAL")
     now = "2026-11-22 00:00:00.000000"
     expires = "2027-11-22 00:00:00.000000"
-    db.execute("INSERT INTO shops (id, slug, name, reporting_timezone, default_market, landing_url, webhook_secret, "
-               "created_at) VALUES ('shop_b', 'b', 'B', 'UTC', 'na', 'https://x/', 's', ?)", (now,))
-    db.execute("INSERT INTO ledger_accounts (id, shop_id, owner_type, owner_id, asset, bucket, balance, allow_negative,"
-               " created_at) VALUES (1, 'shop_b', 'system', 'issuance', 'points', 'available', 0, 1, ?)", (now,))
-    db.execute("INSERT INTO ledger_accounts (id, shop_id, owner_type, owner_id, asset, bucket, balance, allow_negative,"
-               " created_at) VALUES (2, 'shop_b', 'system', 'redemption', 'points', 'available', 0, 0, ?)", (now,))
-    db.executemany("INSERT INTO ledger_accounts (id, shop_id, owner_type, owner_id, asset, bucket, balance, "
-                   "allow_negative, created_at) VALUES (?, 'shop_b', 'member', ?, 'points', 'available', 0, 0, ?)",
-                   [(10 + m, f"mem_{m}", now) for m in range(members)])
+    db.execute(
+        "INSERT INTO shops (id, slug, name, reporting_timezone, default_market, landing_url, webhook_secret, "
+        "created_at) VALUES ('shop_b', 'b', 'B', 'UTC', 'na', 'https://x/', 's', ?)",
+        (now,),
+    )
+    db.execute(
+        "INSERT INTO ledger_accounts (id, shop_id, owner_type, owner_id, asset, bucket, balance, allow_negative,"
+        " created_at) VALUES (1, 'shop_b', 'system', 'issuance', 'points', 'available', 0, 1, ?)",
+        (now,),
+    )
+    db.execute(
+        "INSERT INTO ledger_accounts (id, shop_id, owner_type, owner_id, asset, bucket, balance, allow_negative,"
+        " created_at) VALUES (2, 'shop_b', 'system', 'redemption', 'points', 'available', 0, 0, ?)",
+        (now,),
+    )
+    db.executemany(
+        "INSERT INTO ledger_accounts (id, shop_id, owner_type, owner_id, asset, bucket, balance, "
+        "allow_negative, created_at) VALUES (?, 'shop_b', 'member', ?, 'points', 'available', 0, 0, ?)",
+        [(10 + m, f"mem_{m}", now) for m in range(members)],
+    )
     rng = random.Random(1)
     balances = [0] * members
     issued = redeemed = 0
@@ -54,14 +65,19 @@ def fill(path: str, entries: int, members: int = 20_000) -> None:
         balances[m] += amount
         txns.append((f"t{t}", kind, now))
     # Lots carry what each member holds now (spending already taken from them).
-    lots = [(f"lot{m}", 10 + m, f"t0", b, b, expires, now) for m, b in enumerate(balances) if b > 0]
-    db.executemany("INSERT INTO ledger_transactions (id, shop_id, kind, memo, meta, created_at) "
-                   "VALUES (?, 'shop_b', ?, '', '{}', ?)", txns)
+    lots = [(f"lot{m}", 10 + m, "t0", b, b, expires, now) for m, b in enumerate(balances) if b > 0]
+    db.executemany(
+        "INSERT INTO ledger_transactions (id, shop_id, kind, memo, meta, created_at) "
+        "VALUES (?, 'shop_b', ?, '', '{}', ?)",
+        txns,
+    )
     db.executemany("INSERT INTO ledger_entries (transaction_id, account_id, asset, amount) VALUES (?, ?, ?, ?)", rows)
-    db.executemany("INSERT INTO point_lots (id, shop_id, account_id, transaction_id, amount, remaining, expires_at, "
-                   "created_at) VALUES (?, 'shop_b', ?, ?, ?, ?, ?, ?)", lots)
-    db.executemany("UPDATE ledger_accounts SET balance = ? WHERE id = ?",
-                   [(b, 10 + m) for m, b in enumerate(balances)])
+    db.executemany(
+        "INSERT INTO point_lots (id, shop_id, account_id, transaction_id, amount, remaining, expires_at, "
+        "created_at) VALUES (?, 'shop_b', ?, ?, ?, ?, ?, ?)",
+        lots,
+    )
+    db.executemany("UPDATE ledger_accounts SET balance = ? WHERE id = ?", [(b, 10 + m) for m, b in enumerate(balances)])
     db.commit()
     db.close()
 
@@ -82,17 +98,27 @@ def main() -> None:
     times = []
     for _ in range(3):
         t = time.perf_counter()
-        proc = subprocess.run([sys.executable, "-m", "liveloop.cli", "ledger", "verify", "--database-url", url],
-                              capture_output=True, text=True)
+        proc = subprocess.run(
+            [sys.executable, "-m", "liveloop.cli", "ledger", "verify", "--database-url", url],
+            capture_output=True,
+            text=True,
+        )
         times.append(time.perf_counter() - t)
         if proc.returncode != 0:
             sys.exit(f"verify failed:\n{proc.stdout}\n{proc.stderr}")
-    result = {"entries": entries, "median_s": round(median(times), 2), "max_s": round(max(times), 2),
-              "runs_s": [round(x, 2) for x in times], "target": "< 10 s for 1,000,000 entries",
-              "ratio_to_target": round(median(times) / 10.0, 3)}
+    result = {
+        "entries": entries,
+        "median_s": round(median(times), 2),
+        "max_s": round(max(times), 2),
+        "runs_s": [round(x, 2) for x in times],
+        "target": "< 10 s for 1,000,000 entries",
+        "ratio_to_target": round(median(times) / 10.0, 3),
+    }
     save("verify", result)
-    print(f"ledger verify over {entries:,} entries: median {result['median_s']} s, worst {result['max_s']} s "
-          f"(target < 10 s: {'MET' if result['max_s'] < 10 else 'NOT MET'})")
+    print(
+        f"ledger verify over {entries:,} entries: median {result['median_s']} s, worst {result['max_s']} s "
+        f"(target < 10 s: {'MET' if result['max_s'] < 10 else 'NOT MET'})"
+    )
 
 
 if __name__ == "__main__":

@@ -71,8 +71,10 @@ def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPa
         yield url
         return
     if not os.environ.get(PG_ENV):
-        pytest.skip(f"PostgreSQL tests need {PG_ENV}=postgresql://user@host:port/db (a server where the user "
-                    "may create databases)")
+        pytest.skip(
+            f"PostgreSQL tests need {PG_ENV}=postgresql://user@host:port/db (a server where the user "
+            "may create databases)"
+        )
     admin = _pg_admin_url()
     name = f"liveloop_test_{uuid.uuid4().hex[:12]}"
     try:
@@ -103,8 +105,13 @@ async def _clean(app: Any, url: str) -> None:
 
 @pytest.fixture
 async def app(database_url: str) -> AsyncIterator[Any]:
-    settings = Settings(database_url=database_url, run_worker=False, public_base_url="http://live.test",
-                        secret_key="test-secret", database_pool_size=20)
+    settings = Settings(
+        database_url=database_url,
+        run_worker=False,
+        public_base_url="http://live.test",
+        secret_key="test-secret",
+        database_pool_size=20,
+    )
     async with running_app(settings) as application:
         await _clean(application, database_url)
         yield application
@@ -131,9 +138,15 @@ class ShopCtx:
 
 async def make_shop(app: Any, slug: str = "acme", **kwargs: Any) -> ShopCtx:
     async with transaction(app.state.sessions) as session:
-        shop = await create_shop(session, slug=slug, name=slug.title(), landing_url="https://shop.test/welcome",
-                                 reporting_timezone=kwargs.pop("reporting_timezone", "Asia/Singapore"),
-                                 default_market=kwargs.pop("default_market", "sea"), **kwargs)
+        shop = await create_shop(
+            session,
+            slug=slug,
+            name=slug.title(),
+            landing_url="https://shop.test/welcome",
+            reporting_timezone=kwargs.pop("reporting_timezone", "Asia/Singapore"),
+            default_market=kwargs.pop("default_market", "sea"),
+            **kwargs,
+        )
         _, key = await create_api_key(session, shop, name="admin", scopes=["admin"])
     return ShopCtx(shop=shop, key=key, api=client_for(app, key), app=app)
 

@@ -19,17 +19,31 @@ def ok(response: httpx.Response, status: int | None = None) -> Any:
     return response.json()
 
 
-async def create_member(api: httpx.AsyncClient, *, market: str = "sea", email: str | None = None,
-                        external_id: str | None = None, device_id: str | None = None, **extra: Any) -> dict[str, Any]:
+async def create_member(
+    api: httpx.AsyncClient,
+    *,
+    market: str = "sea",
+    email: str | None = None,
+    external_id: str | None = None,
+    device_id: str | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
     n = next(_seq)
-    body = {"external_id": external_id or f"cust-{n}", "email": email or f"{uuid.uuid4().hex[:12]}@example.com",
-            "market": market, "device_id": device_id or f"device-{n}", **extra}
+    body = {
+        "external_id": external_id or f"cust-{n}",
+        "email": email or f"{uuid.uuid4().hex[:12]}@example.com",
+        "market": market,
+        "device_id": device_id or f"device-{n}",
+        **extra,
+    }
     return ok(await api.post("/v1/members", json=body), 201)
 
 
 async def create_campaign(api: httpx.AsyncClient, **overrides: Any) -> dict[str, Any]:
     body = {
-        "name": "Friends", "status": "active", "conversion_event": "first_paid_order",
+        "name": "Friends",
+        "status": "active",
+        "conversion_event": "first_paid_order",
         "inviter_reward": {"type": "points", "amount": 500},
         "invitee_reward": {"type": "credit", "amount": 300, "currency": "USD"},
         **overrides,
@@ -37,7 +51,9 @@ async def create_campaign(api: httpx.AsyncClient, **overrides: Any) -> dict[str,
     return ok(await api.post("/v1/campaigns", json=body), 201)
 
 
-async def click(api: httpx.AsyncClient, slug: str, code: str, channel: str = "whatsapp", **params: str) -> tuple[str, str]:
+async def click(
+    api: httpx.AsyncClient, slug: str, code: str, channel: str = "whatsapp", **params: str
+) -> tuple[str, str]:
     """Follow an invite link as a fresh browser; return (click id, device cookie)."""
     api.cookies.clear()
     response = await api.get(f"/r/{slug}/{code}", params={"ch": channel, **params})
@@ -48,14 +64,36 @@ async def click(api: httpx.AsyncClient, slug: str, code: str, channel: str = "wh
     return click_id, device
 
 
-async def invite(api: httpx.AsyncClient, slug: str, inviter: dict[str, Any], *, market: str = "sea",
-                 email: str | None = None, channel: str = "whatsapp", ip: str | None = None, **extra: Any) -> dict[str, Any]:
+async def invite(
+    api: httpx.AsyncClient,
+    slug: str,
+    inviter: dict[str, Any],
+    *,
+    market: str = "sea",
+    email: str | None = None,
+    channel: str = "whatsapp",
+    ip: str | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
     click_id, device = await click(api, slug, inviter["referral_code"], channel)
-    return await create_member(api, market=market, email=email, device_id=device, ip=ip,
-                               referral={"click_id": click_id}, **extra)
+    return await create_member(
+        api, market=market, email=email, device_id=device, ip=ip, referral={"click_id": click_id}, **extra
+    )
 
 
-async def send_order(api: httpx.AsyncClient, slug: str, secret: str, kind: str, order_id: str, customer_id: str,
-                     total_minor: int = 5000, *, event_id: str | None = None, **kw: Any) -> httpx.Response:
-    body = order_event(event_id or f"evt-{order_id}-{kind}-{next(_seq)}", kind, order_id, customer_id, total_minor, **kw)
+async def send_order(
+    api: httpx.AsyncClient,
+    slug: str,
+    secret: str,
+    kind: str,
+    order_id: str,
+    customer_id: str,
+    total_minor: int = 5000,
+    *,
+    event_id: str | None = None,
+    **kw: Any,
+) -> httpx.Response:
+    body = order_event(
+        event_id or f"evt-{order_id}-{kind}-{next(_seq)}", kind, order_id, customer_id, total_minor, **kw
+    )
     return await api.post("/v1/webhooks/orders", content=body, headers=signed_order_headers(slug, secret, body))

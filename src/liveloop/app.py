@@ -49,9 +49,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         worker_task = None
         worker = None
         if settings.run_worker:
-            worker = Worker(app.state.sessions, jobs=JOBS, poll_seconds=settings.worker_poll_seconds,
-                            timeout_seconds=settings.webhook_timeout_seconds,
-                            max_attempts=settings.webhook_max_attempts)
+            worker = Worker(
+                app.state.sessions,
+                jobs=JOBS,
+                poll_seconds=settings.worker_poll_seconds,
+                timeout_seconds=settings.webhook_timeout_seconds,
+                max_attempts=settings.webhook_max_attempts,
+            )
             worker_task = asyncio.create_task(worker.run_forever(), name="liveloop-worker")
         try:
             yield
@@ -69,8 +73,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     install_error_handlers(app)
     # The invite-link route is the hot path: it goes first so that request routing finds it at once.
-    for router in (clicks_router, shops_router, members_router, orders_router, ledger_router, coupons_router,
-                   referral_router, public_router):
+    for router in (
+        clicks_router,
+        shops_router,
+        members_router,
+        orders_router,
+        ledger_router,
+        coupons_router,
+        referral_router,
+        public_router,
+    ):
         app.include_router(router)
 
     @app.get("/healthz", tags=["ops"])

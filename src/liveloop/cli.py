@@ -18,8 +18,11 @@ from rich.table import Table
 from liveloop.config import get_settings
 from liveloop.kit.db import create_engine, session_factory, transaction
 
-app = typer.Typer(help="liveloop: growth engine for cross-border live commerce.", no_args_is_help=True,
-                  pretty_exceptions_show_locals=False)
+app = typer.Typer(
+    help="liveloop: growth engine for cross-border live commerce.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
 shop_app = typer.Typer(help="Create and list shops (tenants).", no_args_is_help=True)
 key_app = typer.Typer(help="Create, list and revoke operator API keys.", no_args_is_help=True)
 ledger_app = typer.Typer(help="Inspect and prove the points, tickets and credit ledger.", no_args_is_help=True)
@@ -29,8 +32,12 @@ app.add_typer(ledger_app, name="ledger")
 console = Console()
 err = Console(stderr=True)
 
-DbOption = Annotated[str | None, typer.Option("--database-url", envvar="LIVELOOP_DATABASE_URL",
-                                              help="SQLAlchemy URL; LIVELOOP_DATABASE_URL or ./liveloop.db")]
+DbOption = Annotated[
+    str | None,
+    typer.Option(
+        "--database-url", envvar="LIVELOOP_DATABASE_URL", help="SQLAlchemy URL; LIVELOOP_DATABASE_URL or ./liveloop.db"
+    ),
+]
 
 
 def _url(database_url: str | None) -> str:
@@ -70,8 +77,15 @@ def serve(
     settings = get_settings()
     if migrate_first:
         migrate(settings.database_url)
-    uvicorn.run("liveloop.app:create_app", factory=True, host=host or settings.host, port=port or settings.port,
-                workers=workers, log_level=settings.log_level.lower(), access_log=False)
+    uvicorn.run(
+        "liveloop.app:create_app",
+        factory=True,
+        host=host or settings.host,
+        port=port or settings.port,
+        workers=workers,
+        log_level=settings.log_level.lower(),
+        access_log=False,
+    )
 
 
 @app.command()
@@ -84,8 +98,13 @@ def worker(database_url: DbOption = None) -> None:
 
     async def run() -> None:
         engine = create_engine(_url(database_url))
-        w = Worker(session_factory(engine), jobs=JOBS, poll_seconds=settings.worker_poll_seconds,
-                   timeout_seconds=settings.webhook_timeout_seconds, max_attempts=settings.webhook_max_attempts)
+        w = Worker(
+            session_factory(engine),
+            jobs=JOBS,
+            poll_seconds=settings.worker_poll_seconds,
+            timeout_seconds=settings.webhook_timeout_seconds,
+            max_attempts=settings.webhook_max_attempts,
+        )
         console.print("Worker running; Ctrl-C stops it.")
         try:
             await w.run_forever()
@@ -117,9 +136,15 @@ def shop_create(
         engine = create_engine(_url(database_url))
         try:
             async with transaction(session_factory(engine)) as session:
-                shop = await create_shop(session, slug=slug, name=name or slug, landing_url=landing_url,
-                                         reporting_timezone=timezone, default_market=market,
-                                         shopify_secret=shopify_secret)
+                shop = await create_shop(
+                    session,
+                    slug=slug,
+                    name=name or slug,
+                    landing_url=landing_url,
+                    reporting_timezone=timezone,
+                    default_market=market,
+                    shopify_secret=shopify_secret,
+                )
                 _, key = await create_api_key(session, shop, name="admin (created by CLI)", scopes=["admin"])
                 return shop.id, shop.webhook_secret, key
         finally:
@@ -199,8 +224,10 @@ def apikey_list(shop: Annotated[str, typer.Option(help="Shop slug")], database_u
         try:
             async with transaction(session_factory(engine)) as session:
                 row = await get_shop_by_slug(session, shop)
-                return [(k.id, k.name, k.prefix, " ".join(k.scopes), "revoked" if k.revoked_at else "active")
-                        for k in await list_api_keys(session, row.id)]
+                return [
+                    (k.id, k.name, k.prefix, " ".join(k.scopes), "revoked" if k.revoked_at else "active")
+                    for k in await list_api_keys(session, row.id)
+                ]
         finally:
             await engine.dispose()
 
@@ -218,8 +245,14 @@ def ledger_verify(database_url: DbOption = None) -> None:
     async def run() -> object:
         engine = create_engine(_url(database_url))
         try:
-            with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
-                          console=err, transient=True) as progress:
+            with Progress(
+                SpinnerColumn(),
+                TextColumn("{task.description}"),
+                BarColumn(),
+                TimeElapsedColumn(),
+                console=err,
+                transient=True,
+            ) as progress:
                 task = progress.add_task("Checking the ledger", total=len(CHECKS))
                 async with transaction(session_factory(engine)) as session:
                     return await verify(session, on_check=lambda name: progress.advance(task))
@@ -232,10 +265,14 @@ def ledger_verify(database_url: DbOption = None) -> None:
     table = Table("check", "result")
     for name, title, _ in CHECKS:
         problems = report.problems[name]  # type: ignore[attr-defined]
-        table.add_row(title, "[green]ok[/]" if not problems else f"[red]{len(problems)}+ problems[/] e.g. {problems[:3]}")
+        table.add_row(
+            title, "[green]ok[/]" if not problems else f"[red]{len(problems)}+ problems[/] e.g. {problems[:3]}"
+        )
     console.print(table)
-    console.print(f"{report.entries:,} entries, {report.transactions:,} transactions, "  # type: ignore[attr-defined]
-                  f"{report.accounts:,} accounts verified in {elapsed:.2f} s")
+    console.print(
+        f"{report.entries:,} entries, {report.transactions:,} transactions, "  # type: ignore[attr-defined]
+        f"{report.accounts:,} accounts verified in {elapsed:.2f} s"
+    )
     if not report.ok:  # type: ignore[attr-defined]
         raise typer.Exit(1)
 

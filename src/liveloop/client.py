@@ -33,24 +33,53 @@ async def running_app(settings: Settings) -> AsyncIterator[FastAPI]:
 
 def client_for(app: FastAPI, api_key: str | None = None) -> httpx.AsyncClient:
     headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app, client=("203.0.113.7", 5000)),
-                             base_url="http://testserver", headers=headers, follow_redirects=False)
+    return httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app, client=("203.0.113.7", 5000)),
+        base_url="http://testserver",
+        headers=headers,
+        follow_redirects=False,
+    )
 
 
 def signed_order_headers(shop_slug: str, secret: str, body: bytes, timestamp: int | None = None) -> dict[str, str]:
     ts = int(time.time()) if timestamp is None else timestamp
-    return {"X-Liveloop-Shop": shop_slug, "X-Liveloop-Timestamp": str(ts),
-            "X-Liveloop-Signature": timestamped_signature(secret, ts, body), "Content-Type": "application/json"}
+    return {
+        "X-Liveloop-Shop": shop_slug,
+        "X-Liveloop-Timestamp": str(ts),
+        "X-Liveloop-Signature": timestamped_signature(secret, ts, body),
+        "Content-Type": "application/json",
+    }
 
 
-def order_event(event_id: str, kind: str, order_id: str, customer_id: str, total_minor: int, *,
-                currency: str = "USD", refunded_minor: int = 0, fingerprint: str | None = None,
-                email: str | None = None, market: str | None = None) -> bytes:
+def order_event(
+    event_id: str,
+    kind: str,
+    order_id: str,
+    customer_id: str,
+    total_minor: int,
+    *,
+    currency: str = "USD",
+    refunded_minor: int = 0,
+    fingerprint: str | None = None,
+    email: str | None = None,
+    market: str | None = None,
+) -> bytes:
     customer: dict[str, object] = {"id": customer_id}
     if email:
         customer["email"] = email
     if market:
         customer["market"] = market
-    return orjson.dumps({"id": event_id, "type": f"order.{kind}", "order": {
-        "id": order_id, "currency": currency, "total_minor": total_minor, "refunded_minor": refunded_minor,
-        "payment_fingerprint": fingerprint, "customer": customer}})
+    return orjson.dumps(
+        {
+            "id": event_id,
+            "type": f"order.{kind}",
+            "order": {
+                "id": order_id,
+                "currency": currency,
+                "total_minor": total_minor,
+                "refunded_minor": refunded_minor,
+                "payment_fingerprint": fingerprint,
+                "customer": customer,
+            },
+        }
+    )

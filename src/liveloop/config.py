@@ -27,9 +27,7 @@ class Settings(BaseSettings):
         default_factory=lambda: secrets.token_urlsafe(32),
         description="Signs click ids and viewer tokens. Set it in production; a random one is used otherwise.",
     )
-    run_worker: bool = Field(
-        True, description="Run the outbox and scheduled-job worker inside the API process."
-    )
+    run_worker: bool = Field(True, description="Run the outbox and scheduled-job worker inside the API process.")
     worker_poll_seconds: float = Field(0.5, description="How often the worker looks for due work.")
     webhook_tolerance_seconds: int = Field(
         300, description="Incoming webhooks with a timestamp further off than this are refused."

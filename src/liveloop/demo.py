@@ -20,11 +20,17 @@ from liveloop.shops.service import create_api_key, create_shop
 
 SLUG = "demo"
 CHANNELS = ["whatsapp", "whatsapp", "facebook", "instagram", "tiktok", "telegram", "line", "x", "email", "copy", "qr"]
-MARKETS = {"sea": ("id", "Asia/Jakarta"), "na": ("en", "America/Chicago"), "eu": ("de", "Europe/Berlin"),
-           "me": ("ar", "Asia/Riyadh")}
+MARKETS = {
+    "sea": ("id", "Asia/Jakarta"),
+    "na": ("en", "America/Chicago"),
+    "eu": ("de", "Europe/Berlin"),
+    "me": ("ar", "Asia/Riyadh"),
+}
 
 
-async def run_demo(database_url: str, console: Console, *, base_url: str, inviters: int = 24, seed: int = 7) -> dict[str, Any]:
+async def run_demo(
+    database_url: str, console: Console, *, base_url: str, inviters: int = 24, seed: int = 7
+) -> dict[str, Any]:
     rng = random.Random(seed)
     settings = Settings(database_url=database_url, public_base_url=base_url, run_worker=False)
     async with running_app(settings) as app:
@@ -32,8 +38,14 @@ async def run_demo(database_url: str, console: Console, *, base_url: str, invite
             shop = (await session.execute(select(Shop).where(Shop.slug == SLUG))).scalar_one_or_none()
             fresh = shop is None
             if shop is None:
-                shop = await create_shop(session, slug=SLUG, name="Lumi Beauty", landing_url="https://shop.example/",
-                                         reporting_timezone="Asia/Singapore", default_market="sea")
+                shop = await create_shop(
+                    session,
+                    slug=SLUG,
+                    name="Lumi Beauty",
+                    landing_url="https://shop.example/",
+                    reporting_timezone="Asia/Singapore",
+                    default_market="sea",
+                )
             _, key = await create_api_key(session, shop, name="demo admin", scopes=["admin"])
             secret = shop.webhook_secret
         async with client_for(app, key) as api:
@@ -48,40 +60,93 @@ async def run_demo(database_url: str, console: Console, *, base_url: str, invite
 
 async def _ok(response: Any) -> Any:
     if response.status_code >= 400:
-        raise RuntimeError(f"{response.request.method} {response.request.url} -> {response.status_code}: {response.text}")
+        raise RuntimeError(
+            f"{response.request.method} {response.request.url} -> {response.status_code}: {response.text}"
+        )
     return response.json() if response.headers.get("content-type", "").startswith("application/json") else None
 
 
 async def _simulate(api: Any, rng: random.Random, secret: str, console: Console, inviters: int) -> None:
-    welcome = await _ok(await api.post("/v1/coupon-batches", json={
-        "name": "Welcome 10%", "kind": "percent", "percent_bp": 1000, "count": 0, "pattern": "WELCOME-####-####",
-        "min_spend_minor": 1000}))
-    campaign = await _ok(await api.post("/v1/campaigns", json={
-        "name": "Always-on friends program", "status": "active", "conversion_event": "first_paid_order",
-        "attribution_window_days": 7, "use_market_presets": True,
-        "invitee_reward": {"type": "coupon", "batch_id": welcome["id"], "label": "10% off"},
-        "milestones": [
-            {"threshold": 1, "reward": {"type": "points", "amount": 200, "label": "Basic gift"}},
-            {"threshold": 3, "reward": {"type": "gift", "sku": "MINI-SET", "label": "Advanced gift: mini set",
-                                        "value_minor": 800, "currency": "USD"}},
-            {"threshold": 5, "reward": {"type": "perk", "label": "Exclusive: early access to every launch"}},
-        ],
-        "daily_cap_per_inviter": 8, "budgets": {"USD": 500_000, "points": 2_000_000}, "lottery_enabled": True,
-        "min_order_minor": 1500}))
+    welcome = await _ok(
+        await api.post(
+            "/v1/coupon-batches",
+            json={
+                "name": "Welcome 10%",
+                "kind": "percent",
+                "percent_bp": 1000,
+                "count": 0,
+                "pattern": "WELCOME-####-####",
+                "min_spend_minor": 1000,
+            },
+        )
+    )
+    campaign = await _ok(
+        await api.post(
+            "/v1/campaigns",
+            json={
+                "name": "Always-on friends program",
+                "status": "active",
+                "conversion_event": "first_paid_order",
+                "attribution_window_days": 7,
+                "use_market_presets": True,
+                "invitee_reward": {"type": "coupon", "batch_id": welcome["id"], "label": "10% off"},
+                "milestones": [
+                    {"threshold": 1, "reward": {"type": "points", "amount": 200, "label": "Basic gift"}},
+                    {
+                        "threshold": 3,
+                        "reward": {
+                            "type": "gift",
+                            "sku": "MINI-SET",
+                            "label": "Advanced gift: mini set",
+                            "value_minor": 800,
+                            "currency": "USD",
+                        },
+                    },
+                    {"threshold": 5, "reward": {"type": "perk", "label": "Exclusive: early access to every launch"}},
+                ],
+                "daily_cap_per_inviter": 8,
+                "budgets": {"USD": 500_000, "points": 2_000_000},
+                "lottery_enabled": True,
+                "min_order_minor": 1500,
+            },
+        )
+    )
     members = []
     with Progress(console=console, transient=True) as progress:
         task = progress.add_task("Seeding members", total=inviters)
         for i in range(inviters):
             market = rng.choice(list(MARKETS))
             locale, tz = MARKETS[market]
-            members.append(await _ok(await api.post("/v1/members", json={
-                "external_id": f"seed-{i}", "email": f"member{i}@example.com", "name": f"Member {i}",
-                "market": market, "locale": locale, "timezone": tz, "device_id": f"dev-seed-{i}",
-                "existing_customer": True})))
+            members.append(
+                await _ok(
+                    await api.post(
+                        "/v1/members",
+                        json={
+                            "external_id": f"seed-{i}",
+                            "email": f"member{i}@example.com",
+                            "name": f"Member {i}",
+                            "market": market,
+                            "locale": locale,
+                            "timezone": tz,
+                            "device_id": f"dev-seed-{i}",
+                            "existing_customer": True,
+                        },
+                    )
+                )
+            )
             progress.advance(task)
-    vip = await _ok(await api.post("/v1/groups", json={
-        "campaign_id": campaign["id"], "name": "Glow Insiders", "owner_id": members[0]["id"], "weekly_target": 5,
-        "extra_offer": {"type": "points", "amount": 300, "label": "VIP welcome points"}}))
+    vip = await _ok(
+        await api.post(
+            "/v1/groups",
+            json={
+                "campaign_id": campaign["id"],
+                "name": "Glow Insiders",
+                "owner_id": members[0]["id"],
+                "weekly_target": 5,
+                "extra_offer": {"type": "points", "amount": 300, "label": "VIP welcome points"},
+            },
+        )
+    )
 
     n = 0
     with Progress(console=console, transient=True) as progress:
@@ -99,19 +164,38 @@ async def _simulate(api: Any, rng: random.Random, secret: str, console: Console,
                 location = click.headers["location"]
                 click_id = location.split("ll_click=")[1].split("&")[0]
                 market = rng.choice(list(MARKETS))
-                invitee = await _ok(await api.post("/v1/members", json={
-                    "external_id": f"c-{n}", "email": f"friend{n}@example.org", "market": market,
-                    "locale": MARKETS[market][0], "device_id": device, "ip": f"198.51.100.{n % 200}",
-                    "referral": {"click_id": click_id}}))
+                invitee = await _ok(
+                    await api.post(
+                        "/v1/members",
+                        json={
+                            "external_id": f"c-{n}",
+                            "email": f"friend{n}@example.org",
+                            "market": market,
+                            "locale": MARKETS[market][0],
+                            "device_id": device,
+                            "ip": f"198.51.100.{n % 200}",
+                            "referral": {"click_id": click_id},
+                        },
+                    )
+                )
                 if rng.random() < 0.7:
-                    body = order_event(f"evt-{n}-paid", "paid", f"o-{n}", f"c-{n}", rng.randint(1500, 9000),
-                                       fingerprint=f"card-{n}")
-                    await _ok(await api.post("/v1/webhooks/orders", content=body,
-                                             headers=signed_order_headers("demo", secret, body)))
+                    body = order_event(
+                        f"evt-{n}-paid", "paid", f"o-{n}", f"c-{n}", rng.randint(1500, 9000), fingerprint=f"card-{n}"
+                    )
+                    await _ok(
+                        await api.post(
+                            "/v1/webhooks/orders", content=body, headers=signed_order_headers("demo", secret, body)
+                        )
+                    )
                     if rng.random() < 0.12:
                         refund = order_event(f"evt-{n}-refund", "refunded", f"o-{n}", f"c-{n}", 0)
-                        await _ok(await api.post("/v1/webhooks/orders", content=refund,
-                                                 headers=signed_order_headers("demo", secret, refund)))
+                        await _ok(
+                            await api.post(
+                                "/v1/webhooks/orders",
+                                content=refund,
+                                headers=signed_order_headers("demo", secret, refund),
+                            )
+                        )
                 _ = invitee
             progress.advance(task, 3)
 
@@ -124,28 +208,63 @@ async def _simulate(api: Any, rng: random.Random, secret: str, console: Console,
     for attempt in attempts:
         code = members[2]["referral_code"] if attempt["device_id"] == "dev-seed-2" else members[1]["referral_code"]
         await _ok(await api.post("/v1/members", json={**attempt, "referral": {"code": code, "channel": "copy"}}))
-    draw = await _ok(await api.post(f"/v1/campaigns/{campaign['id']}/draws", json={
-        "prize_count": 3, "prize": {"type": "credit", "amount": 1000, "currency": "USD", "label": "Lottery prize"}}))
+    draw = await _ok(
+        await api.post(
+            f"/v1/campaigns/{campaign['id']}/draws",
+            json={
+                "prize_count": 3,
+                "prize": {"type": "credit", "amount": 1000, "currency": "USD", "label": "Lottery prize"},
+            },
+        )
+    )
     await _ok(await api.post(f"/v1/draws/{draw['id']}/run"))
 
 
 async def _summary(app: Any, shop_id: str) -> dict[str, Any]:
     async with transaction(app.state.sessions) as session:
-        by_status = Counter(dict((await session.execute(
-            select(Referral.status, func.count()).where(Referral.shop_id == shop_id).group_by(Referral.status)
-        )).all()))
-        by_channel = Counter(dict((await session.execute(
-            select(Referral.channel, func.count()).where(Referral.shop_id == shop_id).group_by(Referral.channel)
-        )).all()))
+        by_status = Counter(
+            dict(
+                (
+                    await session.execute(
+                        select(Referral.status, func.count())
+                        .where(Referral.shop_id == shop_id)
+                        .group_by(Referral.status)
+                    )
+                ).all()
+            )
+        )
+        by_channel = Counter(
+            dict(
+                (
+                    await session.execute(
+                        select(Referral.channel, func.count())
+                        .where(Referral.shop_id == shop_id)
+                        .group_by(Referral.channel)
+                    )
+                ).all()
+            )
+        )
         reasons: Counter[str] = Counter()
         for (codes,) in (await session.execute(select(Referral.reason_codes).where(Referral.shop_id == shop_id))).all():
             reasons.update(codes)
-        rewards = Counter(dict((await session.execute(
-            select(Reward.status, func.count()).where(Reward.shop_id == shop_id).group_by(Reward.status)
-        )).all()))
+        rewards = Counter(
+            dict(
+                (
+                    await session.execute(
+                        select(Reward.status, func.count()).where(Reward.shop_id == shop_id).group_by(Reward.status)
+                    )
+                ).all()
+            )
+        )
         report = await verify(session)
-    return {"referrals": dict(by_status), "channels": dict(by_channel), "reasons": dict(reasons),
-            "rewards": dict(rewards), "ledger_ok": report.ok, "ledger_entries": report.entries}
+    return {
+        "referrals": dict(by_status),
+        "channels": dict(by_channel),
+        "reasons": dict(reasons),
+        "rewards": dict(rewards),
+        "ledger_ok": report.ok,
+        "ledger_entries": report.entries,
+    }
 
 
 def _print(console: Console, summary: dict[str, Any], key: str, secret: str, base_url: str) -> None:

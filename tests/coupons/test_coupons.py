@@ -17,8 +17,7 @@ async def make_batch(shop: ShopCtx, **overrides: object) -> dict:
 
 async def test_bulk_generation_uses_the_pattern_and_an_unambiguous_alphabet(shop: ShopCtx) -> None:
     batch = await make_batch(shop, count=500, pattern="BF-####-####")
-    codes = [c["code"] for c in ok(await shop.api.get("/v1/coupons", params={"batch_id": batch["id"],
-                                                                              "limit": 1000}))]
+    codes = [c["code"] for c in ok(await shop.api.get("/v1/coupons", params={"batch_id": batch["id"], "limit": 1000}))]
     assert len(codes) == len(set(codes)) == 500
     allowed = re.compile(f"^BF-[{UNAMBIGUOUS}]{{4}}-[{UNAMBIGUOUS}]{{4}}$")
     assert all(allowed.match(c) for c in codes)
@@ -27,8 +26,10 @@ async def test_bulk_generation_uses_the_pattern_and_an_unambiguous_alphabet(shop
 
 
 async def test_a_pattern_too_small_for_the_count_is_refused(shop: ShopCtx) -> None:
-    r = await shop.api.post("/v1/coupon-batches", json={"name": "x", "kind": "fixed", "amount_minor": 1,
-                                                        "currency": "USD", "count": 10_000, "pattern": "A-####"})
+    r = await shop.api.post(
+        "/v1/coupon-batches",
+        json={"name": "x", "kind": "fixed", "amount_minor": 1, "currency": "USD", "count": 10_000, "pattern": "A-####"},
+    )
     assert (r.status_code, r.json()["error"]["code"]) == (422, "pattern_too_small")
 
 
@@ -39,9 +40,11 @@ async def test_twenty_racing_redemptions_of_a_single_use_coupon_succeed_once(sho
 
     async def redeem(i: int) -> int:
         async with shop.client() as api:
-            r = await api.post(f"/v1/coupons/{code}/redeem", json={
-                "member_id": members[i]["id"], "order_total_minor": 5000, "currency": "USD"},
-                headers={"Idempotency-Key": f"race-{i}"})
+            r = await api.post(
+                f"/v1/coupons/{code}/redeem",
+                json={"member_id": members[i]["id"], "order_total_minor": 5000, "currency": "USD"},
+                headers={"Idempotency-Key": f"race-{i}"},
+            )
             return r.status_code
 
     statuses = await asyncio.gather(*(redeem(i) for i in range(20)))
@@ -71,26 +74,40 @@ async def test_redeem_is_idempotent_and_rollback_gives_the_use_back(shop: ShopCt
 async def test_validation_reasons(shop: ShopCtx) -> None:
     alice = await create_member(shop.api)
     bob = await create_member(shop.api)
-    batch = await make_batch(shop, count=0, member_ids=[alice["id"]], min_spend_minor=2000,
-                             ends_at=(utc_now() + timedelta(days=1)).isoformat())
+    batch = await make_batch(
+        shop,
+        count=0,
+        member_ids=[alice["id"]],
+        min_spend_minor=2000,
+        ends_at=(utc_now() + timedelta(days=1)).isoformat(),
+    )
     code = batch["coupons"][0]["code"]
 
     async def check(member: dict, total: int, currency: str = "USD") -> str:
-        r = await shop.api.post(f"/v1/coupons/{code}/validate", json={
-            "member_id": member["id"], "order_total_minor": total, "currency": currency})
+        r = await shop.api.post(
+            f"/v1/coupons/{code}/validate",
+            json={"member_id": member["id"], "order_total_minor": total, "currency": currency},
+        )
         return "ok" if r.status_code == 200 else r.json()["error"]["code"]
 
     assert await check(bob, 5000) == "coupon_bound_to_other"
     assert await check(alice, 1000) == "min_spend_not_met"
     assert await check(alice, 5000, "EUR") == "currency_mismatch"
     assert await check(alice, 5000) == "ok"
-    r = await shop.api.post("/v1/coupons/NOPE-NOPE/validate", json={
-        "member_id": alice["id"], "order_total_minor": 1, "currency": "USD"})
+    r = await shop.api.post(
+        "/v1/coupons/NOPE-NOPE/validate", json={"member_id": alice["id"], "order_total_minor": 1, "currency": "USD"}
+    )
     assert (r.status_code, r.json()["error"]["code"]) == (404, "coupon_not_found")
-    expired = await make_batch(shop, count=1, starts_at=(utc_now() - timedelta(days=3)).isoformat(),
-                               ends_at=(utc_now() - timedelta(days=1)).isoformat())
-    r = await shop.api.post(f"/v1/coupons/{expired['coupons'][0]['code']}/validate", json={
-        "member_id": alice["id"], "order_total_minor": 5000, "currency": "USD"})
+    expired = await make_batch(
+        shop,
+        count=1,
+        starts_at=(utc_now() - timedelta(days=3)).isoformat(),
+        ends_at=(utc_now() - timedelta(days=1)).isoformat(),
+    )
+    r = await shop.api.post(
+        f"/v1/coupons/{expired['coupons'][0]['code']}/validate",
+        json={"member_id": alice["id"], "order_total_minor": 5000, "currency": "USD"},
+    )
     assert r.json()["error"]["code"] == "coupon_expired"
 
 
@@ -117,6 +134,8 @@ async def test_stacking_rules(shop: ShopCtx) -> None:
 async def test_redeem_without_any_idempotency_handle_is_refused(shop: ShopCtx) -> None:
     batch = await make_batch(shop, count=1)
     member = await create_member(shop.api)
-    r = await shop.api.post(f"/v1/coupons/{batch['coupons'][0]['code']}/redeem", json={
-        "member_id": member["id"], "order_total_minor": 5000, "currency": "USD"})
+    r = await shop.api.post(
+        f"/v1/coupons/{batch['coupons'][0]['code']}/redeem",
+        json={"member_id": member["id"], "order_total_minor": 5000, "currency": "USD"},
+    )
     assert (r.status_code, r.json()["error"]["code"]) == (422, "idempotency_key_required")

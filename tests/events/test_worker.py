@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
-import time
 from collections.abc import Iterator
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -29,7 +29,7 @@ class Receiver:
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 if receiver.fail_next:
                     receiver.fail_next -= 1
@@ -59,8 +59,9 @@ def receiver() -> Iterator[Receiver]:
 
 
 async def test_events_are_delivered_signed_and_retried(shop: ShopCtx, receiver: Receiver) -> None:
-    endpoint = ok(await shop.api.post("/v1/webhook-endpoints", json={"url": receiver.url,
-                                                                       "event_types": ["member.created"]}), 201)
+    endpoint = ok(
+        await shop.api.post("/v1/webhook-endpoints", json={"url": receiver.url, "event_types": ["member.created"]}), 201
+    )
     receiver.fail_next = 1
     member = await create_member(shop.api)
     worker = Worker(shop.app.state.sessions, poll_seconds=0.01)
@@ -113,9 +114,10 @@ async def test_worker_runs_scheduled_jobs(shop: ShopCtx) -> None:
 
     member = await create_member(shop.api)
     async with transaction(shop.app.state.sessions) as s:
-        await ledger.grant(s, shop.shop.id, member["id"], ledger.POINTS, 9,
-                           expires_at=utc_now() + timedelta(milliseconds=50))
-    time.sleep(0.1)
+        await ledger.grant(
+            s, shop.shop.id, member["id"], ledger.POINTS, 9, expires_at=utc_now() + timedelta(milliseconds=50)
+        )
+    await asyncio.sleep(0.1)
     worker = Worker(shop.app.state.sessions, jobs=JOBS)
     try:
         assert await worker.run_once() >= 1

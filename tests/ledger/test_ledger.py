@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
 
 import pytest
 from sqlalchemy import select, text, update
@@ -53,8 +52,11 @@ async def test_the_database_itself_refuses_a_negative_balance(shop: ShopCtx) -> 
     await _grant_points(shop, member["id"], 5, timedelta(days=30))
     with pytest.raises(IntegrityError):
         async with transaction(shop.app.state.sessions) as s:
-            await s.execute(update(LedgerAccount).where(LedgerAccount.owner_id == member["id"])
-                            .values(balance=LedgerAccount.balance - 6))
+            await s.execute(
+                update(LedgerAccount)
+                .where(LedgerAccount.owner_id == member["id"])
+                .values(balance=LedgerAccount.balance - 6)
+            )
 
 
 async def test_points_expire_exactly_at_their_expiry(shop: ShopCtx) -> None:
@@ -77,17 +79,25 @@ async def test_points_expire_exactly_at_their_expiry(shop: ShopCtx) -> None:
 
 async def test_expiry_twelve_months_from_the_market_default(shop: ShopCtx) -> None:
     member = await create_member(shop.api)
-    ok(await shop.api.post("/v1/ledger/credits", json={"member_id": member["id"], "asset": "points", "amount": 10}), 201)
+    ok(
+        await shop.api.post("/v1/ledger/credits", json={"member_id": member["id"], "asset": "points", "amount": 10}),
+        201,
+    )
     lot = ok(await shop.api.get(f"/v1/members/{member['id']}/balances"))["point_lots"][0]
     from datetime import datetime
+
     expires = datetime.fromisoformat(lot["expires_at"])
     assert timedelta(days=364) < expires - utc_now() < timedelta(days=367)
 
 
 async def test_hold_release_and_reverse(shop: ShopCtx) -> None:
     member = await create_member(shop.api)
-    held = ok(await shop.api.post("/v1/ledger/credits", json={
-        "member_id": member["id"], "asset": "credit:USD", "amount": 500, "hold": True}), 201)
+    held = ok(
+        await shop.api.post(
+            "/v1/ledger/credits", json={"member_id": member["id"], "asset": "credit:USD", "amount": 500, "hold": True}
+        ),
+        201,
+    )
     assert await _balance(shop, member["id"], "credit:USD", "pending") == 500
     assert await _balance(shop, member["id"], "credit:USD") == 0
     ok(await shop.api.post(f"/v1/ledger/transactions/{held['id']}/release"))
@@ -108,8 +118,11 @@ async def test_reversal_of_spent_points_takes_what_is_left(shop: ShopCtx) -> Non
     ok(await shop.api.post("/v1/ledger/debits", json={"member_id": member["id"], "asset": "points", "amount": 60}), 201)
     r = await shop.api.post(f"/v1/ledger/transactions/{earned}/reverse", json={"reason": "refund"})
     assert r.status_code == 409  # not without allow_partial
-    rev = ok(await shop.api.post(f"/v1/ledger/transactions/{earned}/reverse",
-                                 json={"reason": "refund", "allow_partial": True}))
+    rev = ok(
+        await shop.api.post(
+            f"/v1/ledger/transactions/{earned}/reverse", json={"reason": "refund", "allow_partial": True}
+        )
+    )
     assert rev["meta"]["recovered"] == 40 and rev["meta"]["shortfall"] == 60
     assert await _balance(shop, member["id"]) == 0
     async with transaction(shop.app.state.sessions) as s:
@@ -120,8 +133,9 @@ async def test_reversing_a_spend_restores_the_same_lots(shop: ShopCtx) -> None:
     member = await create_member(shop.api)
     await _grant_points(shop, member["id"], 10, timedelta(days=5))
     await _grant_points(shop, member["id"], 10, timedelta(days=50))
-    spent = ok(await shop.api.post("/v1/ledger/debits", json={"member_id": member["id"], "asset": "points",
-                                                               "amount": 15}), 201)
+    spent = ok(
+        await shop.api.post("/v1/ledger/debits", json={"member_id": member["id"], "asset": "points", "amount": 15}), 201
+    )
     ok(await shop.api.post(f"/v1/ledger/transactions/{spent['id']}/reverse", json={"reason": "cancelled"}))
     lots = ok(await shop.api.get(f"/v1/members/{member['id']}/balances"))["point_lots"]
     assert [lot["remaining"] for lot in lots] == [10, 10]
@@ -158,5 +172,3 @@ async def test_credit_with_idempotency_key_is_applied_once(shop: ShopCtx) -> Non
     assert await _balance(shop, member["id"]) == 25
     other = await shop.api.post("/v1/ledger/credits", json={**body, "amount": 26}, headers={"Idempotency-Key": "k1"})
     assert (other.status_code, other.json()["error"]["code"]) == (422, "idempotency_key_reused")
-
-

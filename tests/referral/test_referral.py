@@ -29,11 +29,20 @@ async def pay(shop: ShopCtx, member: dict[str, Any], order_id: str, total: int =
 
 async def test_invite_links_for_every_channel_in_the_members_language(shop: ShopCtx) -> None:
     member = await create_member(shop.api, locale="th-TH")
-    body = ok(await shop.api.get(f"/v1/members/{member['id']}/invite-links", params={"show_id": "s1",
-                                                                                      "host_id": "h1"}))
+    body = ok(await shop.api.get(f"/v1/members/{member['id']}/invite-links", params={"show_id": "s1", "host_id": "h1"}))
     channels = {link["channel"]: link for link in body["links"]}
-    assert set(channels) == {"whatsapp", "facebook", "instagram", "tiktok", "x", "telegram", "line", "email",
-                             "copy", "qr"}
+    assert set(channels) == {
+        "whatsapp",
+        "facebook",
+        "instagram",
+        "tiktok",
+        "x",
+        "telegram",
+        "line",
+        "email",
+        "copy",
+        "qr",
+    }
     assert body["locale"] == "th"
     assert "ช้อป" in channels["whatsapp"]["message"]
     assert channels["whatsapp"]["share_url"].startswith("https://wa.me/?text=")
@@ -49,8 +58,9 @@ async def test_invite_links_for_every_channel_in_the_members_language(shop: Shop
 
 async def test_click_records_channel_show_host_and_redirects_with_attribution(shop: ShopCtx) -> None:
     inviter = await create_member(shop.api)
-    r = await shop.api.get(f"/r/{shop.slug}/{inviter['referral_code']}", params={"ch": "tiktok", "show": "s9",
-                                                                                   "host": "h2"})
+    r = await shop.api.get(
+        f"/r/{shop.slug}/{inviter['referral_code']}", params={"ch": "tiktok", "show": "s9", "host": "h2"}
+    )
     assert r.status_code == 302
     location = r.headers["location"]
     assert location.startswith("https://shop.test/welcome?")
@@ -168,11 +178,14 @@ async def test_rejected_review_reverses_nothing_granted_and_closes(shop: ShopCtx
 
 
 async def test_milestones_fire_on_crossing_and_are_recomputed_on_refund(shop: ShopCtx) -> None:
-    await create_campaign(shop.api, milestones=[
-        {"threshold": 1, "reward": {"type": "points", "amount": 100}},
-        {"threshold": 3, "reward": {"type": "credit", "amount": 700, "currency": "USD"}},
-        {"threshold": 5, "reward": {"type": "perk", "label": "Exclusive"}},
-    ])
+    await create_campaign(
+        shop.api,
+        milestones=[
+            {"threshold": 1, "reward": {"type": "points", "amount": 100}},
+            {"threshold": 3, "reward": {"type": "credit", "amount": 700, "currency": "USD"}},
+            {"threshold": 5, "reward": {"type": "perk", "label": "Exclusive"}},
+        ],
+    )
     inviter = await create_member(shop.api)
     invitees = [await invite(shop.api, shop.slug, inviter) for _ in range(3)]
     for i, invitee in enumerate(invitees):
@@ -278,16 +291,26 @@ async def test_lottery_relay_and_a_verifiable_draw(shop: ShopCtx) -> None:
     tickets = ok(await shop.api.get(f"/v1/members/{inviters[2]['id']}/tickets"))
     assert len(tickets) == 3
     assert (await balances(shop, inviters[2]))["ticket"] == (3, 0)
-    draw = ok(await shop.api.post(f"/v1/campaigns/{campaign['id']}/draws", json={
-        "prize_count": 2, "prize": {"type": "credit", "amount": 1000, "currency": "USD"}}), 201)
+    draw = ok(
+        await shop.api.post(
+            f"/v1/campaigns/{campaign['id']}/draws",
+            json={"prize_count": 2, "prize": {"type": "credit", "amount": 1000, "currency": "USD"}},
+        ),
+        201,
+    )
     assert draw["seed"] is None and len(draw["seed_hash"]) == 64
     public = ok(await shop.api.get(f"/v1/public/draws/{draw['id']}"))
     assert public["seed"] is None
     done = ok(await shop.api.post(f"/v1/draws/{draw['id']}/run"))
     assert len(done["ticket_ids"]) == 6 and len(done["winners"]) == 2
-    proof = {"draw_id": done["id"], "seed": done["seed"], "seed_hash": draw["seed_hash"],
-             "ticket_ids": list(reversed(done["ticket_ids"])), "prize_count": 2,
-             "winners": [w["ticket_id"] for w in done["winners"]]}
+    proof = {
+        "draw_id": done["id"],
+        "seed": done["seed"],
+        "seed_hash": draw["seed_hash"],
+        "ticket_ids": list(reversed(done["ticket_ids"])),
+        "prize_count": 2,
+        "winners": [w["ticket_id"] for w in done["winners"]],
+    }
     check = ok(await shop.api.post("/v1/public/draws/verify", json=proof))
     assert check["seed_matches_hash"] and check["winners_match"]
     forged = ok(await shop.api.post("/v1/public/draws/verify", json={**proof, "seed": "0" * 64}))
@@ -312,9 +335,19 @@ async def test_refunded_order_voids_its_ticket(shop: ShopCtx) -> None:
 async def test_vip_group_offer_and_weekly_target(shop: ShopCtx) -> None:
     campaign = await create_campaign(shop.api, conversion_event="signup")
     owner = await create_member(shop.api)
-    group = ok(await shop.api.post("/v1/groups", json={
-        "campaign_id": campaign["id"], "name": "Insiders", "owner_id": owner["id"], "weekly_target": 2,
-        "extra_offer": {"type": "points", "amount": 250}}), 201)
+    group = ok(
+        await shop.api.post(
+            "/v1/groups",
+            json={
+                "campaign_id": campaign["id"],
+                "name": "Insiders",
+                "owner_id": owner["id"],
+                "weekly_target": 2,
+                "extra_offer": {"type": "points", "amount": 250},
+            },
+        ),
+        201,
+    )
     assert group["perk_level"] == 1 and group["code"].startswith("V")
     joined = []
     for _ in range(2):

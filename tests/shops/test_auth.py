@@ -22,9 +22,13 @@ async def test_a_key_of_another_shop_sees_nothing_of_this_one(shop: ShopCtx, app
     other = await make_shop(app, slug="globex")
     member = await create_member(shop.api)
     campaign = await create_campaign(shop.api)
-    for path in (f"/v1/members/{member['id']}", f"/v1/members/{member['id']}/rewards",
-                 f"/v1/members/{member['id']}/balances", f"/v1/campaigns/{campaign['id']}",
-                 f"/v1/members/{member['id']}/invite-links"):
+    for path in (
+        f"/v1/members/{member['id']}",
+        f"/v1/members/{member['id']}/rewards",
+        f"/v1/members/{member['id']}/balances",
+        f"/v1/campaigns/{campaign['id']}",
+        f"/v1/members/{member['id']}/invite-links",
+    ):
         r = await other.api.get(path)
         assert r.status_code == 404, path
     r = await other.api.post("/v1/ledger/credits", json={"member_id": member["id"], "asset": "points", "amount": 5})

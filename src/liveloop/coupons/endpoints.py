@@ -108,11 +108,18 @@ async def create_batch(body: BatchCreate, session: Session, op: Operator = requi
         await get_member(session, op.shop_id, member_id)
     data = body.model_dump(exclude={"member_ids", "count"})
     batch, coupons = await service.create_batch(session, op.shop_id, count=body.count, **data)
-    bound = await service.generate(session, batch, len(body.member_ids), member_ids=body.member_ids) \
-        if body.member_ids else []
+    bound = (
+        await service.generate(session, batch, len(body.member_ids), member_ids=body.member_ids)
+        if body.member_ids
+        else []
+    )
     issued, used = await service.batch_stats(session, batch.id)
-    return {**BatchOut.model_validate(batch).model_dump(), "issued": issued, "redeemed": used,
-            "coupons": [CouponOut.model_validate(c) for c in [*coupons, *bound][:1000]]}
+    return {
+        **BatchOut.model_validate(batch).model_dump(),
+        "issued": issued,
+        "redeemed": used,
+        "coupons": [CouponOut.model_validate(c) for c in [*coupons, *bound][:1000]],
+    }
 
 
 @router.get("/coupon-batches/{batch_id}", response_model=BatchOut)
@@ -123,10 +130,16 @@ async def get_batch(batch_id: str, session: Session, op: Operator = requires("co
 
 
 @router.get("/coupons", response_model=list[CouponOut])
-async def list_coupons(session: Session, member_id: str | None = None, batch_id: str | None = None,
-                       limit: int = 100, op: Operator = requires("coupons:read")) -> Any:
-    return await service.list_coupons(session, op.shop_id, member_id=member_id, batch_id=batch_id,
-                                      limit=min(limit, 1000))
+async def list_coupons(
+    session: Session,
+    member_id: str | None = None,
+    batch_id: str | None = None,
+    limit: int = 100,
+    op: Operator = requires("coupons:read"),
+) -> Any:
+    return await service.list_coupons(
+        session, op.shop_id, member_id=member_id, batch_id=batch_id, limit=min(limit, 1000)
+    )
 
 
 @router.get("/coupons/{code}", response_model=CouponOut)
@@ -143,24 +156,38 @@ async def bind(code: str, body: Bind, session: Session, op: Operator = requires(
 @router.post("/coupons/{code}/validate", response_model=Quote)
 async def validate(code: str, body: Check, session: Session, op: Operator = requires("coupons:read")) -> Any:
     member = await get_member(session, op.shop_id, body.member_id)
-    quote = await service.validate(session, op.shop_id, code, member_id=member.id,
-                                   order_total_minor=body.order_total_minor, currency=body.currency)
-    return Quote(code=quote.coupon.code, discount_minor=quote.discount_minor, currency=body.currency,
-                 gift_sku=quote.gift_sku)
+    quote = await service.validate(
+        session, op.shop_id, code, member_id=member.id, order_total_minor=body.order_total_minor, currency=body.currency
+    )
+    return Quote(
+        code=quote.coupon.code, discount_minor=quote.discount_minor, currency=body.currency, gift_sku=quote.gift_sku
+    )
 
 
 @router.post("/coupons/{code}/redeem", response_model=RedemptionOut, status_code=201)
-async def redeem(code: str, body: Check, request: Request, session: Session,
-                 op: Operator = requires("coupons:write")) -> Any:
+async def redeem(
+    code: str, body: Check, request: Request, session: Session, op: Operator = requires("coupons:write")
+) -> Any:
     """Redeem a coupon once. Send an `Idempotency-Key` (or an `order_ref`): retries return the first redemption."""
-    key = request.headers.get("Idempotency-Key") or (f"order:{body.order_ref}:{code.upper()}" if body.order_ref else None)
+    key = request.headers.get("Idempotency-Key") or (
+        f"order:{body.order_ref}:{code.upper()}" if body.order_ref else None
+    )
     if key is None:
-        raise Unprocessable("Send an Idempotency-Key header or an order_ref so that retries cannot redeem twice.",
-                            code="idempotency_key_required")
+        raise Unprocessable(
+            "Send an Idempotency-Key header or an order_ref so that retries cannot redeem twice.",
+            code="idempotency_key_required",
+        )
     member = await get_member(session, op.shop_id, body.member_id)
-    return await service.redeem(session, op.shop_id, code, member_id=member.id,
-                                order_total_minor=body.order_total_minor, currency=body.currency,
-                                idempotency_key=key, order_ref=body.order_ref)
+    return await service.redeem(
+        session,
+        op.shop_id,
+        code,
+        member_id=member.id,
+        order_total_minor=body.order_total_minor,
+        currency=body.currency,
+        idempotency_key=key,
+        order_ref=body.order_ref,
+    )
 
 
 @router.post("/redemptions/{redemption_id}/rollback", response_model=RedemptionOut)

@@ -49,8 +49,9 @@ async def create_batch(
     if kind == "fixed" and (not amount_minor or amount_minor <= 0 or not currency or not is_currency(currency)):
         raise Unprocessable("A fixed coupon needs a positive amount_minor and an ISO currency.", code="invalid_coupon")
     if kind == "percent" and not (percent_bp and 0 < percent_bp <= 10_000):
-        raise Unprocessable("A percent coupon needs percent_bp between 1 and 10000 (10000 = 100 %).",
-                            code="invalid_coupon")
+        raise Unprocessable(
+            "A percent coupon needs percent_bp between 1 and 10000 (10000 = 100 %).", code="invalid_coupon"
+        )
     if kind == "gift" and not gift_sku:
         raise Unprocessable("A gift coupon needs a gift_sku.", code="invalid_coupon")
     if kind not in ("fixed", "percent", "gift"):
@@ -67,10 +68,22 @@ async def create_batch(
     if max_uses_per_coupon < 1 or max_uses_per_member < 1:
         raise Unprocessable("Usage limits are at least 1.", code="invalid_limit")
     batch = CouponBatch(
-        id=new_id("cpb"), shop_id=shop_id, name=name, pattern=pattern, kind=kind, amount_minor=amount_minor,
-        currency=currency, percent_bp=percent_bp, gift_sku=gift_sku, min_spend_minor=min_spend_minor,
-        max_uses_per_coupon=max_uses_per_coupon, max_uses_per_member=max_uses_per_member, stackable=stackable,
-        starts_at=starts_at, ends_at=ends_at, created_at=utc_now(),
+        id=new_id("cpb"),
+        shop_id=shop_id,
+        name=name,
+        pattern=pattern,
+        kind=kind,
+        amount_minor=amount_minor,
+        currency=currency,
+        percent_bp=percent_bp,
+        gift_sku=gift_sku,
+        min_spend_minor=min_spend_minor,
+        max_uses_per_coupon=max_uses_per_coupon,
+        max_uses_per_member=max_uses_per_member,
+        stackable=stackable,
+        starts_at=starts_at,
+        ends_at=ends_at,
+        created_at=utc_now(),
     )
     session.add(batch)
     await session.flush()
@@ -87,18 +100,29 @@ async def generate(
     now = utc_now()
     while pending:
         rows = [
-            {"id": new_id("cpn"), "shop_id": batch.shop_id, "batch_id": batch.id,
-             "code": code_from_pattern(batch.pattern), "member_id": owner, "uses": 0,
-             "max_uses": batch.max_uses_per_coupon, "created_at": now}
+            {
+                "id": new_id("cpn"),
+                "shop_id": batch.shop_id,
+                "batch_id": batch.id,
+                "code": code_from_pattern(batch.pattern),
+                "member_id": owner,
+                "uses": 0,
+                "max_uses": batch.max_uses_per_coupon,
+                "created_at": now,
+            }
             for owner in pending
         ]
         for start in range(0, len(rows), 1000):
-            await session.execute(insert_ignoring_conflicts(session, Coupon.__table__, rows[start:start + 1000]))
+            await session.execute(insert_ignoring_conflicts(session, Coupon.__table__, rows[start : start + 1000]))
         inserted: set[str] = set()
         for start in range(0, len(rows), 1000):
-            inserted |= set((await session.execute(
-                select(Coupon.id).where(Coupon.id.in_([r["id"] for r in rows[start:start + 1000]]))
-            )).scalars())
+            inserted |= set(
+                (
+                    await session.execute(
+                        select(Coupon.id).where(Coupon.id.in_([r["id"] for r in rows[start : start + 1000]]))
+                    )
+                ).scalars()
+            )
         made.extend(r["id"] for r in rows if r["id"] in inserted)
         # Codes that collided with existing ones were skipped; their owners go round again.
         pending = [r["member_id"] for r in rows if r["id"] not in inserted]
@@ -106,7 +130,9 @@ async def generate(
         return []
     coupons: list[Coupon] = []
     for start in range(0, len(made), 1000):
-        coupons.extend((await session.execute(select(Coupon).where(Coupon.id.in_(made[start:start + 1000])))).scalars())
+        coupons.extend(
+            (await session.execute(select(Coupon).where(Coupon.id.in_(made[start : start + 1000])))).scalars()
+        )
     return coupons
 
 
@@ -115,18 +141,18 @@ async def issue_to_member(session: AsyncSession, batch: CouponBatch, member_id: 
 
 
 async def get_batch(session: AsyncSession, shop_id: str, batch_id: str) -> CouponBatch:
-    batch = (await session.execute(
-        select(CouponBatch).where(CouponBatch.shop_id == shop_id, CouponBatch.id == batch_id)
-    )).scalar_one_or_none()
+    batch = (
+        await session.execute(select(CouponBatch).where(CouponBatch.shop_id == shop_id, CouponBatch.id == batch_id))
+    ).scalar_one_or_none()
     if batch is None:
         raise NotFound("No such coupon batch in this shop.", code="coupon_batch_not_found")
     return batch
 
 
 async def get_coupon(session: AsyncSession, shop_id: str, code: str) -> Coupon:
-    coupon = (await session.execute(
-        select(Coupon).where(Coupon.shop_id == shop_id, Coupon.code == code.strip().upper())
-    )).scalar_one_or_none()
+    coupon = (
+        await session.execute(select(Coupon).where(Coupon.shop_id == shop_id, Coupon.code == code.strip().upper()))
+    ).scalar_one_or_none()
     if coupon is None:
         raise NotFound(f"No coupon {code!r} in this shop; check the code for typos.", code="coupon_not_found")
     return coupon
@@ -135,7 +161,9 @@ async def get_coupon(session: AsyncSession, shop_id: str, code: str) -> Coupon:
 async def bind(session: AsyncSession, shop_id: str, code: str, member_id: str) -> Coupon:
     coupon = await get_coupon(session, shop_id, code)
     result = await session.execute(
-        update(Coupon).where(Coupon.id == coupon.id, Coupon.member_id.is_(None)).values(member_id=member_id)
+        update(Coupon)
+        .where(Coupon.id == coupon.id, Coupon.member_id.is_(None))
+        .values(member_id=member_id)
         .execution_options(synchronize_session=False)
     )
     await session.refresh(coupon)
@@ -181,10 +209,13 @@ async def validate(
         raise _reject("coupon_expired", f"This coupon expired at {batch.ends_at.isoformat()}.")
     if coupon.uses >= coupon.max_uses:
         raise _reject("coupon_used_up", "This coupon has been used as many times as it allows.")
-    used = (await session.execute(
-        select(CouponMemberUsage.uses).where(CouponMemberUsage.batch_id == batch.id,
-                                             CouponMemberUsage.member_id == member_id)
-    )).scalar_one_or_none() or 0
+    used = (
+        await session.execute(
+            select(CouponMemberUsage.uses).where(
+                CouponMemberUsage.batch_id == batch.id, CouponMemberUsage.member_id == member_id
+            )
+        )
+    ).scalar_one_or_none() or 0
     if used >= batch.max_uses_per_member:
         raise _reject("member_limit_reached", "This member has used this offer as many times as it allows.")
     if batch.kind == "fixed" and batch.currency != currency:
@@ -212,46 +243,79 @@ async def redeem(
     order_ref: str | None = None,
 ) -> CouponRedemption:
     """Redeem once per idempotency key; a replay returns the first redemption."""
-    prior = (await session.execute(
-        select(CouponRedemption).where(CouponRedemption.shop_id == shop_id,
-                                       CouponRedemption.idempotency_key == idempotency_key)
-    )).scalar_one_or_none()
+    prior = (
+        await session.execute(
+            select(CouponRedemption).where(
+                CouponRedemption.shop_id == shop_id, CouponRedemption.idempotency_key == idempotency_key
+            )
+        )
+    ).scalar_one_or_none()
     if prior is not None:
         return prior
-    quote = await validate(session, shop_id, code, member_id=member_id, order_total_minor=order_total_minor,
-                           currency=currency)
+    quote = await validate(
+        session, shop_id, code, member_id=member_id, order_total_minor=order_total_minor, currency=currency
+    )
     if order_ref:
-        others = list((await session.execute(
-            select(CouponBatch.stackable)
-            .join(Coupon, Coupon.batch_id == CouponBatch.id)
-            .join(CouponRedemption, CouponRedemption.coupon_id == Coupon.id)
-            .where(CouponRedemption.shop_id == shop_id, CouponRedemption.order_ref == order_ref,
-                   CouponRedemption.status == "redeemed")
-        )).scalars())
+        others = list(
+            (
+                await session.execute(
+                    select(CouponBatch.stackable)
+                    .join(Coupon, Coupon.batch_id == CouponBatch.id)
+                    .join(CouponRedemption, CouponRedemption.coupon_id == Coupon.id)
+                    .where(
+                        CouponRedemption.shop_id == shop_id,
+                        CouponRedemption.order_ref == order_ref,
+                        CouponRedemption.status == "redeemed",
+                    )
+                )
+            ).scalars()
+        )
         if others and (not quote.batch.stackable or not all(others)):
             raise _reject("coupon_not_stackable", "This order already uses a coupon that cannot be combined.")
     taken = await session.execute(
         update(Coupon)
         .where(Coupon.id == quote.coupon.id, Coupon.uses < Coupon.max_uses, Coupon.voided_at.is_(None))
-        .values(uses=Coupon.uses + 1).execution_options(synchronize_session=False)
+        .values(uses=Coupon.uses + 1)
+        .execution_options(synchronize_session=False)
     )
     if taken.rowcount != 1:  # type: ignore[attr-defined]
         raise _reject("coupon_used_up", "This coupon has been used as many times as it allows.")
-    await session.execute(insert_ignoring_conflicts(session, CouponMemberUsage.__table__, {
-        "id": new_id("cmu"), "batch_id": quote.batch.id, "member_id": member_id, "uses": 0,
-    }))
+    await session.execute(
+        insert_ignoring_conflicts(
+            session,
+            CouponMemberUsage.__table__,
+            {
+                "id": new_id("cmu"),
+                "batch_id": quote.batch.id,
+                "member_id": member_id,
+                "uses": 0,
+            },
+        )
+    )
     counted = await session.execute(
         update(CouponMemberUsage)
-        .where(CouponMemberUsage.batch_id == quote.batch.id, CouponMemberUsage.member_id == member_id,
-               CouponMemberUsage.uses < quote.batch.max_uses_per_member)
-        .values(uses=CouponMemberUsage.uses + 1).execution_options(synchronize_session=False)
+        .where(
+            CouponMemberUsage.batch_id == quote.batch.id,
+            CouponMemberUsage.member_id == member_id,
+            CouponMemberUsage.uses < quote.batch.max_uses_per_member,
+        )
+        .values(uses=CouponMemberUsage.uses + 1)
+        .execution_options(synchronize_session=False)
     )
     if counted.rowcount != 1:  # type: ignore[attr-defined]
         raise _reject("member_limit_reached", "This member has used this offer as many times as it allows.")
     redemption = CouponRedemption(
-        id=new_id("red"), shop_id=shop_id, coupon_id=quote.coupon.id, member_id=member_id,
-        idempotency_key=idempotency_key, order_ref=order_ref, order_total_minor=order_total_minor,
-        discount_minor=quote.discount_minor, currency=currency, status="redeemed", created_at=utc_now(),
+        id=new_id("red"),
+        shop_id=shop_id,
+        coupon_id=quote.coupon.id,
+        member_id=member_id,
+        idempotency_key=idempotency_key,
+        order_ref=order_ref,
+        order_total_minor=order_total_minor,
+        discount_minor=quote.discount_minor,
+        currency=currency,
+        status="redeemed",
+        created_at=utc_now(),
     )
     session.add(redemption)
     await session.flush()
@@ -260,33 +324,43 @@ async def redeem(
 
 async def rollback(session: AsyncSession, shop_id: str, redemption_id: str) -> CouponRedemption:
     """Give a redemption back (order cancelled). Idempotent: a second rollback changes nothing."""
-    redemption = (await session.execute(
-        select(CouponRedemption).where(CouponRedemption.shop_id == shop_id, CouponRedemption.id == redemption_id)
-    )).scalar_one_or_none()
+    redemption = (
+        await session.execute(
+            select(CouponRedemption).where(CouponRedemption.shop_id == shop_id, CouponRedemption.id == redemption_id)
+        )
+    ).scalar_one_or_none()
     if redemption is None:
         raise NotFound("No such redemption in this shop.", code="redemption_not_found")
     if redemption.status == "rolled_back":
         return redemption
     done = await session.execute(
-        update(CouponRedemption).where(CouponRedemption.id == redemption.id, CouponRedemption.status == "redeemed")
-        .values(status="rolled_back", rolled_back_at=utc_now()).execution_options(synchronize_session=False)
+        update(CouponRedemption)
+        .where(CouponRedemption.id == redemption.id, CouponRedemption.status == "redeemed")
+        .values(status="rolled_back", rolled_back_at=utc_now())
+        .execution_options(synchronize_session=False)
     )
     if done.rowcount == 1:  # type: ignore[attr-defined]
         coupon = await session.get(Coupon, redemption.coupon_id)
         assert coupon is not None
-        await session.execute(update(Coupon).where(Coupon.id == coupon.id).values(uses=Coupon.uses - 1)
-                              .execution_options(synchronize_session=False))
+        await session.execute(
+            update(Coupon)
+            .where(Coupon.id == coupon.id)
+            .values(uses=Coupon.uses - 1)
+            .execution_options(synchronize_session=False)
+        )
         await session.execute(
             update(CouponMemberUsage)
             .where(CouponMemberUsage.batch_id == coupon.batch_id, CouponMemberUsage.member_id == redemption.member_id)
-            .values(uses=CouponMemberUsage.uses - 1).execution_options(synchronize_session=False)
+            .values(uses=CouponMemberUsage.uses - 1)
+            .execution_options(synchronize_session=False)
         )
     await session.refresh(redemption)
     return redemption
 
 
-async def list_coupons(session: AsyncSession, shop_id: str, *, member_id: str | None = None,
-                       batch_id: str | None = None, limit: int = 100) -> list[Coupon]:
+async def list_coupons(
+    session: AsyncSession, shop_id: str, *, member_id: str | None = None, batch_id: str | None = None, limit: int = 100
+) -> list[Coupon]:
     query = select(Coupon).where(Coupon.shop_id == shop_id).order_by(Coupon.created_at.desc(), Coupon.id).limit(limit)
     if member_id:
         query = query.where(Coupon.member_id == member_id)
@@ -296,7 +370,9 @@ async def list_coupons(session: AsyncSession, shop_id: str, *, member_id: str | 
 
 
 async def batch_stats(session: AsyncSession, batch_id: str) -> tuple[int, int]:
-    issued, used = (await session.execute(
-        select(func.count(), func.coalesce(func.sum(Coupon.uses), 0)).where(Coupon.batch_id == batch_id)
-    )).one()
+    issued, used = (
+        await session.execute(
+            select(func.count(), func.coalesce(func.sum(Coupon.uses), 0)).where(Coupon.batch_id == batch_id)
+        )
+    ).one()
     return int(issued), int(used)

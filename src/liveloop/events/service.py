@@ -39,19 +39,32 @@ async def emit(session: AsyncSession, shop_id: str, event_type: str, data: dict[
     now = utc_now()
     event = OutboxEvent(id=new_id("evt"), shop_id=shop_id, type=event_type, payload=data, created_at=now)
     session.add(event)
-    endpoints = (await session.execute(
-        select(WebhookEndpoint.id, WebhookEndpoint.event_types).where(
-            WebhookEndpoint.shop_id == shop_id, WebhookEndpoint.active.is_(True)
+    endpoints = (
+        await session.execute(
+            select(WebhookEndpoint.id, WebhookEndpoint.event_types).where(
+                WebhookEndpoint.shop_id == shop_id, WebhookEndpoint.active.is_(True)
+            )
         )
-    )).all()
+    ).all()
     targets = [eid for eid, types in endpoints if "*" in types or event_type in types]
     await session.flush()
     if targets:
-        await session.execute(WebhookDelivery.__table__.insert(), [
-            {"id": new_id("whd"), "shop_id": shop_id, "event_id": event.id, "endpoint_id": endpoint_id,
-             "status": "pending", "attempts": 0, "next_attempt_at": now, "created_at": now}
-            for endpoint_id in targets
-        ])
+        await session.execute(
+            WebhookDelivery.__table__.insert(),
+            [
+                {
+                    "id": new_id("whd"),
+                    "shop_id": shop_id,
+                    "event_id": event.id,
+                    "endpoint_id": endpoint_id,
+                    "status": "pending",
+                    "attempts": 0,
+                    "next_attempt_at": now,
+                    "created_at": now,
+                }
+                for endpoint_id in targets
+            ],
+        )
     return event
 
 
@@ -64,7 +77,9 @@ def envelope(event: OutboxEvent) -> dict[str, Any]:
     return {"id": event.id, "type": event.type, "created_at": event.created_at.isoformat(), "data": event.payload}
 
 
-async def list_events(session: AsyncSession, shop_id: str, *, limit: int = 50, event_type: str | None = None) -> list[OutboxEvent]:
+async def list_events(
+    session: AsyncSession, shop_id: str, *, limit: int = 50, event_type: str | None = None
+) -> list[OutboxEvent]:
     query = select(OutboxEvent).where(OutboxEvent.shop_id == shop_id).order_by(OutboxEvent.id.desc()).limit(limit)
     if event_type:
         query = query.where(OutboxEvent.type == event_type)

@@ -8,6 +8,7 @@ the delivery is sent again: at least once, with the event id for receivers to de
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -64,10 +65,8 @@ class Worker:
                 log.exception("worker pass failed; retrying")
                 busy = 0
             if not busy:
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stop.wait(), timeout=self.poll_seconds)
-                except TimeoutError:
-                    pass
 
     async def run_once(self) -> int:
         """One pass: scheduled jobs, then one batch of deliveries. Returns how much work was done."""
@@ -106,15 +105,18 @@ class Worker:
             if not ids:
                 return []
             await session.execute(
-                update(WebhookDelivery).where(WebhookDelivery.id.in_(ids))
+                update(WebhookDelivery)
+                .where(WebhookDelivery.id.in_(ids))
                 .values(locked_until=now + LEASE, attempts=WebhookDelivery.attempts + 1)
             )
-            rows = (await session.execute(
-                select(WebhookDelivery.id, WebhookEndpoint.url, WebhookEndpoint.secret, OutboxEvent)
-                .join(WebhookEndpoint, WebhookEndpoint.id == WebhookDelivery.endpoint_id)
-                .join(OutboxEvent, OutboxEvent.id == WebhookDelivery.event_id)
-                .where(WebhookDelivery.id.in_(ids))
-            )).all()
+            rows = (
+                await session.execute(
+                    select(WebhookDelivery.id, WebhookEndpoint.url, WebhookEndpoint.secret, OutboxEvent)
+                    .join(WebhookEndpoint, WebhookEndpoint.id == WebhookDelivery.endpoint_id)
+                    .join(OutboxEvent, OutboxEvent.id == WebhookDelivery.event_id)
+                    .where(WebhookDelivery.id.in_(ids))
+                )
+            ).all()
             return [(r[0], r[1], r[2], orjson.dumps(envelope(r[3]))) for r in rows]
 
     async def _deliver(self, delivery_id: str, url: str, secret: str, body: bytes) -> None:

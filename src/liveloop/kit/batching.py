@@ -42,7 +42,7 @@ class GroupCommitWriter:
             await self._wake.wait()
             self._wake.clear()
             while self._pending:
-                batch, self._pending = self._pending[: self.max_batch], self._pending[self.max_batch:]
+                batch, self._pending = self._pending[: self.max_batch], self._pending[self.max_batch :]
                 try:
                     async with transaction(self.sessions) as session:
                         await session.execute(self.table.insert(), [row for row, _ in batch])
@@ -83,5 +83,3 @@ class TTLCache(Generic[K, V]):
 
     def clear(self) -> None:
         self._items.clear()
-
-

@@ -64,7 +64,7 @@ def get_session(request: Request) -> AsyncSession:
 Session = Annotated[AsyncSession, Depends(get_session)]
 
 
-class IdempotentReplay(Exception):  # noqa: N818 - control flow, not an error
+class IdempotentReplay(Exception):
     def __init__(self, status_code: int, body: Any) -> None:
         self.status_code = status_code
         self.body = body
@@ -133,8 +133,13 @@ async def claim_idempotency_key(request: Request, session: AsyncSession, shop_id
     if found is not None:
         raise replay(found)
     record = IdempotencyRecord(
-        id=new_id("idem"), shop_id=shop_id, scope=scope, key=key, request_hash=request_hash,
-        status_code=0, response_body={},
+        id=new_id("idem"),
+        shop_id=shop_id,
+        scope=scope,
+        key=key,
+        request_hash=request_hash,
+        status_code=0,
+        response_body={},
     )
     session.add(record)
     try:

@@ -47,8 +47,9 @@ class Transaction(BaseModel):
 
 def _check_asset(asset: str) -> None:
     if not service.is_asset(asset):
-        raise Unprocessable("asset is 'points', 'ticket' or 'credit:<ISO currency>' such as 'credit:EUR'.",
-                            code="invalid_asset")
+        raise Unprocessable(
+            "asset is 'points', 'ticket' or 'credit:<ISO currency>' such as 'credit:EUR'.", code="invalid_asset"
+        )
 
 
 def _key(request: Request, kind: Literal["credit", "debit"]) -> str | None:
@@ -62,14 +63,32 @@ async def _out(session: Session, shop_id: str, txn_id: str) -> dict[str, Any]:
     from liveloop.models import LedgerAccount, LedgerEntry
 
     txn = await service.get_transaction(session, shop_id, txn_id)
-    rows = (await session.execute(
-        select(LedgerEntry, LedgerAccount).join(LedgerAccount, LedgerAccount.id == LedgerEntry.account_id)
-        .where(LedgerEntry.transaction_id == txn.id).order_by(LedgerEntry.id)
-    )).all()
-    return {"id": txn.id, "kind": txn.kind, "memo": txn.memo, "reverses_id": txn.reverses_id,
-            "created_at": txn.created_at, "meta": txn.meta,
-            "entries": [{"owner_type": a.owner_type, "owner_id": a.owner_id, "asset": e.asset, "bucket": a.bucket,
-                         "amount": e.amount} for e, a in rows]}
+    rows = (
+        await session.execute(
+            select(LedgerEntry, LedgerAccount)
+            .join(LedgerAccount, LedgerAccount.id == LedgerEntry.account_id)
+            .where(LedgerEntry.transaction_id == txn.id)
+            .order_by(LedgerEntry.id)
+        )
+    ).all()
+    return {
+        "id": txn.id,
+        "kind": txn.kind,
+        "memo": txn.memo,
+        "reverses_id": txn.reverses_id,
+        "created_at": txn.created_at,
+        "meta": txn.meta,
+        "entries": [
+            {
+                "owner_type": a.owner_type,
+                "owner_id": a.owner_id,
+                "asset": e.asset,
+                "bucket": a.bucket,
+                "amount": e.amount,
+            }
+            for e, a in rows
+        ],
+    }
 
 
 @router.post("/credits", response_model=Transaction, status_code=201)
@@ -81,9 +100,17 @@ async def credit(body: Movement, request: Request, session: Session, op: Operato
         expires = body.expires_at or await points_expiry(session, op.shop_id, member.market, utc_now())
         if expires <= utc_now() + timedelta(seconds=1):
             raise Unprocessable("expires_at must be in the future.", code="invalid_expiry")
-    txn = await service.grant(session, op.shop_id, member.id, body.asset, body.amount, pending=body.hold,
-                              expires_at=expires, memo=body.memo or "manual credit",
-                              idempotency_key=_key(request, "credit"))
+    txn = await service.grant(
+        session,
+        op.shop_id,
+        member.id,
+        body.asset,
+        body.amount,
+        pending=body.hold,
+        expires_at=expires,
+        memo=body.memo or "manual credit",
+        idempotency_key=_key(request, "credit"),
+    )
     return await _out(session, op.shop_id, txn.id)
 
 
@@ -91,8 +118,15 @@ async def credit(body: Movement, request: Request, session: Session, op: Operato
 async def debit(body: Movement, request: Request, session: Session, op: Operator = requires("ledger:write")) -> Any:
     _check_asset(body.asset)
     member = await get_member(session, op.shop_id, body.member_id)
-    txn = await service.spend(session, op.shop_id, member.id, body.asset, body.amount,
-                              memo=body.memo or "manual debit", idempotency_key=_key(request, "debit"))
+    txn = await service.spend(
+        session,
+        op.shop_id,
+        member.id,
+        body.asset,
+        body.amount,
+        memo=body.memo or "manual debit",
+        idempotency_key=_key(request, "debit"),
+    )
     return await _out(session, op.shop_id, txn.id)
 
 
@@ -109,11 +143,14 @@ async def release(txn_id: str, session: Session, op: Operator = requires("ledger
 
     hold = await service.get_transaction(session, op.shop_id, txn_id)
     expires = None
-    market = (await session.execute(
-        select(Member.market).join(LedgerAccount, LedgerAccount.owner_id == Member.id)
-        .join(LedgerEntry, LedgerEntry.account_id == LedgerAccount.id)
-        .where(LedgerEntry.transaction_id == hold.id, LedgerAccount.owner_type == "member")
-    )).scalar_one_or_none()
+    market = (
+        await session.execute(
+            select(Member.market)
+            .join(LedgerAccount, LedgerAccount.owner_id == Member.id)
+            .join(LedgerEntry, LedgerEntry.account_id == LedgerAccount.id)
+            .where(LedgerEntry.transaction_id == hold.id, LedgerAccount.owner_type == "member")
+        )
+    ).scalar_one_or_none()
     if market is not None:
         expires = await points_expiry(session, op.shop_id, market, utc_now())
     txn = await service.release(session, op.shop_id, txn_id, expires_at=expires)
@@ -124,6 +161,9 @@ async def release(txn_id: str, session: Session, op: Operator = requires("ledger
 async def reverse(txn_id: str, body: Reversal, session: Session, op: Operator = requires("ledger:write")) -> Any:
     result = await service.reverse(session, op.shop_id, txn_id, reason=body.reason, allow_partial=body.allow_partial)
     if result.transaction is None:
-        raise Unprocessable("Nothing is left to take back: the member has used all of it.", code="nothing_to_reverse",
-                            shortfall=result.shortfall)
+        raise Unprocessable(
+            "Nothing is left to take back: the member has used all of it.",
+            code="nothing_to_reverse",
+            shortfall=result.shortfall,
+        )
     return await _out(session, op.shop_id, result.transaction.id)

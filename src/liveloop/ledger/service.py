@@ -78,8 +78,13 @@ async def account_id(
             session,
             LedgerAccount.__table__,
             {
-                "shop_id": shop_id, "owner_type": owner_type, "owner_id": owner_id, "asset": asset,
-                "bucket": bucket, "balance": 0, "allow_negative": owner_type == SYSTEM and owner_id == ISSUANCE,
+                "shop_id": shop_id,
+                "owner_type": owner_type,
+                "owner_id": owner_id,
+                "asset": asset,
+                "bucket": bucket,
+                "balance": 0,
+                "allow_negative": owner_type == SYSTEM and owner_id == ISSUANCE,
                 "created_at": utc_now(),
             },
         )
@@ -87,7 +92,9 @@ async def account_id(
     return (await session.execute(select(LedgerAccount.id).where(*where))).scalar_one()
 
 
-async def member_account(session: AsyncSession, shop_id: str, member_id: str, asset: str, bucket: str = AVAILABLE) -> int:
+async def member_account(
+    session: AsyncSession, shop_id: str, member_id: str, asset: str, bucket: str = AVAILABLE
+) -> int:
     return await account_id(session, shop_id, MEMBER, member_id, asset, bucket)
 
 
@@ -95,7 +102,9 @@ async def system_account(session: AsyncSession, shop_id: str, name: str, asset: 
     return await account_id(session, shop_id, SYSTEM, name, asset)
 
 
-async def existing_transaction(session: AsyncSession, shop_id: str, idempotency_key: str | None) -> LedgerTransaction | None:
+async def existing_transaction(
+    session: AsyncSession, shop_id: str, idempotency_key: str | None
+) -> LedgerTransaction | None:
     if idempotency_key is None:
         return None
     return (
@@ -129,9 +138,16 @@ async def post(
         raise AssertionError(f"unbalanced ledger transaction: {dict(totals)}")
 
     txn = LedgerTransaction(
-        id=new_id("ltx"), shop_id=shop_id, kind=kind, memo=memo[:300], idempotency_key=idempotency_key,
-        reverses_id=reverses_id, ref_type=ref[0] if ref else None, ref_id=ref[1] if ref else None,
-        meta=meta or {}, created_at=utc_now(),
+        id=new_id("ltx"),
+        shop_id=shop_id,
+        kind=kind,
+        memo=memo[:300],
+        idempotency_key=idempotency_key,
+        reverses_id=reverses_id,
+        ref_type=ref[0] if ref else None,
+        ref_id=ref[1] if ref else None,
+        meta=meta or {},
+        created_at=utc_now(),
     )
     for p in sorted(postings, key=lambda p: p.account_id):
         if p.system:
@@ -155,7 +171,10 @@ async def post(
     await session.flush()
     await session.execute(
         LedgerEntry.__table__.insert(),
-        [{"transaction_id": txn.id, "account_id": p.account_id, "asset": p.asset, "amount": p.amount} for p in postings],
+        [
+            {"transaction_id": txn.id, "account_id": p.account_id, "asset": p.asset, "amount": p.amount}
+            for p in postings
+        ],
     )
     return txn
 
@@ -190,9 +209,13 @@ async def grant(
     source = await system_account(session, shop_id, ISSUANCE, asset)
     target = await member_account(session, shop_id, member_id, asset, PENDING if pending else AVAILABLE)
     txn = await post(
-        session, shop_id, "hold" if pending else "earn",
+        session,
+        shop_id,
+        "hold" if pending else "earn",
         [Posting(source, asset, -amount, system=True), Posting(target, asset, amount)],
-        memo=memo, idempotency_key=idempotency_key, ref=ref,
+        memo=memo,
+        idempotency_key=idempotency_key,
+        ref=ref,
         meta={"expires_at": expires_at.isoformat()} if expires_at and pending else None,
     )
     if asset == POINTS and not pending:
@@ -201,16 +224,32 @@ async def grant(
     return txn
 
 
-async def _new_lot(session: AsyncSession, shop_id: str, account: int, txn_id: str, amount: int, expires_at: datetime) -> None:
+async def _new_lot(
+    session: AsyncSession, shop_id: str, account: int, txn_id: str, amount: int, expires_at: datetime
+) -> None:
     lot_id = new_id("lot")
-    session.add(PointLot(id=lot_id, shop_id=shop_id, account_id=account, transaction_id=txn_id, amount=amount,
-                         remaining=amount, expires_at=expires_at, created_at=utc_now()))
+    session.add(
+        PointLot(
+            id=lot_id,
+            shop_id=shop_id,
+            account_id=account,
+            transaction_id=txn_id,
+            amount=amount,
+            remaining=amount,
+            expires_at=expires_at,
+            created_at=utc_now(),
+        )
+    )
     await session.flush()
     session.add(LotMovement(lot_id=lot_id, transaction_id=txn_id, amount=amount))
 
 
 async def release(
-    session: AsyncSession, shop_id: str, hold_txn_id: str, *, expires_at: datetime | None = None,
+    session: AsyncSession,
+    shop_id: str,
+    hold_txn_id: str,
+    *,
+    expires_at: datetime | None = None,
     memo: str = "released",
 ) -> LedgerTransaction:
     """Move a held credit from pending to available (points start their lot life now)."""
@@ -227,10 +266,16 @@ async def release(
     assert account is not None
     target = await member_account(session, shop_id, account.owner_id, account.asset, AVAILABLE)
     txn = await post(
-        session, shop_id, "release",
-        [Posting(pending_entry.account_id, account.asset, -pending_entry.amount),
-         Posting(target, account.asset, pending_entry.amount)],
-        memo=memo, idempotency_key=key, ref=(hold.ref_type, hold.ref_id) if hold.ref_type and hold.ref_id else None,
+        session,
+        shop_id,
+        "release",
+        [
+            Posting(pending_entry.account_id, account.asset, -pending_entry.amount),
+            Posting(target, account.asset, pending_entry.amount),
+        ],
+        memo=memo,
+        idempotency_key=key,
+        ref=(hold.ref_type, hold.ref_id) if hold.ref_type and hold.ref_id else None,
         meta={"released": hold.id},
     )
     if account.asset == POINTS:
@@ -264,8 +309,15 @@ async def spend(
     if asset == POINTS:
         await expire_due_lots(session, shop_id, account=source)
     sink = await system_account(session, shop_id, REDEMPTION, asset)
-    txn = await post(session, shop_id, "spend", [Posting(source, asset, -amount), Posting(sink, asset, amount, system=True)],
-                     memo=memo, idempotency_key=idempotency_key, ref=ref)
+    txn = await post(
+        session,
+        shop_id,
+        "spend",
+        [Posting(source, asset, -amount), Posting(sink, asset, amount, system=True)],
+        memo=memo,
+        idempotency_key=idempotency_key,
+        ref=ref,
+    )
     if asset == POINTS:
         await _take_from_lots(session, source, txn.id, amount)
     return txn
@@ -320,11 +372,10 @@ async def reverse(
     """
     original = await _transaction(session, shop_id, txn_id)
     if original.reverses_id is not None or original.kind in ("expire", "reverse"):
-        raise Unprocessable("This transaction cannot be reversed; post a new correcting one.",
-                            code="not_reversible")
-    prior = (await session.execute(
-        select(LedgerTransaction).where(LedgerTransaction.reverses_id == original.id)
-    )).scalar_one_or_none()
+        raise Unprocessable("This transaction cannot be reversed; post a new correcting one.", code="not_reversible")
+    prior = (
+        await session.execute(select(LedgerTransaction).where(LedgerTransaction.reverses_id == original.id))
+    ).scalar_one_or_none()
     if prior is not None:
         return Reversal(prior, int(prior.meta.get("recovered", 0)), int(prior.meta.get("shortfall", 0)))
     if original.kind == "hold":
@@ -333,12 +384,19 @@ async def reverse(
             # Once released, the value sits in the available bucket: take it back from there.
             return await reverse(session, shop_id, released.id, reason=reason, allow_partial=allow_partial)
 
-    entries = list((await session.execute(
-        select(LedgerEntry).where(LedgerEntry.transaction_id == original.id).order_by(LedgerEntry.id)
-    )).scalars())
-    accounts = {a.id: a for a in (await session.execute(
-        select(LedgerAccount).where(LedgerAccount.id.in_([e.account_id for e in entries]))
-    )).scalars()}
+    entries = list(
+        (
+            await session.execute(
+                select(LedgerEntry).where(LedgerEntry.transaction_id == original.id).order_by(LedgerEntry.id)
+            )
+        ).scalars()
+    )
+    accounts = {
+        a.id: a
+        for a in (
+            await session.execute(select(LedgerAccount).where(LedgerAccount.id.in_([e.account_id for e in entries])))
+        ).scalars()
+    }
     gained = [e for e in entries if accounts[e.account_id].owner_type == MEMBER and e.amount > 0]
     amount = sum(e.amount for e in gained) if gained else 0
     recovered = amount
@@ -368,8 +426,14 @@ async def reverse(
             target, system = await system_account(session, shop_id, ISSUANCE, e.asset), True
         postings.append(Posting(target, e.asset, -(e.amount * scale[0] // scale[1]), system=system))
     txn = await post(
-        session, shop_id, "reverse", postings, memo=f"reversal: {reason}", reverses_id=original.id,
-        ref=(original.ref_type, original.ref_id) if original.ref_type and original.ref_id else None, meta=meta,
+        session,
+        shop_id,
+        "reverse",
+        postings,
+        memo=f"reversal: {reason}",
+        reverses_id=original.id,
+        ref=(original.ref_type, original.ref_id) if original.ref_type and original.ref_id else None,
+        meta=meta,
     )
     await _mirror_lots(session, original, txn, entries, accounts, scale)
     return Reversal(txn, recovered, shortfall)
@@ -389,9 +453,13 @@ async def _mirror_lots(
         if acct.asset != POINTS or acct.bucket != AVAILABLE or acct.owner_type != MEMBER:
             continue
         if e.amount < 0:  # the original took points from lots: restore those same lots
-            moves = list((await session.execute(
-                select(LotMovement).where(LotMovement.transaction_id == original.id, LotMovement.amount < 0)
-            )).scalars())
+            moves = list(
+                (
+                    await session.execute(
+                        select(LotMovement).where(LotMovement.transaction_id == original.id, LotMovement.amount < 0)
+                    )
+                ).scalars()
+            )
             for move in moves:
                 lot = await session.get(PointLot, move.lot_id)
                 assert lot is not None
@@ -399,9 +467,9 @@ async def _mirror_lots(
                 session.add(LotMovement(lot_id=lot.id, transaction_id=reversal.id, amount=-move.amount))
             await session.flush()
         else:  # the original gave points: take them back, from the lot it created first
-            first = (await session.execute(
-                select(PointLot.id).where(PointLot.transaction_id == original.id)
-            )).scalar_one_or_none()
+            first = (
+                await session.execute(select(PointLot.id).where(PointLot.transaction_id == original.id))
+            ).scalar_one_or_none()
             await _take_from_lots(session, acct.id, reversal.id, e.amount * scale[0] // scale[1], first_lot=first)
 
 
@@ -409,8 +477,12 @@ async def _mirror_lots(
 
 
 async def expire_due_lots(
-    session: AsyncSession, shop_id: str | None = None, *, account: int | None = None,
-    now: datetime | None = None, limit: int = 500,
+    session: AsyncSession,
+    shop_id: str | None = None,
+    *,
+    account: int | None = None,
+    now: datetime | None = None,
+    limit: int = 500,
 ) -> int:
     """Expire lots whose time has come, each by an ``expire`` transaction. Returns how many expired."""
     now = now or utc_now()
@@ -426,9 +498,13 @@ async def expire_due_lots(
     for lot in lots:
         sink = await system_account(session, lot.shop_id, EXPIRY, POINTS)
         txn = await post(
-            session, lot.shop_id, "expire",
+            session,
+            lot.shop_id,
+            "expire",
             [Posting(lot.account_id, POINTS, -lot.remaining), Posting(sink, POINTS, lot.remaining, system=True)],
-            memo="points expired", idempotency_key=None, ref=("lot", lot.id),
+            memo="points expired",
+            idempotency_key=None,
+            ref=("lot", lot.id),
         )
         session.add(LotMovement(lot_id=lot.id, transaction_id=txn.id, amount=-lot.remaining))
         lot.remaining = 0
@@ -440,9 +516,11 @@ async def expire_due_lots(
 
 
 async def _transaction(session: AsyncSession, shop_id: str, txn_id: str) -> LedgerTransaction:
-    txn = (await session.execute(
-        select(LedgerTransaction).where(LedgerTransaction.shop_id == shop_id, LedgerTransaction.id == txn_id)
-    )).scalar_one_or_none()
+    txn = (
+        await session.execute(
+            select(LedgerTransaction).where(LedgerTransaction.shop_id == shop_id, LedgerTransaction.id == txn_id)
+        )
+    ).scalar_one_or_none()
     if txn is None:
         raise NotFound("No such ledger transaction in this shop.", code="transaction_not_found")
     return txn
@@ -453,17 +531,17 @@ async def get_transaction(session: AsyncSession, shop_id: str, txn_id: str) -> L
 
 
 async def _member_entry(session: AsyncSession, txn: LedgerTransaction) -> LedgerEntry:
-    return (await session.execute(
-        select(LedgerEntry)
-        .join(LedgerAccount, LedgerAccount.id == LedgerEntry.account_id)
-        .where(LedgerEntry.transaction_id == txn.id, LedgerAccount.owner_type == MEMBER)
-    )).scalar_one()
+    return (
+        await session.execute(
+            select(LedgerEntry)
+            .join(LedgerAccount, LedgerAccount.id == LedgerEntry.account_id)
+            .where(LedgerEntry.transaction_id == txn.id, LedgerAccount.owner_type == MEMBER)
+        )
+    ).scalar_one()
 
 
 async def _ensure_not_reversed(session: AsyncSession, txn: LedgerTransaction) -> None:
-    if (await session.execute(
-        select(LedgerTransaction.id).where(LedgerTransaction.reverses_id == txn.id)
-    )).first():
+    if (await session.execute(select(LedgerTransaction.id).where(LedgerTransaction.reverses_id == txn.id))).first():
         raise Conflict("This held credit was reversed already; it cannot be released.", code="already_reversed")
 
 
@@ -475,12 +553,15 @@ class Balance:
 
 
 async def balances(session: AsyncSession, shop_id: str, member_id: str) -> list[Balance]:
-    rows = (await session.execute(
-        select(LedgerAccount.asset, LedgerAccount.bucket, LedgerAccount.balance).where(
-            LedgerAccount.shop_id == shop_id, LedgerAccount.owner_type == MEMBER,
-            LedgerAccount.owner_id == member_id,
+    rows = (
+        await session.execute(
+            select(LedgerAccount.asset, LedgerAccount.bucket, LedgerAccount.balance).where(
+                LedgerAccount.shop_id == shop_id,
+                LedgerAccount.owner_type == MEMBER,
+                LedgerAccount.owner_id == member_id,
+            )
         )
-    )).all()
+    ).all()
     by_asset: dict[str, dict[str, int]] = defaultdict(lambda: {AVAILABLE: 0, PENDING: 0})
     for asset, bucket, balance in rows:
         by_asset[asset][bucket] = balance
@@ -488,12 +569,17 @@ async def balances(session: AsyncSession, shop_id: str, member_id: str) -> list[
 
 
 async def balance(session: AsyncSession, shop_id: str, member_id: str, asset: str, bucket: str = AVAILABLE) -> int:
-    value = (await session.execute(
-        select(LedgerAccount.balance).where(
-            LedgerAccount.shop_id == shop_id, LedgerAccount.owner_type == MEMBER,
-            LedgerAccount.owner_id == member_id, LedgerAccount.asset == asset, LedgerAccount.bucket == bucket,
+    value = (
+        await session.execute(
+            select(LedgerAccount.balance).where(
+                LedgerAccount.shop_id == shop_id,
+                LedgerAccount.owner_type == MEMBER,
+                LedgerAccount.owner_id == member_id,
+                LedgerAccount.asset == asset,
+                LedgerAccount.bucket == bucket,
+            )
         )
-    )).scalar_one_or_none()
+    ).scalar_one_or_none()
     return value or 0
 
 
@@ -504,8 +590,9 @@ async def member_entries(
         select(LedgerEntry, LedgerTransaction, LedgerAccount)
         .join(LedgerAccount, LedgerAccount.id == LedgerEntry.account_id)
         .join(LedgerTransaction, LedgerTransaction.id == LedgerEntry.transaction_id)
-        .where(LedgerAccount.shop_id == shop_id, LedgerAccount.owner_type == MEMBER,
-               LedgerAccount.owner_id == member_id)
+        .where(
+            LedgerAccount.shop_id == shop_id, LedgerAccount.owner_type == MEMBER, LedgerAccount.owner_id == member_id
+        )
         .order_by(LedgerEntry.id.desc())
         .limit(limit)
     )
@@ -516,10 +603,15 @@ async def member_entries(
 
 async def live_lots(session: AsyncSession, shop_id: str, member_id: str) -> list[PointLot]:
     account = await member_account(session, shop_id, member_id, POINTS)
-    return list((await session.execute(
-        select(PointLot).where(PointLot.account_id == account, PointLot.remaining > 0)
-        .order_by(PointLot.expires_at, PointLot.id)
-    )).scalars())
+    return list(
+        (
+            await session.execute(
+                select(PointLot)
+                .where(PointLot.account_id == account, PointLot.remaining > 0)
+                .order_by(PointLot.expires_at, PointLot.id)
+            )
+        ).scalars()
+    )
 
 
 async def count_entries(session: AsyncSession) -> int:

@@ -71,9 +71,7 @@ async def verify(session: AsyncSession, *, sample: int = 20, on_check: object = 
     report = VerifyReport()
     report.entries = int((await session.execute(text("SELECT COUNT(*) FROM ledger_entries"))).scalar_one())
     report.accounts = int((await session.execute(text("SELECT COUNT(*) FROM ledger_accounts"))).scalar_one())
-    report.transactions = int(
-        (await session.execute(text("SELECT COUNT(*) FROM ledger_transactions"))).scalar_one()
-    )
+    report.transactions = int((await session.execute(text("SELECT COUNT(*) FROM ledger_transactions"))).scalar_one())
     for name, _title, sql in CHECKS:
         rows = (await session.execute(text(f"{sql} LIMIT {int(sample)}"))).all()
         report.problems[name] = [tuple(r) for r in rows]

@@ -29,8 +29,13 @@ PRESETS: dict[str, dict[str, Any]] = {
         "return_window_days": 30,
         # Quality gifts and long-term perks.
         "reward_presets": {
-            "inviter": {"type": "gift", "sku": "GIFT-PREMIUM-SAMPLE", "label": "Premium sample set",
-                        "value_minor": 1500, "currency": "USD"},
+            "inviter": {
+                "type": "gift",
+                "sku": "GIFT-PREMIUM-SAMPLE",
+                "label": "Premium sample set",
+                "value_minor": 1500,
+                "currency": "USD",
+            },
             "invitee": {"type": "points", "amount": 1000},
         },
     },

@@ -18,20 +18,38 @@ router = APIRouter(prefix="/v1/members", route_class=UnitOfWorkRoute, tags=["mem
 
 
 @router.post("", response_model=schemas.MemberCreated, status_code=201)
-async def create_member(body: schemas.MemberCreate, request: Request, session: Session,
-                        op: Operator = requires("members:write")) -> Any:
+async def create_member(
+    body: schemas.MemberCreate, request: Request, session: Session, op: Operator = requires("members:write")
+) -> Any:
     ip_hash = keyed_hash(request.app.state.settings.secret_key, body.ip) if body.ip else None
     member = await service.create_member(
-        session, op.shop, external_id=body.external_id, email=body.email, phone=body.phone, name=body.name,
-        locale=body.locale, timezone=body.timezone, market=body.market, device_id=body.device_id, ip_hash=ip_hash,
+        session,
+        op.shop,
+        external_id=body.external_id,
+        email=body.email,
+        phone=body.phone,
+        name=body.name,
+        locale=body.locale,
+        timezone=body.timezone,
+        market=body.market,
+        device_id=body.device_id,
+        ip_hash=ip_hash,
         consents=body.consents,
     )
     found = None
     if body.referral is not None or body.device_id:
         ref = body.referral or schemas.ReferralIn()
         found = await referral.attribute_signup(
-            session, op.shop, member, click_id=ref.click_id, code=ref.code, channel=ref.channel,
-            show_id=ref.show_id, host_id=ref.host_id, device_id=body.device_id, ip_hash=ip_hash,
+            session,
+            op.shop,
+            member,
+            click_id=ref.click_id,
+            code=ref.code,
+            channel=ref.channel,
+            show_id=ref.show_id,
+            host_id=ref.host_id,
+            device_id=body.device_id,
+            ip_hash=ip_hash,
             existing_customer=body.existing_customer,
         )
     from liveloop.events.service import emit
@@ -39,14 +57,19 @@ async def create_member(body: schemas.MemberCreate, request: Request, session: S
     await emit(session, op.shop_id, "member.created", {"member_id": member.id, "external_id": member.external_id})
     out = schemas.MemberCreated.model_validate(member)
     if found is not None:
-        out.referral = {"id": found.id, "inviter_id": found.inviter_id, "status": found.status,
-                        "reason_codes": found.reason_codes}
+        out.referral = {
+            "id": found.id,
+            "inviter_id": found.inviter_id,
+            "status": found.status,
+            "reason_codes": found.reason_codes,
+        }
     return out
 
 
 @router.get("", response_model=list[schemas.Member])
-async def list_members(session: Session, limit: int = 50, after: str | None = None,
-                       op: Operator = requires("members:read")) -> Any:
+async def list_members(
+    session: Session, limit: int = 50, after: str | None = None, op: Operator = requires("members:read")
+) -> Any:
     return await service.list_members(session, op.shop_id, limit=min(limit, 500), after=after)
 
 
@@ -56,15 +79,17 @@ async def get_member(member_id: str, session: Session, op: Operator = requires("
 
 
 @router.patch("/{member_id}", response_model=schemas.Member)
-async def update_member(member_id: str, body: schemas.MemberUpdate, session: Session,
-                        op: Operator = requires("members:write")) -> Any:
+async def update_member(
+    member_id: str, body: schemas.MemberUpdate, session: Session, op: Operator = requires("members:write")
+) -> Any:
     member = await service.get_member(session, op.shop_id, member_id)
     return await service.update_member(session, op.shop, member, **body.model_dump(exclude_none=True))
 
 
 @router.post("/{member_id}/consents", response_model=schemas.Consent, status_code=201)
-async def add_consent(member_id: str, body: schemas.ConsentIn, session: Session,
-                      op: Operator = requires("members:write")) -> Any:
+async def add_consent(
+    member_id: str, body: schemas.ConsentIn, session: Session, op: Operator = requires("members:write")
+) -> Any:
     member = await service.get_member(session, op.shop_id, member_id)
     return await service.record_consent(session, op.shop_id, member.id, body)
 
@@ -73,10 +98,12 @@ async def add_consent(member_id: str, body: schemas.ConsentIn, session: Session,
 async def consents(member_id: str, session: Session, op: Operator = requires("members:read")) -> Any:
     member = await service.get_member(session, op.shop_id, member_id)
     return {
-        "in_force": [schemas.Consent.model_validate(c) for c in await service.consents_in_force(
-            session, op.shop_id, member.id)],
-        "history": [schemas.Consent.model_validate(c) for c in await service.consent_history(
-            session, op.shop_id, member.id)],
+        "in_force": [
+            schemas.Consent.model_validate(c) for c in await service.consents_in_force(session, op.shop_id, member.id)
+        ],
+        "history": [
+            schemas.Consent.model_validate(c) for c in await service.consent_history(session, op.shop_id, member.id)
+        ],
     }
 
 
@@ -85,8 +112,9 @@ class EffectiveView(BaseModel):
 
 
 @router.post("/{member_id}/effective-views", response_model=list[Reward])
-async def effective_view(member_id: str, body: EffectiveView, session: Session,
-                         op: Operator = requires("members:write")) -> Any:
+async def effective_view(
+    member_id: str, body: EffectiveView, session: Session, op: Operator = requires("members:write")
+) -> Any:
     """Report that the member watched a show for at least 10 s (converts first-view campaigns)."""
     member = await service.get_member(session, op.shop_id, member_id)
     return await referral.on_effective_view(session, op.shop, member)
@@ -110,13 +138,29 @@ async def balances(member_id: str, session: Session, op: Operator = requires("me
 
 
 @router.get("/{member_id}/ledger")
-async def ledger_entries(member_id: str, session: Session, limit: int = 100, before: int | None = None,
-                         op: Operator = requires("members:read")) -> Any:
+async def ledger_entries(
+    member_id: str,
+    session: Session,
+    limit: int = 100,
+    before: int | None = None,
+    op: Operator = requires("members:read"),
+) -> Any:
     member = await service.get_member(session, op.shop_id, member_id)
     rows = await ledger.member_entries(session, op.shop_id, member.id, limit=min(limit, 500), before=before)
-    return [{"entry_id": e.id, "transaction_id": t.id, "kind": t.kind, "asset": a.asset, "bucket": a.bucket,
-             "amount": e.amount, "memo": t.memo, "reverses": t.reverses_id, "created_at": t.created_at}
-            for e, t, a in rows]
+    return [
+        {
+            "entry_id": e.id,
+            "transaction_id": t.id,
+            "kind": t.kind,
+            "asset": a.asset,
+            "bucket": a.bucket,
+            "amount": e.amount,
+            "memo": t.memo,
+            "reverses": t.reverses_id,
+            "created_at": t.created_at,
+        }
+        for e, t, a in rows
+    ]
 
 
 @router.get("/{member_id}/tickets")
@@ -126,10 +170,22 @@ async def tickets(member_id: str, session: Session, op: Operator = requires("mem
     from liveloop.models import DrawTicket
 
     member = await service.get_member(session, op.shop_id, member_id)
-    rows = (await session.execute(select(DrawTicket).where(DrawTicket.member_id == member.id)
-                                  .order_by(DrawTicket.created_at))).scalars()
-    return [{"id": t.id, "campaign_id": t.campaign_id, "order_id": t.order_id, "status": t.status,
-             "draw_id": t.draw_id, "created_at": t.created_at} for t in rows]
+    rows = (
+        await session.execute(
+            select(DrawTicket).where(DrawTicket.member_id == member.id).order_by(DrawTicket.created_at)
+        )
+    ).scalars()
+    return [
+        {
+            "id": t.id,
+            "campaign_id": t.campaign_id,
+            "order_id": t.order_id,
+            "status": t.status,
+            "draw_id": t.draw_id,
+            "created_at": t.created_at,
+        }
+        for t in rows
+    ]
 
 
 @router.get("/{member_id}/groups")
@@ -142,30 +198,54 @@ async def member_groups(member_id: str, session: Session, op: Operator = require
 
 
 @router.get("/{member_id}/invite-links", response_model=InviteLinks)
-async def invite_links(member_id: str, request: Request, session: Session, show_id: str | None = None, host_id: str | None = None,
-                       locale: str | None = None, op: Operator = requires("members:read")) -> Any:
+async def invite_links(
+    member_id: str,
+    request: Request,
+    session: Session,
+    show_id: str | None = None,
+    host_id: str | None = None,
+    locale: str | None = None,
+    op: Operator = requires("members:read"),
+) -> Any:
     member = await service.get_member(session, op.shop_id, member_id)
     base = request.app.state.settings.public_base_url
     lang = links.pick_locale(locale or member.locale)
     qr_base = f"{base.rstrip('/')}/v1/members/{member.id}/invite-links/qr"
     return {
-        "member_id": member.id, "code": member.referral_code, "locale": lang,
-        "links": links.share_targets(base, op.shop.slug, op.shop.name, member.referral_code, lang,
-                                     show_id=show_id, host_id=host_id),
-        "qr_png": f"{qr_base}.png", "qr_svg": f"{qr_base}.svg",
+        "member_id": member.id,
+        "code": member.referral_code,
+        "locale": lang,
+        "links": links.share_targets(
+            base, op.shop.slug, op.shop.name, member.referral_code, lang, show_id=show_id, host_id=host_id
+        ),
+        "qr_png": f"{qr_base}.png",
+        "qr_svg": f"{qr_base}.svg",
     }
 
 
-@router.get("/{member_id}/invite-links/qr.{kind}", response_class=Response,
-            responses={200: {"content": {"image/png": {}, "image/svg+xml": {}}}})
-async def invite_qr(member_id: str, kind: str, request: Request, session: Session, show_id: str | None = None,
-                    op: Operator = requires("members:read")) -> Response:
+@router.get(
+    "/{member_id}/invite-links/qr.{kind}",
+    response_class=Response,
+    responses={200: {"content": {"image/png": {}, "image/svg+xml": {}}}},
+)
+async def invite_qr(
+    member_id: str,
+    kind: str,
+    request: Request,
+    session: Session,
+    show_id: str | None = None,
+    op: Operator = requires("members:read"),
+) -> Response:
     from liveloop.kit.errors import NotFound
 
     if kind not in ("png", "svg"):
         raise NotFound("QR codes come as .png or .svg.", code="unknown_format")
     member = await service.get_member(session, op.shop_id, member_id)
-    url = links.invite_url(request.app.state.settings.public_base_url, op.shop.slug, member.referral_code, channel="qr",
-                           show_id=show_id)
-    return Response(links.qr(url, kind), media_type="image/png" if kind == "png" else "image/svg+xml",
-                    headers={"Cache-Control": "private, max-age=3600"})
+    url = links.invite_url(
+        request.app.state.settings.public_base_url, op.shop.slug, member.referral_code, channel="qr", show_id=show_id
+    )
+    return Response(
+        links.qr(url, kind),
+        media_type="image/png" if kind == "png" else "image/svg+xml",
+        headers={"Cache-Control": "private, max-age=3600"},
+    )

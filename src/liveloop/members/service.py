@@ -18,33 +18,32 @@ _PHONE_REGION = {"sea": "SG", "na": "US", "eu": "DE", "me": "AE"}
 
 
 async def get_member(session: AsyncSession, shop_id: str, member_id: str) -> Member:
-    member = (await session.execute(
-        select(Member).where(Member.shop_id == shop_id, Member.id == member_id)
-    )).scalar_one_or_none()
+    member = (
+        await session.execute(select(Member).where(Member.shop_id == shop_id, Member.id == member_id))
+    ).scalar_one_or_none()
     if member is None:
         raise NotFound("No such member in this shop.", code="member_not_found")
     return member
 
 
 async def find_by_external_id(session: AsyncSession, shop_id: str, external_id: str) -> Member | None:
-    return (await session.execute(
-        select(Member).where(Member.shop_id == shop_id, Member.external_id == external_id)
-    )).scalar_one_or_none()
+    return (
+        await session.execute(select(Member).where(Member.shop_id == shop_id, Member.external_id == external_id))
+    ).scalar_one_or_none()
 
 
 async def find_by_code(session: AsyncSession, shop_id: str, code: str) -> Member | None:
-    return (await session.execute(
-        select(Member).where(Member.shop_id == shop_id, Member.referral_code == code.upper())
-    )).scalar_one_or_none()
+    return (
+        await session.execute(select(Member).where(Member.shop_id == shop_id, Member.referral_code == code.upper()))
+    ).scalar_one_or_none()
 
 
 async def _market(session: AsyncSession, shop_id: str, code: str) -> Market:
-    market = (await session.execute(
-        select(Market).where(Market.shop_id == shop_id, Market.code == code)
-    )).scalar_one_or_none()
+    market = (
+        await session.execute(select(Market).where(Market.shop_id == shop_id, Market.code == code))
+    ).scalar_one_or_none()
     if market is None:
-        raise Unprocessable(f"This shop has no market {code!r}; list them with GET /v1/markets.",
-                            code="unknown_market")
+        raise Unprocessable(f"This shop has no market {code!r}; list them with GET /v1/markets.", code="unknown_market")
     return market
 
 
@@ -77,10 +76,20 @@ async def create_member(
     phone_n = normalize_phone(phone, _PHONE_REGION.get(market_row.code)) if phone else None
     for _ in range(8):
         member = Member(
-            id=new_id("mem"), shop_id=shop.id, external_id=external_id, email=email_n,
-            email_canonical=canonical_email(email_n) if email_n else None, phone_e164=phone_n, name=name,
-            locale=locale, timezone=tz, market=market_row.code, referral_code=short_code(7),
-            signup_ip_hash=ip_hash, first_paid_order_at=first_paid_order_at, created_at=utc_now(),
+            id=new_id("mem"),
+            shop_id=shop.id,
+            external_id=external_id,
+            email=email_n,
+            email_canonical=canonical_email(email_n) if email_n else None,
+            phone_e164=phone_n,
+            name=name,
+            locale=locale,
+            timezone=tz,
+            market=market_row.code,
+            referral_code=short_code(7),
+            signup_ip_hash=ip_hash,
+            first_paid_order_at=first_paid_order_at,
+            created_at=utc_now(),
         )
         try:
             async with session.begin_nested():
@@ -90,8 +99,9 @@ async def create_member(
         except IntegrityError:
             # A referral-code collision (1 in ~2e10) or a concurrent create with the same external id.
             if external_id is not None and await find_by_external_id(session, shop.id, external_id):
-                raise Conflict(f"A member with external_id {external_id!r} exists already.",
-                               code="member_exists") from None
+                raise Conflict(
+                    f"A member with external_id {external_id!r} exists already.", code="member_exists"
+                ) from None
     else:  # pragma: no cover - would need eight code collisions in a row
         raise Conflict("Could not allocate a referral code; retry.", code="retry")
     if device_id:
@@ -123,23 +133,39 @@ async def update_member(session: AsyncSession, shop: Shop, member: Member, **cha
 
 
 async def add_device(session: AsyncSession, shop_id: str, member_id: str, device_id: str) -> None:
-    await session.execute(insert_ignoring_conflicts(session, MemberDevice.__table__, {
-        "id": new_id("dev"), "shop_id": shop_id, "member_id": member_id, "device_id": device_id,
-        "created_at": utc_now(),
-    }))
+    await session.execute(
+        insert_ignoring_conflicts(
+            session,
+            MemberDevice.__table__,
+            {
+                "id": new_id("dev"),
+                "shop_id": shop_id,
+                "member_id": member_id,
+                "device_id": device_id,
+                "created_at": utc_now(),
+            },
+        )
+    )
 
 
 async def device_ids(session: AsyncSession, member_id: str) -> list[str]:
-    return list((await session.execute(
-        select(MemberDevice.device_id).where(MemberDevice.member_id == member_id)
-    )).scalars())
+    return list(
+        (await session.execute(select(MemberDevice.device_id).where(MemberDevice.member_id == member_id))).scalars()
+    )
 
 
 async def record_consent(session: AsyncSession, shop_id: str, member_id: str, consent: ConsentIn) -> Consent:
     row = Consent(
-        id=new_id("cns"), shop_id=shop_id, member_id=member_id, channel=consent.channel, purpose=consent.purpose,
-        granted=consent.granted, recorded_at=consent.recorded_at or utc_now(), source=consent.source,
-        text_version=consent.text_version, created_at=utc_now(),
+        id=new_id("cns"),
+        shop_id=shop_id,
+        member_id=member_id,
+        channel=consent.channel,
+        purpose=consent.purpose,
+        granted=consent.granted,
+        recorded_at=consent.recorded_at or utc_now(),
+        source=consent.source,
+        text_version=consent.text_version,
+        created_at=utc_now(),
     )
     session.add(row)
     await session.flush()
@@ -147,10 +173,15 @@ async def record_consent(session: AsyncSession, shop_id: str, member_id: str, co
 
 
 async def consents_in_force(session: AsyncSession, shop_id: str, member_id: str) -> list[Consent]:
-    rows = list((await session.execute(
-        select(Consent).where(Consent.shop_id == shop_id, Consent.member_id == member_id)
-        .order_by(Consent.recorded_at, Consent.created_at)
-    )).scalars())
+    rows = list(
+        (
+            await session.execute(
+                select(Consent)
+                .where(Consent.shop_id == shop_id, Consent.member_id == member_id)
+                .order_by(Consent.recorded_at, Consent.created_at)
+            )
+        ).scalars()
+    )
     latest: dict[tuple[str, str], Consent] = {}
     for row in rows:
         latest[(row.channel, row.purpose)] = row
@@ -158,13 +189,20 @@ async def consents_in_force(session: AsyncSession, shop_id: str, member_id: str)
 
 
 async def consent_history(session: AsyncSession, shop_id: str, member_id: str) -> list[Consent]:
-    return list((await session.execute(
-        select(Consent).where(Consent.shop_id == shop_id, Consent.member_id == member_id)
-        .order_by(Consent.recorded_at, Consent.created_at)
-    )).scalars())
+    return list(
+        (
+            await session.execute(
+                select(Consent)
+                .where(Consent.shop_id == shop_id, Consent.member_id == member_id)
+                .order_by(Consent.recorded_at, Consent.created_at)
+            )
+        ).scalars()
+    )
 
 
-async def list_members(session: AsyncSession, shop_id: str, *, limit: int = 50, after: str | None = None) -> list[Member]:
+async def list_members(
+    session: AsyncSession, shop_id: str, *, limit: int = 50, after: str | None = None
+) -> list[Member]:
     query = select(Member).where(Member.shop_id == shop_id).order_by(Member.id).limit(limit)
     if after:
         query = query.where(Member.id > after)

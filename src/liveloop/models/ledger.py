@@ -42,9 +42,7 @@ class LedgerTransaction(CreatedAt, Base):
     memo: Mapped[str] = mapped_column(String(300), default="")
     idempotency_key: Mapped[str | None] = mapped_column(String(255), nullable=True)
     # A reversal points at what it reverses; one reversal per transaction.
-    reverses_id: Mapped[str | None] = mapped_column(
-        ForeignKey("ledger_transactions.id"), nullable=True, unique=True
-    )
+    reverses_id: Mapped[str | None] = mapped_column(ForeignKey("ledger_transactions.id"), nullable=True, unique=True)
     ref_type: Mapped[str | None] = mapped_column(String(32), nullable=True)
     ref_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
     meta: Mapped[dict[str, Any]] = mapped_column(default=dict)

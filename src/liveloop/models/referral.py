@@ -106,13 +106,20 @@ class Reward(CreatedAt, Base):
         Index("ix_rewards_release", "status", "release_at"),
         # At most one live reward per referral and role …
         Index(
-            "uq_rewards_referral_role_live", "referral_id", "role", unique=True,
+            "uq_rewards_referral_role_live",
+            "referral_id",
+            "role",
+            unique=True,
             sqlite_where=text("status != 'reversed' AND referral_id IS NOT NULL"),
             postgresql_where=text("status != 'reversed' AND referral_id IS NOT NULL"),
         ),
         # … and one live milestone reward per inviter and tier.
         Index(
-            "uq_rewards_milestone_live", "campaign_id", "member_id", "milestone", unique=True,
+            "uq_rewards_milestone_live",
+            "campaign_id",
+            "member_id",
+            "milestone",
+            unique=True,
             sqlite_where=text("status != 'reversed' AND milestone IS NOT NULL"),
             postgresql_where=text("status != 'reversed' AND milestone IS NOT NULL"),
         ),
@@ -133,9 +140,7 @@ class Reward(CreatedAt, Base):
     budget_unit: Mapped[str | None] = mapped_column(String(8), nullable=True)
     budget_cost: Mapped[int] = mapped_column(BigInteger, default=0)
     status: Mapped[str] = mapped_column(String(16))  # pending available reversed
-    ledger_transaction_id: Mapped[str | None] = mapped_column(
-        ForeignKey("ledger_transactions.id"), nullable=True
-    )
+    ledger_transaction_id: Mapped[str | None] = mapped_column(ForeignKey("ledger_transactions.id"), nullable=True)
     release_at: Mapped[datetime | None] = mapped_column(nullable=True)
     reversed_at: Mapped[datetime | None] = mapped_column(nullable=True)
     reverse_reason: Mapped[str | None] = mapped_column(String(64), nullable=True)
@@ -169,9 +174,7 @@ class DrawTicket(CreatedAt, Base):
     order_id: Mapped[str] = mapped_column(ForeignKey("orders.id"))
     referral_id: Mapped[str] = mapped_column(ForeignKey("referrals.id"))
     status: Mapped[str] = mapped_column(String(16), default="active")  # active void drawn
-    ledger_transaction_id: Mapped[str | None] = mapped_column(
-        ForeignKey("ledger_transactions.id"), nullable=True
-    )
+    ledger_transaction_id: Mapped[str | None] = mapped_column(ForeignKey("ledger_transactions.id"), nullable=True)
     draw_id: Mapped[str | None] = mapped_column(ForeignKey("draws.id"), nullable=True)
 
 

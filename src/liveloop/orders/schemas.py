@@ -46,11 +46,23 @@ class OrderIn(BaseModel):
 class OrderEventIn(BaseModel):
     """A generic order event, as any shop platform can send it."""
 
-    model_config = ConfigDict(json_schema_extra={"examples": [{
-        "id": "evt_123", "type": "order.paid", "occurred_at": "2026-11-22T10:00:00Z",
-        "order": {"id": "1001", "currency": "USD", "total_minor": 2599,
-                  "customer": {"id": "c-42", "email": "ana@example.com"}},
-    }]})
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "evt_123",
+                    "type": "order.paid",
+                    "occurred_at": "2026-11-22T10:00:00Z",
+                    "order": {
+                        "id": "1001",
+                        "currency": "USD",
+                        "total_minor": 2599,
+                        "customer": {"id": "c-42", "email": "ana@example.com"},
+                    },
+                }
+            ]
+        }
+    )
 
     id: str = Field(min_length=1, max_length=255, description="Unique per event: deliveries with the same id are one")
     type: Literal["order.created", "order.paid", "order.refunded", "order.partially_refunded", "order.cancelled"]

@@ -27,8 +27,17 @@ async def claim_event(session: AsyncSession, shop_id: str, source: str, event_id
     the first and then find it, so only one of them has any effect.
     """
     try:
-        session.add(InboundEvent(id=new_id("inb"), shop_id=shop_id, source=source, event_id=event_id,
-                                 event_type=event_type, result={}, created_at=utc_now()))
+        session.add(
+            InboundEvent(
+                id=new_id("inb"),
+                shop_id=shop_id,
+                source=source,
+                event_id=event_id,
+                event_type=event_type,
+                result={},
+                created_at=utc_now(),
+            )
+        )
         await session.flush()
     except IntegrityError:
         await session.rollback()
@@ -44,8 +53,15 @@ async def _member_for(session: AsyncSession, shop: Shop, customer: CustomerIn) -
         return member
     try:
         return await members.create_member(
-            session, shop, external_id=customer.id, email=customer.email, phone=customer.phone, name=customer.name,
-            locale=customer.locale or "en", market=customer.market, timezone=customer.timezone,
+            session,
+            shop,
+            external_id=customer.id,
+            email=customer.email,
+            phone=customer.phone,
+            name=customer.name,
+            locale=customer.locale or "en",
+            market=customer.market,
+            timezone=customer.timezone,
             device_id=customer.device_id,
         )
     except Conflict:
@@ -58,13 +74,23 @@ async def apply_order_event(session: AsyncSession, shop: Shop, event: OrderEvent
     data = event.order
     member = await _member_for(session, shop, data.customer)
     now = utc_now()
-    order = (await session.execute(
-        select(Order).where(Order.shop_id == shop.id, Order.external_id == data.id)
-    )).scalar_one_or_none()
+    order = (
+        await session.execute(select(Order).where(Order.shop_id == shop.id, Order.external_id == data.id))
+    ).scalar_one_or_none()
     if order is None:
-        order = Order(id=new_id("ord"), shop_id=shop.id, external_id=data.id, source=source, member_id=member.id,
-                      currency=data.currency, total_minor=data.total_minor, refunded_minor=0, status="created",
-                      payment_fingerprint=data.payment_fingerprint, created_at=now)
+        order = Order(
+            id=new_id("ord"),
+            shop_id=shop.id,
+            external_id=data.id,
+            source=source,
+            member_id=member.id,
+            currency=data.currency,
+            total_minor=data.total_minor,
+            refunded_minor=0,
+            status="created",
+            payment_fingerprint=data.payment_fingerprint,
+            created_at=now,
+        )
         session.add(order)
         await session.flush()
     elif data.payment_fingerprint and not order.payment_fingerprint:
@@ -79,12 +105,13 @@ async def apply_order_event(session: AsyncSession, shop: Shop, event: OrderEvent
         order.updated_at = now
         await session.flush()
         first = await session.execute(
-            update(Member).where(Member.id == member.id, Member.first_paid_order_at.is_(None))
-            .values(first_paid_order_at=occurred).execution_options(synchronize_session=False)
+            update(Member)
+            .where(Member.id == member.id, Member.first_paid_order_at.is_(None))
+            .values(first_paid_order_at=occurred)
+            .execution_options(synchronize_session=False)
         )
         await emit(session, shop.id, "order.paid", order_payload(order))
-        await referral.on_order_paid(session, shop, order, member,
-                                     first_paid=first.rowcount == 1)  # type: ignore[attr-defined]
+        await referral.on_order_paid(session, shop, order, member, first_paid=first.rowcount == 1)  # type: ignore[attr-defined]
     elif kind in ("refunded", "partially_refunded"):
         # A full refund without an amount refunds what was paid.
         refunded = order.total_minor if kind == "refunded" and not data.refunded_minor else data.refunded_minor
@@ -106,6 +133,12 @@ async def apply_order_event(session: AsyncSession, shop: Shop, event: OrderEvent
 
 
 def order_payload(order: Order) -> dict[str, Any]:
-    return {"order_id": order.id, "external_id": order.external_id, "member_id": order.member_id,
-            "currency": order.currency, "total_minor": order.total_minor, "refunded_minor": order.refunded_minor,
-            "status": order.status}
+    return {
+        "order_id": order.id,
+        "external_id": order.external_id,
+        "member_id": order.member_id,
+        "currency": order.currency,
+        "total_minor": order.total_minor,
+        "refunded_minor": order.refunded_minor,
+        "status": order.status,
+    }

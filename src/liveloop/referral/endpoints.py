@@ -24,14 +24,17 @@ DEVICE_COOKIE = "ll_did"
 
 async def _campaign_out(session: Session, campaign: Any) -> schemas.Campaign:
     out = schemas.Campaign.model_validate(campaign)
-    out.budgets = [schemas.Budget(unit=b.unit, limit=b.limit_amount, spent=b.spent)
-                   for b in await service.budgets(session, campaign.id)]
+    out.budgets = [
+        schemas.Budget(unit=b.unit, limit=b.limit_amount, spent=b.spent)
+        for b in await service.budgets(session, campaign.id)
+    ]
     return out
 
 
 @router.post("/campaigns", response_model=schemas.Campaign, status_code=201)
-async def create_campaign(body: schemas.CampaignCreate, session: Session,
-                          op: Operator = requires("campaigns:write")) -> Any:
+async def create_campaign(
+    body: schemas.CampaignCreate, session: Session, op: Operator = requires("campaigns:write")
+) -> Any:
     return await _campaign_out(session, await service.create_campaign(session, op.shop_id, body))
 
 
@@ -46,15 +49,17 @@ async def get_campaign(campaign_id: str, session: Session, op: Operator = requir
 
 
 @router.patch("/campaigns/{campaign_id}", response_model=schemas.Campaign)
-async def update_campaign(campaign_id: str, body: schemas.CampaignUpdate, session: Session,
-                          op: Operator = requires("campaigns:write")) -> Any:
+async def update_campaign(
+    campaign_id: str, body: schemas.CampaignUpdate, session: Session, op: Operator = requires("campaigns:write")
+) -> Any:
     campaign = await service.get_campaign(session, op.shop_id, campaign_id)
     return await _campaign_out(session, await service.update_campaign(session, campaign, body))
 
 
 @router.get("/campaigns/{campaign_id}/leaderboard", response_model=list[schemas.LeaderboardRow])
-async def campaign_leaderboard(campaign_id: str, session: Session, limit: int = 20, period: str = "all",
-                               op: Operator = requires("campaigns:read")) -> Any:
+async def campaign_leaderboard(
+    campaign_id: str, session: Session, limit: int = 20, period: str = "all", op: Operator = requires("campaigns:read")
+) -> Any:
     campaign = await service.get_campaign(session, op.shop_id, campaign_id)
     since = None
     if period == "week":
@@ -68,36 +73,44 @@ async def campaign_leaderboard(campaign_id: str, session: Session, limit: int = 
 
 
 @router.get("/referrals", response_model=list[schemas.Referral])
-async def list_referrals(session: Session, campaign_id: str | None = None, member_id: str | None = None,
-                         status: str | None = None, limit: int = 100,
-                         op: Operator = requires("campaigns:read")) -> Any:
-    return await service.list_referrals(session, op.shop_id, campaign_id=campaign_id, inviter_id=member_id,
-                                        status=status, limit=min(limit, 1000))
+async def list_referrals(
+    session: Session,
+    campaign_id: str | None = None,
+    member_id: str | None = None,
+    status: str | None = None,
+    limit: int = 100,
+    op: Operator = requires("campaigns:read"),
+) -> Any:
+    return await service.list_referrals(
+        session, op.shop_id, campaign_id=campaign_id, inviter_id=member_id, status=status, limit=min(limit, 1000)
+    )
 
 
 @router.get("/reviews", response_model=list[schemas.Review])
-async def list_reviews(session: Session, status: str | None = "pending",
-                       op: Operator = requires("campaigns:read")) -> Any:
+async def list_reviews(
+    session: Session, status: str | None = "pending", op: Operator = requires("campaigns:read")
+) -> Any:
     return await service.list_reviews(session, op.shop_id, status if status != "all" else None)
 
 
 @router.post("/reviews/{review_id}/approve", response_model=schemas.Review)
-async def approve(review_id: str, body: schemas.ReviewDecision, session: Session,
-                  op: Operator = requires("reviews:write")) -> Any:
-    return await service.decide_review(session, op.shop, review_id, approve=True, note=body.note,
-                                       decided_by=op.key_id)
+async def approve(
+    review_id: str, body: schemas.ReviewDecision, session: Session, op: Operator = requires("reviews:write")
+) -> Any:
+    return await service.decide_review(session, op.shop, review_id, approve=True, note=body.note, decided_by=op.key_id)
 
 
 @router.post("/reviews/{review_id}/reject", response_model=schemas.Review)
-async def reject(review_id: str, body: schemas.ReviewDecision, session: Session,
-                 op: Operator = requires("reviews:write")) -> Any:
-    return await service.decide_review(session, op.shop, review_id, approve=False, note=body.note,
-                                       decided_by=op.key_id)
+async def reject(
+    review_id: str, body: schemas.ReviewDecision, session: Session, op: Operator = requires("reviews:write")
+) -> Any:
+    return await service.decide_review(session, op.shop, review_id, approve=False, note=body.note, decided_by=op.key_id)
 
 
 @router.post("/campaigns/{campaign_id}/draws", response_model=schemas.Draw, status_code=201)
-async def create_draw(campaign_id: str, body: schemas.DrawCreate, session: Session,
-                      op: Operator = requires("campaigns:write")) -> Any:
+async def create_draw(
+    campaign_id: str, body: schemas.DrawCreate, session: Session, op: Operator = requires("campaigns:write")
+) -> Any:
     campaign = await service.get_campaign(session, op.shop_id, campaign_id)
     draw = await lottery.create_draw(session, campaign, prize_count=body.prize_count, prize=body.prize.model_dump())
     return lottery.public_view(draw)
@@ -119,37 +132,58 @@ async def public_draw(draw_id: str, session: Session) -> Any:
 async def verify_draw(body: schemas.DrawVerifyIn) -> Any:
     """Recompute a draw from its revealed seed and ticket list."""
     recomputed = lottery.pick_winners(body.seed, body.draw_id, body.ticket_ids, body.prize_count)
-    return {"seed_matches_hash": secrets.compare_digest(lottery.seed_hash(body.seed), body.seed_hash.lower()),
-            "winners_match": recomputed == body.winners, "recomputed_winners": recomputed}
+    return {
+        "seed_matches_hash": secrets.compare_digest(lottery.seed_hash(body.seed), body.seed_hash.lower()),
+        "winners_match": recomputed == body.winners,
+        "recomputed_winners": recomputed,
+    }
 
 
 async def _group_out(session: Session, request: Request, shop: Shop, group: Any) -> dict[str, Any]:
     base = request.app.state.settings.public_base_url
-    return {"id": group.id, "campaign_id": group.campaign_id, "name": group.name, "code": group.code,
-            "owner_id": group.owner_id, "extra_offer": group.extra_offer, "weekly_target": group.weekly_target,
-            "link": links.invite_url(base, shop.slug, group.code, channel="copy"),
-            **await groups.status(session, shop, group)}
+    return {
+        "id": group.id,
+        "campaign_id": group.campaign_id,
+        "name": group.name,
+        "code": group.code,
+        "owner_id": group.owner_id,
+        "extra_offer": group.extra_offer,
+        "weekly_target": group.weekly_target,
+        "link": links.invite_url(base, shop.slug, group.code, channel="copy"),
+        **await groups.status(session, shop, group),
+    }
 
 
 @router.post("/groups", response_model=schemas.Group, status_code=201)
-async def create_group(body: schemas.GroupCreate, request: Request, session: Session,
-                       op: Operator = requires("campaigns:write")) -> Any:
+async def create_group(
+    body: schemas.GroupCreate, request: Request, session: Session, op: Operator = requires("campaigns:write")
+) -> Any:
     await service.get_campaign(session, op.shop_id, body.campaign_id)
     owner = await get_member(session, op.shop_id, body.owner_id)
-    group = await groups.create_group(session, op.shop_id, campaign_id=body.campaign_id, name=body.name,
-                                      owner_id=owner.id, extra_offer=body.extra_offer.model_dump(),
-                                      weekly_target=body.weekly_target, base_perk_level=body.base_perk_level)
+    group = await groups.create_group(
+        session,
+        op.shop_id,
+        campaign_id=body.campaign_id,
+        name=body.name,
+        owner_id=owner.id,
+        extra_offer=body.extra_offer.model_dump(),
+        weekly_target=body.weekly_target,
+        base_perk_level=body.base_perk_level,
+    )
     return await _group_out(session, request, op.shop, group)
 
 
 @router.get("/groups/{group_id}", response_model=schemas.Group)
-async def get_group(group_id: str, request: Request, session: Session, op: Operator = requires("campaigns:read")) -> Any:
+async def get_group(
+    group_id: str, request: Request, session: Session, op: Operator = requires("campaigns:read")
+) -> Any:
     return await _group_out(session, request, op.shop, await groups.get_group(session, op.shop_id, group_id))
 
 
 @router.get("/groups/{group_id}/leaderboard", response_model=list[schemas.LeaderboardRow])
-async def group_leaderboard(group_id: str, session: Session, limit: int = 20,
-                            op: Operator = requires("campaigns:read")) -> Any:
+async def group_leaderboard(
+    group_id: str, session: Session, limit: int = 20, op: Operator = requires("campaigns:read")
+) -> Any:
     group = await groups.get_group(session, op.shop_id, group_id)
     ids = await groups.member_ids(session, group.id)
     return await service.leaderboard(session, group.campaign_id, limit=min(limit, 200), inviter_ids=ids)
@@ -166,8 +200,9 @@ def _recorder(request: Request) -> ClickRecorder:
 
 
 @clicks.get("/r/{shop_slug}/{code}", status_code=302, responses={404: {"description": "Unknown shop or code"}})
-async def click(shop_slug: str, code: str, request: Request, ch: str = "copy", show: str | None = None,
-                host: str | None = None) -> Response:
+async def click(
+    shop_slug: str, code: str, request: Request, ch: str = "copy", show: str | None = None, host: str | None = None
+) -> Response:
     """An invite link: record the click and send the visitor on (302) with the attribution in the URL.
 
     The click is committed before the redirect is answered (clicks arriving together share one commit).
@@ -176,14 +211,20 @@ async def click(shop_slug: str, code: str, request: Request, ch: str = "copy", s
     recorder = _recorder(request)
     target = await recorder.resolve(shop_slug, code)
     if target is None:
-        return error_response(404, "unknown_invite_code",
-                              "This invite link is unknown; check it or ask your friend for a fresh one.")
+        return error_response(
+            404, "unknown_invite_code", "This invite link is unknown; check it or ask your friend for a fresh one."
+        )
     settings = request.app.state.settings
     device = request.cookies.get(DEVICE_COOKIE) or secrets.token_urlsafe(16)
     ip = request.client.host if request.client else None
     click_id = await recorder.record(
-        target, channel=ch, show_id=show, host_id=host, device_id=device,
-        ip_hash=keyed_hash(settings.secret_key, ip) if ip else None, user_agent=request.headers.get("user-agent"),
+        target,
+        channel=ch,
+        show_id=show,
+        host_id=host,
+        device_id=device,
+        ip_hash=keyed_hash(settings.secret_key, ip) if ip else None,
+        user_agent=request.headers.get("user-agent"),
     )
     params = {"ll_ref": code, "ll_click": click_id, "ll_ch": ch if ch in CHANNELS else "other"}
     if show:

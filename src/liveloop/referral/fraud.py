@@ -79,18 +79,26 @@ async def check_signup(
     if existing_customer or invitee.first_paid_order_at is not None:
         verdict.add("existing_customer")
     if invitee_devices:
-        shared = (await session.execute(
-            select(MemberDevice.id).where(MemberDevice.member_id == inviter.id,
-                                          MemberDevice.device_id.in_(invitee_devices)).limit(1)
-        )).first()
+        shared = (
+            await session.execute(
+                select(MemberDevice.id)
+                .where(MemberDevice.member_id == inviter.id, MemberDevice.device_id.in_(invitee_devices))
+                .limit(1)
+            )
+        ).first()
         if shared:
             verdict.add("same_device")
-        recent = (await session.execute(
-            select(func.count()).select_from(Referral).where(
-                Referral.shop_id == invitee.shop_id, Referral.device_id.in_(invitee_devices),
-                Referral.created_at >= now - timedelta(days=1),
+        recent = (
+            await session.execute(
+                select(func.count())
+                .select_from(Referral)
+                .where(
+                    Referral.shop_id == invitee.shop_id,
+                    Referral.device_id.in_(invitee_devices),
+                    Referral.created_at >= now - timedelta(days=1),
+                )
             )
-        )).scalar_one()
+        ).scalar_one()
         if recent >= 1:
             verdict.add("device_velocity")
     if invitee.email:
@@ -99,23 +107,34 @@ async def check_signup(
         if inviter.email and emails_look_alike(inviter.email, invitee.email):
             verdict.add("similar_email")
     if ip_hash:
-        same_ip = (await session.execute(
-            select(func.count()).select_from(Referral).where(
-                Referral.shop_id == invitee.shop_id, Referral.ip_hash == ip_hash,
-                Referral.created_at >= now - timedelta(hours=1),
+        same_ip = (
+            await session.execute(
+                select(func.count())
+                .select_from(Referral)
+                .where(
+                    Referral.shop_id == invitee.shop_id,
+                    Referral.ip_hash == ip_hash,
+                    Referral.created_at >= now - timedelta(hours=1),
+                )
             )
-        )).scalar_one()
+        ).scalar_one()
         if same_ip >= campaign.fraud_velocity_per_hour:
             verdict.add("ip_velocity")
     if campaign.daily_cap_per_inviter:
         start, end = local_day_bounds(now, shop_timezone)
-        today = (await session.execute(
-            select(func.count()).select_from(Referral).where(
-                Referral.campaign_id == campaign.id, Referral.inviter_id == inviter.id,
-                Referral.status.in_(("pending", "held", "converted")),
-                Referral.created_at >= start, Referral.created_at < end,
+        today = (
+            await session.execute(
+                select(func.count())
+                .select_from(Referral)
+                .where(
+                    Referral.campaign_id == campaign.id,
+                    Referral.inviter_id == inviter.id,
+                    Referral.status.in_(("pending", "held", "converted")),
+                    Referral.created_at >= start,
+                    Referral.created_at < end,
+                )
             )
-        )).scalar_one()
+        ).scalar_one()
         if today >= campaign.daily_cap_per_inviter:
             verdict.add("inviter_daily_cap")
     return verdict
@@ -124,7 +143,10 @@ async def check_signup(
 async def same_payment(session: AsyncSession, inviter_id: str, order: Order) -> bool:
     if not order.payment_fingerprint:
         return False
-    return (await session.execute(
-        select(Order.id).where(Order.member_id == inviter_id,
-                               Order.payment_fingerprint == order.payment_fingerprint).limit(1)
-    )).first() is not None
+    return (
+        await session.execute(
+            select(Order.id)
+            .where(Order.member_id == inviter_id, Order.payment_fingerprint == order.payment_fingerprint)
+            .limit(1)
+        )
+    ).first() is not None

@@ -18,14 +18,22 @@ MESSAGES = {
     "vi": "Mình mua sắm ở {shop} và nghĩ bạn sẽ thích. Tham gia qua link của mình, cả hai đều nhận quà:",
     "es": "Compro en {shop} y creo que te va a gustar. Únete con mi enlace y los dos recibimos un premio:",
     "ar": "أتسوق من {shop} وأظن أنه سيعجبك. انضم عبر رابطي وسنحصل كلانا على مكافأة:",
-    "fr": "J'achète chez {shop} et je pense que ça va te plaire. Inscris-toi avec mon lien, on gagne tous les deux :",
-    "de": "Ich kaufe bei {shop} ein und glaube, es gefällt dir. Melde dich über meinen Link an, wir bekommen beide etwas:",
+    "fr": ("J'achète chez {shop} et je pense que ça va te plaire. Inscris-toi avec mon lien, on gagne tous les deux :"),
+    "de": (
+        "Ich kaufe bei {shop} ein und glaube, es gefällt dir. Melde dich über meinen Link an, wir bekommen beide etwas:"
+    ),
     "ms": "Saya membeli-belah di {shop} dan rasa anda akan suka. Sertai melalui pautan saya, kita berdua dapat ganjaran:",
 }
 SUBJECTS = {
-    "en": "A gift for you from {shop}", "zh": "{shop} 送你一份礼物", "th": "ของขวัญจาก {shop} สำหรับคุณ",
-    "id": "Hadiah dari {shop} untukmu", "vi": "Quà từ {shop} dành cho bạn", "es": "Un regalo de {shop} para ti",
-    "ar": "هدية لك من {shop}", "fr": "Un cadeau de {shop} pour toi", "de": "Ein Geschenk von {shop} für dich",
+    "en": "A gift for you from {shop}",
+    "zh": "{shop} 送你一份礼物",
+    "th": "ของขวัญจาก {shop} สำหรับคุณ",
+    "id": "Hadiah dari {shop} untukmu",
+    "vi": "Quà từ {shop} dành cho bạn",
+    "es": "Un regalo de {shop} para ti",
+    "ar": "هدية لك من {shop}",
+    "fr": "Un cadeau de {shop} pour toi",
+    "de": "Ein Geschenk von {shop} für dich",
     "ms": "Hadiah daripada {shop} untuk anda",
 }
 
@@ -35,8 +43,9 @@ def pick_locale(locale: str) -> str:
     return lang if lang in MESSAGES else "en"
 
 
-def invite_url(base_url: str, shop_slug: str, code: str, *, channel: str, show_id: str | None = None,
-               host_id: str | None = None) -> str:
+def invite_url(
+    base_url: str, shop_slug: str, code: str, *, channel: str, show_id: str | None = None, host_id: str | None = None
+) -> str:
     params = {"ch": channel}
     if show_id:
         params["show"] = show_id
@@ -66,16 +75,25 @@ def share_url(channel: str, url: str, message: str, subject: str) -> str | None:
             return None
 
 
-def share_targets(base_url: str, shop_slug: str, shop_name: str, code: str, locale: str, *,
-                  show_id: str | None = None, host_id: str | None = None) -> list[dict[str, str | None]]:
+def share_targets(
+    base_url: str,
+    shop_slug: str,
+    shop_name: str,
+    code: str,
+    locale: str,
+    *,
+    show_id: str | None = None,
+    host_id: str | None = None,
+) -> list[dict[str, str | None]]:
     lang = pick_locale(locale)
     message = MESSAGES[lang].format(shop=shop_name)
     subject = SUBJECTS[lang].format(shop=shop_name)
     targets = []
     for channel in CHANNELS:
         url = invite_url(base_url, shop_slug, code, channel=channel, show_id=show_id, host_id=host_id)
-        targets.append({"channel": channel, "url": url, "share_url": share_url(channel, url, message, subject),
-                        "message": message})
+        targets.append(
+            {"channel": channel, "url": url, "share_url": share_url(channel, url, message, subject), "message": message}
+        )
     return targets
 
 

@@ -42,17 +42,35 @@ def pick_winners(seed: str, draw_id: str, ticket_ids: list[str], prize_count: in
     return winners
 
 
-async def award_ticket(session: AsyncSession, campaign: Campaign, referral: Referral, order: Order) -> DrawTicket | None:
-    existing = (await session.execute(
-        select(DrawTicket).where(DrawTicket.campaign_id == campaign.id, DrawTicket.order_id == order.id)
-    )).scalar_one_or_none()
+async def award_ticket(
+    session: AsyncSession, campaign: Campaign, referral: Referral, order: Order
+) -> DrawTicket | None:
+    existing = (
+        await session.execute(
+            select(DrawTicket).where(DrawTicket.campaign_id == campaign.id, DrawTicket.order_id == order.id)
+        )
+    ).scalar_one_or_none()
     if existing is not None:
         return existing
-    ticket = DrawTicket(id=new_id("tkt"), shop_id=campaign.shop_id, campaign_id=campaign.id,
-                        member_id=referral.inviter_id, order_id=order.id, referral_id=referral.id, created_at=utc_now())
-    txn = await ledger.grant(session, campaign.shop_id, referral.inviter_id, ledger.TICKETS, 1,
-                             memo="lottery relay ticket", idempotency_key=f"ticket:{ticket.id}",
-                             ref=("ticket", ticket.id))
+    ticket = DrawTicket(
+        id=new_id("tkt"),
+        shop_id=campaign.shop_id,
+        campaign_id=campaign.id,
+        member_id=referral.inviter_id,
+        order_id=order.id,
+        referral_id=referral.id,
+        created_at=utc_now(),
+    )
+    txn = await ledger.grant(
+        session,
+        campaign.shop_id,
+        referral.inviter_id,
+        ledger.TICKETS,
+        1,
+        memo="lottery relay ticket",
+        idempotency_key=f"ticket:{ticket.id}",
+        ref=("ticket", ticket.id),
+    )
     ticket.ledger_transaction_id = txn.id
     session.add(ticket)
     await session.flush()
@@ -60,24 +78,37 @@ async def award_ticket(session: AsyncSession, campaign: Campaign, referral: Refe
 
 
 async def void_ticket(session: AsyncSession, order: Order) -> None:
-    for ticket in (await session.execute(
-        select(DrawTicket).where(DrawTicket.order_id == order.id, DrawTicket.status == "active")
-    )).scalars():
+    for ticket in (
+        await session.execute(select(DrawTicket).where(DrawTicket.order_id == order.id, DrawTicket.status == "active"))
+    ).scalars():
         ticket.status = "void"
         if ticket.ledger_transaction_id:
-            await ledger.reverse(session, ticket.shop_id, ticket.ledger_transaction_id, reason="order_refunded",
-                                 allow_partial=True)
+            await ledger.reverse(
+                session, ticket.shop_id, ticket.ledger_transaction_id, reason="order_refunded", allow_partial=True
+            )
     await session.flush()
 
 
 async def create_draw(session: AsyncSession, campaign: Campaign, *, prize_count: int, prize: dict[str, Any]) -> Draw:
     seed = secrets.token_hex(32)
-    draw = Draw(id=new_id("drw"), shop_id=campaign.shop_id, campaign_id=campaign.id, prize_count=prize_count,
-                prize=prize, seed=seed, seed_hash=seed_hash(seed), created_at=utc_now())
+    draw = Draw(
+        id=new_id("drw"),
+        shop_id=campaign.shop_id,
+        campaign_id=campaign.id,
+        prize_count=prize_count,
+        prize=prize,
+        seed=seed,
+        seed_hash=seed_hash(seed),
+        created_at=utc_now(),
+    )
     session.add(draw)
     await session.flush()
-    await emit(session, campaign.shop_id, "draw.committed",
-               {"draw_id": draw.id, "campaign_id": campaign.id, "seed_hash": draw.seed_hash})
+    await emit(
+        session,
+        campaign.shop_id,
+        "draw.committed",
+        {"draw_id": draw.id, "campaign_id": campaign.id, "seed_hash": draw.seed_hash},
+    )
     return draw
 
 
@@ -99,10 +130,15 @@ async def run_draw(session: AsyncSession, draw: Draw) -> Draw:
     )
     if claimed.rowcount != 1:  # type: ignore[attr-defined]
         raise Conflict("This draw is being run by another request.", code="draw_in_progress")
-    tickets = list((await session.execute(
-        select(DrawTicket).where(DrawTicket.campaign_id == draw.campaign_id, DrawTicket.status == "active")
-        .order_by(DrawTicket.id)
-    )).scalars())
+    tickets = list(
+        (
+            await session.execute(
+                select(DrawTicket)
+                .where(DrawTicket.campaign_id == draw.campaign_id, DrawTicket.status == "active")
+                .order_by(DrawTicket.id)
+            )
+        ).scalars()
+    )
     ticket_ids = [t.id for t in tickets]
     winners = pick_winners(draw.seed, draw.id, ticket_ids, draw.prize_count)
     by_id = {t.id: t for t in tickets}
@@ -111,8 +147,16 @@ async def run_draw(session: AsyncSession, draw: Draw) -> Draw:
     # Every ticket in the draw is used up, one ledger debit per member.
     per_member = Counter(t.member_id for t in tickets)
     for member_id, count in sorted(per_member.items()):
-        await ledger.spend(session, draw.shop_id, member_id, ledger.TICKETS, count, memo=f"draw {draw.id}",
-                           idempotency_key=f"draw:{draw.id}:{member_id}", ref=("draw", draw.id))
+        await ledger.spend(
+            session,
+            draw.shop_id,
+            member_id,
+            ledger.TICKETS,
+            count,
+            memo=f"draw {draw.id}",
+            idempotency_key=f"draw:{draw.id}:{member_id}",
+            ref=("draw", draw.id),
+        )
     for t in tickets:
         t.status = "drawn"
         t.draw_id = draw.id
@@ -120,26 +164,39 @@ async def run_draw(session: AsyncSession, draw: Draw) -> Draw:
     for ticket_id in winners:
         member = await session.get(Member, by_id[ticket_id].member_id)
         assert member is not None
-        reward = await grant_reward(session, shop_id=draw.shop_id, campaign=campaign, member_id=member.id,
-                                    member_market=member.market, spec=dict(draw.prize), role="prize",
-                                    check_budget=False)
+        reward = await grant_reward(
+            session,
+            shop_id=draw.shop_id,
+            campaign=campaign,
+            member_id=member.id,
+            member_market=member.market,
+            spec=dict(draw.prize),
+            role="prize",
+            check_budget=False,
+        )
         winner_rows.append({"ticket_id": ticket_id, "member_id": member.id, "reward_id": reward.id})
     draw.ticket_ids = ticket_ids
     draw.winners = winner_rows
     draw.status = "drawn"
     draw.drawn_at = utc_now()
     await session.flush()
-    await emit(session, draw.shop_id, "draw.completed", {"draw_id": draw.id, "seed": draw.seed,
-                                                          "winners": winner_rows})
+    await emit(session, draw.shop_id, "draw.completed", {"draw_id": draw.id, "seed": draw.seed, "winners": winner_rows})
     return draw
 
 
 def public_view(draw: Draw) -> dict[str, Any]:
     """What anyone may see: the seed only once the draw has run."""
     return {
-        "id": draw.id, "campaign_id": draw.campaign_id, "prize_count": draw.prize_count, "prize": draw.prize,
-        "seed_hash": draw.seed_hash, "seed": draw.seed if draw.status == "drawn" else None, "status": draw.status,
-        "ticket_ids": draw.ticket_ids, "winners": draw.winners, "drawn_at": draw.drawn_at,
+        "id": draw.id,
+        "campaign_id": draw.campaign_id,
+        "prize_count": draw.prize_count,
+        "prize": draw.prize,
+        "seed_hash": draw.seed_hash,
+        "seed": draw.seed if draw.status == "drawn" else None,
+        "status": draw.status,
+        "ticket_ids": draw.ticket_ids,
+        "winners": draw.winners,
+        "drawn_at": draw.drawn_at,
         "created_at": draw.created_at,
         "algorithm": "winner i = sorted_tickets.pop(int(HMAC_SHA256(key=seed, msg=f'{draw_id}:{i}')) mod len)",
     }

@@ -17,15 +17,16 @@ from liveloop.ledger import service as ledger_service
 from liveloop.models import Campaign, CampaignBudget, Coupon, CouponBatch, Market, Reward
 
 
-
 class BudgetExhausted(Unprocessable):
     code = "budget_exhausted"
 
 
 async def points_expiry(session: AsyncSession, shop_id: str, market_code: str, earned_at: datetime) -> datetime:
-    months = (await session.execute(
-        select(Market.points_expiry_months).where(Market.shop_id == shop_id, Market.code == market_code)
-    )).scalar_one_or_none()
+    months = (
+        await session.execute(
+            select(Market.points_expiry_months).where(Market.shop_id == shop_id, Market.code == market_code)
+        )
+    ).scalar_one_or_none()
     return add_months(earned_at, months or 12)
 
 
@@ -52,15 +53,21 @@ async def charge_budget(session: AsyncSession, campaign_id: str, unit: str | Non
         return
     result = await session.execute(
         update(CampaignBudget)
-        .where(CampaignBudget.campaign_id == campaign_id, CampaignBudget.unit == unit,
-               CampaignBudget.spent + cost <= CampaignBudget.limit_amount)
-        .values(spent=CampaignBudget.spent + cost).execution_options(synchronize_session=False)
+        .where(
+            CampaignBudget.campaign_id == campaign_id,
+            CampaignBudget.unit == unit,
+            CampaignBudget.spent + cost <= CampaignBudget.limit_amount,
+        )
+        .values(spent=CampaignBudget.spent + cost)
+        .execution_options(synchronize_session=False)
     )
     if result.rowcount == 1:  # type: ignore[attr-defined]
         return
-    exists = (await session.execute(
-        select(CampaignBudget.id).where(CampaignBudget.campaign_id == campaign_id, CampaignBudget.unit == unit)
-    )).first()
+    exists = (
+        await session.execute(
+            select(CampaignBudget.id).where(CampaignBudget.campaign_id == campaign_id, CampaignBudget.unit == unit)
+        )
+    ).first()
     if exists:
         raise BudgetExhausted(f"The campaign's {unit} budget is used up; raise it or end the campaign.")
 
@@ -71,7 +78,8 @@ async def refund_budget(session: AsyncSession, campaign_id: str, unit: str | Non
     await session.execute(
         update(CampaignBudget)
         .where(CampaignBudget.campaign_id == campaign_id, CampaignBudget.unit == unit)
-        .values(spent=CampaignBudget.spent - cost).execution_options(synchronize_session=False)
+        .values(spent=CampaignBudget.spent - cost)
+        .execution_options(synchronize_session=False)
     )
 
 
@@ -95,20 +103,37 @@ async def grant_reward(
     if campaign is not None and check_budget:
         await charge_budget(session, campaign.id, unit, cost)
     reward = Reward(
-        id=new_id("rwd"), shop_id=shop_id, campaign_id=campaign.id if campaign else None, referral_id=referral_id,
-        member_id=member_id, role=role, milestone=milestone, reward_type=spec["type"],
+        id=new_id("rwd"),
+        shop_id=shop_id,
+        campaign_id=campaign.id if campaign else None,
+        referral_id=referral_id,
+        member_id=member_id,
+        role=role,
+        milestone=milestone,
+        reward_type=spec["type"],
         amount=int(spec.get("amount") or spec.get("value_minor") or 0),
-        currency=spec.get("currency"), label=spec.get("label") or spec.get("sku") or "",
-        budget_unit=unit, budget_cost=cost if campaign is not None and check_budget else 0,
-        status="pending" if hold_until else "available", release_at=hold_until, created_at=now,
+        currency=spec.get("currency"),
+        label=spec.get("label") or spec.get("sku") or "",
+        budget_unit=unit,
+        budget_cost=cost if campaign is not None and check_budget else 0,
+        status="pending" if hold_until else "available",
+        release_at=hold_until,
+        created_at=now,
     )
     ref = ("reward", reward.id)
     if spec["type"] in ("points", "credit"):
         asset = ledger_service.POINTS if spec["type"] == "points" else ledger_service.credit_asset(spec["currency"])
         expires = await points_expiry(session, shop_id, member_market, now) if spec["type"] == "points" else None
         txn = await ledger_service.grant(
-            session, shop_id, member_id, asset, int(spec["amount"]), pending=hold_until is not None,
-            expires_at=None if hold_until else expires, memo=f"{role} reward", ref=ref,
+            session,
+            shop_id,
+            member_id,
+            asset,
+            int(spec["amount"]),
+            pending=hold_until is not None,
+            expires_at=None if hold_until else expires,
+            memo=f"{role} reward",
+            ref=ref,
             idempotency_key=f"reward:{reward.id}",
         )
         reward.ledger_transaction_id = txn.id
@@ -162,8 +187,9 @@ async def reverse_reward(session: AsyncSession, reward: Reward, reason: str) -> 
         return reward
     shortfall = 0
     if reward.ledger_transaction_id:
-        result = await ledger_service.reverse(session, reward.shop_id, reward.ledger_transaction_id,
-                                              reason=reason, allow_partial=True)
+        result = await ledger_service.reverse(
+            session, reward.shop_id, reward.ledger_transaction_id, reason=reason, allow_partial=True
+        )
         shortfall = result.shortfall
     if reward.coupon_id:
         coupon = await session.get(Coupon, reward.coupon_id)
@@ -185,9 +211,17 @@ async def reverse_reward(session: AsyncSession, reward: Reward, reason: str) -> 
 
 def reward_payload(reward: Reward) -> dict[str, Any]:
     return {
-        "reward_id": reward.id, "member_id": reward.member_id, "role": reward.role, "type": reward.reward_type,
-        "amount": reward.amount, "currency": reward.currency, "label": reward.label, "status": reward.status,
-        "campaign_id": reward.campaign_id, "referral_id": reward.referral_id, "milestone": reward.milestone,
+        "reward_id": reward.id,
+        "member_id": reward.member_id,
+        "role": reward.role,
+        "type": reward.reward_type,
+        "amount": reward.amount,
+        "currency": reward.currency,
+        "label": reward.label,
+        "status": reward.status,
+        "campaign_id": reward.campaign_id,
+        "referral_id": reward.referral_id,
+        "milestone": reward.milestone,
         "coupon_id": reward.coupon_id,
     }
 

@@ -43,28 +43,42 @@ async def create_campaign(session: AsyncSession, shop_id: str, data: CampaignCre
         raise Unprocessable(f"Unknown markets {unknown}; this shop has {sorted(known)}.", code="unknown_market")
     market_rewards = {k: v.model_dump(exclude_none=True) for k, v in data.market_rewards.items()}
     if data.use_market_presets:
-        presets = {m.code: m.reward_presets for m in (await session.execute(
-            select(Market).where(Market.shop_id == shop_id))).scalars()}
+        presets = {
+            m.code: m.reward_presets
+            for m in (await session.execute(select(Market).where(Market.shop_id == shop_id))).scalars()
+        }
         for code in data.markets or sorted(known):
             filled = market_rewards.setdefault(code, {})
             for role in ("inviter", "invitee"):
                 if role not in filled and role in presets.get(code, PRESETS.get(code, {}).get("reward_presets", {})):
                     filled[role] = presets[code][role]
     if not (data.inviter_reward or data.invitee_reward or market_rewards or data.milestones):
-        raise Unprocessable("A campaign needs at least one reward: inviter_reward, invitee_reward, "
-                            "market_rewards, milestones or use_market_presets.", code="no_rewards")
+        raise Unprocessable(
+            "A campaign needs at least one reward: inviter_reward, invitee_reward, "
+            "market_rewards, milestones or use_market_presets.",
+            code="no_rewards",
+        )
     for spec in _all_specs(data, market_rewards):
         await _check_spec(session, shop_id, spec)
     campaign = Campaign(
-        id=new_id("cmp"), shop_id=shop_id, name=data.name, status=data.status,
-        conversion_event=data.conversion_event, attribution_window_days=data.attribution_window_days,
+        id=new_id("cmp"),
+        shop_id=shop_id,
+        name=data.name,
+        status=data.status,
+        conversion_event=data.conversion_event,
+        attribution_window_days=data.attribution_window_days,
         reward_timing=data.reward_timing,
         inviter_reward=data.inviter_reward.model_dump() if data.inviter_reward else {},
         invitee_reward=data.invitee_reward.model_dump() if data.invitee_reward else {},
         milestones=sorted((m.model_dump() for m in data.milestones), key=lambda m: m["threshold"]),
-        market_rewards=market_rewards, markets=data.markets, daily_cap_per_inviter=data.daily_cap_per_inviter,
-        min_order_minor=data.min_order_minor, lottery_enabled=data.lottery_enabled,
-        fraud_velocity_per_hour=data.fraud_velocity_per_hour, starts_at=data.starts_at, ends_at=data.ends_at,
+        market_rewards=market_rewards,
+        markets=data.markets,
+        daily_cap_per_inviter=data.daily_cap_per_inviter,
+        min_order_minor=data.min_order_minor,
+        lottery_enabled=data.lottery_enabled,
+        fraud_velocity_per_hour=data.fraud_velocity_per_hour,
+        starts_at=data.starts_at,
+        ends_at=data.ends_at,
         created_at=utc_now(),
     )
     session.add(campaign)
@@ -90,8 +104,12 @@ async def _check_spec(session: AsyncSession, shop_id: str, spec: dict[str, Any])
 
 
 async def update_campaign(session: AsyncSession, campaign: Campaign, data: CampaignUpdate) -> Campaign:
-    allowed = {"draft": {"active", "ended"}, "active": {"paused", "ended"}, "paused": {"active", "ended"},
-               "ended": set()}
+    allowed = {
+        "draft": {"active", "ended"},
+        "active": {"paused", "ended"},
+        "paused": {"active", "ended"},
+        "ended": set(),
+    }
     if data.status and data.status != campaign.status:
         if data.status not in allowed[campaign.status]:
             raise Conflict(f"A {campaign.status} campaign cannot become {data.status}.", code="invalid_transition")
@@ -108,11 +126,15 @@ async def update_campaign(session: AsyncSession, campaign: Campaign, data: Campa
             raise Unprocessable("Milestone thresholds must be distinct.", code="invalid_milestones")
         campaign.milestones = sorted((m.model_dump() for m in data.milestones), key=lambda m: m["threshold"])
     for unit, limit in (data.budgets or {}).items():
-        row = (await session.execute(select(CampaignBudget).where(
-            CampaignBudget.campaign_id == campaign.id, CampaignBudget.unit == unit))).scalar_one_or_none()
+        row = (
+            await session.execute(
+                select(CampaignBudget).where(CampaignBudget.campaign_id == campaign.id, CampaignBudget.unit == unit)
+            )
+        ).scalar_one_or_none()
         if row is None:
-            session.add(CampaignBudget(id=new_id("bdg"), campaign_id=campaign.id, unit=unit, limit_amount=limit,
-                                       spent=0))
+            session.add(
+                CampaignBudget(id=new_id("bdg"), campaign_id=campaign.id, unit=unit, limit_amount=limit, spent=0)
+            )
         elif limit < row.spent:
             raise Unprocessable(f"{unit} budget cannot go below what is spent ({row.spent}).", code="budget_too_low")
         else:
@@ -123,37 +145,51 @@ async def update_campaign(session: AsyncSession, campaign: Campaign, data: Campa
 
 
 async def get_campaign(session: AsyncSession, shop_id: str, campaign_id: str) -> Campaign:
-    campaign = (await session.execute(
-        select(Campaign).where(Campaign.shop_id == shop_id, Campaign.id == campaign_id)
-    )).scalar_one_or_none()
+    campaign = (
+        await session.execute(select(Campaign).where(Campaign.shop_id == shop_id, Campaign.id == campaign_id))
+    ).scalar_one_or_none()
     if campaign is None:
         raise NotFound("No such campaign in this shop.", code="campaign_not_found")
     return campaign
 
 
 async def list_campaigns(session: AsyncSession, shop_id: str) -> list[Campaign]:
-    return list((await session.execute(
-        select(Campaign).where(Campaign.shop_id == shop_id).order_by(Campaign.created_at.desc())
-    )).scalars())
+    return list(
+        (
+            await session.execute(
+                select(Campaign).where(Campaign.shop_id == shop_id).order_by(Campaign.created_at.desc())
+            )
+        ).scalars()
+    )
 
 
 async def budgets(session: AsyncSession, campaign_id: str) -> list[CampaignBudget]:
-    return list((await session.execute(
-        select(CampaignBudget).where(CampaignBudget.campaign_id == campaign_id).order_by(CampaignBudget.unit)
-    )).scalars())
+    return list(
+        (
+            await session.execute(
+                select(CampaignBudget).where(CampaignBudget.campaign_id == campaign_id).order_by(CampaignBudget.unit)
+            )
+        ).scalars()
+    )
 
 
 def is_running(campaign: Campaign, now: datetime) -> bool:
-    return (campaign.status == "active" and (campaign.starts_at is None or campaign.starts_at <= now)
-            and (campaign.ends_at is None or now < campaign.ends_at))
+    return (
+        campaign.status == "active"
+        and (campaign.starts_at is None or campaign.starts_at <= now)
+        and (campaign.ends_at is None or now < campaign.ends_at)
+    )
 
 
 async def campaign_for(session: AsyncSession, shop_id: str, market: str, now: datetime) -> Campaign | None:
     """The running campaign for a market: the most recently created one that targets it."""
-    for campaign in (await session.execute(
-        select(Campaign).where(Campaign.shop_id == shop_id, Campaign.status == "active")
-        .order_by(Campaign.created_at.desc())
-    )).scalars():
+    for campaign in (
+        await session.execute(
+            select(Campaign)
+            .where(Campaign.shop_id == shop_id, Campaign.status == "active")
+            .order_by(Campaign.created_at.desc())
+        )
+    ).scalars():
         if is_running(campaign, now) and (not campaign.markets or market in campaign.markets):
             return campaign
     return None
@@ -182,19 +218,27 @@ async def attribute_signup(
     inviter: Member | None = None
     group: VipGroup | None = None
     if click_id:
-        click = (await session.execute(
-            select(InviteClick).where(InviteClick.shop_id == shop.id, InviteClick.id == click_id)
-        )).scalar_one_or_none()
+        click = (
+            await session.execute(select(InviteClick).where(InviteClick.shop_id == shop.id, InviteClick.id == click_id))
+        ).scalar_one_or_none()
         if click is None:
-            raise Unprocessable("Unknown click_id; pass the ll_click value from the landing URL as it is.",
-                                code="unknown_click")
+            raise Unprocessable(
+                "Unknown click_id; pass the ll_click value from the landing URL as it is.", code="unknown_click"
+            )
     if device_id:
         # First touch: the earliest click on this device within any campaign window wins over later ones.
-        first = (await session.execute(
-            select(InviteClick).where(InviteClick.shop_id == shop.id, InviteClick.device_id == device_id,
-                                      InviteClick.created_at >= now - timedelta(days=365))
-            .order_by(InviteClick.created_at).limit(1)
-        )).scalar_one_or_none()
+        first = (
+            await session.execute(
+                select(InviteClick)
+                .where(
+                    InviteClick.shop_id == shop.id,
+                    InviteClick.device_id == device_id,
+                    InviteClick.created_at >= now - timedelta(days=365),
+                )
+                .order_by(InviteClick.created_at)
+                .limit(1)
+            )
+        ).scalar_one_or_none()
         if first is not None and (click is None or first.created_at < click.created_at):
             click = first
     if click is not None:
@@ -216,28 +260,51 @@ async def attribute_signup(
         return None
     devices = await members.device_ids(session, invitee.id)
     verdict = await fraud.check_signup(
-        session, campaign=campaign, inviter=inviter, invitee=invitee, invitee_devices=devices, ip_hash=ip_hash,
-        existing_customer=existing_customer, shop_timezone=shop.reporting_timezone, now=now,
+        session,
+        campaign=campaign,
+        inviter=inviter,
+        invitee=invitee,
+        invitee_devices=devices,
+        ip_hash=ip_hash,
+        existing_customer=existing_customer,
+        shop_timezone=shop.reporting_timezone,
+        now=now,
     )
     if click is not None and click.created_at < now - timedelta(days=campaign.attribution_window_days):
         verdict.add("click_expired")
     outcome = verdict.outcome
     referral = Referral(
-        id=new_id("ref"), shop_id=shop.id, campaign_id=campaign.id, inviter_id=inviter.id, invitee_id=invitee.id,
-        click_id=click.id if click else None, group_id=group.id if group else None,
-        channel=(click.channel if click else channel) or "code", show_id=(click.show_id if click else show_id),
-        host_id=(click.host_id if click else host_id), device_id=device_id or (devices[0] if devices else None),
-        ip_hash=ip_hash, status={"allow": "pending", "hold": "held", "reject": "rejected"}[outcome],
-        reason_codes=verdict.reasons, created_at=now,
+        id=new_id("ref"),
+        shop_id=shop.id,
+        campaign_id=campaign.id,
+        inviter_id=inviter.id,
+        invitee_id=invitee.id,
+        click_id=click.id if click else None,
+        group_id=group.id if group else None,
+        channel=(click.channel if click else channel) or "code",
+        show_id=(click.show_id if click else show_id),
+        host_id=(click.host_id if click else host_id),
+        device_id=device_id or (devices[0] if devices else None),
+        ip_hash=ip_hash,
+        status={"allow": "pending", "hold": "held", "reject": "rejected"}[outcome],
+        reason_codes=verdict.reasons,
+        created_at=now,
     )
     session.add(referral)
     await session.flush()
     if outcome == fraud.HOLD:
-        session.add(FraudReview(id=new_id("rev"), shop_id=shop.id, referral_id=referral.id,
-                                reason_codes=verdict.reasons, created_at=now))
+        session.add(
+            FraudReview(
+                id=new_id("rev"), shop_id=shop.id, referral_id=referral.id, reason_codes=verdict.reasons, created_at=now
+            )
+        )
         await session.flush()
-    await emit(session, shop.id, f"referral.{ {'allow': 'created', 'hold': 'held', 'reject': 'rejected'}[outcome]}",
-               referral_payload(referral))
+    await emit(
+        session,
+        shop.id,
+        f"referral.{ {'allow': 'created', 'hold': 'held', 'reject': 'rejected'}[outcome] }",
+        referral_payload(referral),
+    )
     if outcome != fraud.REJECT and group is not None:
         await groups.count_invite(session, shop, group, invitee.id, now)
     if referral.status == "pending" and campaign.conversion_event == "signup":
@@ -247,9 +314,15 @@ async def attribute_signup(
 
 def referral_payload(referral: Referral) -> dict[str, Any]:
     return {
-        "referral_id": referral.id, "campaign_id": referral.campaign_id, "inviter_id": referral.inviter_id,
-        "invitee_id": referral.invitee_id, "channel": referral.channel, "show_id": referral.show_id,
-        "host_id": referral.host_id, "group_id": referral.group_id, "status": referral.status,
+        "referral_id": referral.id,
+        "campaign_id": referral.campaign_id,
+        "inviter_id": referral.inviter_id,
+        "invitee_id": referral.invitee_id,
+        "channel": referral.channel,
+        "show_id": referral.show_id,
+        "host_id": referral.host_id,
+        "group_id": referral.group_id,
+        "status": referral.status,
         "reason_codes": referral.reason_codes,
     }
 
@@ -258,9 +331,9 @@ def referral_payload(referral: Referral) -> dict[str, Any]:
 
 
 async def referral_of(session: AsyncSession, shop_id: str, invitee_id: str) -> Referral | None:
-    return (await session.execute(
-        select(Referral).where(Referral.shop_id == shop_id, Referral.invitee_id == invitee_id)
-    )).scalar_one_or_none()
+    return (
+        await session.execute(select(Referral).where(Referral.shop_id == shop_id, Referral.invitee_id == invitee_id))
+    ).scalar_one_or_none()
 
 
 def _spec(campaign: Campaign, role: str, market: str) -> dict[str, Any] | None:
@@ -270,9 +343,9 @@ def _spec(campaign: Campaign, role: str, market: str) -> dict[str, Any] | None:
 
 
 async def _return_window_days(session: AsyncSession, shop_id: str, market: str) -> int:
-    days = (await session.execute(
-        select(Market.return_window_days).where(Market.shop_id == shop_id, Market.code == market)
-    )).scalar_one_or_none()
+    days = (
+        await session.execute(select(Market.return_window_days).where(Market.shop_id == shop_id, Market.code == market))
+    ).scalar_one_or_none()
     return days if days is not None else 14
 
 
@@ -286,16 +359,22 @@ async def convert(session: AsyncSession, referral: Referral, *, order: Order | N
     inviter = (await session.execute(lock.with_for_update() if for_update(session) else lock)).scalar_one()
     invitee = await session.get(Member, referral.invitee_id)
     assert campaign is not None and invitee is not None
-    if order is not None:
-        if await fraud.same_payment(session, inviter.id, order):
-            referral.status = "held"
-            referral.reason_codes = [*referral.reason_codes, "same_payment"]
-            referral.qualifying_order_id = order.id
-            session.add(FraudReview(id=new_id("rev"), shop_id=referral.shop_id, referral_id=referral.id,
-                                    reason_codes=referral.reason_codes, created_at=utc_now()))
-            await session.flush()
-            await emit(session, referral.shop_id, "referral.held", referral_payload(referral))
-            return []
+    if order is not None and await fraud.same_payment(session, inviter.id, order):
+        referral.status = "held"
+        referral.reason_codes = [*referral.reason_codes, "same_payment"]
+        referral.qualifying_order_id = order.id
+        session.add(
+            FraudReview(
+                id=new_id("rev"),
+                shop_id=referral.shop_id,
+                referral_id=referral.id,
+                reason_codes=referral.reason_codes,
+                created_at=utc_now(),
+            )
+        )
+        await session.flush()
+        await emit(session, referral.shop_id, "referral.held", referral_payload(referral))
+        return []
     window = await _return_window_days(session, referral.shop_id, invitee.market)
     until = hold_until(campaign, order.paid_at if order else None, window)
     granted: list[Reward] = []
@@ -304,18 +383,35 @@ async def convert(session: AsyncSession, referral: Referral, *, order: Order | N
             for role, member in (("inviter", inviter), ("invitee", invitee)):
                 spec = _spec(campaign, role, member.market)
                 if spec:
-                    granted.append(await grant_reward(
-                        session, shop_id=referral.shop_id, campaign=campaign, member_id=member.id,
-                        member_market=member.market, spec=spec, role=role, referral_id=referral.id, hold_until=until,
-                    ))
+                    granted.append(
+                        await grant_reward(
+                            session,
+                            shop_id=referral.shop_id,
+                            campaign=campaign,
+                            member_id=member.id,
+                            member_market=member.market,
+                            spec=spec,
+                            role=role,
+                            referral_id=referral.id,
+                            hold_until=until,
+                        )
+                    )
             if referral.group_id:
                 group = await session.get(VipGroup, referral.group_id)
                 if group is not None and group.extra_offer:
-                    granted.append(await grant_reward(
-                        session, shop_id=referral.shop_id, campaign=campaign, member_id=invitee.id,
-                        member_market=invitee.market, spec=dict(group.extra_offer), role="vip_offer",
-                        referral_id=referral.id, hold_until=until,
-                    ))
+                    granted.append(
+                        await grant_reward(
+                            session,
+                            shop_id=referral.shop_id,
+                            campaign=campaign,
+                            member_id=invitee.id,
+                            member_market=invitee.market,
+                            spec=dict(group.extra_offer),
+                            role="vip_offer",
+                            referral_id=referral.id,
+                            hold_until=until,
+                        )
+                    )
     except BudgetExhausted:
         referral.status = "rejected"
         referral.reason_codes = [*referral.reason_codes, "budget_exhausted"]
@@ -327,16 +423,29 @@ async def convert(session: AsyncSession, referral: Referral, *, order: Order | N
     referral.qualifying_order_id = order.id if order else None
     await session.flush()
     granted += await _check_milestones(session, campaign, inviter, until)
-    await emit(session, referral.shop_id, "referral.converted",
-               {**referral_payload(referral), "rewards": [r.id for r in granted]})
+    await emit(
+        session,
+        referral.shop_id,
+        "referral.converted",
+        {**referral_payload(referral), "rewards": [r.id for r in granted]},
+    )
     return granted
 
 
 async def converted_count(session: AsyncSession, campaign_id: str, inviter_id: str) -> int:
-    return int((await session.execute(
-        select(func.count()).select_from(Referral).where(
-            Referral.campaign_id == campaign_id, Referral.inviter_id == inviter_id, Referral.status == "converted")
-    )).scalar_one())
+    return int(
+        (
+            await session.execute(
+                select(func.count())
+                .select_from(Referral)
+                .where(
+                    Referral.campaign_id == campaign_id,
+                    Referral.inviter_id == inviter_id,
+                    Referral.status == "converted",
+                )
+            )
+        ).scalar_one()
+    )
 
 
 async def _check_milestones(
@@ -345,35 +454,63 @@ async def _check_milestones(
     if not campaign.milestones:
         return []
     count = await converted_count(session, campaign.id, inviter.id)
-    live = set((await session.execute(
-        select(Reward.milestone).where(Reward.campaign_id == campaign.id, Reward.member_id == inviter.id,
-                                       Reward.milestone.is_not(None), Reward.status != "reversed")
-    )).scalars())
+    live = set(
+        (
+            await session.execute(
+                select(Reward.milestone).where(
+                    Reward.campaign_id == campaign.id,
+                    Reward.member_id == inviter.id,
+                    Reward.milestone.is_not(None),
+                    Reward.status != "reversed",
+                )
+            )
+        ).scalars()
+    )
     granted = []
     for tier in campaign.milestones:
         if tier["threshold"] <= count and tier["threshold"] not in live:
             try:
                 async with session.begin_nested():
                     reward = await grant_reward(
-                        session, shop_id=campaign.shop_id, campaign=campaign, member_id=inviter.id,
-                        member_market=inviter.market, spec=dict(tier["reward"]), role="milestone",
-                        milestone=tier["threshold"], hold_until=until,
+                        session,
+                        shop_id=campaign.shop_id,
+                        campaign=campaign,
+                        member_id=inviter.id,
+                        member_market=inviter.market,
+                        spec=dict(tier["reward"]),
+                        role="milestone",
+                        milestone=tier["threshold"],
+                        hold_until=until,
                     )
             except BudgetExhausted:
                 continue
             granted.append(reward)
-            await emit(session, campaign.shop_id, "milestone.reached",
-                       {"campaign_id": campaign.id, "member_id": inviter.id, "threshold": tier["threshold"],
-                        "reward_id": reward.id})
+            await emit(
+                session,
+                campaign.shop_id,
+                "milestone.reached",
+                {
+                    "campaign_id": campaign.id,
+                    "member_id": inviter.id,
+                    "threshold": tier["threshold"],
+                    "reward_id": reward.id,
+                },
+            )
     return granted
 
 
 async def _recompute_milestones(session: AsyncSession, campaign: Campaign, inviter_id: str, reason: str) -> None:
     count = await converted_count(session, campaign.id, inviter_id)
-    for reward in (await session.execute(
-        select(Reward).where(Reward.campaign_id == campaign.id, Reward.member_id == inviter_id,
-                             Reward.milestone > count, Reward.status != "reversed")
-    )).scalars():
+    for reward in (
+        await session.execute(
+            select(Reward).where(
+                Reward.campaign_id == campaign.id,
+                Reward.member_id == inviter_id,
+                Reward.milestone > count,
+                Reward.status != "reversed",
+            )
+        )
+    ).scalars():
         await reverse_reward(session, reward, reason)
 
 
@@ -382,9 +519,9 @@ async def reverse_referral(session: AsyncSession, referral: Referral, reason: st
     if referral.status not in ("converted", "held", "pending"):
         return
     was_converted = referral.status == "converted"
-    for reward in (await session.execute(
-        select(Reward).where(Reward.referral_id == referral.id, Reward.status != "reversed")
-    )).scalars():
+    for reward in (
+        await session.execute(select(Reward).where(Reward.referral_id == referral.id, Reward.status != "reversed"))
+    ).scalars():
         await reverse_reward(session, reward, reason)
     referral.status = "reversed" if was_converted else "rejected"
     referral.reversed_at = utc_now()
@@ -406,8 +543,12 @@ async def on_order_paid(session: AsyncSession, shop: Shop, order: Order, member:
         return
     campaign = await session.get(Campaign, referral.campaign_id)
     assert campaign is not None
-    if (first_paid and referral.status == "pending" and campaign.conversion_event == "first_paid_order"
-            and order.total_minor >= campaign.min_order_minor):
+    if (
+        first_paid
+        and referral.status == "pending"
+        and campaign.conversion_event == "first_paid_order"
+        and order.total_minor >= campaign.min_order_minor
+    ):
         await convert(session, referral, order=order)
     if campaign.lottery_enabled and referral.status in ("pending", "converted"):
         from liveloop.referral import lottery
@@ -421,9 +562,11 @@ async def on_order_refunded(session: AsyncSession, shop: Shop, order: Order) -> 
 
     if order.status == "refunded":
         await lottery.void_ticket(session, order)
-    referral = (await session.execute(
-        select(Referral).where(Referral.shop_id == shop.id, Referral.qualifying_order_id == order.id)
-    )).scalar_one_or_none()
+    referral = (
+        await session.execute(
+            select(Referral).where(Referral.shop_id == shop.id, Referral.qualifying_order_id == order.id)
+        )
+    ).scalar_one_or_none()
     if referral is None or referral.status != "converted":
         return
     campaign = await session.get(Campaign, referral.campaign_id)
@@ -460,9 +603,9 @@ async def list_reviews(session: AsyncSession, shop_id: str, status: str | None =
 async def decide_review(
     session: AsyncSession, shop: Shop, review_id: str, *, approve: bool, note: str | None, decided_by: str
 ) -> FraudReview:
-    review = (await session.execute(
-        select(FraudReview).where(FraudReview.shop_id == shop.id, FraudReview.id == review_id)
-    )).scalar_one_or_none()
+    review = (
+        await session.execute(select(FraudReview).where(FraudReview.shop_id == shop.id, FraudReview.id == review_id))
+    ).scalar_one_or_none()
     if review is None:
         raise NotFound("No such review in this shop.", code="review_not_found")
     if review.status != "pending":
@@ -482,10 +625,14 @@ async def decide_review(
         assert campaign is not None
         order = await session.get(Order, referral.qualifying_order_id) if referral.qualifying_order_id else None
         if order is None and campaign.conversion_event == "first_paid_order":
-            order = (await session.execute(
-                select(Order).where(Order.member_id == referral.invitee_id, Order.status == "paid")
-                .order_by(Order.paid_at).limit(1)
-            )).scalar_one_or_none()
+            order = (
+                await session.execute(
+                    select(Order)
+                    .where(Order.member_id == referral.invitee_id, Order.status == "paid")
+                    .order_by(Order.paid_at)
+                    .limit(1)
+                )
+            ).scalar_one_or_none()
         if campaign.conversion_event == "signup" or order is not None:
             referral.qualifying_order_id = None
             await _convert_approved(session, referral, order)
@@ -510,8 +657,15 @@ async def _convert_approved(session: AsyncSession, referral: Referral, order: Or
 # --- reading -------------------------------------------------------------------------------------------
 
 
-async def list_referrals(session: AsyncSession, shop_id: str, *, campaign_id: str | None = None,
-                         inviter_id: str | None = None, status: str | None = None, limit: int = 100) -> list[Referral]:
+async def list_referrals(
+    session: AsyncSession,
+    shop_id: str,
+    *,
+    campaign_id: str | None = None,
+    inviter_id: str | None = None,
+    status: str | None = None,
+    limit: int = 100,
+) -> list[Referral]:
     query = select(Referral).where(Referral.shop_id == shop_id).order_by(Referral.created_at.desc()).limit(limit)
     if campaign_id:
         query = query.where(Referral.campaign_id == campaign_id)
@@ -523,14 +677,25 @@ async def list_referrals(session: AsyncSession, shop_id: str, *, campaign_id: st
 
 
 async def member_rewards(session: AsyncSession, shop_id: str, member_id: str) -> list[Reward]:
-    return list((await session.execute(
-        select(Reward).where(Reward.shop_id == shop_id, Reward.member_id == member_id)
-        .order_by(Reward.created_at.desc(), Reward.id)
-    )).scalars())
+    return list(
+        (
+            await session.execute(
+                select(Reward)
+                .where(Reward.shop_id == shop_id, Reward.member_id == member_id)
+                .order_by(Reward.created_at.desc(), Reward.id)
+            )
+        ).scalars()
+    )
 
 
-async def leaderboard(session: AsyncSession, campaign_id: str, *, limit: int = 20,
-                      inviter_ids: list[str] | None = None, since: datetime | None = None) -> list[dict[str, Any]]:
+async def leaderboard(
+    session: AsyncSession,
+    campaign_id: str,
+    *,
+    limit: int = 20,
+    inviter_ids: list[str] | None = None,
+    since: datetime | None = None,
+) -> list[dict[str, Any]]:
     converted = func.count(Referral.id)
     query = (
         select(Member.id, Member.name, Member.referral_code, converted)
@@ -545,8 +710,10 @@ async def leaderboard(session: AsyncSession, campaign_id: str, *, limit: int = 2
     if since is not None:
         query = query.where(Referral.converted_at >= since)
     rows = (await session.execute(query)).all()
-    return [{"rank": i + 1, "member_id": r[0], "name": r[1], "referral_code": r[2], "converted": r[3]}
-            for i, r in enumerate(rows)]
+    return [
+        {"rank": i + 1, "member_id": r[0], "name": r[1], "referral_code": r[2], "converted": r[3]}
+        for i, r in enumerate(rows)
+    ]
 
 
 # --- scheduled ------------------------------------------------------------------------------------------
@@ -555,10 +722,17 @@ async def leaderboard(session: AsyncSession, campaign_id: str, *, limit: int = 2
 async def release_due_rewards(session: AsyncSession, now: datetime | None = None, limit: int = 200) -> int:
     """Rewards held for the return window become available once it has passed."""
     now = now or utc_now()
-    due = list((await session.execute(
-        select(Reward, Member.market).join(Member, Member.id == Reward.member_id)
-        .where(Reward.status == "pending", Reward.release_at <= now).order_by(Reward.release_at).limit(limit)
-    )).all())
+    due = list(
+        (
+            await session.execute(
+                select(Reward, Member.market)
+                .join(Member, Member.id == Reward.member_id)
+                .where(Reward.status == "pending", Reward.release_at <= now)
+                .order_by(Reward.release_at)
+                .limit(limit)
+            )
+        ).all()
+    )
     for reward, market in due:
         await release_reward(session, reward, market)
     return len(due)

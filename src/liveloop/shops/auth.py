@@ -64,9 +64,7 @@ class Operator:
         )
 
 
-async def _authenticate(
-    request: Request, session: Session, creds: HTTPAuthorizationCredentials | None
-) -> Operator:
+async def _authenticate(request: Request, session: Session, creds: HTTPAuthorizationCredentials | None) -> Operator:
     if creds is None or not creds.credentials:
         raise Unauthorized(
             "Send an API key as `Authorization: Bearer <key>`; create one with `liveloop apikey create`.",
@@ -76,12 +74,12 @@ async def _authenticate(
     parts = key.split("_", 2)  # ll_<hex>_<secret>; the secret part may itself contain "_"
     prefix = f"{parts[0]}_{parts[1]}" if len(parts) == 3 else ""
     row = (
-        await session.execute(
-            select(ApiKey, Shop).join(Shop, Shop.id == ApiKey.shop_id).where(ApiKey.prefix == prefix)
-        )
+        await session.execute(select(ApiKey, Shop).join(Shop, Shop.id == ApiKey.shop_id).where(ApiKey.prefix == prefix))
     ).one_or_none()
-    if row is None or row.ApiKey.revoked_at is not None or not secrets.compare_digest(
-        row.ApiKey.key_hash, hash_key(key)
+    if (
+        row is None
+        or row.ApiKey.revoked_at is not None
+        or not secrets.compare_digest(row.ApiKey.key_hash, hash_key(key))
     ):
         raise Unauthorized("The API key is unknown or revoked.", code="invalid_api_key")
     operator = Operator(shop=row.Shop, key_id=row.ApiKey.id, scopes=frozenset(row.ApiKey.scopes))

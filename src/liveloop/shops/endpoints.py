@@ -118,17 +118,21 @@ async def list_endpoints(session: Session, op: Operator = requires("admin")) -> 
 async def create_endpoint(body: EndpointCreate, session: Session, op: Operator = requires("admin")) -> Any:
     unknown = sorted(set(body.event_types) - set(events.EVENT_TYPES) - {"*"})
     if unknown:
-        raise Unprocessable(f"Unknown event types {unknown}; use '*' or some of {list(events.EVENT_TYPES)}.",
-                            code="unknown_event_type")
+        raise Unprocessable(
+            f"Unknown event types {unknown}; use '*' or some of {list(events.EVENT_TYPES)}.", code="unknown_event_type"
+        )
     endpoint = await service.add_webhook_endpoint(session, op.shop_id, url=body.url, event_types=body.event_types)
     return {**EndpointOut.model_validate(endpoint).model_dump(), "secret": endpoint.secret}
 
 
 @router.get("/events")
-async def list_events(session: Session, type: str | None = None, limit: int = 50,
-                      op: Operator = requires("admin")) -> Any:
-    return [events.envelope(e) for e in await events.list_events(session, op.shop_id, limit=min(limit, 500),
-                                                                  event_type=type)]
+async def list_events(
+    session: Session, type: str | None = None, limit: int = 50, op: Operator = requires("admin")
+) -> Any:
+    return [
+        events.envelope(e)
+        for e in await events.list_events(session, op.shop_id, limit=min(limit, 500), event_type=type)
+    ]
 
 
 @router.get("/markets", response_model=list[MarketOut], tags=["markets"])

@@ -39,9 +39,7 @@ async def create_shop(
             code="invalid_timezone",
         )
     if default_market not in PRESETS:
-        raise Unprocessable(
-            f"default_market must be one of {sorted(PRESETS)}.", code="unknown_market"
-        )
+        raise Unprocessable(f"default_market must be one of {sorted(PRESETS)}.", code="unknown_market")
     if (await session.execute(select(Shop.id).where(Shop.slug == slug))).first():
         raise Conflict(f"A shop with the slug {slug!r} exists already; pick another.", code="shop_exists")
     shop = Shop(
@@ -65,8 +63,7 @@ async def create_shop(
 async def get_shop_by_slug(session: AsyncSession, slug: str) -> Shop:
     shop = (await session.execute(select(Shop).where(Shop.slug == slug))).scalar_one_or_none()
     if shop is None:
-        raise NotFound(f"No shop with the slug {slug!r}; list shops with `liveloop shop list`.",
-                       code="shop_not_found")
+        raise NotFound(f"No shop with the slug {slug!r}; list shops with `liveloop shop list`.", code="shop_not_found")
     return shop
 
 
@@ -74,7 +71,8 @@ def check_scopes(scopes: list[str]) -> list[str]:
     unknown = sorted(set(scopes) - set(SCOPES))
     if unknown or not scopes:
         raise Unprocessable(
-            f"Unknown scopes {unknown}; choose from {sorted(SCOPES)}." if unknown
+            f"Unknown scopes {unknown}; choose from {sorted(SCOPES)}."
+            if unknown
             else f"Give at least one scope; choose from {sorted(SCOPES)}.",
             code="invalid_scopes",
         )
@@ -83,23 +81,24 @@ def check_scopes(scopes: list[str]) -> list[str]:
 
 async def create_api_key(session: AsyncSession, shop: Shop, *, name: str, scopes: list[str]) -> tuple[ApiKey, str]:
     key, prefix, digest = generate_key()
-    row = ApiKey(id=new_id("key"), shop_id=shop.id, name=name, prefix=prefix, key_hash=digest,
-                 scopes=check_scopes(scopes))
+    row = ApiKey(
+        id=new_id("key"), shop_id=shop.id, name=name, prefix=prefix, key_hash=digest, scopes=check_scopes(scopes)
+    )
     session.add(row)
     await session.flush()
     return row, key
 
 
 async def list_api_keys(session: AsyncSession, shop_id: str) -> list[ApiKey]:
-    return list((await session.execute(
-        select(ApiKey).where(ApiKey.shop_id == shop_id).order_by(ApiKey.created_at)
-    )).scalars())
+    return list(
+        (await session.execute(select(ApiKey).where(ApiKey.shop_id == shop_id).order_by(ApiKey.created_at))).scalars()
+    )
 
 
 async def revoke_api_key(session: AsyncSession, shop_id: str, key_id: str) -> ApiKey:
-    row = (await session.execute(
-        select(ApiKey).where(ApiKey.shop_id == shop_id, ApiKey.id == key_id)
-    )).scalar_one_or_none()
+    row = (
+        await session.execute(select(ApiKey).where(ApiKey.shop_id == shop_id, ApiKey.id == key_id))
+    ).scalar_one_or_none()
     if row is None:
         raise NotFound("No such API key in this shop.", code="api_key_not_found")
     if row.revoked_at is None:
@@ -114,7 +113,10 @@ async def add_webhook_endpoint(
     if not url.startswith(("http://", "https://")):
         raise Unprocessable("A webhook URL starts with http:// or https://.", code="invalid_url")
     endpoint = WebhookEndpoint(
-        id=new_id("whe"), shop_id=shop_id, url=url, secret="whsec_" + secrets.token_urlsafe(32),
+        id=new_id("whe"),
+        shop_id=shop_id,
+        url=url,
+        secret="whsec_" + secrets.token_urlsafe(32),
         event_types=event_types or ["*"],
     )
     session.add(endpoint)
@@ -123,22 +125,25 @@ async def add_webhook_endpoint(
 
 
 async def list_webhook_endpoints(session: AsyncSession, shop_id: str) -> list[WebhookEndpoint]:
-    return list((await session.execute(
-        select(WebhookEndpoint).where(WebhookEndpoint.shop_id == shop_id).order_by(WebhookEndpoint.created_at)
-    )).scalars())
+    return list(
+        (
+            await session.execute(
+                select(WebhookEndpoint).where(WebhookEndpoint.shop_id == shop_id).order_by(WebhookEndpoint.created_at)
+            )
+        ).scalars()
+    )
 
 
 async def get_market(session: AsyncSession, shop_id: str, code: str) -> Market:
-    market = (await session.execute(
-        select(Market).where(Market.shop_id == shop_id, Market.code == code)
-    )).scalar_one_or_none()
+    market = (
+        await session.execute(select(Market).where(Market.shop_id == shop_id, Market.code == code))
+    ).scalar_one_or_none()
     if market is None:
-        raise NotFound(f"This shop has no market {code!r}; list them with GET /v1/markets.",
-                       code="market_not_found")
+        raise NotFound(f"This shop has no market {code!r}; list them with GET /v1/markets.", code="market_not_found")
     return market
 
 
 async def list_markets(session: AsyncSession, shop_id: str) -> list[Market]:
-    return list((await session.execute(
-        select(Market).where(Market.shop_id == shop_id).order_by(Market.code)
-    )).scalars())
+    return list(
+        (await session.execute(select(Market).where(Market.shop_id == shop_id).order_by(Market.code))).scalars()
+    )
