@@ -210,13 +210,11 @@ async def test_refund_after_the_return_window_keeps_rewards(shop: ShopCtx) -> No
     await create_campaign(shop.api)
     inviter = await create_member(shop.api)
     invitee = await invite(shop.api, shop.slug, inviter)
-    late = (utc_now() - timedelta(days=30)).isoformat()
     ok(await send_order(shop.api, shop.slug, shop.secret, "paid", "late", invitee["external_id"], 5000))
     from liveloop.models import Order
 
     async with transaction(shop.app.state.sessions) as s:
         await s.execute(update(Order).values(paid_at=utc_now() - timedelta(days=30)))
-    _ = late
     ok(await send_order(shop.api, shop.slug, shop.secret, "refunded", "late", invitee["external_id"], 5000))
     assert all(r["status"] == "available" for r in await rewards_of(shop, inviter))
 

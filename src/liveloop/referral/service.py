@@ -37,8 +37,7 @@ from liveloop.referral.schemas import CampaignCreate, CampaignUpdate
 
 async def create_campaign(session: AsyncSession, shop_id: str, data: CampaignCreate) -> Campaign:
     known = set((await session.execute(select(Market.code).where(Market.shop_id == shop_id))).scalars())
-    unknown = sorted(set(data.markets) | set(data.market_rewards) - known)
-    unknown = [m for m in unknown if m not in known]
+    unknown = sorted((set(data.markets) | set(data.market_rewards)) - known)
     if unknown:
         raise Unprocessable(f"Unknown markets {unknown}; this shop has {sorted(known)}.", code="unknown_market")
     market_rewards = {k: v.model_dump(exclude_none=True) for k, v in data.market_rewards.items()}
@@ -349,7 +348,9 @@ async def _return_window_days(session: AsyncSession, shop_id: str, market: str) 
     return days if days is not None else 14
 
 
-async def convert(session: AsyncSession, referral: Referral, *, order: Order | None) -> list[Reward]:
+async def convert(
+    session: AsyncSession, referral: Referral, *, order: Order | None, check_payment: bool = True
+) -> list[Reward]:
     """The invitee did what the campaign asks: reward both sides, check milestones, tell the outbox."""
     if referral.status != "pending":
         return []
@@ -359,7 +360,8 @@ async def convert(session: AsyncSession, referral: Referral, *, order: Order | N
     inviter = (await session.execute(lock.with_for_update() if for_update(session) else lock)).scalar_one()
     invitee = await session.get(Member, referral.invitee_id)
     assert campaign is not None and invitee is not None
-    if order is not None and await fraud.same_payment(session, inviter.id, order):
+    # An operator who approved a held referral has settled the payment question already.
+    if check_payment and order is not None and await fraud.same_payment(session, inviter.id, order):
         referral.status = "held"
         referral.reason_codes = [*referral.reason_codes, "same_payment"]
         referral.qualifying_order_id = order.id
@@ -635,23 +637,11 @@ async def decide_review(
             ).scalar_one_or_none()
         if campaign.conversion_event == "signup" or order is not None:
             referral.qualifying_order_id = None
-            await _convert_approved(session, referral, order)
+            await convert(session, referral, order=order, check_payment=False)
     else:
         await reverse_referral(session, referral, "fraud_confirmed")
     await session.flush()
     return review
-
-
-async def _convert_approved(session: AsyncSession, referral: Referral, order: Order | None) -> None:
-    # An approved referral is not checked again for the reason that held it.
-    if order is not None and order.payment_fingerprint:
-        fingerprint, order.payment_fingerprint = order.payment_fingerprint, None
-        try:
-            await convert(session, referral, order=order)
-        finally:
-            order.payment_fingerprint = fingerprint
-    else:
-        await convert(session, referral, order=order)
 
 
 # --- reading -------------------------------------------------------------------------------------------
