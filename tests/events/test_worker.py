@@ -13,6 +13,7 @@ import orjson
 import pytest
 from sqlalchemy import select, update
 
+from liveloop.events.service import fan_out
 from liveloop.events.worker import Worker
 from liveloop.kit.db import transaction
 from liveloop.kit.signing import timestamped_signature
@@ -87,6 +88,8 @@ async def test_events_are_delivered_signed_and_retried(shop: ShopCtx, receiver: 
 async def test_a_worker_killed_after_claiming_loses_nothing(shop: ShopCtx, receiver: Receiver) -> None:
     ok(await shop.api.post("/v1/webhook-endpoints", json={"url": receiver.url}), 201)
     await create_member(shop.api)
+    async with transaction(shop.app.state.sessions) as s:
+        assert await fan_out(s) == 1  # the event becomes one delivery per subscribed endpoint
     dead = Worker(shop.app.state.sessions)
     claimed = await dead._claim()  # claimed, then the process "dies" before sending
     await dead.close()

@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from liveloop.kit.ids import new_id
+from liveloop.kit.sql import for_update, insert_ignoring_conflicts
 from liveloop.kit.time import utc_now
 from liveloop.models import OutboxEvent, WebhookDelivery, WebhookEndpoint
 
@@ -34,38 +35,61 @@ EVENT_TYPES = (
 )
 
 
-async def emit(session: AsyncSession, shop_id: str, event_type: str, data: dict[str, Any]) -> OutboxEvent:
-    """Record an event and queue one delivery per subscribed endpoint, all inside the current transaction."""
+async def emit(session: AsyncSession, shop_id: str, event_type: str, data: dict[str, Any]) -> str:
+    """Record an event in the current transaction (one INSERT). The worker fans it out to endpoints."""
+    event_id = new_id("evt")
+    await session.execute(
+        OutboxEvent.__table__.insert(),
+        [{"id": event_id, "shop_id": shop_id, "type": event_type, "payload": data, "created_at": utc_now()}],
+    )
+    return event_id
+
+
+async def fan_out(session: AsyncSession, *, limit: int = 500) -> int:
+    """Queue one delivery per subscribed endpoint for events not yet fanned out. Returns events handled."""
+    query = (
+        select(OutboxEvent.id, OutboxEvent.shop_id, OutboxEvent.type)
+        .where(OutboxEvent.fanned_out_at.is_(None))
+        .order_by(OutboxEvent.created_at)
+        .limit(limit)
+    )
+    if for_update(session):
+        query = query.with_for_update(skip_locked=True)
+    events = (await session.execute(query)).all()
+    if not events:
+        return 0
     now = utc_now()
-    event = OutboxEvent(id=new_id("evt"), shop_id=shop_id, type=event_type, payload=data, created_at=now)
-    session.add(event)
-    endpoints = (
+    shops = {e.shop_id for e in events}
+    endpoints: dict[str, list[tuple[str, list[Any]]]] = {}
+    for endpoint_id, shop_id, types in (
         await session.execute(
-            select(WebhookEndpoint.id, WebhookEndpoint.event_types).where(
-                WebhookEndpoint.shop_id == shop_id, WebhookEndpoint.active.is_(True)
+            select(WebhookEndpoint.id, WebhookEndpoint.shop_id, WebhookEndpoint.event_types).where(
+                WebhookEndpoint.shop_id.in_(shops), WebhookEndpoint.active.is_(True)
             )
         )
-    ).all()
-    targets = [eid for eid, types in endpoints if "*" in types or event_type in types]
-    await session.flush()
-    if targets:
-        await session.execute(
-            WebhookDelivery.__table__.insert(),
-            [
-                {
-                    "id": new_id("whd"),
-                    "shop_id": shop_id,
-                    "event_id": event.id,
-                    "endpoint_id": endpoint_id,
-                    "status": "pending",
-                    "attempts": 0,
-                    "next_attempt_at": now,
-                    "created_at": now,
-                }
-                for endpoint_id in targets
-            ],
-        )
-    return event
+    ).all():
+        endpoints.setdefault(shop_id, []).append((endpoint_id, types))
+    rows = [
+        {
+            "id": new_id("whd"),
+            "shop_id": e.shop_id,
+            "event_id": e.id,
+            "endpoint_id": endpoint_id,
+            "status": "pending",
+            "attempts": 0,
+            "next_attempt_at": now,
+            "created_at": now,
+        }
+        for e in events
+        for endpoint_id, types in endpoints.get(e.shop_id, [])
+        if "*" in types or e.type in types
+    ]
+    if rows:
+        await session.execute(insert_ignoring_conflicts(session, WebhookDelivery.__table__, rows))
+    await session.execute(
+        update(OutboxEvent).where(OutboxEvent.id.in_([e.id for e in events])).values(fanned_out_at=now)
+    )
+    return len(events)
 
 
 def backoff(attempt: int) -> timedelta:

@@ -19,7 +19,7 @@ import orjson
 from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from liveloop.events.service import backoff, envelope
+from liveloop.events.service import backoff, envelope, fan_out
 from liveloop.kit.db import transaction
 from liveloop.kit.signing import timestamped_signature
 from liveloop.kit.sql import for_update
@@ -81,6 +81,8 @@ class Worker:
         return done
 
     async def deliver_due(self) -> int:
+        async with transaction(self.sessions) as session:
+            await fan_out(session)
         claimed = await self._claim()
         if claimed:
             await asyncio.gather(*(self._deliver(*item) for item in claimed))

@@ -14,8 +14,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+import weakref
+
+from sqlalchemy import event, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from liveloop.kit.errors import Conflict, NotFound, Unprocessable
 from liveloop.kit.ids import new_id
@@ -59,10 +62,33 @@ class Posting:
     system: bool = False
 
 
+# Account ids never change and accounts are never deleted, so each process remembers them (per engine).
+# Only ids seen in committed transactions are remembered, so a rolled-back creation is never cached.
+_ACCOUNT_IDS: weakref.WeakKeyDictionary[Any, dict[tuple[str, str, str, str, str], int]] = weakref.WeakKeyDictionary()
+_SEEN = "liveloop.ledger.accounts_seen"
+
+
+@event.listens_for(Session, "after_commit")
+def _remember_accounts(session: Session) -> None:
+    seen = session.info.pop(_SEEN, None)
+    if seen and session.bind is not None:
+        _ACCOUNT_IDS.setdefault(session.bind, {}).update(seen)
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget_accounts(session: Session) -> None:
+    session.info.pop(_SEEN, None)
+
+
 async def account_id(
     session: AsyncSession, shop_id: str, owner_type: str, owner_id: str, asset: str, bucket: str = AVAILABLE
 ) -> int:
     """The id of an account, created on first use (concurrent creators agree on one row)."""
+    key = (shop_id, owner_type, owner_id, asset, bucket)
+    bind = session.sync_session.bind
+    cached = _ACCOUNT_IDS.get(bind, {}).get(key) if bind is not None else None
+    if cached is not None:
+        return cached
     where = (
         LedgerAccount.shop_id == shop_id,
         LedgerAccount.owner_type == owner_type,
@@ -71,25 +97,26 @@ async def account_id(
         LedgerAccount.bucket == bucket,
     )
     found = (await session.execute(select(LedgerAccount.id).where(*where))).scalar_one_or_none()
-    if found is not None:
-        return found
-    await session.execute(
-        insert_ignoring_conflicts(
-            session,
-            LedgerAccount.__table__,
-            {
-                "shop_id": shop_id,
-                "owner_type": owner_type,
-                "owner_id": owner_id,
-                "asset": asset,
-                "bucket": bucket,
-                "balance": 0,
-                "allow_negative": owner_type == SYSTEM and owner_id == ISSUANCE,
-                "created_at": utc_now(),
-            },
+    if found is None:
+        await session.execute(
+            insert_ignoring_conflicts(
+                session,
+                LedgerAccount.__table__,
+                {
+                    "shop_id": shop_id,
+                    "owner_type": owner_type,
+                    "owner_id": owner_id,
+                    "asset": asset,
+                    "bucket": bucket,
+                    "balance": 0,
+                    "allow_negative": owner_type == SYSTEM and owner_id == ISSUANCE,
+                    "created_at": utc_now(),
+                },
+            )
         )
-    )
-    return (await session.execute(select(LedgerAccount.id).where(*where))).scalar_one()
+        found = (await session.execute(select(LedgerAccount.id).where(*where))).scalar_one()
+    session.sync_session.info.setdefault(_SEEN, {})[key] = found
+    return found
 
 
 async def member_account(
@@ -116,6 +143,20 @@ async def existing_transaction(
     ).scalar_one_or_none()
 
 
+_TXN_COLUMNS = (
+    "id",
+    "shop_id",
+    "kind",
+    "memo",
+    "idempotency_key",
+    "reverses_id",
+    "ref_type",
+    "ref_id",
+    "meta",
+    "created_at",
+)
+
+
 async def post(
     session: AsyncSession,
     shop_id: str,
@@ -137,7 +178,7 @@ async def post(
     if any(totals.values()):
         raise AssertionError(f"unbalanced ledger transaction: {dict(totals)}")
 
-    txn = LedgerTransaction(
+    txn = LedgerTransaction(  # written with a Core insert below, never through a unit-of-work flush
         id=new_id("ltx"),
         shop_id=shop_id,
         kind=kind,
@@ -167,8 +208,10 @@ async def post(
                 f"The balance of {p.asset} is too low for this operation (needs {-p.amount}).",
                 asset=p.asset,
             )
-    session.add(txn)
-    await session.flush()
+    await session.execute(
+        LedgerTransaction.__table__.insert(),
+        [{c: getattr(txn, c) for c in _TXN_COLUMNS}],
+    )
     await session.execute(
         LedgerEntry.__table__.insert(),
         [
@@ -228,20 +271,24 @@ async def _new_lot(
     session: AsyncSession, shop_id: str, account: int, txn_id: str, amount: int, expires_at: datetime
 ) -> None:
     lot_id = new_id("lot")
-    session.add(
-        PointLot(
-            id=lot_id,
-            shop_id=shop_id,
-            account_id=account,
-            transaction_id=txn_id,
-            amount=amount,
-            remaining=amount,
-            expires_at=expires_at,
-            created_at=utc_now(),
-        )
+    await session.execute(
+        PointLot.__table__.insert(),
+        [
+            {
+                "id": lot_id,
+                "shop_id": shop_id,
+                "account_id": account,
+                "transaction_id": txn_id,
+                "amount": amount,
+                "remaining": amount,
+                "expires_at": expires_at,
+                "created_at": utc_now(),
+            }
+        ],
     )
-    await session.flush()
-    session.add(LotMovement(lot_id=lot_id, transaction_id=txn_id, amount=amount))
+    await session.execute(
+        LotMovement.__table__.insert(), [{"lot_id": lot_id, "transaction_id": txn_id, "amount": amount}]
+    )
 
 
 async def release(
@@ -394,7 +441,12 @@ async def reverse(
     accounts = {
         a.id: a
         for a in (
-            await session.execute(select(LedgerAccount).where(LedgerAccount.id.in_([e.account_id for e in entries])))
+            # Balances move by Core UPDATEs: read them fresh, not from the identity map.
+            await session.execute(
+                select(LedgerAccount)
+                .where(LedgerAccount.id.in_([e.account_id for e in entries]))
+                .execution_options(populate_existing=True)
+            )
         ).scalars()
     }
     gained = [e for e in entries if accounts[e.account_id].owner_type == MEMBER and e.amount > 0]

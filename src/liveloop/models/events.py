@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from liveloop.models.base import Base, CreatedAt
@@ -24,12 +24,23 @@ class WebhookEndpoint(CreatedAt, Base):
 
 class OutboxEvent(CreatedAt, Base):
     __tablename__ = "outbox_events"
-    __table_args__ = (Index("ix_outbox_events_shop_created", "shop_id", "created_at"),)
+    __table_args__ = (
+        Index("ix_outbox_events_shop_created", "shop_id", "created_at"),
+        # The worker's queue: events not yet turned into deliveries.
+        Index(
+            "ix_outbox_events_pending_fanout",
+            "created_at",
+            sqlite_where=text("fanned_out_at IS NULL"),
+            postgresql_where=text("fanned_out_at IS NULL"),
+        ),
+    )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     shop_id: Mapped[str] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"))
     type: Mapped[str] = mapped_column(String(64))
     payload: Mapped[dict[str, Any]]
+    # Set once the worker has queued a delivery for every endpoint subscribed at that time.
+    fanned_out_at: Mapped[datetime | None] = mapped_column(nullable=True)
 
 
 class WebhookDelivery(CreatedAt, Base):

@@ -96,11 +96,16 @@ async def grant_reward(
     milestone: int | None = None,
     hold_until: datetime | None = None,
     check_budget: bool = True,
+    charge_now: bool = True,
 ) -> Reward:
-    """Give ``spec`` to a member, at once or held until ``hold_until``, charging the campaign budget."""
+    """Give ``spec`` to a member, at once or held until ``hold_until``, counted against the campaign budget.
+
+    With ``charge_now=False`` the caller charges the budget itself (see :func:`charge_rewards`), as late in
+    its transaction as it can, so the budget row stays locked for as short a time as possible.
+    """
     now = utc_now()
     unit, cost = await budget_cost(session, spec)
-    if campaign is not None and check_budget:
+    if campaign is not None and check_budget and charge_now:
         await charge_budget(session, campaign.id, unit, cost)
     reward = Reward(
         id=new_id("rwd"),
@@ -134,15 +139,23 @@ async def grant_reward(
             expires_at=None if hold_until else expires,
             memo=f"{role} reward",
             ref=ref,
-            idempotency_key=f"reward:{reward.id}",
         )
         reward.ledger_transaction_id = txn.id
     elif spec["type"] == "coupon" and hold_until is None:
         reward.coupon_id = await _issue_coupon(session, shop_id, spec["batch_id"], member_id)
-    session.add(reward)
-    await session.flush()
+    await session.execute(Reward.__table__.insert(), [{c.key: getattr(reward, c.key) for c in Reward.__table__.c}])
     await emit(session, shop_id, "reward.granted", reward_payload(reward))
     return reward
+
+
+async def charge_rewards(session: AsyncSession, campaign_id: str, rewards: list[Reward]) -> None:
+    """Charge the budget for rewards granted with ``charge_now=False``, one update per unit, in unit order."""
+    totals: dict[str, int] = {}
+    for reward in rewards:
+        if reward.budget_unit and reward.budget_cost:
+            totals[reward.budget_unit] = totals.get(reward.budget_unit, 0) + reward.budget_cost
+    for unit in sorted(totals):
+        await charge_budget(session, campaign_id, unit, totals[unit])
 
 
 async def _issue_coupon(session: AsyncSession, shop_id: str, batch_id: str, member_id: str) -> str:

@@ -29,7 +29,14 @@ from liveloop.models import (
     VipGroup,
 )
 from liveloop.referral import fraud, groups
-from liveloop.referral.rewards import BudgetExhausted, grant_reward, hold_until, release_reward, reverse_reward
+from liveloop.referral.rewards import (
+    BudgetExhausted,
+    charge_rewards,
+    grant_reward,
+    hold_until,
+    release_reward,
+    reverse_reward,
+)
 from liveloop.referral.schemas import CampaignCreate, CampaignUpdate
 
 # --- campaigns -----------------------------------------------------------------------------------------
@@ -396,6 +403,7 @@ async def convert(
                             role=role,
                             referral_id=referral.id,
                             hold_until=until,
+                            charge_now=False,
                         )
                     )
             if referral.group_id:
@@ -412,8 +420,11 @@ async def convert(
                             role="vip_offer",
                             referral_id=referral.id,
                             hold_until=until,
+                            charge_now=False,
                         )
                     )
+            # Charged last, so the campaign's budget row is locked only for the rest of the transaction.
+            await charge_rewards(session, campaign.id, granted)
     except BudgetExhausted:
         referral.status = "rejected"
         referral.reason_codes = [*referral.reason_codes, "budget_exhausted"]
