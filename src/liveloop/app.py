@@ -21,7 +21,7 @@ from liveloop.kit.http import install_error_handlers
 from liveloop.ledger.endpoints import router as ledger_router
 from liveloop.members.endpoints import router as members_router
 from liveloop.orders.endpoints import router as orders_router
-from liveloop.referral.endpoints import clicks as clicks_router
+from liveloop.referral.clicks import ClickRecorder, InviteLinkMiddleware
 from liveloop.referral.endpoints import public as public_router
 from liveloop.referral.endpoints import router as referral_router
 from liveloop.shops.endpoints import router as shops_router
@@ -46,6 +46,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         engine = create_engine(settings.database_url, pool_size=settings.database_pool_size)
         app.state.engine = engine
         app.state.sessions = session_factory(engine)
+        app.state.clicks = ClickRecorder(app.state.sessions)
         worker_task = None
         worker = None
         if settings.run_worker:
@@ -65,16 +66,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 with contextlib.suppress(asyncio.CancelledError):
                     await worker_task
                 await worker.close()
-            if getattr(app.state, "clicks", None) is not None:
-                await app.state.clicks.close()
+            await app.state.clicks.close()
             await engine.dispose()
 
     app = FastAPI(title="liveloop", version=__version__, description=DESCRIPTION, lifespan=lifespan)
     app.state.settings = settings
     install_error_handlers(app)
-    # The invite-link route is the hot path: it goes first so that request routing finds it at once.
+    # Invite links are the busiest public URL: served ahead of the router (see InviteLinkMiddleware).
+    app.add_middleware(InviteLinkMiddleware)
     for router in (
-        clicks_router,
         shops_router,
         members_router,
         orders_router,

@@ -14,6 +14,7 @@ from liveloop.app import create_app
 from liveloop.config import Settings
 from liveloop.kit.db import create_engine, session_factory
 from liveloop.kit.signing import timestamped_signature
+from liveloop.referral.clicks import ClickRecorder
 
 
 @asynccontextmanager
@@ -23,11 +24,11 @@ async def running_app(settings: Settings) -> AsyncIterator[FastAPI]:
     engine = create_engine(settings.database_url, pool_size=settings.database_pool_size)
     app.state.engine = engine
     app.state.sessions = session_factory(engine)
+    app.state.clicks = ClickRecorder(app.state.sessions)
     try:
         yield app
     finally:
-        if getattr(app.state, "clicks", None) is not None:
-            await app.state.clicks.close()
+        await app.state.clicks.close()
         await engine.dispose()
 
 

@@ -9,12 +9,11 @@ linked reversing transactions.
 
 from __future__ import annotations
 
+import weakref
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-
-import weakref
 
 from sqlalchemy import event, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
+from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 
+import orjson
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from starlette.types import ASGIApp, Receive, Scope, Send
 
-from liveloop.kit.batching import GroupCommitWriter, TTLCache
+from liveloop.kit.batching import GroupCommitWriter, SQLiteBatchWriter, TTLCache, session_flush
 from liveloop.kit.ids import new_id
+from liveloop.kit.signing import keyed_hash
 from liveloop.kit.time import utc_now
 from liveloop.models import InviteClick, Member, Shop, VipGroup
 
@@ -28,7 +33,15 @@ class Target:
 class ClickRecorder:
     def __init__(self, sessions: async_sessionmaker[AsyncSession], *, ttl_seconds: float = 30.0) -> None:
         self.sessions = sessions
-        self.writer = GroupCommitWriter(sessions, InviteClick.__table__)
+        engine = sessions.kw["bind"]
+        table = InviteClick.__table__
+        database = engine.url.database
+        self._sqlite: SQLiteBatchWriter | None = None
+        if engine.dialect.name == "sqlite" and database and database != ":memory:":
+            self._sqlite = SQLiteBatchWriter(database, table, engine.dialect)
+            self.writer = GroupCommitWriter(self._sqlite, name="invite-clicks")
+        else:
+            self.writer = GroupCommitWriter(session_flush(sessions, table), name="invite-clicks")
         self.targets: TTLCache[tuple[str, str], Target | bool] = TTLCache(ttl_seconds)
 
     async def resolve(self, shop_slug: str, code: str) -> Target | None:
@@ -92,3 +105,99 @@ class ClickRecorder:
 
     async def close(self) -> None:
         await self.writer.close()
+        if self._sqlite is not None:
+            self._sqlite.close()
+
+
+DEVICE_COOKIE = "ll_did"
+_COOKIE_SAFE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+_NOT_FOUND = orjson.dumps(
+    {
+        "error": {
+            "code": "unknown_invite_code",
+            "message": "This invite link is unknown; check it or ask your friend for a fresh one.",
+        }
+    }
+)
+
+
+def _device_from(cookie_header: str) -> str | None:
+    for part in cookie_header.split(";"):
+        name, _, value = part.strip().partition("=")
+        if name == DEVICE_COOKIE and 8 <= len(value) <= 64 and set(value) <= _COOKIE_SAFE:
+            return value
+    return None
+
+
+class InviteLinkMiddleware:
+    """Serves ``GET /r/{shop}/{code}`` ahead of the router: the busiest public URL, kept lean.
+
+    It records the click (committed before answering; concurrent clicks share one commit) and redirects
+    (302) to the shop's landing page with ``ll_ref``, ``ll_click``, ``ll_ch`` and, when given, ``ll_show``
+    and ``ll_host`` in the query. Query parameters: ``ch`` (channel), ``show``, ``host``. A device cookie
+    (``ll_did``) is set for first-touch attribution. An unknown shop or code answers 404
+    ``unknown_invite_code``.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "") if scope["type"] == "http" else ""
+        parts = path.split("/")
+        if (
+            not path.startswith("/r/")
+            or len(parts) != 4
+            or not parts[2]
+            or not parts[3]
+            or scope["method"] not in ("GET", "HEAD")
+        ):
+            await self.app(scope, receive, send)
+            return
+        state = scope["app"].state
+        recorder: ClickRecorder = state.clicks
+        code = parts[3].upper()
+        target = await recorder.resolve(parts[2], code)
+        if target is None:
+            await _respond(send, 404, [(b"content-type", b"application/json")], _NOT_FOUND)
+            return
+        query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+        channel = query.get("ch", ["copy"])[0]
+        show = query.get("show", [None])[0]
+        host = query.get("host", [None])[0]
+        headers = dict(scope["headers"])
+        device = _device_from(headers.get(b"cookie", b"").decode("latin-1")) or secrets.token_urlsafe(16)
+        client = scope.get("client")
+        click_id = await recorder.record(
+            target,
+            channel=channel,
+            show_id=show,
+            host_id=host,
+            device_id=device,
+            ip_hash=keyed_hash(state.settings.secret_key, client[0]) if client else None,
+            user_agent=headers.get(b"user-agent", b"").decode("latin-1"),
+        )
+        params = {"ll_ref": code, "ll_click": click_id, "ll_ch": channel if channel in CHANNELS else "other"}
+        if show:
+            params["ll_show"] = show
+        if host:
+            params["ll_host"] = host
+        landing = urlsplit(target.landing_url)
+        extra = urlencode(params)
+        location = urlunsplit(landing._replace(query=f"{landing.query}&{extra}" if landing.query else extra))
+        await _respond(
+            send,
+            302,
+            [
+                (b"location", location.encode("latin-1")),
+                (b"set-cookie", f"{DEVICE_COOKIE}={device}; Max-Age=31536000; Path=/; HttpOnly; SameSite=lax".encode()),
+                (b"cache-control", b"no-store"),
+            ],
+            b"",
+        )
+
+
+async def _respond(send: Send, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
+    headers.append((b"content-length", str(len(body)).encode()))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

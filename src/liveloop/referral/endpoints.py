@@ -2,24 +2,18 @@ from __future__ import annotations
 
 import secrets
 from typing import Any
-from urllib.parse import urlencode, urlsplit, urlunsplit
 
-from fastapi import APIRouter, Request, Response
-from fastapi.responses import RedirectResponse
+from fastapi import APIRouter, Request
 
-from liveloop.kit.http import Session, UnitOfWorkRoute, error_response
-from liveloop.kit.signing import keyed_hash
+from liveloop.kit.http import Session, UnitOfWorkRoute
 from liveloop.kit.time import utc_now, week_start
 from liveloop.members.service import get_member
 from liveloop.models import Shop
 from liveloop.referral import groups, links, lottery, schemas, service
-from liveloop.referral.clicks import CHANNELS, ClickRecorder
 from liveloop.shops.auth import Operator, requires
 
 router = APIRouter(prefix="/v1", route_class=UnitOfWorkRoute, tags=["referral"])
 public = APIRouter(route_class=UnitOfWorkRoute, tags=["public"])
-
-DEVICE_COOKIE = "ll_did"
 
 
 async def _campaign_out(session: Session, campaign: Any) -> schemas.Campaign:
@@ -187,52 +181,3 @@ async def group_leaderboard(
     group = await groups.get_group(session, op.shop_id, group_id)
     ids = await groups.member_ids(session, group.id)
     return await service.leaderboard(session, group.campaign_id, limit=min(limit, 200), inviter_ids=ids)
-
-
-clicks = APIRouter(tags=["public"])
-
-
-def _recorder(request: Request) -> ClickRecorder:
-    recorder: ClickRecorder | None = getattr(request.app.state, "clicks", None)
-    if recorder is None:
-        recorder = request.app.state.clicks = ClickRecorder(request.app.state.sessions)
-    return recorder
-
-
-@clicks.get("/r/{shop_slug}/{code}", status_code=302, responses={404: {"description": "Unknown shop or code"}})
-async def click(
-    shop_slug: str, code: str, request: Request, ch: str = "copy", show: str | None = None, host: str | None = None
-) -> Response:
-    """An invite link: record the click and send the visitor on (302) with the attribution in the URL.
-
-    The click is committed before the redirect is answered (clicks arriving together share one commit).
-    """
-    code = code.upper()
-    recorder = _recorder(request)
-    target = await recorder.resolve(shop_slug, code)
-    if target is None:
-        return error_response(
-            404, "unknown_invite_code", "This invite link is unknown; check it or ask your friend for a fresh one."
-        )
-    settings = request.app.state.settings
-    device = request.cookies.get(DEVICE_COOKIE) or secrets.token_urlsafe(16)
-    ip = request.client.host if request.client else None
-    click_id = await recorder.record(
-        target,
-        channel=ch,
-        show_id=show,
-        host_id=host,
-        device_id=device,
-        ip_hash=keyed_hash(settings.secret_key, ip) if ip else None,
-        user_agent=request.headers.get("user-agent"),
-    )
-    params = {"ll_ref": code, "ll_click": click_id, "ll_ch": ch if ch in CHANNELS else "other"}
-    if show:
-        params["ll_show"] = show
-    if host:
-        params["ll_host"] = host
-    parts = urlsplit(target.landing_url)
-    query = f"{parts.query}&{urlencode(params)}" if parts.query else urlencode(params)
-    response = RedirectResponse(urlunsplit(parts._replace(query=query)), status_code=302)
-    response.set_cookie(DEVICE_COOKIE, device, max_age=365 * 86400, httponly=True, samesite="lax")
-    return response
