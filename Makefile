@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 PORT   ?= 8000
 
-.PHONY: demo test lint format bench install serve migrate clean
+.PHONY: demo test lint format bench bench-tools install serve migrate clean
 
 $(BIN)/liveloop: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,8 +29,13 @@ format: install
 	$(BIN)/ruff format src tests benchmarks
 	$(BIN)/ruff check --fix src tests benchmarks
 
-bench: install  ## Benchmarks: clicks (SQLite), conversions (PostgreSQL vs pgbench), ledger verify (1M entries)
+bench: install bench-tools  ## Benchmarks: clicks (SQLite), conversions (PostgreSQL vs pgbench), ledger verify (1M entries)
 	$(BIN)/liveloop bench all
+
+bench-tools:  ## Load generators the benchmarks drive from separate processes (wrk, h2load; pgbench comes with PostgreSQL)
+	@command -v wrk >/dev/null && command -v h2load >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then apt-get install -y -qq wrk nghttp2-client >/dev/null; \
+	  else echo "Install wrk and h2load (Debian: apt-get install wrk nghttp2-client) to run the benchmarks."; exit 1; fi; }
 
 serve: install
 	$(BIN)/liveloop serve --port $(PORT)

@@ -1,7 +1,11 @@
-"""Invite-link clicks (record + 302) on the default SQLite setup, driven by wrk from a separate process.
+"""Invite-link clicks (record + 302) on the default SQLite setup, load from separate processes.
 
-Target: at least 2,000 clicks/s with p99 under 20 ms. Reference in the same run: GET /healthz (one
-`SELECT 1`) on the same server, so the ratio shows what the click path costs beyond the framework.
+Target: at least 2,000 clicks/s with p99 under 20 ms. Measured two ways in one run:
+- at a constant 2,000 clicks/s (h2load, 16 clients): median and p99 at the target rate, which is what
+  the target asks;
+- at saturation (wrk, 16 connections): the most clicks/s the server holds, and its latency there.
+Reference in the same run: GET /healthz (one `SELECT 1` through the app's session) under the same wrk
+load, so the ratio shows the click path against the app's plainest database round trip.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import free_port, save, start_server, wrk
+from common import free_port, h2load_rate, save, start_server, wrk
 
 from liveloop.kit.db import create_engine, session_factory, transaction
 from liveloop.members.service import create_member
@@ -57,32 +61,39 @@ def main() -> None:
         base = f"http://127.0.0.1:{port}"
         wrk(f"{base}/healthz", seconds=2, connections=args.connections)  # warm-up
         reference = wrk(f"{base}/healthz", seconds=seconds, connections=args.connections)
-        clicks = wrk(f"{base}/r/bench/{code}?ch=whatsapp&show=s1", seconds=seconds, connections=args.connections)
+        link = f"{base}/r/bench/{code}?ch=whatsapp&show=s1"
+        steady = h2load_rate(link, rate=2000, seconds=seconds, clients=args.connections)
+        clicks = wrk(link, seconds=seconds, connections=args.connections)
     finally:
         server.terminate()
         server.wait(10)
     recorded = sqlite3.connect(f"{tmp}/bench.db").execute("SELECT COUNT(*) FROM invite_clicks").fetchone()[0]
     result = {
-        "clicks_per_s": round(clicks["rps"]),
-        "p50_ms": clicks["p50_ms"],
-        "p99_ms": clicks["p99_ms"],
-        "clicks_recorded": recorded,
-        "errors": clicks["non_2xx_3xx"],
-        "healthz_per_s": round(reference["rps"]),
-        "healthz_p50_ms": reference["p50_ms"],
-        "healthz_p99_ms": reference["p99_ms"],
+        "at_2000_per_s": steady,
+        "saturation": {
+            "clicks_per_s": round(clicks["rps"]),
+            "p50_ms": clicks["p50_ms"],
+            "p99_ms": clicks["p99_ms"],
+            "errors": clicks["non_2xx_3xx"],
+        },
+        "healthz": {"per_s": round(reference["rps"]), "p50_ms": reference["p50_ms"], "p99_ms": reference["p99_ms"]},
         "ratio_clicks_to_healthz": round(clicks["rps"] / reference["rps"], 3),
-        "target": ">= 2000/s, p99 < 20 ms",
+        "clicks_recorded": recorded,
+        "target": ">= 2000/s with p99 < 20 ms",
         "connections": args.connections,
         "seconds": seconds,
         "cpus": os.cpu_count(),
     }
     save("clicks", result)
-    ok = clicks["rps"] >= 2000 and clicks["p99_ms"] < 20
+    ok = steady["achieved_per_s"] >= 1990 and steady["failed"] == 0 and steady["p99_ms"] < 20
     print(
-        f"clicks: {result['clicks_per_s']}/s  median {clicks['p50_ms']:.2f} ms  p99 {clicks['p99_ms']:.2f} ms  "
-        f"({recorded} recorded)  | /healthz {result['healthz_per_s']}/s p99 {reference['p99_ms']:.2f} ms  "
-        f"| ratio {result['ratio_clicks_to_healthz']}  | target {'MET' if ok else 'NOT MET'}"
+        f"clicks at a constant 2,000/s: achieved {steady['achieved_per_s']:.0f}/s, median {steady['median_ms']:.2f} ms, "
+        f"p99 {steady['p99_ms']:.2f} ms, p99.9 {steady['p999_ms']:.2f} ms -> target {'MET' if ok else 'NOT MET'}"
+    )
+    print(
+        f"clicks at saturation: {round(clicks['rps'])}/s, median {clicks['p50_ms']:.2f} ms, p99 {clicks['p99_ms']:.2f} ms"
+        f" | /healthz {round(reference['rps'])}/s, p99 {reference['p99_ms']:.2f} ms | ratio clicks/healthz "
+        f"{result['ratio_clicks_to_healthz']} | {recorded:,} clicks recorded"
     )
 
 

@@ -10,6 +10,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -88,3 +89,44 @@ def save(name: str, result: dict[str, Any]) -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     result = {"benchmark": name, "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **result}
     (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=2))
+
+
+def h2load_rate(url: str, *, rate: int, seconds: int, clients: int = 16, warmup: int = 2) -> dict[str, float]:
+    """Constant-rate load (open loop per client) with h2load; exact percentiles from its per-request log."""
+    if shutil.which("h2load") is None:
+        sys.exit("h2load is needed for this benchmark: apt-get install nghttp2-client")
+    log = Path(tempfile.mkstemp(prefix="h2load-", suffix=".log")[1])
+    out = subprocess.run(
+        [
+            "h2load",
+            "--h1",
+            "-c",
+            str(clients),
+            "--rps",
+            str(max(1, rate // clients)),
+            "-D",
+            str(seconds),
+            "--warm-up-time",
+            str(warmup),
+            "--log-file",
+            str(log),
+            url,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    achieved = float(re.search(r"finished in [\d.]+s, ([\d.]+) req/s", out).group(1))  # type: ignore[union-attr]
+    failed = int(re.search(r"(\d+) failed", out).group(1))  # type: ignore[union-attr]
+    latencies = [int(line.split("\t")[2]) / 1000 for line in log.read_text().splitlines() if line]
+    log.unlink()
+    return {
+        "offered_per_s": float(rate),
+        "achieved_per_s": achieved,
+        "failed": float(failed),
+        "requests": float(len(latencies)),
+        "median_ms": median(latencies),
+        "p99_ms": percentile(latencies, 99),
+        "p999_ms": percentile(latencies, 99.9),
+        "max_ms": max(latencies) if latencies else 0.0,
+    }
