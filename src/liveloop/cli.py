@@ -240,9 +240,9 @@ def apikey_list(shop: Annotated[str, typer.Option(help="Shop slug")], database_u
 @ledger_app.command("verify")
 def ledger_verify(database_url: DbOption = None) -> None:
     """Prove the ledger: balanced transactions, balances equal to entry sums, no negatives, lots in step."""
-    from liveloop.ledger.verify import CHECKS, verify
+    from liveloop.ledger.verify import CHECKS, VerifyReport, verify
 
-    async def run() -> object:
+    async def run() -> VerifyReport:
         engine = create_engine(_url(database_url))
         try:
             with Progress(
@@ -264,16 +264,16 @@ def ledger_verify(database_url: DbOption = None) -> None:
     elapsed = time.perf_counter() - started
     table = Table("check", "result")
     for name, title, _ in CHECKS:
-        problems = report.problems[name]  # type: ignore[attr-defined]
+        problems = report.problems[name]
         table.add_row(
             title, "[green]ok[/]" if not problems else f"[red]{len(problems)}+ problems[/] e.g. {problems[:3]}"
         )
     console.print(table)
     console.print(
-        f"{report.entries:,} entries, {report.transactions:,} transactions, "  # type: ignore[attr-defined]
+        f"{report.entries:,} entries, {report.transactions:,} transactions, "
         f"{report.accounts:,} accounts verified in {elapsed:.2f} s"
     )
-    if not report.ok:  # type: ignore[attr-defined]
+    if not report.ok:
         raise typer.Exit(1)
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -15,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from liveloop.kit.errors import Conflict, NotFound, Unprocessable
 from liveloop.kit.ids import code_from_pattern, new_id, pattern_space
 from liveloop.kit.money import is_currency, percent_of
-from liveloop.kit.sql import insert_ignoring_conflicts
+from liveloop.kit.sql import insert_ignoring_conflicts, table
 from liveloop.kit.time import utc_now
 from liveloop.models import Coupon, CouponBatch, CouponMemberUsage, CouponRedemption
 
@@ -99,7 +100,7 @@ async def generate(
     made: list[str] = []
     now = utc_now()
     while pending:
-        rows = [
+        rows: list[dict[str, Any]] = [
             {
                 "id": new_id("cpn"),
                 "shop_id": batch.shop_id,
@@ -113,7 +114,7 @@ async def generate(
             for owner in pending
         ]
         for start in range(0, len(rows), 1000):
-            await session.execute(insert_ignoring_conflicts(session, Coupon.__table__, rows[start : start + 1000]))
+            await session.execute(insert_ignoring_conflicts(session, table(Coupon), rows[start : start + 1000]))
         inserted: set[str] = set()
         for start in range(0, len(rows), 1000):
             inserted |= set(
@@ -283,7 +284,7 @@ async def redeem(
     await session.execute(
         insert_ignoring_conflicts(
             session,
-            CouponMemberUsage.__table__,
+            table(CouponMemberUsage),
             {
                 "id": new_id("cmu"),
                 "batch_id": quote.batch.id,

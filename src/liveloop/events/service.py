@@ -9,7 +9,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from liveloop.kit.ids import new_id
-from liveloop.kit.sql import for_update, insert_ignoring_conflicts
+from liveloop.kit.sql import for_update, insert_ignoring_conflicts, table
 from liveloop.kit.time import utc_now
 from liveloop.models import OutboxEvent, WebhookDelivery, WebhookEndpoint
 
@@ -39,7 +39,7 @@ async def emit(session: AsyncSession, shop_id: str, event_type: str, data: dict[
     """Record an event in the current transaction (one INSERT). The worker fans it out to endpoints."""
     event_id = new_id("evt")
     await session.execute(
-        OutboxEvent.__table__.insert(),
+        table(OutboxEvent).insert(),
         [{"id": event_id, "shop_id": shop_id, "type": event_type, "payload": data, "created_at": utc_now()}],
     )
     return event_id
@@ -85,7 +85,7 @@ async def fan_out(session: AsyncSession, *, limit: int = 500) -> int:
         if "*" in types or e.type in types
     ]
     if rows:
-        await session.execute(insert_ignoring_conflicts(session, WebhookDelivery.__table__, rows))
+        await session.execute(insert_ignoring_conflicts(session, table(WebhookDelivery), rows))
     await session.execute(
         update(OutboxEvent).where(OutboxEvent.id.in_([e.id for e in events])).values(fanned_out_at=now)
     )

@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
 
 import httpx
@@ -37,14 +37,14 @@ class Worker:
         self,
         sessions: async_sessionmaker[AsyncSession],
         *,
-        jobs: list[tuple[str, Job]] | None = None,
+        jobs: Sequence[tuple[str, Job]] | None = None,
         poll_seconds: float = 0.5,
         timeout_seconds: float = 10.0,
         max_attempts: int = 12,
         batch: int = 50,
     ) -> None:
         self.sessions = sessions
-        self.jobs = jobs or []
+        self.jobs = list(jobs or [])
         self.poll_seconds = poll_seconds
         self.max_attempts = max_attempts
         self.batch = batch

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
+from sqlalchemy import Table
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -18,3 +19,8 @@ def insert_ignoring_conflicts(session: AsyncSession, table: Any, values: dict[st
 def for_update(session: AsyncSession) -> bool:
     """Whether ``SELECT … FOR UPDATE`` means anything here (SQLite already serializes writers)."""
     return session.bind is not None and session.bind.dialect.name == "postgresql"
+
+
+def table(model: Any) -> Table:
+    """The Core table of a mapped class, typed as one (``Model.__table__`` is typed as a FromClause)."""
+    return cast(Table, model.__table__)

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from liveloop.kit.errors import Conflict, NotFound, Unprocessable
 from liveloop.kit.ids import new_id
-from liveloop.kit.sql import for_update, insert_ignoring_conflicts
+from liveloop.kit.sql import for_update, insert_ignoring_conflicts, table
 from liveloop.kit.time import utc_now
 from liveloop.models import LedgerAccount, LedgerEntry, LedgerTransaction, LotMovement, PointLot
 
@@ -100,7 +100,7 @@ async def account_id(
         await session.execute(
             insert_ignoring_conflicts(
                 session,
-                LedgerAccount.__table__,
+                table(LedgerAccount),
                 {
                     "shop_id": shop_id,
                     "owner_type": owner_type,
@@ -208,11 +208,11 @@ async def post(
                 asset=p.asset,
             )
     await session.execute(
-        LedgerTransaction.__table__.insert(),
+        table(LedgerTransaction).insert(),
         [{c: getattr(txn, c) for c in _TXN_COLUMNS}],
     )
     await session.execute(
-        LedgerEntry.__table__.insert(),
+        table(LedgerEntry).insert(),
         [
             {"transaction_id": txn.id, "account_id": p.account_id, "asset": p.asset, "amount": p.amount}
             for p in postings
@@ -271,7 +271,7 @@ async def _new_lot(
 ) -> None:
     lot_id = new_id("lot")
     await session.execute(
-        PointLot.__table__.insert(),
+        table(PointLot).insert(),
         [
             {
                 "id": lot_id,
@@ -285,9 +285,7 @@ async def _new_lot(
             }
         ],
     )
-    await session.execute(
-        LotMovement.__table__.insert(), [{"lot_id": lot_id, "transaction_id": txn_id, "amount": amount}]
-    )
+    await session.execute(table(LotMovement).insert(), [{"lot_id": lot_id, "transaction_id": txn_id, "amount": amount}])
 
 
 async def release(

@@ -8,7 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from liveloop.kit.errors import Conflict, NotFound, Unprocessable
 from liveloop.kit.ids import new_id, short_code
-from liveloop.kit.sql import insert_ignoring_conflicts
+from liveloop.kit.sql import insert_ignoring_conflicts, table
 from liveloop.kit.time import is_valid_zone, utc_now
 from liveloop.members.normalize import canonical_email, normalize_email, normalize_phone
 from liveloop.members.schemas import ConsentIn
@@ -136,7 +136,7 @@ async def add_device(session: AsyncSession, shop_id: str, member_id: str, device
     await session.execute(
         insert_ignoring_conflicts(
             session,
-            MemberDevice.__table__,
+            table(MemberDevice),
             {
                 "id": new_id("dev"),
                 "shop_id": shop_id,

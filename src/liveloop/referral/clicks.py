@@ -14,6 +14,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from liveloop.kit.batching import GroupCommitWriter, SQLiteBatchWriter, TTLCache, session_flush
 from liveloop.kit.ids import new_id
 from liveloop.kit.signing import keyed_hash
+from liveloop.kit.sql import table
 from liveloop.kit.time import utc_now
 from liveloop.models import InviteClick, Member, Shop, VipGroup
 
@@ -34,14 +35,14 @@ class ClickRecorder:
     def __init__(self, sessions: async_sessionmaker[AsyncSession], *, ttl_seconds: float = 30.0) -> None:
         self.sessions = sessions
         engine = sessions.kw["bind"]
-        table = InviteClick.__table__
+        clicks_table = table(InviteClick)
         database = engine.url.database
         self._sqlite: SQLiteBatchWriter | None = None
         if engine.dialect.name == "sqlite" and database and database != ":memory:":
-            self._sqlite = SQLiteBatchWriter(database, table, engine.dialect)
+            self._sqlite = SQLiteBatchWriter(database, clicks_table, engine.dialect)
             self.writer = GroupCommitWriter(self._sqlite, name="invite-clicks")
         else:
-            self.writer = GroupCommitWriter(session_flush(sessions, table), name="invite-clicks")
+            self.writer = GroupCommitWriter(session_flush(sessions, clicks_table), name="invite-clicks")
         self.targets: TTLCache[tuple[str, str], Target | bool] = TTLCache(ttl_seconds)
 
     async def resolve(self, shop_slug: str, code: str) -> Target | None:
@@ -51,7 +52,7 @@ class ClickRecorder:
         if hit is None:
             hit = await self._load(shop_slug, code) or False
             self.targets.put(key, hit)
-        return hit or None
+        return hit if isinstance(hit, Target) else None
 
     async def _load(self, shop_slug: str, code: str) -> Target | None:
         async with self.sessions() as session:

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from liveloop.events.service import emit
 from liveloop.kit.errors import NotFound
 from liveloop.kit.ids import new_id, short_code
-from liveloop.kit.sql import insert_ignoring_conflicts
+from liveloop.kit.sql import insert_ignoring_conflicts, table
 from liveloop.kit.time import utc_now, week_start
 from liveloop.models import Shop, VipGroup, VipGroupMember, VipGroupWeek
 
@@ -64,7 +64,7 @@ async def join(session: AsyncSession, group: VipGroup, member_id: str) -> None:
     await session.execute(
         insert_ignoring_conflicts(
             session,
-            VipGroupMember.__table__,
+            table(VipGroupMember),
             {
                 "id": new_id("gmb"),
                 "group_id": group.id,
@@ -88,7 +88,7 @@ async def count_invite(session: AsyncSession, shop: Shop, group: VipGroup, invit
     await session.execute(
         insert_ignoring_conflicts(
             session,
-            VipGroupWeek.__table__,
+            table(VipGroupWeek),
             {
                 "id": new_id("gwk"),
                 "group_id": group.id,

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from liveloop.events.service import emit
 from liveloop.kit.errors import Conflict, NotFound
 from liveloop.kit.ids import new_id
+from liveloop.kit.sql import table
 from liveloop.kit.time import utc_now
 from liveloop.ledger import service as ledger
 from liveloop.models import Campaign, Draw, DrawTicket, Member, Order, Referral
@@ -126,7 +127,7 @@ async def run_draw(session: AsyncSession, draw: Draw) -> Draw:
     if draw.status == "drawn":
         return draw
     claimed = await session.execute(
-        Draw.__table__.update().where(Draw.id == draw.id, Draw.status == "committed").values(status="drawing")
+        table(Draw).update().where(Draw.id == draw.id, Draw.status == "committed").values(status="drawing")
     )
     if claimed.rowcount != 1:  # type: ignore[attr-defined]
         raise Conflict("This draw is being run by another request.", code="draw_in_progress")

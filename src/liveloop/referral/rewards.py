@@ -12,6 +12,7 @@ from liveloop.coupons import service as coupons
 from liveloop.events.service import emit
 from liveloop.kit.errors import Unprocessable
 from liveloop.kit.ids import new_id
+from liveloop.kit.sql import table
 from liveloop.kit.time import add_months, utc_now
 from liveloop.ledger import service as ledger_service
 from liveloop.models import Campaign, CampaignBudget, Coupon, CouponBatch, Market, Reward
@@ -143,7 +144,7 @@ async def grant_reward(
         reward.ledger_transaction_id = txn.id
     elif spec["type"] == "coupon" and hold_until is None:
         reward.coupon_id = await _issue_coupon(session, shop_id, spec["batch_id"], member_id)
-    await session.execute(Reward.__table__.insert(), [{c.key: getattr(reward, c.key) for c in Reward.__table__.c}])
+    await session.execute(table(Reward).insert(), [{c.key: getattr(reward, c.key) for c in table(Reward).c}])
     await emit(session, shop_id, "reward.granted", reward_payload(reward))
     return reward
 

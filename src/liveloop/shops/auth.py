@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -87,7 +87,7 @@ async def _authenticate(request: Request, session: Session, creds: HTTPAuthoriza
     return operator
 
 
-def requires(scope: str) -> object:
+def requires(scope: str) -> Any:
     """Dependency: an authenticated operator holding ``scope``; writes also claim the Idempotency-Key."""
 
     async def dependency(
