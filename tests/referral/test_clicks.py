@@ -44,9 +44,19 @@ async def test_concurrent_clicks_are_all_committed_before_they_are_answered(shop
 
 async def test_a_failed_batch_fails_every_caller_and_writes_nothing(shop: ShopCtx) -> None:
     writer = GroupCommitWriter(shop.app.state.clicks.writer.flush, name="test")
-    good = {"id": new_id("clk"), "shop_id": shop.shop.id, "inviter_id": None, "group_id": None, "channel": "copy",
-            "show_id": None, "host_id": None, "device_id": "d", "ip_hash": None, "user_agent": None,
-            "created_at": utc_now()}
+    good = {
+        "id": new_id("clk"),
+        "shop_id": shop.shop.id,
+        "inviter_id": None,
+        "group_id": None,
+        "channel": "copy",
+        "show_id": None,
+        "host_id": None,
+        "device_id": "d",
+        "ip_hash": None,
+        "user_agent": None,
+        "created_at": utc_now(),
+    }
     bad = {**good, "id": new_id("clk"), "shop_id": "shop_missing"}  # violates the foreign key
     results = await asyncio.gather(writer.write(good), writer.write(bad), return_exceptions=True)
     await writer.close()
