@@ -148,7 +148,7 @@ def pgbench(base: str, seconds: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--conversions", type=int, default=6000)
+    parser.add_argument("--conversions", type=int, default=2000)
     args = parser.parse_args()
     base = (
         os.environ.get("LIVELOOP_BENCH_DATABASE_URL")

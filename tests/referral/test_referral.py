@@ -388,3 +388,17 @@ async def test_concurrent_conversions_of_one_inviter_grant_each_milestone_once(s
         milestones = (await s.execute(select(Reward).where(Reward.role == "milestone"))).scalars().all()
     assert len(milestones) == 1  # granted, and only once
     assert ok(await shop.api.get("/v1/referrals", params={"status": "converted"})).__len__() == 6
+
+
+async def test_a_member_cannot_invite_themself(shop: ShopCtx) -> None:
+    await create_campaign(shop.api)
+    member = await create_member(shop.api)
+    async with transaction(shop.app.state.sessions) as s:
+        from liveloop.members.service import get_member
+        from liveloop.referral.service import attribute_signup
+
+        me = await get_member(s, shop.shop.id, member["id"])
+        referral = await attribute_signup(s, shop.shop, me, code=member["referral_code"])
+        assert referral is not None
+        assert (referral.status, referral.reason_codes) == ("rejected", ["self_referral"])
+    assert [r["role"] for r in await rewards_of(shop, member)] == []
