@@ -35,6 +35,11 @@ The growth engine for cross-border live commerce: referral fission, a points and
 Operators authenticate with an API key (`Authorization: Bearer ll_…`) whose scopes limit what it may do.
 Every write accepts an `Idempotency-Key` header: a retry with the same key returns the first answer.
 Errors have a stable `error.code` and a `message` that says how to fix the request.
+
+**Invite links** are `GET /r/{shop}/{code}?ch={channel}&show={show}&host={host}` (public). They record the
+click and answer 302 to the shop's landing page with `ll_ref`, `ll_click`, `ll_ch` (and `ll_show`,
+`ll_host`) in the query, plus a device cookie for first-touch attribution. Pass `ll_click` as
+`referral.click_id` when creating the member. An unknown code answers 404 `unknown_invite_code`.
 """
 
 

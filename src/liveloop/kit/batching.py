@@ -96,14 +96,35 @@ class SQLiteBatchWriter:
         self.processors = {c.key: c.type._cached_bind_processor(dialect) for c in table.columns}
         self._conn: sqlite3.Connection | None = None
         self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._checkpointer: threading.Thread | None = None
 
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None:
             conn = sqlite3.connect(self.database, isolation_level=None, check_same_thread=False, timeout=60)
-            for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON", "busy_timeout=60000"):
+            # This connection never checkpoints on commit (that would put a file copy and an fsync on the
+            # path of whichever write crossed the threshold); a background thread checkpoints instead.
+            for pragma in (
+                "journal_mode=WAL",
+                "synchronous=NORMAL",
+                "foreign_keys=ON",
+                "busy_timeout=60000",
+                "wal_autocheckpoint=0",
+            ):
                 conn.execute(f"PRAGMA {pragma}")
             self._conn = conn
+            self._checkpointer = threading.Thread(target=self._checkpoint_loop, name="sqlite-checkpoint", daemon=True)
+            self._checkpointer.start()
         return self._conn
+
+    def _checkpoint_loop(self, every_seconds: float = 1.0) -> None:
+        conn = sqlite3.connect(self.database, isolation_level=None, check_same_thread=False, timeout=60)
+        try:
+            while not self._stop.wait(every_seconds):
+                # PASSIVE never blocks writers or readers; what it cannot copy now it copies next time.
+                conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        finally:
+            conn.close()
 
     def _write(self, rows: list[dict[str, Any]]) -> None:
         params = []
@@ -128,6 +149,9 @@ class SQLiteBatchWriter:
         await asyncio.to_thread(self._write, rows)
 
     def close(self) -> None:
+        self._stop.set()
+        if self._checkpointer is not None:
+            self._checkpointer.join(timeout=5)
         with self._lock:
             if self._conn is not None:
                 self._conn.close()
