@@ -13,6 +13,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 import orjson
@@ -154,6 +155,12 @@ class Worker:
                 delivery.last_error = error
                 if delivery.attempts >= self.max_attempts:
                     delivery.status = "failed"
-                    log.warning("webhook %s to %s failed for good: %s", event_id, url, error)
+                    log.warning("webhook %s to %s failed for good: %s", event_id, _redacted(url), error)
                 else:
                     delivery.next_attempt_at = utc_now() + backoff(delivery.attempts)
+
+
+def _redacted(url: str) -> str:
+    """An endpoint URL fit for logs: no credentials, no query string (either may carry a token)."""
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.hostname or "", parts.path, "", ""))

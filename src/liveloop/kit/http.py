@@ -189,7 +189,11 @@ def install_error_handlers(app: Any) -> None:
 
     @app.exception_handler(IntegrityError)
     async def _integrity(_request: Request, exc: IntegrityError) -> JSONResponse:
-        log.warning("integrity error turned into 409: %s", exc.orig)
+        # Never log the driver's message: it can quote row values (emails, codes) from the conflicting key.
+        constraint = getattr(exc.orig, "constraint_name", None) or getattr(
+            getattr(exc.orig, "__cause__", None), "constraint_name", None
+        )
+        log.warning("integrity error answered with 409 (%s, constraint %s)", type(exc.orig).__name__, constraint)
         return error_response(
             409,
             "conflict",
