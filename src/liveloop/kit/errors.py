@@ -51,8 +51,3 @@ class Conflict(LiveloopError):
 class Unprocessable(LiveloopError):
     status_code = 422
     code = "unprocessable"
-
-
-class Gone(LiveloopError):
-    status_code = 410
-    code = "gone"

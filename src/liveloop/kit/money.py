@@ -81,10 +81,3 @@ def is_currency(code: str) -> bool:
 def percent_of(amount_minor: int, basis_points: int) -> int:
     """``basis_points`` (1/100 of a percent) of an amount, rounded half up, in integers only."""
     return (amount_minor * basis_points + 5_000) // 10_000
-
-
-def format_minor(amount_minor: int, currency: str) -> str:
-    exp = exponent(currency)
-    sign = "-" if amount_minor < 0 else ""
-    whole, frac = divmod(abs(amount_minor), 10**exp) if exp else (abs(amount_minor), 0)
-    return f"{sign}{whole:,}.{frac:0{exp}d} {currency}" if exp else f"{sign}{whole:,} {currency}"

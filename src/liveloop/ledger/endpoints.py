@@ -31,10 +31,6 @@ class Reversal(BaseModel):
     allow_partial: bool = False
 
 
-class Release(BaseModel):
-    pass
-
-
 class Transaction(BaseModel):
     id: str
     kind: str

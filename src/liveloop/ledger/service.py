@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import event, func, select, update
+from sqlalchemy import event, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
@@ -661,7 +661,3 @@ async def live_lots(session: AsyncSession, shop_id: str, member_id: str) -> list
             )
         ).scalars()
     )
-
-
-async def count_entries(session: AsyncSession) -> int:
-    return int((await session.execute(select(func.count()).select_from(LedgerEntry))).scalar_one())

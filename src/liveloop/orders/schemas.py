@@ -7,8 +7,6 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from liveloop.kit.money import is_currency
 
-ORDER_EVENT_TYPES = ("order.created", "order.paid", "order.refunded", "order.partially_refunded", "order.cancelled")
-
 
 class CustomerIn(BaseModel):
     id: str = Field(min_length=1, max_length=255, description="The shop's customer id")
