@@ -3,62 +3,37 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import socket
 import sqlite3
 import subprocess
-import sys
 import time
 from contextlib import closing
-from pathlib import Path
 from typing import Any
 
 import httpx
 from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
-from liveloop.client import order_event, signed_order_headers
+from liveloop.client import free_port, order_event, signed_order_headers, start_server
 from liveloop.kit.db import transaction
 from liveloop.ledger.verify import verify
 from liveloop.models import InboundEvent, Order, Referral, Reward
 from tests.conftest import ShopCtx
 from tests.factories import create_campaign, create_member, invite
 
-ROOT = Path(__file__).resolve().parents[1]
 ORDERS = 120
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _start(database_url: str, port: int) -> subprocess.Popen[bytes]:
-    env = {
-        **os.environ,
-        "LIVELOOP_DATABASE_URL": database_url,
-        "LIVELOOP_RUN_WORKER": "false",
-        "LIVELOOP_SECRET_KEY": "test-secret",
-        "LIVELOOP_LOG_LEVEL": "warning",
-    }
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "liveloop.cli", "serve", "--port", str(port), "--no-migrate"],
-        env=env,
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+    return start_server(
+        {
+            "LIVELOOP_DATABASE_URL": database_url,
+            "LIVELOOP_RUN_WORKER": "false",
+            "LIVELOOP_SECRET_KEY": "test-secret",
+            "LIVELOOP_LOG_LEVEL": "warning",
+        },
+        port,
     )
-    deadline = time.time() + 30
-    while time.time() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return proc
-        except OSError:
-            time.sleep(0.1)
-    proc.kill()
-    raise RuntimeError("server did not start")
 
 
 async def _deliver(base: str, slug: str, secret: str, bodies: list[bytes]) -> list[int]:
@@ -95,7 +70,7 @@ async def test_kill_during_a_burst_then_redeliver(shop: ShopCtx, database_url: s
     bodies = [
         order_event(f"evt-crash-{i}", "paid", f"crash-{i}", m["external_id"], 3000) for i, m in enumerate(invitees)
     ]
-    port = _free_port()
+    port = free_port()
     server = _start(database_url, port)
     base = f"http://127.0.0.1:{port}"
     burst = asyncio.create_task(_deliver(base, shop.slug, shop.secret, bodies * 2))

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import socket
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -84,3 +88,31 @@ def order_event(
             },
         }
     )
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_server(env: dict[str, str], port: int, *, timeout: float = 30.0) -> subprocess.Popen[bytes]:
+    """`liveloop serve` in a child process (no migration), returned once it accepts connections."""
+    proc = subprocess.Popen(  # noqa: S603 - our own command
+        [sys.executable, "-m", "liveloop.cli", "serve", "--port", str(port), "--no-migrate"],
+        env={**os.environ, **env},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return proc
+        except OSError:
+            if proc.poll() is not None:
+                raise RuntimeError(proc.stderr.read().decode() if proc.stderr else "server exited") from None
+            time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError(f"liveloop serve did not listen on port {port} within {timeout:.0f} s")
