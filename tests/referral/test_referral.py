@@ -402,3 +402,22 @@ async def test_a_member_cannot_invite_themself(shop: ShopCtx) -> None:
         assert referral is not None
         assert (referral.status, referral.reason_codes) == ("rejected", ["self_referral"])
     assert [r["role"] for r in await rewards_of(shop, member)] == []
+
+
+async def test_weekly_leaderboard_counts_only_this_weeks_conversions(shop: ShopCtx) -> None:
+    campaign = await create_campaign(shop.api, conversion_event="signup")
+    a = await create_member(shop.api, name="A")
+    b = await create_member(shop.api, name="B")
+    for _ in range(2):
+        await invite(shop.api, shop.slug, a)
+    await invite(shop.api, shop.slug, b)
+    from liveloop.models import Referral
+
+    async with transaction(shop.app.state.sessions) as s:  # A's conversions happened last week
+        await s.execute(
+            update(Referral).where(Referral.inviter_id == a["id"]).values(converted_at=utc_now() - timedelta(days=8))
+        )
+    week = ok(await shop.api.get(f"/v1/campaigns/{campaign['id']}/leaderboard", params={"period": "week"}))
+    assert [(r["name"], r["converted"]) for r in week] == [("B", 1)]
+    alltime = ok(await shop.api.get(f"/v1/campaigns/{campaign['id']}/leaderboard"))
+    assert [(r["name"], r["converted"]) for r in alltime] == [("A", 2), ("B", 1)]

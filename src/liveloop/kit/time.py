@@ -42,6 +42,12 @@ def week_start(value: datetime, tz: str) -> date:
     return day - timedelta(days=day.weekday())
 
 
+def week_start_utc(value: datetime, tz: str) -> datetime:
+    """The UTC instant at which the week containing ``value`` (Monday 00:00 in ``tz``) began."""
+    day = week_start(value, tz)
+    return datetime(day.year, day.month, day.day, tzinfo=zone(tz)).astimezone(UTC)
+
+
 def local_day_bounds(value: datetime, tz: str) -> tuple[datetime, datetime]:
     """UTC start and end of the calendar day containing ``value`` in ``tz``."""
     day = local_date(value, tz)

@@ -54,19 +54,8 @@ def _key(request: Request, kind: Literal["credit", "debit"]) -> str | None:
 
 
 async def _out(session: Session, shop_id: str, txn_id: str) -> dict[str, Any]:
-    from sqlalchemy import select
-
-    from liveloop.models import LedgerAccount, LedgerEntry
-
     txn = await service.get_transaction(session, shop_id, txn_id)
-    rows = (
-        await session.execute(
-            select(LedgerEntry, LedgerAccount)
-            .join(LedgerAccount, LedgerAccount.id == LedgerEntry.account_id)
-            .where(LedgerEntry.transaction_id == txn.id)
-            .order_by(LedgerEntry.id)
-        )
-    ).all()
+    rows = await service.transaction_entries(session, txn.id)
     return {
         "id": txn.id,
         "kind": txn.kind,
@@ -133,20 +122,9 @@ async def get_transaction(txn_id: str, session: Session, op: Operator = requires
 
 @router.post("/transactions/{txn_id}/release", response_model=Transaction)
 async def release(txn_id: str, session: Session, op: Operator = requires("ledger:write")) -> Any:
-    from sqlalchemy import select
-
-    from liveloop.models import LedgerAccount, LedgerEntry, Member
-
     hold = await service.get_transaction(session, op.shop_id, txn_id)
     expires = None
-    market = (
-        await session.execute(
-            select(Member.market)
-            .join(LedgerAccount, LedgerAccount.owner_id == Member.id)
-            .join(LedgerEntry, LedgerEntry.account_id == LedgerAccount.id)
-            .where(LedgerEntry.transaction_id == hold.id, LedgerAccount.owner_type == "member")
-        )
-    ).scalar_one_or_none()
+    market = await service.holder_market(session, hold.id)
     if market is not None:
         expires = await points_expiry(session, op.shop_id, market, utc_now())
     txn = await service.release(session, op.shop_id, txn_id, expires_at=expires)

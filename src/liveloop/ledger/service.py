@@ -23,7 +23,7 @@ from liveloop.kit.errors import Conflict, NotFound, Unprocessable
 from liveloop.kit.ids import new_id
 from liveloop.kit.sql import for_update, insert_ignoring_conflicts, table
 from liveloop.kit.time import utc_now
-from liveloop.models import LedgerAccount, LedgerEntry, LedgerTransaction, LotMovement, PointLot
+from liveloop.models import LedgerAccount, LedgerEntry, LedgerTransaction, LotMovement, Member, PointLot
 
 POINTS = "points"
 TICKETS = "ticket"
@@ -661,3 +661,26 @@ async def live_lots(session: AsyncSession, shop_id: str, member_id: str) -> list
             )
         ).scalars()
     )
+
+
+async def transaction_entries(session: AsyncSession, txn_id: str) -> list[tuple[LedgerEntry, LedgerAccount]]:
+    rows = await session.execute(
+        select(LedgerEntry, LedgerAccount)
+        .join(LedgerAccount, LedgerAccount.id == LedgerEntry.account_id)
+        .where(LedgerEntry.transaction_id == txn_id)
+        .order_by(LedgerEntry.id)
+    )
+    return [(e, a) for e, a in rows.all()]
+
+
+async def holder_market(session: AsyncSession, txn_id: str) -> str | None:
+    """The market of the member a transaction credits or debits (its points follow that market's expiry)."""
+    return (
+        await session.execute(
+            select(Member.market)
+            .join(LedgerAccount, LedgerAccount.owner_id == Member.id)
+            .join(LedgerEntry, LedgerEntry.account_id == LedgerAccount.id)
+            .where(LedgerEntry.transaction_id == txn_id, LedgerAccount.owner_type == MEMBER)
+            .limit(1)
+        )
+    ).scalar_one_or_none()

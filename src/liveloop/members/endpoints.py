@@ -5,11 +5,13 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, Field
 
+from liveloop.events.service import emit
+from liveloop.kit.errors import NotFound
 from liveloop.kit.http import Session, UnitOfWorkRoute
 from liveloop.kit.signing import keyed_hash
 from liveloop.ledger import service as ledger
 from liveloop.members import schemas, service
-from liveloop.referral import groups, links
+from liveloop.referral import groups, links, lottery
 from liveloop.referral import service as referral
 from liveloop.referral.schemas import InviteLinks, Reward
 from liveloop.shops.auth import Operator, requires
@@ -52,8 +54,6 @@ async def create_member(
             ip_hash=ip_hash,
             existing_customer=body.existing_customer,
         )
-    from liveloop.events.service import emit
-
     await emit(session, op.shop_id, "member.created", {"member_id": member.id, "external_id": member.external_id})
     out = schemas.MemberCreated.model_validate(member)
     if found is not None:
@@ -165,16 +165,8 @@ async def ledger_entries(
 
 @router.get("/{member_id}/tickets")
 async def tickets(member_id: str, session: Session, op: Operator = requires("members:read")) -> Any:
-    from sqlalchemy import select
-
-    from liveloop.models import DrawTicket
-
     member = await service.get_member(session, op.shop_id, member_id)
-    rows = (
-        await session.execute(
-            select(DrawTicket).where(DrawTicket.member_id == member.id).order_by(DrawTicket.created_at)
-        )
-    ).scalars()
+    rows = await lottery.member_tickets(session, member.id)
     return [
         {
             "id": t.id,
@@ -236,8 +228,6 @@ async def invite_qr(
     show_id: str | None = None,
     op: Operator = requires("members:read"),
 ) -> Response:
-    from liveloop.kit.errors import NotFound
-
     if kind not in ("png", "svg"):
         raise NotFound("QR codes come as .png or .svg.", code="unknown_format")
     member = await service.get_member(session, op.shop_id, member_id)

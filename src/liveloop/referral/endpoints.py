@@ -6,7 +6,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 
 from liveloop.kit.http import Session, UnitOfWorkRoute
-from liveloop.kit.time import utc_now, week_start
+from liveloop.kit.time import utc_now, week_start_utc
 from liveloop.members.service import get_member
 from liveloop.models import Shop
 from liveloop.referral import groups, links, lottery, schemas, service
@@ -55,14 +55,7 @@ async def campaign_leaderboard(
     campaign_id: str, session: Session, limit: int = 20, period: str = "all", op: Operator = requires("campaigns:read")
 ) -> Any:
     campaign = await service.get_campaign(session, op.shop_id, campaign_id)
-    since = None
-    if period == "week":
-        from datetime import UTC, datetime
-
-        day = week_start(utc_now(), op.shop.reporting_timezone)
-        from liveloop.kit.time import zone
-
-        since = datetime(day.year, day.month, day.day, tzinfo=zone(op.shop.reporting_timezone)).astimezone(UTC)
+    since = week_start_utc(utc_now(), op.shop.reporting_timezone) if period == "week" else None
     return await service.leaderboard(session, campaign.id, limit=min(limit, 200), since=since)
 
 

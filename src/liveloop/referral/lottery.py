@@ -185,6 +185,16 @@ async def run_draw(session: AsyncSession, draw: Draw) -> Draw:
     return draw
 
 
+async def member_tickets(session: AsyncSession, member_id: str) -> list[DrawTicket]:
+    return list(
+        (
+            await session.execute(
+                select(DrawTicket).where(DrawTicket.member_id == member_id).order_by(DrawTicket.created_at)
+            )
+        ).scalars()
+    )
+
+
 def public_view(draw: Draw) -> dict[str, Any]:
     """What anyone may see: the seed only once the draw has run."""
     return {

@@ -389,8 +389,14 @@ async def convert(
     granted: list[Reward] = []
     try:
         async with session.begin_nested():
-            for role, member in (("inviter", inviter), ("invitee", invitee)):
-                spec = _spec(campaign, role, member.market)
+            grants = [
+                (role, m, _spec(campaign, role, m.market)) for role, m in (("inviter", inviter), ("invitee", invitee))
+            ]
+            if referral.group_id:
+                group = await session.get(VipGroup, referral.group_id)
+                if group is not None and group.extra_offer:
+                    grants.append(("vip_offer", invitee, dict(group.extra_offer)))
+            for role, member, spec in grants:
                 if spec:
                     granted.append(
                         await grant_reward(
@@ -401,23 +407,6 @@ async def convert(
                             member_market=member.market,
                             spec=spec,
                             role=role,
-                            referral_id=referral.id,
-                            hold_until=until,
-                            charge_now=False,
-                        )
-                    )
-            if referral.group_id:
-                group = await session.get(VipGroup, referral.group_id)
-                if group is not None and group.extra_offer:
-                    granted.append(
-                        await grant_reward(
-                            session,
-                            shop_id=referral.shop_id,
-                            campaign=campaign,
-                            member_id=invitee.id,
-                            member_market=invitee.market,
-                            spec=dict(group.extra_offer),
-                            role="vip_offer",
                             referral_id=referral.id,
                             hold_until=until,
                             charge_now=False,

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from liveloop.events import service as events
 from liveloop.kit.errors import Unprocessable
 from liveloop.kit.http import Session, UnitOfWorkRoute
+from liveloop.kit.money import is_currency
 from liveloop.kit.time import is_valid_zone
 from liveloop.shops import service
 from liveloop.shops.auth import SCOPES, Operator, requires
@@ -142,8 +143,6 @@ async def list_markets(session: Session, op: Operator = requires("campaigns:read
 
 @router.patch("/markets/{code}", response_model=MarketOut, tags=["markets"])
 async def update_market(code: str, body: MarketUpdate, session: Session, op: Operator = requires("admin")) -> Any:
-    from liveloop.kit.money import is_currency
-
     market = await service.get_market(session, op.shop_id, code)
     changes = body.model_dump(exclude_none=True)
     if "timezone" in changes and not is_valid_zone(changes["timezone"]):
