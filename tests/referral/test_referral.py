@@ -258,6 +258,24 @@ async def test_budget_exhausted_rejects_with_a_reason(shop: ShopCtx) -> None:
     assert statuses[b["id"]] == ("rejected", ["budget_exhausted"])
     campaign = ok(await shop.api.get("/v1/campaigns"))[0]
     assert campaign["budgets"] == [{"unit": "USD", "limit": 500, "spent": 300}]
+    # The rejected conversion's grants were rolled back, and their events with them.
+    granted = ok(await shop.api.get("/v1/events", params={"type": "reward.granted"}))
+    assert sorted(e["data"]["member_id"] for e in granted) == sorted([inviter["id"], a["id"]])
+    assert (await balances(shop, inviter))["points"] == (500, 0)
+
+
+async def test_a_budget_added_later_applies_to_the_next_conversion(shop: ShopCtx) -> None:
+    campaign = await create_campaign(shop.api, budgets={"USD": 10_000})
+    inviter = await create_member(shop.api)
+    a = await invite(shop.api, shop.slug, inviter)
+    b = await invite(shop.api, shop.slug, inviter)
+    await pay(shop, a, "p1")  # points are unlimited: the campaign has no points budget yet
+    ok(await shop.api.patch(f"/v1/campaigns/{campaign['id']}", json={"budgets": {"points": 600}}))
+    await pay(shop, b, "p2")  # 500 more points would pass 600 only if the first 500 had been counted
+    statuses = {r["invitee_id"]: r["status"] for r in ok(await shop.api.get("/v1/referrals"))}
+    assert statuses == {a["id"]: "converted", b["id"]: "converted"}
+    budgets = {x["unit"]: x["spent"] for x in ok(await shop.api.get(f"/v1/campaigns/{campaign['id']}"))["budgets"]}
+    assert budgets == {"USD": 600, "points": 500}
 
 
 async def test_market_presets_and_per_market_rewards(shop: ShopCtx) -> None:

@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import event, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session, SessionTransaction
 
 from liveloop.kit.ids import new_id
 from liveloop.kit.sql import for_update, insert_ignoring_conflicts, table
@@ -36,13 +37,67 @@ EVENT_TYPES = (
 
 
 async def emit(session: AsyncSession, shop_id: str, event_type: str, data: dict[str, Any]) -> str:
-    """Record an event in the current transaction (one INSERT). The worker fans it out to endpoints."""
+    """Record an event in the current transaction. The worker fans it out to endpoints after commit.
+
+    Events are buffered on the session and written in one INSERT just before the transaction commits;
+    events emitted inside a savepoint that rolls back are dropped with it.
+    """
     event_id = new_id("evt")
-    await session.execute(
-        table(OutboxEvent).insert(),
-        [{"id": event_id, "shop_id": shop_id, "type": event_type, "payload": data, "created_at": utc_now()}],
+    if not session.in_transaction():
+        session.sync_session.begin()  # the buffer lives and dies with a transaction, as a written row would
+    _pending(session.sync_session).append(
+        {"id": event_id, "shop_id": shop_id, "type": event_type, "payload": data, "created_at": utc_now()}
     )
     return event_id
+
+
+async def flush_outbox(session: AsyncSession) -> None:
+    """Write the buffered events now, for a caller that reads the outbox in the same transaction."""
+    await session.run_sync(_write_pending)
+
+
+_PENDING = "liveloop.outbox"
+_MARKS = "liveloop.outbox_marks"
+
+
+def _pending(session: Session) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = session.info.setdefault(_PENDING, [])
+    return rows
+
+
+def _write_pending(session: Session) -> None:
+    rows = session.info.get(_PENDING)
+    if rows:
+        session.execute(table(OutboxEvent).insert(), list(rows))
+        rows.clear()
+
+
+@event.listens_for(Session, "before_commit")
+def _before_commit(session: Session) -> None:
+    if not session.in_nested_transaction():
+        _write_pending(session)
+
+
+@event.listens_for(Session, "after_transaction_create")
+def _mark_savepoint(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.nested:
+        session.info.setdefault(_MARKS, {})[transaction] = len(_pending(session))
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _drop_rolled_back(session: Session, transaction: SessionTransaction) -> None:
+    mark = session.info.get(_MARKS, {}).pop(transaction, 0)
+    rows = session.info.get(_PENDING)
+    if rows and transaction.nested:
+        del rows[mark:]
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget_on_end(session: Session, transaction: SessionTransaction) -> None:
+    # A root transaction's events were written by its commit, or are void with its rollback.
+    if transaction.parent is None and not transaction.nested:
+        session.info.pop(_PENDING, None)
+        session.info.pop(_MARKS, None)
 
 
 async def fan_out(session: AsyncSession, *, limit: int = 500) -> int:

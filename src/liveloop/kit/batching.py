@@ -177,5 +177,8 @@ class TTLCache(Generic[K, V]):
             self._items.clear()
         self._items[key] = (time.monotonic() + self.ttl, value)
 
+    def forget(self, key: K) -> None:
+        self._items.pop(key, None)
+
     def clear(self) -> None:
         self._items.clear()

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import event, select, update
+from sqlalchemy import bindparam, event, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
@@ -79,6 +79,27 @@ def _forget_accounts(session: Session) -> None:
     session.info.pop(_SEEN, None)
 
 
+_FIND_ACCOUNT = select(LedgerAccount.id).where(
+    LedgerAccount.shop_id == bindparam("shop_id"),
+    LedgerAccount.owner_type == bindparam("owner_type"),
+    LedgerAccount.owner_id == bindparam("owner_id"),
+    LedgerAccount.asset == bindparam("asset"),
+    LedgerAccount.bucket == bindparam("bucket"),
+)
+
+# Moves a member balance; the condition (and the CHECK constraint under it) keeps it from going negative.
+_MOVE_BALANCE = (
+    update(LedgerAccount)
+    .where(
+        LedgerAccount.id == bindparam("account"),
+        LedgerAccount.asset == bindparam("b_asset"),
+        LedgerAccount.allow_negative | (LedgerAccount.balance + bindparam("amount") >= 0),
+    )
+    .values(balance=LedgerAccount.balance + bindparam("amount"))
+    .execution_options(synchronize_session=False)
+)
+
+
 async def account_id(
     session: AsyncSession, shop_id: str, owner_type: str, owner_id: str, asset: str, bucket: str = AVAILABLE
 ) -> int:
@@ -88,14 +109,8 @@ async def account_id(
     cached = _ACCOUNT_IDS.get(bind, {}).get(key) if bind is not None else None
     if cached is not None:
         return cached
-    where = (
-        LedgerAccount.shop_id == shop_id,
-        LedgerAccount.owner_type == owner_type,
-        LedgerAccount.owner_id == owner_id,
-        LedgerAccount.asset == asset,
-        LedgerAccount.bucket == bucket,
-    )
-    found = (await session.execute(select(LedgerAccount.id).where(*where))).scalar_one_or_none()
+    params = {"shop_id": shop_id, "owner_type": owner_type, "owner_id": owner_id, "asset": asset, "bucket": bucket}
+    found = (await session.execute(_FIND_ACCOUNT, params)).scalar_one_or_none()
     if found is None:
         await session.execute(
             insert_ignoring_conflicts(
@@ -113,7 +128,7 @@ async def account_id(
                 },
             )
         )
-        found = (await session.execute(select(LedgerAccount.id).where(*where))).scalar_one()
+        found = (await session.execute(_FIND_ACCOUNT, params)).scalar_one()
     session.sync_session.info.setdefault(_SEEN, {})[key] = found
     return found
 
@@ -192,16 +207,7 @@ async def post(
     for p in sorted(postings, key=lambda p: p.account_id):
         if p.system:
             continue
-        result = await session.execute(
-            update(LedgerAccount)
-            .where(
-                LedgerAccount.id == p.account_id,
-                LedgerAccount.asset == p.asset,
-                LedgerAccount.allow_negative | (LedgerAccount.balance + p.amount >= 0),
-            )
-            .values(balance=LedgerAccount.balance + p.amount)
-            .execution_options(synchronize_session=False)
-        )
+        result = await session.execute(_MOVE_BALANCE, {"account": p.account_id, "b_asset": p.asset, "amount": p.amount})
         if result.rowcount != 1:  # type: ignore[attr-defined]
             raise InsufficientBalance(
                 f"The balance of {p.asset} is too low for this operation (needs {-p.amount}).",

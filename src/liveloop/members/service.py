@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -26,9 +26,14 @@ async def get_member(session: AsyncSession, shop_id: str, member_id: str) -> Mem
     return member
 
 
+_BY_EXTERNAL_ID = select(Member).where(
+    Member.shop_id == bindparam("shop_id"), Member.external_id == bindparam("external_id")
+)
+
+
 async def find_by_external_id(session: AsyncSession, shop_id: str, external_id: str) -> Member | None:
     return (
-        await session.execute(select(Member).where(Member.shop_id == shop_id, Member.external_id == external_id))
+        await session.execute(_BY_EXTERNAL_ID, {"shop_id": shop_id, "external_id": external_id})
     ).scalar_one_or_none()
 
 

@@ -24,6 +24,8 @@ class Campaign(CreatedAt, Base):
     milestones: Mapped[list[Any]]
     market_rewards: Mapped[dict[str, Any]]
     markets: Mapped[list[Any]]
+    # The units that have a budget row: rewards in any other unit are unlimited and skip the budget.
+    budget_units: Mapped[list[Any]] = mapped_column(default=list)
     daily_cap_per_inviter: Mapped[int | None] = mapped_column(nullable=True)
     min_order_minor: Mapped[int] = mapped_column(BigInteger, default=0)
     lottery_enabled: Mapped[bool] = mapped_column(default=False)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -70,13 +70,22 @@ async def _member_for(session: AsyncSession, shop: Shop, customer: CustomerIn) -
         return found
 
 
+_BY_EXTERNAL_ID = select(Order).where(
+    Order.shop_id == bindparam("shop_id"), Order.external_id == bindparam("external_id")
+)
+_FIRST_PAID = (
+    update(Member)
+    .where(Member.id == bindparam("member"), Member.first_paid_order_at.is_(None))
+    .values(first_paid_order_at=bindparam("at"))
+    .execution_options(synchronize_session=False)
+)
+
+
 async def apply_order_event(session: AsyncSession, shop: Shop, event: OrderEventIn, *, source: str) -> Order:
     data = event.order
     member = await _member_for(session, shop, data.customer)
     now = utc_now()
-    order = (
-        await session.execute(select(Order).where(Order.shop_id == shop.id, Order.external_id == data.id))
-    ).scalar_one_or_none()
+    order = (await session.execute(_BY_EXTERNAL_ID, {"shop_id": shop.id, "external_id": data.id})).scalar_one_or_none()
     if order is None:
         order = Order(
             id=new_id("ord"),
@@ -91,8 +100,7 @@ async def apply_order_event(session: AsyncSession, shop: Shop, event: OrderEvent
             payment_fingerprint=data.payment_fingerprint,
             created_at=now,
         )
-        session.add(order)
-        await session.flush()
+        session.add(order)  # inserted by the next flush, already in the state this event gives it
     elif data.payment_fingerprint and not order.payment_fingerprint:
         order.payment_fingerprint = data.payment_fingerprint
     kind = event.type.removeprefix("order.")
@@ -104,12 +112,7 @@ async def apply_order_event(session: AsyncSession, shop: Shop, event: OrderEvent
         order.total_minor = data.total_minor
         order.updated_at = now
         await session.flush()
-        first = await session.execute(
-            update(Member)
-            .where(Member.id == member.id, Member.first_paid_order_at.is_(None))
-            .values(first_paid_order_at=occurred)
-            .execution_options(synchronize_session=False)
-        )
+        first = await session.execute(_FIRST_PAID, {"member": member.id, "at": occurred})
         await emit(session, shop.id, "order.paid", order_payload(order))
         await referral.on_order_paid(session, shop, order, member, first_paid=first.rowcount == 1)  # type: ignore[attr-defined]
     elif kind in ("refunded", "partially_refunded"):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from liveloop.coupons import service as coupons
@@ -15,7 +15,8 @@ from liveloop.kit.ids import new_id
 from liveloop.kit.sql import table
 from liveloop.kit.time import add_months, utc_now
 from liveloop.ledger import service as ledger_service
-from liveloop.models import Campaign, CampaignBudget, Coupon, CouponBatch, Market, Reward
+from liveloop.markets import service as markets
+from liveloop.models import Campaign, CampaignBudget, Coupon, CouponBatch, Reward
 
 
 class BudgetExhausted(Unprocessable):
@@ -23,12 +24,7 @@ class BudgetExhausted(Unprocessable):
 
 
 async def points_expiry(session: AsyncSession, shop_id: str, market_code: str, earned_at: datetime) -> datetime:
-    months = (
-        await session.execute(
-            select(Market.points_expiry_months).where(Market.shop_id == shop_id, Market.code == market_code)
-        )
-    ).scalar_one_or_none()
-    return add_months(earned_at, months or 12)
+    return add_months(earned_at, (await markets.terms(session, shop_id, market_code)).points_expiry_months)
 
 
 async def budget_cost(session: AsyncSession, spec: dict[str, Any]) -> tuple[str | None, int]:
@@ -48,28 +44,24 @@ async def budget_cost(session: AsyncSession, spec: dict[str, Any]) -> tuple[str 
     return None, 0
 
 
-async def charge_budget(session: AsyncSession, campaign_id: str, unit: str | None, cost: int) -> None:
-    """Spend from the campaign's budget in ``unit``, atomically; campaigns without one are unlimited."""
-    if unit is None or cost <= 0:
-        return
-    result = await session.execute(
-        update(CampaignBudget)
-        .where(
-            CampaignBudget.campaign_id == campaign_id,
-            CampaignBudget.unit == unit,
-            CampaignBudget.spent + cost <= CampaignBudget.limit_amount,
-        )
-        .values(spent=CampaignBudget.spent + cost)
-        .execution_options(synchronize_session=False)
+_CHARGE = (
+    update(CampaignBudget)
+    .where(
+        CampaignBudget.campaign_id == bindparam("b_campaign"),
+        CampaignBudget.unit == bindparam("b_unit"),
+        CampaignBudget.spent + bindparam("cost") <= CampaignBudget.limit_amount,
     )
-    if result.rowcount == 1:  # type: ignore[attr-defined]
+    .values(spent=CampaignBudget.spent + bindparam("cost"))
+    .execution_options(synchronize_session=False)
+)
+
+
+async def charge_budget(session: AsyncSession, campaign: Campaign, unit: str | None, cost: int) -> None:
+    """Spend from the campaign's budget in ``unit``, atomically; units without a budget are unlimited."""
+    if unit is None or cost <= 0 or unit not in campaign.budget_units:
         return
-    exists = (
-        await session.execute(
-            select(CampaignBudget.id).where(CampaignBudget.campaign_id == campaign_id, CampaignBudget.unit == unit)
-        )
-    ).first()
-    if exists:
+    result = await session.execute(_CHARGE, {"b_campaign": campaign.id, "b_unit": unit, "cost": cost})
+    if result.rowcount != 1:  # type: ignore[attr-defined]
         raise BudgetExhausted(f"The campaign's {unit} budget is used up; raise it or end the campaign.")
 
 
@@ -107,7 +99,7 @@ async def grant_reward(
     now = utc_now()
     unit, cost = await budget_cost(session, spec)
     if campaign is not None and check_budget and charge_now:
-        await charge_budget(session, campaign.id, unit, cost)
+        await charge_budget(session, campaign, unit, cost)
     reward = Reward(
         id=new_id("rwd"),
         shop_id=shop_id,
@@ -149,14 +141,14 @@ async def grant_reward(
     return reward
 
 
-async def charge_rewards(session: AsyncSession, campaign_id: str, rewards: list[Reward]) -> None:
+async def charge_rewards(session: AsyncSession, campaign: Campaign, rewards: list[Reward]) -> None:
     """Charge the budget for rewards granted with ``charge_now=False``, one update per unit, in unit order."""
     totals: dict[str, int] = {}
     for reward in rewards:
         if reward.budget_unit and reward.budget_cost:
             totals[reward.budget_unit] = totals.get(reward.budget_unit, 0) + reward.budget_cost
     for unit in sorted(totals):
-        await charge_budget(session, campaign_id, unit, totals[unit])
+        await charge_budget(session, campaign, unit, totals[unit])
 
 
 async def _issue_coupon(session: AsyncSession, shop_id: str, batch_id: str, member_id: str) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import bindparam, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from liveloop.events.service import emit
@@ -13,6 +13,7 @@ from liveloop.kit.errors import Conflict, NotFound, Unprocessable
 from liveloop.kit.ids import new_id
 from liveloop.kit.sql import for_update
 from liveloop.kit.time import utc_now
+from liveloop.markets import service as markets
 from liveloop.markets.presets import PRESETS
 from liveloop.members import service as members
 from liveloop.models import (
@@ -79,6 +80,7 @@ async def create_campaign(session: AsyncSession, shop_id: str, data: CampaignCre
         milestones=sorted((m.model_dump() for m in data.milestones), key=lambda m: m["threshold"]),
         market_rewards=market_rewards,
         markets=data.markets,
+        budget_units=sorted(data.budgets),
         daily_cap_per_inviter=data.daily_cap_per_inviter,
         min_order_minor=data.min_order_minor,
         lottery_enabled=data.lottery_enabled,
@@ -141,6 +143,7 @@ async def update_campaign(session: AsyncSession, campaign: Campaign, data: Campa
             session.add(
                 CampaignBudget(id=new_id("bdg"), campaign_id=campaign.id, unit=unit, limit_amount=limit, spent=0)
             )
+            campaign.budget_units = sorted({*campaign.budget_units, unit})
         elif limit < row.spent:
             raise Unprocessable(f"{unit} budget cannot go below what is spent ({row.spent}).", code="budget_too_low")
         else:
@@ -348,11 +351,8 @@ def _spec(campaign: Campaign, role: str, market: str) -> dict[str, Any] | None:
     return dict(spec) if spec else None
 
 
-async def _return_window_days(session: AsyncSession, shop_id: str, market: str) -> int:
-    days = (
-        await session.execute(select(Market.return_window_days).where(Market.shop_id == shop_id, Market.code == market))
-    ).scalar_one_or_none()
-    return days if days is not None else 14
+_INVITER = select(Member).where(Member.id == bindparam("inviter_id"))
+_LOCK_INVITER = _INVITER.with_for_update()
 
 
 async def convert(
@@ -363,8 +363,8 @@ async def convert(
         return []
     campaign = await session.get(Campaign, referral.campaign_id)
     # Conversions of one inviter run one at a time, so each sees the others' counts when checking milestones.
-    lock = select(Member).where(Member.id == referral.inviter_id)
-    inviter = (await session.execute(lock.with_for_update() if for_update(session) else lock)).scalar_one()
+    lock = _LOCK_INVITER if for_update(session) else _INVITER
+    inviter = (await session.execute(lock, {"inviter_id": referral.inviter_id})).scalar_one()
     invitee = await session.get(Member, referral.invitee_id)
     assert campaign is not None and invitee is not None
     # An operator who approved a held referral has settled the payment question already.
@@ -384,7 +384,7 @@ async def convert(
         await session.flush()
         await emit(session, referral.shop_id, "referral.held", referral_payload(referral))
         return []
-    window = await _return_window_days(session, referral.shop_id, invitee.market)
+    window = (await markets.terms(session, referral.shop_id, invitee.market)).return_window_days
     until = hold_until(campaign, order.paid_at if order else None, window)
     granted: list[Reward] = []
     try:
@@ -413,7 +413,7 @@ async def convert(
                         )
                     )
             # Charged last, so the campaign's budget row is locked only for the rest of the transaction.
-            await charge_rewards(session, campaign.id, granted)
+            await charge_rewards(session, campaign, granted)
     except BudgetExhausted:
         referral.status = "rejected"
         referral.reason_codes = [*referral.reason_codes, "budget_exhausted"]
@@ -434,20 +434,26 @@ async def convert(
     return granted
 
 
-async def converted_count(session: AsyncSession, campaign_id: str, inviter_id: str) -> int:
-    return int(
-        (
-            await session.execute(
-                select(func.count())
-                .select_from(Referral)
-                .where(
-                    Referral.campaign_id == campaign_id,
-                    Referral.inviter_id == inviter_id,
-                    Referral.status == "converted",
-                )
-            )
-        ).scalar_one()
+_CONVERTED_COUNT = (
+    select(func.count())
+    .select_from(Referral)
+    .where(
+        Referral.campaign_id == bindparam("campaign_id"),
+        Referral.inviter_id == bindparam("inviter_id"),
+        Referral.status == "converted",
     )
+)
+_LIVE_MILESTONES = select(Reward.milestone).where(
+    Reward.campaign_id == bindparam("campaign_id"),
+    Reward.member_id == bindparam("inviter_id"),
+    Reward.milestone.is_not(None),
+    Reward.status != "reversed",
+)
+
+
+async def converted_count(session: AsyncSession, campaign_id: str, inviter_id: str) -> int:
+    params = {"campaign_id": campaign_id, "inviter_id": inviter_id}
+    return int((await session.execute(_CONVERTED_COUNT, params)).scalar_one())
 
 
 async def _check_milestones(
@@ -456,18 +462,10 @@ async def _check_milestones(
     if not campaign.milestones:
         return []
     count = await converted_count(session, campaign.id, inviter.id)
-    live = set(
-        (
-            await session.execute(
-                select(Reward.milestone).where(
-                    Reward.campaign_id == campaign.id,
-                    Reward.member_id == inviter.id,
-                    Reward.milestone.is_not(None),
-                    Reward.status != "reversed",
-                )
-            )
-        ).scalars()
-    )
+    if count < min(tier["threshold"] for tier in campaign.milestones):
+        return []
+    params = {"campaign_id": campaign.id, "inviter_id": inviter.id}
+    live = set((await session.execute(_LIVE_MILESTONES, params)).scalars())
     granted = []
     for tier in campaign.milestones:
         if tier["threshold"] <= count and tier["threshold"] not in live:
@@ -539,12 +537,18 @@ async def reverse_referral(session: AsyncSession, referral: Referral, reason: st
 # --- triggers from orders and views ----------------------------------------------------------------------
 
 
+_REFERRAL_OF_INVITEE = (
+    select(Referral, Campaign)
+    .join(Campaign, Campaign.id == Referral.campaign_id)
+    .where(Referral.shop_id == bindparam("shop_id"), Referral.invitee_id == bindparam("invitee_id"))
+)
+
+
 async def on_order_paid(session: AsyncSession, shop: Shop, order: Order, member: Member, *, first_paid: bool) -> None:
-    referral = await referral_of(session, shop.id, member.id)
-    if referral is None:
+    row = (await session.execute(_REFERRAL_OF_INVITEE, {"shop_id": shop.id, "invitee_id": member.id})).first()
+    if row is None:
         return
-    campaign = await session.get(Campaign, referral.campaign_id)
-    assert campaign is not None
+    referral, campaign = row
     if (
         first_paid
         and referral.status == "pending"
@@ -574,7 +578,7 @@ async def on_order_refunded(session: AsyncSession, shop: Shop, order: Order) -> 
     campaign = await session.get(Campaign, referral.campaign_id)
     invitee = await session.get(Member, referral.invitee_id)
     assert campaign is not None and invitee is not None
-    window = await _return_window_days(session, shop.id, invitee.market)
+    window = (await markets.terms(session, shop.id, invitee.market)).return_window_days
     if order.paid_at and (order.refunded_at or utc_now()) > order.paid_at + timedelta(days=window):
         return
     net = order.total_minor - order.refunded_minor

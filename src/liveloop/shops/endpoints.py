@@ -9,8 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from liveloop.events import service as events
 from liveloop.kit.errors import Unprocessable
 from liveloop.kit.http import Session, UnitOfWorkRoute
-from liveloop.kit.money import is_currency
-from liveloop.kit.time import is_valid_zone
+from liveloop.markets import service as markets
 from liveloop.shops import service
 from liveloop.shops.auth import SCOPES, Operator, requires
 
@@ -144,12 +143,6 @@ async def list_markets(session: Session, op: Operator = requires("campaigns:read
 @router.patch("/markets/{code}", response_model=MarketOut, tags=["markets"])
 async def update_market(code: str, body: MarketUpdate, session: Session, op: Operator = requires("admin")) -> Any:
     market = await service.get_market(session, op.shop_id, code)
-    changes = body.model_dump(exclude_none=True)
-    if "timezone" in changes and not is_valid_zone(changes["timezone"]):
-        raise Unprocessable("timezone must be an IANA zone such as 'Asia/Manila'.", code="invalid_timezone")
-    if "currency" in changes and not is_currency(changes["currency"]):
-        raise Unprocessable("currency must be an ISO 4217 code such as THB.", code="invalid_currency")
-    for key, value in changes.items():
-        setattr(market, key, value)
+    markets.update_market(market, body.model_dump(exclude_none=True))
     await session.flush()
     return market
