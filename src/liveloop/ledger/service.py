@@ -215,7 +215,7 @@ async def post(
             )
     await session.execute(
         table(LedgerTransaction).insert(),
-        [{c: getattr(txn, c) for c in _TXN_COLUMNS}],
+        {c: getattr(txn, c) for c in _TXN_COLUMNS},
     )
     await session.execute(
         table(LedgerEntry).insert(),
@@ -278,20 +278,18 @@ async def _new_lot(
     lot_id = new_id("lot")
     await session.execute(
         table(PointLot).insert(),
-        [
-            {
-                "id": lot_id,
-                "shop_id": shop_id,
-                "account_id": account,
-                "transaction_id": txn_id,
-                "amount": amount,
-                "remaining": amount,
-                "expires_at": expires_at,
-                "created_at": utc_now(),
-            }
-        ],
+        {
+            "id": lot_id,
+            "shop_id": shop_id,
+            "account_id": account,
+            "transaction_id": txn_id,
+            "amount": amount,
+            "remaining": amount,
+            "expires_at": expires_at,
+            "created_at": utc_now(),
+        },
     )
-    await session.execute(table(LotMovement).insert(), [{"lot_id": lot_id, "transaction_id": txn_id, "amount": amount}])
+    await session.execute(table(LotMovement).insert(), {"lot_id": lot_id, "transaction_id": txn_id, "amount": amount})
 
 
 async def release(

@@ -136,7 +136,7 @@ async def grant_reward(
         reward.ledger_transaction_id = txn.id
     elif spec["type"] == "coupon" and hold_until is None:
         reward.coupon_id = await _issue_coupon(session, shop_id, spec["batch_id"], member_id)
-    await session.execute(table(Reward).insert(), [{c.key: getattr(reward, c.key) for c in table(Reward).c}])
+    await session.execute(table(Reward).insert(), {c.key: getattr(reward, c.key) for c in table(Reward).c})
     await emit(session, shop_id, "reward.granted", reward_payload(reward))
     return reward
 
