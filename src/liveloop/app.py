@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
@@ -16,9 +16,17 @@ from liveloop.config import Settings, get_settings
 from liveloop.coupons.endpoints import router as coupons_router
 from liveloop.events.worker import Worker
 from liveloop.jobs import JOBS
-from liveloop.kit.db import create_engine, session_factory
+from liveloop.kit.db import create_engine, session_factory, transaction
 from liveloop.kit.http import install_error_handlers
 from liveloop.ledger.endpoints import router as ledger_router
+from liveloop.live.bus import create_bus
+from liveloop.live.endpoints import public as live_public
+from liveloop.live.endpoints import router as live_router
+from liveloop.live.endpoints import sockets as live_sockets
+from liveloop.live.gateway import Gateway
+from liveloop.live.notify import BUS_KEY
+from liveloop.live.presence import EffectiveView
+from liveloop.live.service import apply_effective_view
 from liveloop.members.endpoints import router as members_router
 from liveloop.orders.endpoints import router as orders_router
 from liveloop.referral.clicks import ClickRecorder, InviteLinkMiddleware
@@ -43,36 +51,60 @@ click and answer 302 to the shop's landing page with `ll_ref`, `ll_click`, `ll_c
 """
 
 
+async def start_services(app: FastAPI, settings: Settings, *, worker: bool) -> Callable[[], Awaitable[None]]:
+    """Open the database, the room bus and gateway, the click recorder and (optionally) the worker.
+
+    Returns the function that stops them again, in reverse order.
+    """
+    engine = create_engine(settings.database_url, pool_size=settings.database_pool_size)
+    app.state.engine = engine
+    bus = create_bus(settings.bus_url)
+    app.state.sessions = session_factory(engine, info={BUS_KEY: bus})
+    app.state.clicks = ClickRecorder(app.state.sessions)
+    gateway = Gateway(app.state.sessions, bus, secret=settings.secret_key, frame_ms=settings.frame_ms)
+
+    async def effective_view(view: EffectiveView) -> None:
+        async with transaction(app.state.sessions) as session:
+            await apply_effective_view(session, view.shop_id, view.member_id or "")
+
+    gateway.on_effective_view = effective_view
+    await gateway.start()
+    app.state.gateway = gateway
+    runner: Worker | None = None
+    task: asyncio.Task[None] | None = None
+    if worker:
+        runner = Worker(
+            app.state.sessions,
+            jobs=JOBS,
+            poll_seconds=settings.worker_poll_seconds,
+            timeout_seconds=settings.webhook_timeout_seconds,
+            max_attempts=settings.webhook_max_attempts,
+        )
+        task = asyncio.create_task(runner.run_forever(), name="liveloop-worker")
+
+    async def stop() -> None:
+        if runner is not None and task is not None:
+            runner.stop()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            await runner.close()
+        await gateway.close()
+        await app.state.clicks.close()
+        await engine.dispose()
+
+    return stop
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        engine = create_engine(settings.database_url, pool_size=settings.database_pool_size)
-        app.state.engine = engine
-        app.state.sessions = session_factory(engine)
-        app.state.clicks = ClickRecorder(app.state.sessions)
-        worker_task = None
-        worker = None
-        if settings.run_worker:
-            worker = Worker(
-                app.state.sessions,
-                jobs=JOBS,
-                poll_seconds=settings.worker_poll_seconds,
-                timeout_seconds=settings.webhook_timeout_seconds,
-                max_attempts=settings.webhook_max_attempts,
-            )
-            worker_task = asyncio.create_task(worker.run_forever(), name="liveloop-worker")
+        stop = await start_services(app, settings, worker=settings.run_worker)
         try:
             yield
         finally:
-            if worker is not None and worker_task is not None:
-                worker.stop()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await worker_task
-                await worker.close()
-            await app.state.clicks.close()
-            await engine.dispose()
+            await stop()
 
     app = FastAPI(title="liveloop", version=__version__, description=DESCRIPTION, lifespan=lifespan)
     app.state.settings = settings
@@ -87,6 +119,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         coupons_router,
         referral_router,
         public_router,
+        live_router,
+        live_public,
+        live_sockets,
     ):
         app.include_router(router)
 

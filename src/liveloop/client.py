@@ -14,26 +14,20 @@ import httpx
 import orjson
 from fastapi import FastAPI
 
-from liveloop.app import create_app
+from liveloop.app import create_app, start_services
 from liveloop.config import Settings
-from liveloop.kit.db import create_engine, session_factory
 from liveloop.kit.signing import timestamped_signature
-from liveloop.referral.clicks import ClickRecorder
 
 
 @asynccontextmanager
 async def running_app(settings: Settings) -> AsyncIterator[FastAPI]:
-    """The app with its database wired up, without the background worker."""
+    """The app with its database and live gateway wired up, without the background worker."""
     app = create_app(settings)
-    engine = create_engine(settings.database_url, pool_size=settings.database_pool_size)
-    app.state.engine = engine
-    app.state.sessions = session_factory(engine)
-    app.state.clicks = ClickRecorder(app.state.sessions)
+    stop = await start_services(app, settings, worker=False)
     try:
         yield app
     finally:
-        await app.state.clicks.close()
-        await engine.dispose()
+        await stop()
 
 
 def client_for(app: FastAPI, api_key: str | None = None) -> httpx.AsyncClient:

@@ -35,6 +35,16 @@ class Settings(BaseSettings):
     webhook_timeout_seconds: float = Field(10.0, description="Timeout of one outgoing webhook delivery.")
     webhook_max_attempts: int = Field(12, description="Outgoing deliveries are retried up to this many times.")
     log_level: str = Field("INFO", description="Python logging level.")
+    bus_url: str = Field(
+        "memory://",
+        description="Room bus between gateway processes: memory:// (one process), redis://…, nats://….",
+    )
+    frame_ms: int = Field(100, ge=20, le=1000, description="Live-room messages are sent in frames this often.")
+    livekit_url: str | None = Field(
+        None, description="LiveKit server URL (wss://…) for video; none: HLS or a test card."
+    )
+    livekit_api_key: str | None = Field(None, description="LiveKit API key.")
+    livekit_api_secret: str | None = Field(None, description="LiveKit API secret (never logged).")
 
 
 @lru_cache(maxsize=1)

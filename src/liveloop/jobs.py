@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from liveloop.kit.time import utc_now
 from liveloop.ledger.service import expire_due_lots
+from liveloop.live.service import due_cues
 from liveloop.referral.service import release_due_rewards
 
 
@@ -16,4 +18,8 @@ async def release_rewards(session: AsyncSession) -> int:
     return await release_due_rewards(session)
 
 
-JOBS = [("expire_points", expire_points), ("release_rewards", release_rewards)]
+async def show_cues(session: AsyncSession) -> int:
+    return await due_cues(session, utc_now())
+
+
+JOBS = [("expire_points", expire_points), ("release_rewards", release_rewards), ("show_cues", show_cues)]

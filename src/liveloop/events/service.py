@@ -33,6 +33,10 @@ EVENT_TYPES = (
     "draw.completed",
     "group.target_reached",
     "points.expired",
+    "show.scheduled",
+    "show.started",
+    "show.ended",
+    "show.high_point",
 )
 
 

@@ -24,3 +24,11 @@ def for_update(session: AsyncSession) -> bool:
 def table(model: Any) -> Table:
     """The Core table of a mapped class, typed as one (``Model.__table__`` is typed as a FromClause)."""
     return cast(Table, model.__table__)
+
+
+def increment_counters(session: AsyncSession, table: Any, keys: tuple[str, ...], rows: list[dict[str, Any]]) -> Any:
+    """``INSERT … ON CONFLICT (keys) DO UPDATE SET value = value + excluded.value`` for the session's backend."""
+    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    stmt = insert(table).values(rows)
+    return stmt.on_conflict_do_update(index_elements=list(keys), set_={"value": table.c.value + stmt.excluded.value})

@@ -4,6 +4,7 @@ from liveloop.models.base import Base
 from liveloop.models.coupons import Coupon, CouponBatch, CouponMemberUsage, CouponRedemption
 from liveloop.models.events import OutboxEvent, WebhookDelivery, WebhookEndpoint
 from liveloop.models.ledger import LedgerAccount, LedgerEntry, LedgerTransaction, LotMovement, PointLot
+from liveloop.models.live import Show, ShowCounter, ShowCue, ShowRestriction, ShowViewer, WatchSegment
 from liveloop.models.members import Consent, Member, MemberDevice
 from liveloop.models.orders import Order
 from liveloop.models.referral import (
@@ -50,9 +51,15 @@ __all__ = [
     "Referral",
     "Reward",
     "Shop",
+    "Show",
+    "ShowCounter",
+    "ShowCue",
+    "ShowRestriction",
+    "ShowViewer",
     "VipGroup",
     "VipGroupMember",
     "VipGroupWeek",
+    "WatchSegment",
     "WebhookDelivery",
     "WebhookEndpoint",
 ]

@@ -27,6 +27,8 @@ SCOPES = {
     "coupons:read": "Read coupon batches and coupons.",
     "coupons:write": "Generate, bind, redeem and roll back coupons.",
     "reviews:write": "Approve or reject referrals held for fraud review.",
+    "live:read": "Read shows and their live counters.",
+    "live:write": "Schedule, start and end shows, pin products, moderate, mint viewer and host tokens.",
 }
 
 _bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer ll_…`")

@@ -1,0 +1,498 @@
+"""The gateway: viewers' WebSockets, the rooms of this process, and the bus that joins processes.
+
+Protocol (JSON objects; the server sends binary frames of UTF-8 JSON, the client may send text or binary):
+
+client → server
+    {"t":"hb"}                       heartbeat, every 15 s
+    {"t":"c","x":"text"}             a comment (danmaku)
+    {"t":"l","n":5}                  likes, batched by the client (1-50 per message)
+    {"t":"s","ch":"whatsapp"}        the viewer shared the room on a channel
+server → client
+    {"t":"hello",…}                  on join: the show, you, the active cards, counters
+    {"t":"r","gap":false,"m":[…]}    on join with ?since=N: everything after message N (gap: some is gone)
+    {"t":"f","n":…,"q":…,"lk":…,"v":…,"dc":…,"m":[…]}   a frame: messages, likes, viewers, comment count
+    {"t":"err","code":…,"message":…} a refused input (the connection stays open)
+
+Close codes: 4401 bad token, 4403 banned, 4410 show ended, 4400 malformed or oversized input,
+4008 too slow to keep up (reconnect with ?since=<last q>).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from liveloop.kit.batching import TTLCache
+from liveloop.kit.db import transaction
+from liveloop.kit.errors import Unauthorized
+from liveloop.kit.ids import new_id
+from liveloop.kit.sql import increment_counters, table
+from liveloop.kit.time import utc_now
+from liveloop.live import moderation, service, tokens
+from liveloop.live.bus import Bus
+from liveloop.live.presence import Presence
+from liveloop.live.room import (
+    CLOSE_BAD_FRAME,
+    CLOSE_BANNED,
+    CLOSE_SHOW_ENDED,
+    CLOSE_UNAUTHORIZED,
+    DANMAKU,
+    LIKES,
+    PRESENCE,
+    SHARES,
+    Connection,
+    Room,
+)
+from liveloop.models import Show, ShowCounter, ShowViewer
+from liveloop.referral.links import CHANNELS
+
+log = logging.getLogger(__name__)
+
+MAX_INPUT_BYTES = 2048
+MAX_LIKES_PER_MESSAGE = 50
+
+
+@dataclass
+class ShowInfo:
+    id: str
+    shop_id: str
+    status: str
+    language: str
+    rules: moderation.Rules
+    muted: set[str]
+    banned: set[str]
+    public: dict[str, Any]
+
+
+@dataclass
+class Viewer:
+    claims: tokens.ViewerClaims
+    conn: Connection
+    comments: moderation.TokenBucket
+    likes: moderation.TokenBucket
+    last_comment: float = 0.0
+
+
+# Called with (show id, viewer, text) for each accepted comment: keyword mechanics listen here.
+CommentHook = Callable[[str, Viewer, str], Awaitable[None]]
+
+
+class Gateway:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        bus: Bus,
+        *,
+        secret: str,
+        frame_ms: int = 100,
+        queue_frames: int = 100,
+        flush_seconds: float = 3.0,
+        history_size: int = 5000,
+    ) -> None:
+        self.sessions = sessions
+        self.bus = bus
+        self.secret = secret
+        self.frame_ms = frame_ms
+        self.queue_frames = queue_frames
+        self.flush_seconds = flush_seconds
+        self.history_size = history_size
+        self.process = f"{os.getpid()}-{new_id('gw')[-6:]}"
+        self.rooms: dict[str, Room] = {}
+        self.viewers: dict[str, set[Viewer]] = {}
+        self.presence = Presence()
+        self._shows: TTLCache[str, ShowInfo] = TTLCache(2.0)
+        self._likes: dict[str, int] = {}  # not yet published, per show
+        self._counts: dict[tuple[str, str], int] = {}  # not yet written: (show, counter) → increment
+        self._interacted: dict[str, set[str]] = {}  # not yet written: show → viewer keys
+        self._last_presence: dict[str, int] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+        self.comment_hooks: list[CommentHook] = []
+        self.on_effective_view: Callable[[Any], Awaitable[None]] | None = None
+
+    # --- lifecycle -------------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        await self.bus.start(self._on_bus)
+        self._tasks = [
+            asyncio.create_task(self._ticker(), name="liveloop-frames"),
+            asyncio.create_task(self._presence_loop(), name="liveloop-presence"),
+            asyncio.create_task(self._flush_loop(), name="liveloop-live-flush"),
+        ]
+
+    async def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        with contextlib.suppress(Exception):
+            await self.flush()
+        for viewers in self.viewers.values():
+            for viewer in viewers:
+                viewer.conn.close(1001)
+        await self.bus.close()
+
+    def room(self, show_id: str) -> Room:
+        room = self.rooms.get(show_id)
+        if room is None:
+            room = Room(
+                show_id,
+                frame_ms=self.frame_ms,
+                history_size=self.history_size,
+                floor=self.bus.start_seq,
+                contiguous=self.bus.contiguous,
+            )
+            self.rooms[show_id] = room
+        return room
+
+    def _on_bus(self, room_id: str, seq: int, raw: bytes) -> None:
+        room = self.room(room_id)
+        room.on_message(seq, raw)
+        if b'"k":"show"' in raw or b'"k":"restrict"' in raw:
+            self._shows.forget(room_id)
+            if b'"status":"ended"' in raw:
+                for viewer in self.viewers.get(room_id, ()):
+                    viewer.conn.close(CLOSE_SHOW_ENDED)
+
+    async def publish(self, show_id: str, message: dict[str, Any]) -> int:
+        return await self.bus.publish(show_id, orjson.dumps(message))
+
+    # --- background loops ------------------------------------------------------------------------------
+
+    async def _ticker(self) -> None:
+        interval = self.frame_ms / 1000
+        next_at = time.monotonic()
+        while True:
+            next_at += interval
+            try:
+                for show_id, n in list(self._likes.items()):
+                    del self._likes[show_id]
+                    await self.bus.publish(show_id, b'{"k":"%s","n":%d}' % (LIKES.encode(), n))
+                for room in list(self.rooms.values()):
+                    room.tick()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("frame tick failed")
+            delay = next_at - time.monotonic()
+            if delay < 0:
+                next_at = time.monotonic()  # running late: do not try to catch up with a burst
+                delay = 0
+            await asyncio.sleep(delay)
+
+    async def _presence_loop(self) -> None:
+        while True:
+            await asyncio.sleep(1.0)
+            try:
+                counts = self.presence.counts(utc_now())
+                for show_id in set(counts) | set(self._last_presence):
+                    n = counts.get(show_id, 0)
+                    if n or self._last_presence.get(show_id):
+                        await self.bus.publish(
+                            show_id, b'{"k":"%s","p":"%s","n":%d}' % (PRESENCE.encode(), self.process.encode(), n)
+                        )
+                    self._last_presence[show_id] = n
+                    if not n:
+                        self._last_presence.pop(show_id, None)
+                self._evict_idle_rooms()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("presence update failed")
+
+    def _evict_idle_rooms(self) -> None:
+        cutoff = time.monotonic() - 900
+        for show_id, room in list(self.rooms.items()):
+            if not room.connections and room.last_active < cutoff:
+                del self.rooms[show_id]
+
+    async def _flush_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.flush_seconds)
+            try:
+                await self.flush()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("writing presence and counters failed; retrying on the next pass")
+
+    async def flush(self) -> None:
+        """Write heartbeats, counters and interactions gathered since the last flush, in one transaction."""
+        counts, self._counts = self._counts, {}
+        interacted, self._interacted = self._interacted, {}
+        now = utc_now()
+        try:
+            async with transaction(self.sessions) as session:
+                batch = await self.presence.flush(session)
+                if counts:
+                    rows = [{"show_id": s, "name": n, "value": v} for (s, n), v in counts.items()]
+                    await session.execute(increment_counters(session, table(ShowCounter), ("show_id", "name"), rows))
+                for show_id, keys in interacted.items():
+                    await session.execute(
+                        table(ShowViewer)
+                        .update()
+                        .where(
+                            ShowViewer.show_id == show_id,
+                            ShowViewer.viewer_key.in_(sorted(keys)),
+                            ShowViewer.interacted_at.is_(None),
+                        )
+                        .values(interacted_at=now)
+                    )
+        except BaseException:
+            for key, value in counts.items():  # keep them for the next pass
+                self._counts[key] = self._counts.get(key, 0) + value
+            for show_id, keys in interacted.items():
+                self._interacted.setdefault(show_id, set()).update(keys)
+            raise
+        self.presence.flushed(batch, now)
+        if self.on_effective_view is not None:
+            for view in batch.effective:
+                if view.member_id:
+                    try:
+                        await self.on_effective_view(view)
+                    except Exception:
+                        log.exception("effective view of show %s could not be applied", view.show_id)
+
+    def _count(self, show_id: str, name: str, n: int = 1) -> None:
+        key = (show_id, name)
+        self._counts[key] = self._counts.get(key, 0) + n
+
+    # --- shows -----------------------------------------------------------------------------------------
+
+    async def show_info(self, show_id: str) -> ShowInfo | None:
+        info = self._shows.get(show_id)
+        if info is not None:
+            return info
+        async with self.sessions() as session:
+            show = (await session.execute(select(Show).where(Show.id == show_id))).scalar_one_or_none()
+            if show is None:
+                return None
+            limits = await service.restrictions(session, show_id)
+            info = ShowInfo(
+                id=show.id,
+                shop_id=show.shop_id,
+                status=show.status,
+                language=show.language,
+                rules=moderation.Rules.of(show.moderation),
+                muted=limits["mute"],
+                banned=limits["ban"],
+                public=public_show(show),
+            )
+        self._shows.put(show_id, info)
+        return info
+
+    # --- a viewer's connection -------------------------------------------------------------------------
+
+    async def serve(self, ws: WebSocket, show_id: str) -> None:
+        await ws.accept()
+        try:
+            claims = tokens.verify(self.secret, ws.query_params.get("token") or "", show_id=show_id)
+        except Unauthorized as exc:
+            await _close(ws, CLOSE_UNAUTHORIZED, exc.code)
+            return
+        show = await self.show_info(show_id)
+        if show is None or show.shop_id != claims.shop_id:
+            await _close(ws, CLOSE_UNAUTHORIZED, "show_not_found")
+            return
+        if show.status == "ended":
+            await _close(ws, CLOSE_SHOW_ENDED, "show_ended")
+            return
+        if claims.key in show.banned:
+            await _close(ws, CLOSE_BANNED, "banned")
+            return
+        room = self.room(show_id)
+        now = time.monotonic()
+        rules = show.rules
+        viewer = Viewer(
+            claims=claims,
+            conn=Connection(claims.key, limit=self.queue_frames),
+            comments=moderation.TokenBucket(rules.comments_per_10s / 10, rules.comments_per_10s, now),
+            likes=moderation.TokenBucket(rules.likes_per_second, rules.likes_per_second * 2, now),
+        )
+        await ws.send_bytes(self._hello(room, show, claims))
+        since = _int(ws.query_params.get("since"))
+        if since is not None:
+            await ws.send_bytes(room.resume_frame(since))
+        room.connections.add(viewer.conn)
+        self.viewers.setdefault(show_id, set()).add(viewer)
+        self.presence.beat(show.shop_id, show_id, claims.key, claims.member_id, claims.device_id, utc_now())
+        writer = asyncio.create_task(self._write(ws, viewer.conn))
+        viewer.conn.on_overflow = writer.cancel  # a send stuck on a slow viewer must not hold the close
+        reader = asyncio.create_task(self._read(ws, show, viewer))
+        try:
+            await asyncio.wait((writer, reader), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            room.connections.discard(viewer.conn)
+            self.viewers.get(show_id, set()).discard(viewer)
+            for task in (reader, writer):
+                task.cancel()
+            for task in (reader, writer):
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+            if viewer.conn.closing:
+                await _close(ws, viewer.conn.close_code, "")
+
+    def _hello(self, room: Room, show: ShowInfo, claims: tokens.ViewerClaims) -> bytes:
+        you = {"key": claims.key, "name": claims.name, "member": bool(claims.member_id), "role": claims.role}
+        head = orjson.dumps({"t": "hello", "show": show.public, "you": you, "process": self.process})
+        return b"".join(
+            (
+                head[:-1],
+                b',"q":%d,"lk":%d,"v":%d,"cards":[' % (room.delivered_seq, room.likes, room.viewers),
+                b",".join(room.cards.values()),
+                b"]}",
+            )
+        )
+
+    async def _write(self, ws: WebSocket, conn: Connection) -> None:
+        while True:
+            await conn.wake.wait()
+            conn.wake.clear()
+            while conn.queue and not conn.closing:
+                await ws.send_bytes(conn.queue.popleft())
+            if conn.closing:
+                return
+
+    async def _read(self, ws: WebSocket, show: ShowInfo, viewer: Viewer) -> None:
+        while True:
+            try:
+                message = await ws.receive()
+            except WebSocketDisconnect:
+                return
+            if message["type"] == "websocket.disconnect":
+                return
+            data = message.get("bytes")
+            if data is None:
+                text = message.get("text") or ""
+                data = text.encode()
+            if len(data) > MAX_INPUT_BYTES:
+                viewer.conn.close(CLOSE_BAD_FRAME)
+                return
+            try:
+                parsed = orjson.loads(data)
+            except orjson.JSONDecodeError:
+                viewer.conn.close(CLOSE_BAD_FRAME)
+                return
+            if not isinstance(parsed, dict) or not isinstance(parsed.get("t"), str):
+                viewer.conn.close(CLOSE_BAD_FRAME)
+                return
+            current = await self.show_info(show.id) or show
+            await self.handle_input(current, viewer, parsed)
+
+    async def handle_input(self, show: ShowInfo, viewer: Viewer, message: dict[str, Any]) -> None:
+        kind = message["t"]
+        claims = viewer.claims
+        now = time.monotonic()
+        if kind == "hb":
+            self.presence.beat(show.shop_id, show.id, claims.key, claims.member_id, claims.device_id, utc_now())
+            return
+        if kind == "c":
+            await self._comment(show, viewer, message.get("x"), now)
+            return
+        if kind == "l":
+            n = message.get("n", 1)
+            if not isinstance(n, int) or not 1 <= n <= MAX_LIKES_PER_MESSAGE:
+                self._refuse(viewer, "invalid_likes", f"n is a whole number from 1 to {MAX_LIKES_PER_MESSAGE}.")
+                return
+            if not viewer.likes.allow(now, n):
+                return  # likes beyond the rate are dropped silently: the button keeps working
+            self._likes[show.id] = self._likes.get(show.id, 0) + n
+            self._count(show.id, "likes", n)
+            self._interacted.setdefault(show.id, set()).add(claims.key)
+            return
+        if kind == "s":
+            channel = message.get("ch")
+            if channel not in CHANNELS:
+                self._refuse(viewer, "unknown_channel", f"ch is one of {', '.join(CHANNELS)}.")
+                return
+            if not viewer.comments.allow(now):
+                self._refuse(viewer, "rate_limited", "Slow down a little and try again.")
+                return
+            await self.bus.publish(show.id, orjson.dumps({"k": SHARES, "ch": channel}))
+            self._count(show.id, f"share:{channel}")
+            self._interacted.setdefault(show.id, set()).add(claims.key)
+            return
+        self._refuse(viewer, "unknown_type", 't is one of "hb", "c", "l", "s".')
+
+    async def _comment(self, show: ShowInfo, viewer: Viewer, text: Any, now: float) -> None:
+        claims = viewer.claims
+        if not isinstance(text, str):
+            self._refuse(viewer, "invalid_comment", "x is the comment's text.")
+            return
+        if claims.key in show.muted:
+            self._refuse(viewer, "muted", "The host has muted you in this show.")
+            return
+        rules = show.rules
+        if rules.slow_mode_seconds and now - viewer.last_comment < rules.slow_mode_seconds:
+            self._refuse(viewer, "slow_mode", f"Slow mode: one comment every {rules.slow_mode_seconds:g} s.")
+            return
+        if not viewer.comments.allow(now):
+            self._refuse(viewer, "rate_limited", "You are commenting too fast; wait a few seconds.")
+            return
+        try:
+            clean = moderation.clean_comment(text, show.language, rules)
+        except moderation.Rejected as exc:
+            self._refuse(viewer, exc.code, exc.message)
+            return
+        viewer.last_comment = now
+        message = {
+            "k": "hc" if claims.is_host else DANMAKU,
+            "id": new_id("c")[-12:],
+            "u": claims.name or "Guest",
+            "vk": claims.key,
+            "x": clean,
+            "ts": int(time.time() * 1000),
+        }
+        await self.bus.publish(show.id, orjson.dumps(message))
+        self._count(show.id, "comments")
+        self._interacted.setdefault(show.id, set()).add(claims.key)
+        for hook in self.comment_hooks:
+            try:
+                await hook(show.id, viewer, clean)
+            except Exception:
+                log.exception("a comment hook failed in show %s", show.id)
+
+    def _refuse(self, viewer: Viewer, code: str, message: str) -> None:
+        viewer.conn.push(orjson.dumps({"t": "err", "code": code, "message": message}))
+
+
+def public_show(show: Show) -> dict[str, Any]:
+    return {
+        "id": show.id,
+        "title": show.title,
+        "status": show.status,
+        "language": show.language,
+        "market": show.market,
+        "host": show.host_name,
+        "scheduled_at": show.scheduled_at.isoformat(),
+        "started_at": show.started_at.isoformat() if show.started_at else None,
+        "video": {"provider": show.video_provider, "hls_url": show.hls_url},
+        "pinned": show.pinned,
+        "rhythm": show.rhythm,
+        "replay_url": show.replay_url,
+    }
+
+
+def _int(value: str | None) -> int | None:
+    if value is None or value == "":
+        return None
+    try:
+        return max(int(value), 0)
+    except ValueError:
+        return None
+
+
+async def _close(ws: WebSocket, code: int, reason: str) -> None:
+    with contextlib.suppress(Exception):
+        await ws.close(code=code, reason=reason)

@@ -1,0 +1,172 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl, field_validator, model_validator
+
+from liveloop.kit.money import is_currency
+
+# A high point every 15 to 20 minutes (PRODUCT.md, "show rhythm").
+RHYTHM_MIN_GAP = 15
+RHYTHM_MAX_GAP = 20
+
+
+class Product(BaseModel):
+    sku: str = Field(min_length=1, max_length=100)
+    title: str = Field(min_length=1, max_length=200)
+    price_minor: int = Field(ge=0)
+    currency: str
+    url: HttpUrl | None = None
+    image_url: HttpUrl | None = None
+
+    @field_validator("currency")
+    @classmethod
+    def _currency(cls, v: str) -> str:
+        if not is_currency(v):
+            raise ValueError("must be an ISO 4217 code such as USD")
+        return v
+
+
+class RhythmPoint(BaseModel):
+    at_minute: int = Field(ge=1, le=600, description="Minutes after the show starts")
+    kind: Literal["perk", "lottery", "reveal"]
+    title: str = Field(min_length=1, max_length=200)
+    announce_before_seconds: int = Field(120, ge=10, le=900, description="Pre-announced this long ahead")
+
+
+class Moderation(BaseModel):
+    max_length: int = Field(200, ge=1, le=500)
+    slow_mode_seconds: float = Field(0, ge=0, le=300)
+    comments_per_10s: int = Field(5, ge=1, le=100)
+    likes_per_second: int = Field(30, ge=1, le=1000)
+    blocked_words: dict[str, list[str]] = Field(
+        default_factory=dict, description='Per language code, or "*" for every language'
+    )
+
+
+class Video(BaseModel):
+    provider: Literal["none", "hls", "livekit"] = "none"
+    hls_url: HttpUrl | None = None
+
+    @model_validator(mode="after")
+    def _hls(self) -> Video:
+        if self.provider == "hls" and self.hls_url is None:
+            raise ValueError("an HLS show needs hls_url")
+        return self
+
+
+def check_rhythm(points: list[RhythmPoint]) -> list[RhythmPoint]:
+    points = sorted(points, key=lambda p: p.at_minute)
+    previous = 0
+    for point in points:
+        gap = point.at_minute - previous
+        if previous and not RHYTHM_MIN_GAP <= gap <= RHYTHM_MAX_GAP:
+            raise ValueError(
+                f"high points should be {RHYTHM_MIN_GAP}-{RHYTHM_MAX_GAP} minutes apart; "
+                f"minute {point.at_minute} is {gap} after the previous one"
+            )
+        if not previous and point.at_minute > RHYTHM_MAX_GAP:
+            raise ValueError(f"the first high point should come within {RHYTHM_MAX_GAP} minutes of the start")
+        previous = point.at_minute
+    return points
+
+
+def default_rhythm(minutes: int) -> list[RhythmPoint]:
+    kinds: list[Literal["perk", "lottery", "reveal"]] = ["perk", "lottery", "reveal"]
+    titles = {"perk": "Perk for everyone watching", "lottery": "Comment lottery", "reveal": "Product reveal"}
+    return [
+        RhythmPoint(at_minute=at, kind=kinds[i % 3], title=titles[kinds[i % 3]])
+        for i, at in enumerate(range(RHYTHM_MIN_GAP, max(minutes, 1), RHYTHM_MIN_GAP))
+    ]
+
+
+class ShowCreate(BaseModel):
+    title: str = Field(min_length=1, max_length=200)
+    market: str | None = Field(None, description="The shop's default market when absent")
+    language: str | None = Field(None, max_length=16, description="The market's first locale when absent")
+    host_name: str = Field(min_length=1, max_length=120)
+    host_member_id: str | None = None
+    host_timezone: str | None = Field(None, description="IANA zone; the market's zone when absent")
+    scheduled_at: datetime = Field(
+        description="With an offset, an instant; without one, a wall-clock time in the host's time zone"
+    )
+    planned_minutes: int = Field(60, ge=5, le=600)
+    pinned: list[Product] = Field(default_factory=list, max_length=50)
+    rhythm: list[RhythmPoint] | None = Field(
+        None, description="Planned high points; one every 15 minutes (perk, lottery, reveal…) when absent"
+    )
+    moderation: Moderation = Field(default_factory=Moderation)
+    video: Video = Field(default_factory=Video)
+
+    @field_validator("rhythm")
+    @classmethod
+    def _rhythm(cls, v: list[RhythmPoint] | None) -> list[RhythmPoint] | None:
+        return None if v is None else check_rhythm(v)
+
+
+class ShowUpdate(BaseModel):
+    title: str | None = Field(None, min_length=1, max_length=200)
+    scheduled_at: datetime | None = None
+    pinned: list[Product] | None = Field(None, max_length=50)
+    rhythm: list[RhythmPoint] | None = None
+    moderation: Moderation | None = None
+    video: Video | None = None
+    replay_url: HttpUrl | None = None
+
+    @field_validator("rhythm")
+    @classmethod
+    def _rhythm(cls, v: list[RhythmPoint] | None) -> list[RhythmPoint] | None:
+        return None if v is None else check_rhythm(v)
+
+
+class ShowEnd(BaseModel):
+    replay_url: HttpUrl | None = None
+
+
+class Show(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    title: str
+    market: str
+    language: str
+    host_name: str
+    host_member_id: str | None
+    host_timezone: str
+    scheduled_at: datetime
+    scheduled_local: str = ""
+    status: str
+    started_at: datetime | None
+    ended_at: datetime | None
+    replay_url: str | None
+    video_provider: str
+    hls_url: str | None
+    pinned: list[dict[str, Any]]
+    rhythm: list[dict[str, Any]]
+    moderation: dict[str, Any]
+    counters: dict[str, int] = Field(default_factory=dict)
+
+
+class ViewerTokenIn(BaseModel):
+    member_id: str | None = Field(None, description="The member watching (one of member_id, external_id)")
+    external_id: str | None = Field(None, description="The shop's customer id of the member watching")
+    device_id: str | None = Field(None, max_length=80, description="Links this device's earlier watching")
+    name: str | None = Field(None, max_length=60)
+
+    @model_validator(mode="after")
+    def _who(self) -> ViewerTokenIn:
+        if not (self.member_id or self.external_id):
+            raise ValueError("give member_id or external_id")
+        return self
+
+
+class JoinIn(BaseModel):
+    name: str | None = Field(None, max_length=60)
+
+
+class TokenOut(BaseModel):
+    token: str
+    viewer_key: str
+    expires_in: int
+    ws_url: str
