@@ -109,7 +109,7 @@ async def app(database_url: str) -> AsyncIterator[Any]:
         database_url=database_url,
         run_worker=False,
         public_base_url="http://live.test",
-        secret_key="test-secret",
+        secret_key="test-secret-key-that-is-long-enough-for-hs256",
         database_pool_size=20,
     )
     async with running_app(settings) as application:

@@ -77,6 +77,8 @@ def serve(
     settings = get_settings()
     if migrate_first:
         migrate(settings.database_url)
+    # Worker processes must share one secret, or a viewer token minted by one would fail in another.
+    os.environ.setdefault("LIVELOOP_SECRET_KEY", settings.secret_key)
     uvicorn.run(
         "liveloop.app:create_app",
         factory=True,
@@ -85,6 +87,9 @@ def serve(
         workers=workers,
         log_level=settings.log_level.lower(),
         access_log=False,
+        ws="websockets-sansio",
+        ws_per_message_deflate=False,  # frames are encoded once for everyone; compressing per viewer would not be
+        ws_max_size=64 * 1024,
     )
 
 

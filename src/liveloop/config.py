@@ -25,6 +25,7 @@ class Settings(BaseSettings):
     )
     secret_key: str = Field(
         default_factory=lambda: secrets.token_urlsafe(32),
+        min_length=32,
         description="Signs click ids and viewer tokens. Set it in production; a random one is used otherwise.",
     )
     run_worker: bool = Field(True, description="Run the outbox and scheduled-job worker inside the API process.")

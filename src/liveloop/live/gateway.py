@@ -26,6 +26,7 @@ import os
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -75,7 +76,7 @@ class ShowInfo:
     public: dict[str, Any]
 
 
-@dataclass
+@dataclass(eq=False)
 class Viewer:
     claims: tokens.ViewerClaims
     conn: Connection
@@ -119,6 +120,7 @@ class Gateway:
         self._tasks: list[asyncio.Task[None]] = []
         self.comment_hooks: list[CommentHook] = []
         self.on_effective_view: Callable[[Any], Awaitable[None]] | None = None
+        self.clock: Callable[[], datetime] = utc_now  # heartbeats are stamped with it
 
     # --- lifecycle -------------------------------------------------------------------------------------
 
@@ -161,9 +163,12 @@ class Gateway:
         room.on_message(seq, raw)
         if b'"k":"show"' in raw or b'"k":"restrict"' in raw:
             self._shows.forget(room_id)
-            if b'"status":"ended"' in raw:
-                for viewer in self.viewers.get(room_id, ()):
+            change = orjson.loads(raw)
+            for viewer in self.viewers.get(room_id, ()):
+                if change.get("status") == "ended":
                     viewer.conn.close(CLOSE_SHOW_ENDED)
+                elif change.get("kind") == "ban" and not change.get("lifted") and viewer.claims.key == change.get("vk"):
+                    viewer.conn.close(CLOSE_BANNED)
 
     async def publish(self, show_id: str, message: dict[str, Any]) -> int:
         return await self.bus.publish(show_id, orjson.dumps(message))
@@ -195,7 +200,7 @@ class Gateway:
         while True:
             await asyncio.sleep(1.0)
             try:
-                counts = self.presence.counts(utc_now())
+                counts = self.presence.counts(self.clock())
                 for show_id in set(counts) | set(self._last_presence):
                     n = counts.get(show_id, 0)
                     if n or self._last_presence.get(show_id):
@@ -231,7 +236,7 @@ class Gateway:
         """Write heartbeats, counters and interactions gathered since the last flush, in one transaction."""
         counts, self._counts = self._counts, {}
         interacted, self._interacted = self._interacted, {}
-        now = utc_now()
+        now = self.clock()
         try:
             async with transaction(self.sessions) as session:
                 batch = await self.presence.flush(session)
@@ -326,7 +331,7 @@ class Gateway:
             await ws.send_bytes(room.resume_frame(since))
         room.connections.add(viewer.conn)
         self.viewers.setdefault(show_id, set()).add(viewer)
-        self.presence.beat(show.shop_id, show_id, claims.key, claims.member_id, claims.device_id, utc_now())
+        self.presence.beat(show.shop_id, show_id, claims.key, claims.member_id, claims.device_id, self.clock())
         writer = asyncio.create_task(self._write(ws, viewer.conn))
         viewer.conn.on_overflow = writer.cancel  # a send stuck on a slow viewer must not hold the close
         reader = asyncio.create_task(self._read(ws, show, viewer))
@@ -395,7 +400,7 @@ class Gateway:
         claims = viewer.claims
         now = time.monotonic()
         if kind == "hb":
-            self.presence.beat(show.shop_id, show.id, claims.key, claims.member_id, claims.device_id, utc_now())
+            self.presence.beat(show.shop_id, show.id, claims.key, claims.member_id, claims.device_id, self.clock())
             return
         if kind == "c":
             await self._comment(show, viewer, message.get("x"), now)

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, update
+from sqlalchemy import bindparam
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from liveloop.kit.ids import new_id
@@ -190,19 +190,15 @@ class Presence:
                 del self.viewers[key]  # gone for minutes: a new heartbeat starts afresh
 
 
-_EXTEND = (
-    update(WatchSegment)
-    .where(WatchSegment.id == bindparam("b_id"))
-    .values(last_seen_at=bindparam("b_last"))
-    .execution_options(synchronize_session=False)
-)
+_SEGMENTS = table(WatchSegment)
+_VIEWERS = table(ShowViewer)
+_EXTEND = _SEGMENTS.update().where(_SEGMENTS.c.id == bindparam("b_id")).values(last_seen_at=bindparam("b_last"))
 _EFFECTIVE = (
-    update(ShowViewer)
+    _VIEWERS.update()
     .where(
-        ShowViewer.show_id == bindparam("b_show"),
-        ShowViewer.viewer_key == bindparam("b_key"),
-        ShowViewer.effective_at.is_(None),
+        _VIEWERS.c.show_id == bindparam("b_show"),
+        _VIEWERS.c.viewer_key == bindparam("b_key"),
+        _VIEWERS.c.effective_at.is_(None),
     )
     .values(effective_at=bindparam("b_at"))
-    .execution_options(synchronize_session=False)
 )

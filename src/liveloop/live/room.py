@@ -177,7 +177,7 @@ class Room:
         """Give the frame to every connection; returns how many were closed for being too slow."""
         slow = 0
         for conn in self.connections:
-            if not conn.push(frame) and conn.close_code == CLOSE_TOO_SLOW:
+            if not conn.closing and not conn.push(frame):
                 slow += 1
         self.overflows += slow
         return slow

@@ -1,0 +1,129 @@
+"""A real HTTP/WebSocket server (uvicorn, in this event loop) around the test app, and a viewer client."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+import orjson
+import pytest
+import uvicorn
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
+
+from liveloop.client import free_port
+from liveloop.kit.time import utc_now
+from tests.conftest import ShopCtx
+from tests.factories import ok
+
+
+@dataclass
+class LiveServer:
+    base: str
+    ws_base: str
+
+
+@pytest.fixture
+async def live_server(shop: ShopCtx) -> AsyncIterator[LiveServer]:
+    port = free_port()
+    config = uvicorn.Config(
+        shop.app, host="127.0.0.1", port=port, lifespan="off", log_level="warning", ws="websockets-sansio"
+    )
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    for _ in range(200):
+        if server.started:
+            break
+        await asyncio.sleep(0.02)
+    try:
+        yield LiveServer(base=f"http://127.0.0.1:{port}", ws_base=f"ws://127.0.0.1:{port}")
+    finally:
+        server.should_exit = True
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.wait_for(task, 10)
+
+
+@dataclass
+class ViewerClient:
+    """A viewer's socket that keeps every message it received, in order."""
+
+    ws: ClientConnection
+    hello: dict[str, Any]
+    frames: list[dict[str, Any]] = field(default_factory=list)
+    errors: list[dict[str, Any]] = field(default_factory=list)
+    last_q: int = 0
+
+    @property
+    def messages(self) -> list[dict[str, Any]]:
+        return [m for f in self.frames for m in f.get("m", [])]
+
+    async def send(self, **message: Any) -> None:
+        await self.ws.send(orjson.dumps(message).decode())
+
+    async def pump(self, seconds: float = 0.3) -> None:
+        """Read whatever arrives for ``seconds``."""
+        deadline = asyncio.get_running_loop().time() + seconds
+        while (left := deadline - asyncio.get_running_loop().time()) > 0:
+            try:
+                raw = await asyncio.wait_for(self.ws.recv(), left)
+            except (TimeoutError, ConnectionClosed):
+                return
+            self._keep(orjson.loads(raw))
+
+    async def until(self, predicate: Any, within: float = 5.0) -> None:
+        deadline = asyncio.get_running_loop().time() + within
+        while not predicate(self):
+            left = deadline - asyncio.get_running_loop().time()
+            if left <= 0:
+                raise AssertionError(f"timed out; frames: {self.frames[-3:]}, errors: {self.errors}")
+            raw = await asyncio.wait_for(self.ws.recv(), left)
+            self._keep(orjson.loads(raw))
+
+    def _keep(self, data: dict[str, Any]) -> None:
+        if data.get("t") == "err":
+            self.errors.append(data)
+            return
+        self.frames.append(data)
+        for m in data.get("m", []):
+            self.last_q = max(self.last_q, m["q"])
+
+    def comments(self) -> list[str]:
+        return [m["x"] for m in self.messages if m.get("k") in ("c", "hc")]
+
+    async def close(self) -> None:
+        await self.ws.close()
+
+
+async def join(server: LiveServer, token: str, show_id: str, since: int | None = None) -> ViewerClient:
+    url = f"{server.ws_base}/v1/live/{show_id}/ws?token={token}"
+    if since is not None:
+        url += f"&since={since}"
+    ws = await connect(url, max_size=2**20)
+    hello = orjson.loads(await ws.recv())
+    return ViewerClient(ws=ws, hello=hello)
+
+
+async def create_show(shop: ShopCtx, **overrides: Any) -> dict[str, Any]:
+    body = {
+        "title": "Autumn drop",
+        "host_name": "Mai",
+        "scheduled_at": (utc_now() + timedelta(hours=1)).isoformat(),
+        **overrides,
+    }
+    return ok(await shop.api.post("/v1/shows", json=body), 201)
+
+
+async def live_show(shop: ShopCtx, **overrides: Any) -> dict[str, Any]:
+    show = await create_show(shop, **overrides)
+    return ok(await shop.api.post(f"/v1/shows/{show['id']}/start"))
+
+
+async def anonymous_token(shop: ShopCtx, show_id: str, name: str | None = None) -> dict[str, Any]:
+    shop.api.cookies.clear()
+    body = ok(await shop.api.post(f"/v1/public/shows/{show_id}/join", json={"name": name} if name else None))
+    shop.api.cookies.clear()
+    return body

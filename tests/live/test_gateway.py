@@ -1,0 +1,215 @@
+"""The live room over real WebSockets: frames, moderation, failure paths, resume, presence."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from typing import Any
+
+import orjson
+import pytest
+from sqlalchemy import select
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
+
+from liveloop.kit.db import transaction
+from liveloop.kit.time import utc_now
+from liveloop.live import tokens
+from liveloop.models import ShowViewer, WatchSegment
+from tests.conftest import ShopCtx, make_shop
+from tests.factories import create_campaign, create_member, invite, ok
+from tests.live.conftest import LiveServer, anonymous_token, join, live_show
+
+
+async def close_code(server: LiveServer, path: str) -> int | None:
+    async with connect(server.ws_base + path) as ws:
+        try:
+            while True:
+                await asyncio.wait_for(ws.recv(), 5)
+        except ConnectionClosed:
+            pass
+        return ws.close_code
+
+
+async def test_two_viewers_see_each_others_comments_and_the_likes(shop: ShopCtx, live_server: LiveServer) -> None:
+    show = await live_show(shop)
+    ann = await join(live_server, (await anonymous_token(shop, show["id"], "Ann"))["token"], show["id"])
+    bob = await join(live_server, (await anonymous_token(shop, show["id"], "Bob"))["token"], show["id"])
+    assert ann.hello["show"]["title"] == "Autumn drop" and ann.hello["you"]["name"] == "Ann"
+    await ann.send(t="c", x="Is the <red> one in stock?")
+    await bob.send(t="c", x="love it")
+    for _ in range(4):
+        await bob.send(t="l", n=10)
+    for viewer in (ann, bob):
+        await viewer.until(lambda v: len(v.comments()) == 2 and v.frames[-1]["lk"] == 40)
+        assert viewer.comments() == ["Is the &lt;red&gt; one in stock?", "love it"]
+        names = {m["u"] for m in viewer.messages if m["k"] == "c"}
+        assert names == {"Ann", "Bob"}
+    await ann.close()
+    await bob.close()
+    await shop.app.state.gateway.flush()
+    stats = ok(await shop.api.get(f"/v1/shows/{show['id']}/live-stats"))
+    assert stats["counters"]["likes"] == 40 and stats["counters"]["comments"] == 2
+    assert stats["unique_viewers"] == 2
+
+
+async def test_a_flood_from_one_viewer_is_throttled(shop: ShopCtx, live_server: LiveServer) -> None:
+    show = await live_show(shop, moderation={"comments_per_10s": 3})
+    spammer = await join(live_server, (await anonymous_token(shop, show["id"]))["token"], show["id"])
+    other = await join(live_server, (await anonymous_token(shop, show["id"]))["token"], show["id"])
+    for i in range(20):
+        await spammer.send(t="c", x=f"buy {i}")
+    await other.send(t="c", x="hello")
+    await other.until(lambda v: "hello" in v.comments())
+    await spammer.pump(0.3)
+    assert other.comments()[:3] == ["buy 0", "buy 1", "buy 2"] and len(other.comments()) == 4
+    assert {e["code"] for e in spammer.errors} == {"rate_limited"} and len(spammer.errors) == 17
+
+
+async def test_slow_mode_mutes_and_bans(shop: ShopCtx, live_server: LiveServer) -> None:
+    show = await live_show(shop, moderation={"slow_mode_seconds": 30, "blocked_words": {"*": ["scam"]}})
+    grant = await anonymous_token(shop, show["id"], "Eve")
+    eve = await join(live_server, grant["token"], show["id"])
+    await eve.send(t="c", x="first")
+    await eve.send(t="c", x="second")
+    await eve.until(lambda v: v.errors and "first" in v.comments())
+    assert eve.errors[0]["code"] == "slow_mode"
+    ok(
+        await shop.api.post(
+            f"/v1/shows/{show['id']}/restrictions", json={"viewer_key": grant["viewer_key"], "kind": "ban"}
+        ),
+        201,
+    )
+    with pytest.raises(ConnectionClosed):  # banned while watching: out at once
+        while True:
+            await asyncio.wait_for(eve.ws.recv(), 5)
+    assert eve.ws.close_code == 4403
+    assert await close_code(live_server, f"/v1/live/{show['id']}/ws?token={grant['token']}") == 4403
+
+
+async def test_bad_tokens_and_bad_frames_close_only_that_connection(shop: ShopCtx, live_server: LiveServer) -> None:
+    show = await live_show(shop)
+    path = f"/v1/live/{show['id']}/ws?token="
+    forged = tokens.mint(
+        "not-the-servers-secret-not-the-servers", shop_id=shop.shop.id, show_id=show["id"], name="x", device_id="d"
+    )
+    assert await close_code(live_server, path + forged) == 4401
+    expired = tokens.mint(
+        shop.app.state.settings.secret_key,
+        shop_id=shop.shop.id,
+        show_id=show["id"],
+        name="x",
+        device_id="d",
+        ttl=timedelta(seconds=-1),
+    )
+    assert await close_code(live_server, path + expired) == 4401
+    assert await close_code(live_server, path + "garbage") == 4401
+
+    good = await join(live_server, (await anonymous_token(shop, show["id"]))["token"], show["id"])
+    for bad in ("not json", orjson.dumps([1, 2]).decode(), '{"t":"c","x":"' + "a" * 5000 + '"}'):
+        victim = await join(live_server, (await anonymous_token(shop, show["id"]))["token"], show["id"])
+        await victim.ws.send(bad)
+        with pytest.raises(ConnectionClosed):
+            await asyncio.wait_for(victim.ws.recv(), 5)
+        assert victim.ws.close_code == 4400
+    await good.send(t="c", x="still here")
+    await good.until(lambda v: "still here" in v.comments())
+    await good.send(t="zz")
+    await good.send(t="l", n=500)
+    await good.send(t="s", ch="myspace")
+    await good.until(lambda v: len(v.errors) == 3)
+    assert [e["code"] for e in good.errors] == ["unknown_type", "invalid_likes", "unknown_channel"]
+
+
+async def test_a_reconnecting_viewer_resumes_from_the_last_message_it_saw(
+    shop: ShopCtx, live_server: LiveServer
+) -> None:
+    show = await live_show(shop)
+    token = (await anonymous_token(shop, show["id"]))["token"]
+    talker = await join(live_server, (await anonymous_token(shop, show["id"]))["token"], show["id"])
+    viewer = await join(live_server, token, show["id"])
+    await talker.send(t="c", x="one")
+    await viewer.until(lambda v: v.comments() == ["one"])
+    last = viewer.last_q
+    await viewer.close()
+    for text in ("two", "three"):
+        await talker.send(t="c", x=text)
+    await talker.until(lambda v: "three" in v.comments())
+    back = await join(live_server, token, show["id"], since=last)
+    await back.until(lambda v: v.frames and v.frames[0]["t"] == "r")
+    resumed = back.frames[0]
+    assert resumed["gap"] is False and [m["x"] for m in resumed["m"]] == ["two", "three"]
+
+
+async def test_ended_show_closes_the_room_and_refuses_new_viewers(shop: ShopCtx, live_server: LiveServer) -> None:
+    show = await live_show(shop)
+    token = (await anonymous_token(shop, show["id"]))["token"]
+    viewer = await join(live_server, token, show["id"])
+    ended = ok(await shop.api.post(f"/v1/shows/{show['id']}/end", json={"replay_url": "https://cdn.test/replay.m3u8"}))
+    assert ended["status"] == "ended" and ended["replay_url"] == "https://cdn.test/replay.m3u8"
+    with pytest.raises(ConnectionClosed):
+        while True:
+            await asyncio.wait_for(viewer.ws.recv(), 5)
+    assert viewer.ws.close_code == 4410
+    assert await close_code(live_server, f"/v1/live/{show['id']}/ws?token={token}") == 4410
+
+
+async def test_heartbeats_make_an_effective_view_that_converts_a_first_view_referral(
+    shop: ShopCtx, live_server: LiveServer
+) -> None:
+    await create_campaign(shop.api, conversion_event="first_view")
+    inviter = await create_member(shop.api)
+    invitee = await invite(shop.api, shop.slug, inviter)
+    show = await live_show(shop)
+    grant = ok(await shop.api.post(f"/v1/shows/{show['id']}/viewer-tokens", json={"member_id": invitee["id"]}), 201)
+    gateway = shop.app.state.gateway
+    t0 = utc_now()
+    gateway.clock = lambda: t0
+    viewer = await join(live_server, grant["token"], show["id"])
+    await viewer.send(t="hb")
+    await viewer.pump(0.1)
+    await gateway.flush()
+    assert ok(await shop.api.get("/v1/referrals"))[0]["status"] == "pending"  # not ten seconds yet
+    gateway.clock = lambda: t0 + timedelta(seconds=12)
+    await viewer.send(t="hb")
+    await viewer.pump(0.1)
+    await gateway.flush()
+    async with transaction(shop.app.state.sessions) as s:
+        row = (await s.execute(select(ShowViewer).where(ShowViewer.show_id == show["id"]))).scalar_one()
+        segments = (await s.execute(select(WatchSegment).where(WatchSegment.show_id == show["id"]))).scalars().all()
+    assert row.member_id == invitee["id"] and row.effective_at is not None
+    assert len(segments) == 1 and (segments[0].last_seen_at - segments[0].started_at).total_seconds() == 12
+    referrals = ok(await shop.api.get("/v1/referrals"))
+    assert referrals[0]["status"] == "converted"
+
+
+async def test_show_api_schedules_in_the_hosts_zone_and_checks_the_rhythm(shop: ShopCtx) -> None:
+    body: dict[str, Any] = {
+        "title": "Night market",
+        "host_name": "Nok",
+        "host_timezone": "Asia/Bangkok",
+        "scheduled_at": "2026-12-01T20:00:00",
+        "pinned": [{"sku": "A1", "title": "Silk scarf", "price_minor": 59000, "currency": "THB"}],
+    }
+    show = ok(await shop.api.post("/v1/shows", json=body), 201)
+    assert show["scheduled_at"].startswith("2026-12-01T13:00") and show["scheduled_local"] == "2026-12-01T20:00+07:00"
+    assert [p["at_minute"] for p in show["rhythm"]] == [15, 30, 45]
+    bad = await shop.api.post(
+        "/v1/shows",
+        json={
+            **body,
+            "rhythm": [
+                {"at_minute": 10, "kind": "perk", "title": "a"},
+                {"at_minute": 50, "kind": "lottery", "title": "b"},
+            ],
+        },
+    )
+    assert bad.status_code == 422 and "15-20 minutes apart" in bad.text
+    assert (await shop.api.post(f"/v1/shows/{show['id']}/end")).json()["error"]["code"] == "show_not_live"
+    ok(await shop.api.post(f"/v1/shows/{show['id']}/start"))
+    again = ok(await shop.api.post(f"/v1/shows/{show['id']}/start"))
+    assert again["status"] == "live"
+    other = await make_shop(shop.app, slug="other")
+    assert (await other.api.get(f"/v1/shows/{show['id']}")).status_code == 404
+    assert (await other.api.post(f"/v1/shows/{show['id']}/viewer-tokens", json={"member_id": "x"})).status_code == 404
+    await other.api.aclose()
