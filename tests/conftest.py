@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
 import threading
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -161,3 +162,40 @@ async def shop(app: Any) -> AsyncIterator[ShopCtx]:
 
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def _service_url(env: str, what: str) -> str:
+    """The URL in ``env``; skip when unset (a laptop), and let the test fail when it is set but unreachable."""
+    url = os.environ.get(env)
+    if not url:
+        pytest.skip(f"{env} is not set: no {what} to run this test against (set it to run it)")
+    return url
+
+
+@pytest.fixture
+def redis_url() -> str:
+    url = _service_url("LIVELOOP_TEST_REDIS_URL", "Redis")
+    import redis
+
+    client = redis.Redis.from_url(url, socket_connect_timeout=3)
+    try:
+        client.ping()  # unreachable: this raises, and the test errors instead of skipping
+    finally:
+        client.close()
+    return url
+
+
+@pytest.fixture
+def nats_url() -> str:
+    url = _service_url("LIVELOOP_TEST_NATS_URL", "NATS")
+    parsed = make_url_parts(url)
+    with socket.create_connection(parsed, timeout=3) as conn:  # unreachable: this raises
+        assert conn.recv(4) == b"INFO", f"{url} does not answer like a NATS server"
+    return url
+
+
+def make_url_parts(url: str) -> tuple[str, int]:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    return parts.hostname or "127.0.0.1", parts.port or 4222

@@ -29,7 +29,7 @@ def _start(database_url: str, port: int) -> subprocess.Popen[bytes]:
         {
             "LIVELOOP_DATABASE_URL": database_url,
             "LIVELOOP_RUN_WORKER": "false",
-            "LIVELOOP_SECRET_KEY": "test-secret",
+            "LIVELOOP_SECRET_KEY": "test-secret-key-that-is-long-enough-for-hs256",
             "LIVELOOP_LOG_LEVEL": "warning",
         },
         port,

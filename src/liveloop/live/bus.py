@@ -154,7 +154,7 @@ class NatsBus:
 
     async def start(self, handler: Handler) -> None:
         import nats
-        from nats.js.api import DeliverPolicy, RetentionPolicy, StorageType, StreamConfig
+        from nats.js.api import ConsumerConfig, DeliverPolicy, RetentionPolicy, StorageType, StreamConfig
 
         self._nc = await nats.connect(self._url, max_reconnect_attempts=-1)
         self._js = self._nc.jetstream()
@@ -180,8 +180,7 @@ class NatsBus:
             self._prefix + ">",
             cb=on_message,
             ordered_consumer=True,
-            deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
-            opt_start_seq=self.start_seq + 1,
+            config=ConsumerConfig(deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=self.start_seq + 1),
         )
 
     async def publish(self, room: str, payload: bytes) -> int:
