@@ -37,6 +37,9 @@ EVENT_TYPES = (
     "show.started",
     "show.ended",
     "show.high_point",
+    "show.video_event",
+    "live.interaction_launched",
+    "live.interaction_settled",
 )
 
 

@@ -1,18 +1,20 @@
 from __future__ import annotations
 
 import secrets
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request, Response, WebSocket
+from fastapi import APIRouter, Body, Request, Response, WebSocket
 from pydantic import BaseModel, Field
 from sqlalchemy import func, select
 
-from liveloop.kit.errors import NotFound, Unprocessable
+from liveloop.events.service import emit
+from liveloop.kit.errors import NotFound, Unauthorized, Unprocessable
 from liveloop.kit.http import Session, UnitOfWorkRoute
-from liveloop.live import schemas, service, tokens
+from liveloop.live import cohost, interactions, schemas, service, tokens, video
 from liveloop.live.gateway import Gateway
 from liveloop.members import service as members
-from liveloop.models import Show, ShowViewer
+from liveloop.models import Interaction, Show, ShowViewer
+from liveloop.orders.service import claim_event
 from liveloop.referral.clicks import DEVICE_COOKIE
 from liveloop.referral.service import on_effective_view
 from liveloop.shops.auth import Operator, requires
@@ -214,3 +216,109 @@ async def join(
 async def room_socket(websocket: WebSocket, show_id: str) -> None:
     gateway: Gateway = websocket.app.state.gateway
     await gateway.serve(websocket, show_id)
+
+
+# --- interactions ------------------------------------------------------------------------------------------
+
+
+@router.post("/shows/{show_id}/interactions", response_model=schemas.Interaction, status_code=201)
+async def launch_interaction(
+    show_id: str,
+    body: Annotated[schemas.InteractionCreate, Body()],
+    session: Session,
+    op: Operator = requires("live:write"),
+) -> Any:
+    """Launch a mechanic: its card appears in the room at once and it settles when its window closes."""
+    show = await service.get_show(session, op.shop_id, show_id)
+    return await interactions.launch(session, show, body)
+
+
+@router.get("/shows/{show_id}/interactions", response_model=list[schemas.Interaction])
+async def list_interactions(show_id: str, session: Session, op: Operator = requires("live:read")) -> Any:
+    show = await service.get_show(session, op.shop_id, show_id)
+    return await interactions.list_for_show(session, show.id)
+
+
+@router.post("/interactions/{interaction_id}/settle", response_model=schemas.Interaction)
+async def settle_interaction(interaction_id: str, session: Session, op: Operator = requires("live:write")) -> Any:
+    """Close it now and hand out what it promised (settling twice changes nothing)."""
+    return await interactions.settle(session, await interactions.get(session, op.shop_id, interaction_id))
+
+
+@public.get("/interactions/{interaction_id}")
+async def public_interaction(interaction_id: str, session: Session) -> Any:
+    """Anyone may check a settled lottery: the seed's hash before, the seed, entries and winners after."""
+    found = await session.get(Interaction, interaction_id)
+    if found is None:
+        raise NotFound("No such interaction.", code="interaction_not_found")
+    return interactions.public_card(found)
+
+
+# --- co-hosts and video ----------------------------------------------------------------------------------
+
+
+@router.get("/shows/{show_id}/cohosts")
+async def cohost_queue(show_id: str, session: Session, op: Operator = requires("live:read")) -> Any:
+    show = await service.get_show(session, op.shop_id, show_id)
+    return [
+        {"id": r.id, "name": r.name, "viewer_key": r.viewer_key, "member_id": r.member_id, "status": r.status}
+        for r in await cohost.queue(session, show.id)
+    ]
+
+
+@router.post("/shows/{show_id}/cohosts/{request_id}/{decision}")
+async def decide_cohost(
+    show_id: str, request_id: str, decision: str, session: Session, op: Operator = requires("live:write")
+) -> Any:
+    if decision not in ("approve", "decline"):
+        raise NotFound("Use /approve or /decline.", code="not_found")
+    show = await service.get_show(session, op.shop_id, show_id)
+    request = await cohost.decide(session, show.id, request_id, approve=decision == "approve")
+    return {"id": request.id, "status": request.status}
+
+
+def _viewer(request: Request, show_id: str) -> tokens.ViewerClaims:
+    auth = request.headers.get("authorization", "")
+    token = auth.removeprefix("Bearer ").strip()
+    if not token:
+        raise Unauthorized("Send the viewer token as Authorization: Bearer <token>.", code="missing_token")
+    return tokens.verify(request.app.state.settings.secret_key, token, show_id=show_id)
+
+
+@public.post("/shows/{show_id}/video-token")
+async def video_token(show_id: str, request: Request, session: Session) -> Any:
+    """The provider token for this viewer: hosts and approved co-hosts may publish, everyone else watches."""
+    claims = _viewer(request, show_id)
+    provider = video.require(request.app.state.settings)
+    publish = claims.is_host or await cohost.approved(session, show_id, claims.key) is not None
+    return {
+        "provider": "livekit",
+        "url": provider.url,
+        "room": video.room_name(show_id),
+        "token": provider.token(video.room_name(show_id), claims.key, claims.name, publish=publish),
+        "can_publish": publish,
+    }
+
+
+@public.post("/webhooks/livekit", status_code=204)
+async def livekit_webhook(request: Request, session: Session) -> Response:
+    """LiveKit's signed webhooks (room started/finished, participants, egress). Each event is applied once."""
+    provider = video.require(request.app.state.settings)
+    event = provider.receive_webhook(await request.body(), request.headers.get("authorization"))
+    room = (event.get("room") or {}).get("name", "")
+    show_id = room.removeprefix("liveloop-") if room.startswith("liveloop-") else None
+    show = (await session.execute(select(Show).where(Show.id == show_id))).scalar_one_or_none() if show_id else None
+    if show is None:
+        return Response(status_code=204)  # a room that is not one of our shows: acknowledged, ignored
+    if await claim_event(session, show.shop_id, "livekit", str(event.get("id") or ""), str(event.get("event"))):
+        await emit(
+            session,
+            show.shop_id,
+            "show.video_event",
+            {
+                "show_id": show.id,
+                "event": event.get("event"),
+                "participant": (event.get("participant") or {}).get("identity"),
+            },
+        )
+    return Response(status_code=204)

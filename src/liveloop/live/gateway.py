@@ -25,7 +25,7 @@ import logging
 import os
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -40,8 +40,9 @@ from liveloop.kit.errors import Unauthorized
 from liveloop.kit.ids import new_id
 from liveloop.kit.sql import increment_counters, table
 from liveloop.kit.time import utc_now
-from liveloop.live import moderation, service, tokens
+from liveloop.live import cohost, interactions, moderation, service, tokens
 from liveloop.live.bus import Bus
+from liveloop.live.notify import to_room
 from liveloop.live.presence import Presence
 from liveloop.live.room import (
     CLOSE_BAD_FRAME,
@@ -55,7 +56,7 @@ from liveloop.live.room import (
     Connection,
     Room,
 )
-from liveloop.models import Show, ShowCounter, ShowViewer
+from liveloop.models import Interaction, Show, ShowCounter, ShowViewer
 from liveloop.referral.links import CHANNELS
 
 log = logging.getLogger(__name__)
@@ -83,6 +84,15 @@ class Viewer:
     comments: moderation.TokenBucket
     likes: moderation.TokenBucket
     last_comment: float = 0.0
+    teams: dict[str, str] = field(default_factory=dict)  # team PK → the team this viewer plays for
+
+
+@dataclass
+class OpenInteraction:
+    id: str
+    kind: str
+    config: dict[str, Any]
+    closes_at: datetime | None
 
 
 # Called with (show id, viewer, text) for each accepted comment: keyword mechanics listen here.
@@ -118,7 +128,10 @@ class Gateway:
         self._interacted: dict[str, set[str]] = {}  # not yet written: show → viewer keys
         self._last_presence: dict[str, int] = {}
         self._tasks: list[asyncio.Task[None]] = []
-        self.comment_hooks: list[CommentHook] = []
+        self.comment_hooks: list[CommentHook] = [self._keyword_mechanics]
+        self._open: TTLCache[str, list[OpenInteraction]] = TTLCache(2.0)
+        self._entered: dict[str, set[str]] = {}  # keyword lottery → viewer keys already entered
+        self._progress: dict[str, int] = {}  # challenge → keyword comments not yet counted
         self.on_effective_view: Callable[[Any], Awaitable[None]] | None = None
         self.clock: Callable[[], datetime] = utc_now  # heartbeats are stamped with it
 
@@ -161,6 +174,8 @@ class Gateway:
     def _on_bus(self, room_id: str, seq: int, raw: bytes) -> None:
         room = self.room(room_id)
         room.on_message(seq, raw)
+        if b'"card":"ia_' in raw and b'"status":' in raw:  # an interaction was launched or settled
+            self._open.forget(room_id)
         if b'"k":"show"' in raw or b'"k":"restrict"' in raw:
             self._shows.forget(room_id)
             change = orjson.loads(raw)
@@ -211,6 +226,7 @@ class Gateway:
                     if not n:
                         self._last_presence.pop(show_id, None)
                 self._evict_idle_rooms()
+                await self._apply_progress()
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -414,6 +430,7 @@ class Gateway:
                 return  # likes beyond the rate are dropped silently: the button keeps working
             self._likes[show.id] = self._likes.get(show.id, 0) + n
             self._count(show.id, "likes", n)
+            self._team_score(show.id, viewer, n)
             self._interacted.setdefault(show.id, set()).add(claims.key)
             return
         if kind == "s":
@@ -428,7 +445,13 @@ class Gateway:
             self._count(show.id, f"share:{channel}")
             self._interacted.setdefault(show.id, set()).add(claims.key)
             return
-        self._refuse(viewer, "unknown_type", 't is one of "hb", "c", "l", "s".')
+        if kind in ("a", "v", "team", "claim"):
+            await self._take_part(show, viewer, kind, message)
+            return
+        if kind == "cohost":
+            await self._ask_to_cohost(show, viewer)
+            return
+        self._refuse(viewer, "unknown_type", 't is one of "hb", "c", "l", "s", "a", "v", "team", "claim", "cohost".')
 
     async def _comment(self, show: ShowInfo, viewer: Viewer, text: Any, now: float) -> None:
         claims = viewer.claims
@@ -461,12 +484,107 @@ class Gateway:
         }
         await self.bus.publish(show.id, orjson.dumps(message))
         self._count(show.id, "comments")
+        self._team_score(show.id, viewer, 1)
         self._interacted.setdefault(show.id, set()).add(claims.key)
         for hook in self.comment_hooks:
             try:
                 await hook(show.id, viewer, clean)
             except Exception:
                 log.exception("a comment hook failed in show %s", show.id)
+
+    # --- mechanics ---------------------------------------------------------------------------------------
+
+    async def open_interactions(self, show_id: str) -> list[OpenInteraction]:
+        found = self._open.get(show_id)
+        if found is None:
+            async with self.sessions() as session:
+                found = [
+                    OpenInteraction(i.id, i.kind, i.config, i.closes_at)
+                    for i in await interactions.open_in_show(session, show_id)
+                ]
+            self._open.put(show_id, found)
+        return found
+
+    async def _keyword_mechanics(self, show_id: str, viewer: Viewer, text: str) -> None:
+        for ia in await self.open_interactions(show_id):
+            keyword = ia.config.get("keyword")
+            if not keyword or not moderation.contains_keyword(text, keyword):
+                continue
+            if ia.closes_at is not None and self.clock() >= ia.closes_at:
+                continue
+            if ia.kind == "danmaku_challenge":
+                self._progress[ia.id] = self._progress.get(ia.id, 0) + 1
+            elif ia.kind == "keyword_lottery":
+                entered = self._entered.setdefault(ia.id, set())
+                if viewer.claims.key in entered:
+                    continue
+                async with transaction(self.sessions) as session:
+                    interaction = await session.get(Interaction, ia.id)
+                    if interaction is None:
+                        continue
+                    try:
+                        await interactions.enter_lottery(session, interaction, viewer.claims)
+                    except interactions.Refused as exc:
+                        self._refuse(viewer, exc.code, exc.message)
+                        continue
+                entered.add(viewer.claims.key)
+                viewer.conn.push(orjson.dumps({"t": "ok", "card": ia.id, "entered": True}))
+
+    async def _apply_progress(self) -> None:
+        pending, self._progress = self._progress, {}
+        for interaction_id, n in pending.items():
+            async with transaction(self.sessions) as session:
+                total = await interactions.add_progress(session, interaction_id, n)
+                interaction = await session.get(Interaction, interaction_id)
+                if total is None or interaction is None:
+                    continue
+                if total >= int(interaction.config["target"]):
+                    await interactions.settle(session, interaction, reached=True)
+                else:
+                    to_room(session, interaction.show_id, {"k": "progress", "card": interaction_id, "progress": total})
+
+    async def _take_part(self, show: ShowInfo, viewer: Viewer, kind: str, message: dict[str, Any]) -> None:
+        interaction_id = message.get("i")
+        if not isinstance(interaction_id, str):
+            self._refuse(viewer, "invalid_interaction", "i is the id of the card you are answering.")
+            return
+        try:
+            async with transaction(self.sessions) as session:
+                interaction = await session.get(Interaction, interaction_id)
+                if interaction is None or interaction.show_id != show.id:
+                    raise interactions.Refused("unknown_interaction", "There is no such card in this show.")
+                expected = {"a": ("quiz",), "v": ("poll",), "team": ("team_pk",), "claim": ("flash_offer",)}[kind]
+                if interaction.kind not in expected:
+                    raise interactions.Refused("wrong_interaction", f"This card is a {interaction.kind}.")
+                reply: dict[str, Any] = {"t": "ok", "card": interaction_id}
+                if kind in ("a", "v"):
+                    await interactions.choose(session, interaction, viewer.claims, message.get("o"))
+                    reply["choice"] = message.get("o")
+                    if kind == "v":
+                        await self._publish_vote(session, interaction, message.get("o"))
+                elif kind == "team":
+                    viewer.teams[interaction_id] = await interactions.join_team(
+                        session, interaction, viewer.claims, message.get("team")
+                    )
+                    reply["team"] = viewer.teams[interaction_id]
+                else:
+                    reply["place"] = await interactions.claim_flash(session, interaction, viewer.claims)
+        except interactions.Refused as exc:
+            self._refuse(viewer, exc.code, exc.message)
+            return
+        viewer.conn.push(orjson.dumps(reply))
+
+    async def _publish_vote(self, session: AsyncSession, interaction: Interaction, option: Any) -> None:
+        to_room(session, interaction.show_id, {"k": "vote", "card": interaction.id, "o": option})
+
+    def _team_score(self, show_id: str, viewer: Viewer, n: int) -> None:
+        for interaction_id, team in viewer.teams.items():
+            self._count(show_id, f"pk:{interaction_id}:{team}", n)
+
+    async def _ask_to_cohost(self, show: ShowInfo, viewer: Viewer) -> None:
+        async with transaction(self.sessions) as session:
+            request = await cohost.ask(session, show.shop_id, show.id, viewer.claims)
+        viewer.conn.push(orjson.dumps({"t": "ok", "cohost": request.status}))
 
     def _refuse(self, viewer: Viewer, code: str, message: str) -> None:
         viewer.conn.push(orjson.dumps({"t": "err", "code": code, "message": message}))

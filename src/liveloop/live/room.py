@@ -28,6 +28,10 @@ DANMAKU = "c"
 LIKES = "lk"
 PRESENCE = "pr"
 SHARES = "sh"
+# Messages that set (or, with "end", remove) a card in the room's snapshot for viewers who join later.
+CARD_KINDS = frozenset(
+    {"pin", "keyword_lottery", "like_sprint", "danmaku_challenge", "quiz", "poll", "team_pk", "flash_offer"}
+)
 
 
 class Connection:
@@ -129,7 +133,7 @@ class Room:
             self.shares[channel] = self.shares.get(channel, 0) + 1
             return
         card = message.get("card")
-        if card:
+        if card and kind in CARD_KINDS:
             if message.get("end"):
                 self.cards.pop(str(card), None)
             else:

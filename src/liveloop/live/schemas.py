@@ -1,11 +1,12 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, field_validator, model_validator
 
 from liveloop.kit.money import is_currency
+from liveloop.referral.schemas import RewardSpec
 
 # A high point every 15 to 20 minutes (PRODUCT.md, "show rhythm").
 RHYTHM_MIN_GAP = 15
@@ -170,3 +171,101 @@ class TokenOut(BaseModel):
     viewer_key: str
     expires_in: int
     ws_url: str
+
+
+# --- interactions ----------------------------------------------------------------------------------------
+
+
+class _Launch(BaseModel):
+    title: str | None = Field(None, max_length=200)
+    window_seconds: int = Field(120, ge=5, le=7200, description="Closes by itself after this long")
+
+
+class KeywordLottery(_Launch):
+    kind: Literal["keyword_lottery"]
+    keyword: str = Field(min_length=1, max_length=40, description="Viewers enter by commenting it")
+    winners: int = Field(1, ge=1, le=1000)
+    prize: RewardSpec
+
+
+class LikeSprint(_Launch):
+    kind: Literal["like_sprint"]
+    target: int = Field(ge=1, le=10**9, description="Likes needed from now on")
+    reward: RewardSpec = Field(description="Given to every member watching when the target is reached")
+
+
+class DanmakuChallenge(_Launch):
+    kind: Literal["danmaku_challenge"]
+    keyword: str = Field(min_length=1, max_length=40)
+    target: int = Field(ge=1, le=10**7, description="Comments with the keyword needed")
+    reward: RewardSpec = Field(description="Usually a coupon; every member watching gets it once")
+
+
+class Quiz(_Launch):
+    kind: Literal["quiz"]
+    window_seconds: int = Field(30, ge=5, le=600)
+    question: str = Field(min_length=1, max_length=300)
+    options: list[str] = Field(min_length=2, max_length=6)
+    answer: int = Field(ge=0, description="Index of the right option (never shown to viewers before closing)")
+    points: int = Field(ge=1, le=1_000_000, description="Points for each member who answers right")
+
+    @model_validator(mode="after")
+    def _answer(self) -> Quiz:
+        if self.answer >= len(self.options):
+            raise ValueError("answer must be the index of one of the options")
+        return self
+
+
+class Poll(_Launch):
+    kind: Literal["poll"]
+    window_seconds: int = Field(60, ge=5, le=7200)
+    question: str = Field(min_length=1, max_length=300)
+    options: list[str] = Field(min_length=2, max_length=8)
+    next_product: bool = Field(False, description='"Which product next": options are pinned product SKUs')
+
+
+class TeamPK(_Launch):
+    kind: Literal["team_pk"]
+    window_seconds: int = Field(600, ge=30, le=7200)
+    teams: list[str] = Field(min_length=2, max_length=4)
+    metric: Literal["invites", "interactions", "watch_time"]
+    assign: Literal["choose", "auto"] = "choose"
+    reward: RewardSpec = Field(description="Every member of the winning team gets it")
+
+    @field_validator("teams")
+    @classmethod
+    def _teams(cls, v: list[str]) -> list[str]:
+        names = [t.strip() for t in v]
+        if any(not t or len(t) > 30 for t in names) or len(set(names)) != len(names):
+            raise ValueError("teams need distinct names of 1 to 30 characters")
+        return names
+
+
+class FlashOffer(_Launch):
+    kind: Literal["flash_offer"]
+    sku: str = Field(min_length=1, max_length=100)
+    quantity: int = Field(ge=1, le=1_000_000, description="Only the first this-many claims get the bonus")
+    per_buyer: int = Field(1, ge=1, le=10)
+    bonus: RewardSpec
+
+
+InteractionCreate = Annotated[
+    KeywordLottery | LikeSprint | DanmakuChallenge | Quiz | Poll | TeamPK | FlashOffer, Field(discriminator="kind")
+]
+
+
+class Interaction(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    show_id: str
+    kind: str
+    status: str
+    title: str
+    config: dict[str, Any]
+    result: dict[str, Any]
+    progress: int
+    seed_hash: str | None
+    closes_at: datetime | None
+    settled_at: datetime | None
+    created_at: datetime

@@ -4,7 +4,17 @@ from liveloop.models.base import Base
 from liveloop.models.coupons import Coupon, CouponBatch, CouponMemberUsage, CouponRedemption
 from liveloop.models.events import OutboxEvent, WebhookDelivery, WebhookEndpoint
 from liveloop.models.ledger import LedgerAccount, LedgerEntry, LedgerTransaction, LotMovement, PointLot
-from liveloop.models.live import Show, ShowCounter, ShowCue, ShowRestriction, ShowViewer, WatchSegment
+from liveloop.models.live import (
+    CohostRequest,
+    Interaction,
+    InteractionEntry,
+    Show,
+    ShowCounter,
+    ShowCue,
+    ShowRestriction,
+    ShowViewer,
+    WatchSegment,
+)
 from liveloop.models.members import Consent, Member, MemberDevice
 from liveloop.models.orders import Order
 from liveloop.models.referral import (
@@ -27,6 +37,7 @@ __all__ = [
     "Base",
     "Campaign",
     "CampaignBudget",
+    "CohostRequest",
     "Consent",
     "Coupon",
     "CouponBatch",
@@ -37,6 +48,8 @@ __all__ = [
     "FraudReview",
     "IdempotencyRecord",
     "InboundEvent",
+    "Interaction",
+    "InteractionEntry",
     "InviteClick",
     "LedgerAccount",
     "LedgerEntry",

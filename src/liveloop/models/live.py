@@ -107,3 +107,58 @@ class ShowRestriction(CreatedAt, Base):
     kind: Mapped[str] = mapped_column(String(8))  # mute ban
     until: Mapped[datetime | None] = mapped_column(nullable=True)
     reason: Mapped[str] = mapped_column(String(200), default="")
+
+
+class Interaction(CreatedAt, Base):
+    """A mechanic launched in a show: keyword lottery, like sprint, danmaku challenge, quiz, poll, team PK,
+    flash offer. ``progress`` is its running count (likes, keyword comments, claims)."""
+
+    __tablename__ = "show_interactions"
+    __table_args__ = (Index("ix_show_interactions_show_status", "show_id", "status"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    shop_id: Mapped[str] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"), index=True)
+    show_id: Mapped[str] = mapped_column(ForeignKey("shows.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(24))
+    status: Mapped[str] = mapped_column(String(16), default="open")  # open settling settled
+    title: Mapped[str] = mapped_column(String(200))
+    config: Mapped[dict[str, Any]]
+    result: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    progress: Mapped[int] = mapped_column(BigInteger, default=0)
+    base: Mapped[int] = mapped_column(BigInteger, default=0)  # e.g. the show's likes when a sprint began
+    seed: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    seed_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    closes_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    settled_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+
+class InteractionEntry(Base):
+    """One viewer's part in an interaction: a lottery entry, a vote, an answer, a claim, a team, a reward."""
+
+    __tablename__ = "interaction_entries"
+    __table_args__ = (UniqueConstraint("interaction_id", "viewer_key", "slot"),)
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    interaction_id: Mapped[str] = mapped_column(ForeignKey("show_interactions.id", ondelete="CASCADE"))
+    viewer_key: Mapped[str] = mapped_column(String(80))
+    slot: Mapped[int] = mapped_column(default=1)  # a buyer's 1st, 2nd… claim of a flash offer
+    member_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    choice: Mapped[str | None] = mapped_column(String(80), nullable=True)
+    reward_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    created_at: Mapped[datetime]
+
+
+class CohostRequest(CreatedAt, Base):
+    """A viewer asking to join the host on video; the host approves or declines."""
+
+    __tablename__ = "cohost_requests"
+    __table_args__ = (UniqueConstraint("show_id", "viewer_key"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    shop_id: Mapped[str] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"), index=True)
+    show_id: Mapped[str] = mapped_column(ForeignKey("shows.id", ondelete="CASCADE"))
+    viewer_key: Mapped[str] = mapped_column(String(80))
+    member_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    name: Mapped[str] = mapped_column(String(60))
+    status: Mapped[str] = mapped_column(String(16), default="waiting")  # waiting approved declined left
+    decided_at: Mapped[datetime | None] = mapped_column(nullable=True)

@@ -7,6 +7,8 @@ from fastapi import APIRouter, Request
 
 from liveloop.kit.http import Session, UnitOfWorkRoute
 from liveloop.kit.time import utc_now, week_start_utc
+from liveloop.live.notify import to_room
+from liveloop.live.service import get_show
 from liveloop.members.service import get_member
 from liveloop.models import Shop
 from liveloop.referral import groups, links, lottery, schemas, service
@@ -104,9 +106,20 @@ async def create_draw(
 
 
 @router.post("/draws/{draw_id}/run", response_model=schemas.Draw)
-async def run_draw(draw_id: str, session: Session, op: Operator = requires("campaigns:write")) -> Any:
+async def run_draw(
+    draw_id: str, session: Session, show_id: str | None = None, op: Operator = requires("campaigns:write")
+) -> Any:
+    """Run the draw; with ``show_id`` (a live show of this shop) the winners are announced in its room."""
     draw = await lottery.get_draw(session, draw_id, op.shop_id)
-    return lottery.public_view(await lottery.run_draw(session, draw))
+    show = await get_show(session, op.shop_id, show_id) if show_id else None
+    view = lottery.public_view(await lottery.run_draw(session, draw))
+    if show is not None:
+        to_room(
+            session,
+            show.id,
+            {"k": "draw", "draw_id": draw.id, "winners": draw.winners, "seed": draw.seed, "seed_hash": draw.seed_hash},
+        )
+    return view
 
 
 @public.get("/v1/public/draws/{draw_id}", tags=["public"])
