@@ -33,6 +33,9 @@ from liveloop.referral.clicks import ClickRecorder, InviteLinkMiddleware
 from liveloop.referral.endpoints import public as public_router
 from liveloop.referral.endpoints import router as referral_router
 from liveloop.shops.endpoints import router as shops_router
+from liveloop.web.pages import pages as web_pages
+from liveloop.web.pages import share as web_share
+from liveloop.web.pages import static_files
 
 log = logging.getLogger("liveloop")
 
@@ -82,7 +85,17 @@ async def start_services(app: FastAPI, settings: Settings, *, worker: bool) -> C
         )
         task = asyncio.create_task(runner.run_forever(), name="liveloop-worker")
 
+    audience: asyncio.Task[None] | None = None
+    if settings.demo_show_id:
+        from liveloop.live import simulator
+
+        audience = asyncio.create_task(simulator.run(gateway, settings.demo_show_id), name="liveloop-demo-audience")
+
     async def stop() -> None:
+        if audience is not None:
+            audience.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await audience
         if runner is not None and task is not None:
             runner.stop()
             with contextlib.suppress(asyncio.CancelledError):
@@ -122,8 +135,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         live_router,
         live_public,
         live_sockets,
+        web_pages,
+        web_share,
     ):
         app.include_router(router)
+    app.mount("/static/live", static_files(), name="live-static")
 
     @app.get("/healthz", tags=["ops"])
     async def healthz() -> dict[str, str]:

@@ -293,9 +293,10 @@ def demo(
 
     url = _url(database_url)
     migrate(url)
-    asyncio.run(run_demo(url, console, base_url=f"http://127.0.0.1:{port}"))
+    summary = asyncio.run(run_demo(url, console, base_url=f"http://127.0.0.1:{port}"))
     if serve_after:
         os.environ["LIVELOOP_DATABASE_URL"] = url
+        os.environ["LIVELOOP_DEMO_SHOW_ID"] = summary["show_id"]
         os.environ["LIVELOOP_PUBLIC_BASE_URL"] = f"http://127.0.0.1:{port}"
         get_settings.cache_clear()
         console.print(f"\nServing on [bold]http://127.0.0.1:{port}[/] — API docs at http://127.0.0.1:{port}/docs")

@@ -41,6 +41,7 @@ class Settings(BaseSettings):
         description="Room bus between gateway processes: memory:// (one process), redis://…, nats://….",
     )
     frame_ms: int = Field(100, ge=20, le=1000, description="Live-room messages are sent in frames this often.")
+    demo_show_id: str | None = Field(None, description="Simulate an audience in this show (set by `liveloop demo`).")
     livekit_url: str | None = Field(
         None, description="LiveKit server URL (wss://…) for video; none: HLS or a test card."
     )

@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 from liveloop.client import client_for, order_event, running_app, signed_order_headers
 from liveloop.config import Settings
 from liveloop.kit.db import transaction
+from liveloop.kit.time import utc_now
 from liveloop.ledger.verify import verify
 from liveloop.models import Referral, Reward, Shop
 from liveloop.shops.service import create_api_key, create_shop
@@ -54,8 +55,37 @@ async def run_demo(
             else:
                 console.print("[yellow]The demo shop exists already; showing its numbers.[/]")
             summary = await _summary(app, shop.id)
+            summary["show_id"] = await _demo_show(api)
     _print(console, summary, key, secret, base_url)
+    console.print(f"Live room (a simulated audience is watching): [bold]{base_url}/live/{summary['show_id']}[/]")
+    console.print(f"Same room in Thai: {base_url}/live/{summary['show_id']}?lang=th — in Arabic: ?lang=ar")
     return summary
+
+
+async def _demo_show(api: Any) -> str:
+    """The demo's live show: the one already running, or a new one that goes live now."""
+    for show in await _ok(await api.get("/v1/shows", params={"status": "live"})):
+        return str(show["id"])
+    show = await _ok(
+        await api.post(
+            "/v1/shows",
+            json={
+                "title": "Glow week: live try-on",
+                "host_name": "Mai",
+                "market": "sea",
+                "language": "en",
+                "host_timezone": "Asia/Bangkok",
+                "scheduled_at": utc_now().isoformat(),
+                "planned_minutes": 90,
+                "pinned": [
+                    {"sku": "LUMI-SERUM", "title": "Vitamin C serum 30 ml", "price_minor": 2900, "currency": "USD"},
+                    {"sku": "LUMI-TINT", "title": "Lip tint, Rose", "price_minor": 1500, "currency": "USD"},
+                ],
+            },
+        )
+    )
+    await _ok(await api.post(f"/v1/shows/{show['id']}/start"))
+    return str(show["id"])
 
 
 async def _ok(response: Any) -> Any:

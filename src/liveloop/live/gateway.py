@@ -285,6 +285,11 @@ class Gateway:
                     except Exception:
                         log.exception("effective view of show %s could not be applied", view.show_id)
 
+    def add_likes(self, show_id: str, n: int) -> None:
+        """Likes are summed in memory, published once per frame and written in batches."""
+        self._likes[show_id] = self._likes.get(show_id, 0) + n
+        self._count(show_id, "likes", n)
+
     def _count(self, show_id: str, name: str, n: int = 1) -> None:
         key = (show_id, name)
         self._counts[key] = self._counts.get(key, 0) + n
@@ -428,8 +433,7 @@ class Gateway:
                 return
             if not viewer.likes.allow(now, n):
                 return  # likes beyond the rate are dropped silently: the button keeps working
-            self._likes[show.id] = self._likes.get(show.id, 0) + n
-            self._count(show.id, "likes", n)
+            self.add_likes(show.id, n)
             self._team_score(show.id, viewer, n)
             self._interacted.setdefault(show.id, set()).add(claims.key)
             return

@@ -421,10 +421,19 @@ async def settle(session: AsyncSession, interaction: Interaction, *, reached: bo
         by_key = {e.viewer_key: e for e in entries}
         members = [(by_key[w].member_id or "", await _market(session, by_key[w].member_id or "")) for w in winners]
         await _reward_members(session, interaction, members, config["prize"], "live_lottery")
+        names = {
+            m.id: m.name or "Member"
+            for m in (
+                await session.execute(select(Member).where(Member.id.in_([by_key[w].member_id for w in winners])))
+            ).scalars()
+        }
         result = {
             "entries": len(tickets),
             "tickets": sorted(tickets),
-            "winners": [{"viewer_key": w, "member_id": by_key[w].member_id} for w in winners],
+            "winners": [
+                {"viewer_key": w, "member_id": by_key[w].member_id, "name": names.get(by_key[w].member_id or "", "")}
+                for w in winners
+            ],
             "seed": interaction.seed,
             "algorithm": "winner i = sorted_tickets.pop(int(HMAC_SHA256(key=seed, msg=f'{id}:{i}')) mod len)",
         }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 
 import orjson
@@ -184,6 +185,9 @@ class InviteLinkMiddleware:
         if host:
             params["ll_host"] = host
         landing = urlsplit(target.landing_url)
+        if show and await _show_is_live(state, show, target.shop_id):
+            # During the show the link opens the live room itself, with the attribution in the query.
+            landing = urlsplit(f"{state.settings.public_base_url.rstrip('/')}/live/{show}")
         extra = urlencode(params)
         location = urlunsplit(landing._replace(query=f"{landing.query}&{extra}" if landing.query else extra))
         await _respond(
@@ -196,6 +200,14 @@ class InviteLinkMiddleware:
             ],
             b"",
         )
+
+
+async def _show_is_live(state: Any, show_id: str, shop_id: str) -> bool:
+    gateway = getattr(state, "gateway", None)
+    if gateway is None or len(show_id) > 40:
+        return False
+    info = await gateway.show_info(show_id)
+    return info is not None and info.shop_id == shop_id and info.status == "live"
 
 
 async def _respond(send: Send, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:

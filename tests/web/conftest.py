@@ -1,0 +1,3 @@
+from tests.live.conftest import live_server
+
+__all__ = ["live_server"]

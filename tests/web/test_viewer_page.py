@@ -1,0 +1,162 @@
+"""The viewer page in a real browser (Debian's Chromium driven by Playwright): two viewers, one room."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+from collections.abc import AsyncIterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+
+from liveloop.client import free_port
+from tests.conftest import ShopCtx
+from tests.factories import create_member, ok
+from tests.live.conftest import LiveServer, live_show
+
+CHROMIUM = os.environ.get("LIVELOOP_TEST_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+HAVE_CHROMIUM = os.path.exists(CHROMIUM)
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Any]:
+    if not HAVE_CHROMIUM:
+        if os.environ.get("CI"):
+            pytest.fail(f"Chromium is not installed at {CHROMIUM}; .ci/run installs Debian's chromium package")
+        pytest.skip("Chromium is not installed (apt-get install chromium) — browser tests skipped")
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
+        try:
+            yield browser
+        finally:
+            await browser.close()
+
+
+async def member_page(browser: Any, shop: ShopCtx, server: LiveServer, show_id: str, name: str, lang: str) -> Any:
+    member = await create_member(shop.api, name=name)
+    grant = ok(await shop.api.post(f"/v1/shows/{show_id}/viewer-tokens", json={"member_id": member["id"]}), 201)
+    context = await browser.new_context(viewport={"width": 390, "height": 844})
+    page = await context.new_page()
+    await page.goto(f"{server.base}/live/{show_id}?lang={lang}#token={grant['token']}")
+    await page.wait_for_function(
+        "() => window.liveloop && window.liveloop.state.ws && window.liveloop.state.ws.readyState === 1"
+    )
+    return page
+
+
+async def comment(page: Any, text: str) -> None:
+    await page.fill("#text", text)
+    await page.click("#send")
+
+
+async def test_two_viewers_comment_vote_like_and_see_a_lottery_result(
+    shop: ShopCtx, live_server: LiveServer, browser: Any
+) -> None:
+    show = await live_show(shop, pinned=[{"sku": "S1", "title": "Silk scarf", "price_minor": 59000, "currency": "THB"}])
+    ann = await member_page(browser, shop, live_server, show["id"], "Ann", "en")
+    bou = await member_page(browser, shop, live_server, show["id"], "Boushra", "ar")
+    assert await bou.get_attribute("html", "dir") == "rtl" and await ann.get_attribute("html", "dir") == "ltr"
+    assert await bou.locator("#send").inner_text() == "إرسال"
+
+    await comment(ann, "Hello from <b>Ann</b>")
+    await comment(bou, "مرحبا من بشرى")
+    for page in (ann, bou):
+        await page.wait_for_function(
+            "() => document.querySelector('#comments').innerText.includes('Hello from <b>Ann</b>')"
+            " && document.querySelector('#comments').innerText.includes('مرحبا من بشرى')"
+        )
+    assert await ann.locator("#comments b").count() == 2  # names only: the comment's <b> stayed text
+
+    for _ in range(3):
+        await ann.click("#like-btn")
+    await bou.wait_for_function("() => window.liveloop.state.likes >= 3")
+
+    poll = ok(
+        await shop.api.post(
+            f"/v1/shows/{show['id']}/interactions",
+            json={"kind": "poll", "question": "Which colour?", "options": ["Red", "Blue"]},
+        ),
+        201,
+    )
+    for page, option in ((ann, 1), (bou, 0)):
+        button = page.locator(f'[data-card="{poll["id"]}"] button[data-option="{option}"]')
+        await button.wait_for()
+        await button.click()
+    await bou.wait_for_function(f"() => document.querySelector('[data-card=\"{poll['id']}\"]').innerText.includes('1')")
+    settled = ok(await shop.api.post(f"/v1/interactions/{poll['id']}/settle"))
+    assert settled["result"]["votes"] == [1, 1]
+
+    lottery = ok(
+        await shop.api.post(
+            f"/v1/shows/{show['id']}/interactions",
+            json={
+                "kind": "keyword_lottery",
+                "keyword": "lucky",
+                "winners": 1,
+                "prize": {"type": "points", "amount": 5},
+            },
+        ),
+        201,
+    )
+    await ann.locator(f'[data-card="{lottery["id"]}"]').wait_for()
+    await comment(ann, "lucky me")
+    await ann.wait_for_function("() => document.querySelector('#toast').innerText.length > 0")
+    ok(await shop.api.post(f"/v1/interactions/{lottery['id']}/settle"))
+    for page in (ann, bou):
+        winners = f'[data-card="{lottery["id"]}"] .winners'
+        await page.wait_for_function(f"() => (document.querySelector('{winners}') || {{}}).innerText?.includes('Ann')")
+    await ann.screenshot(path=str(live_server_screenshot("viewer-en.png")))
+    await bou.screenshot(path=str(live_server_screenshot("viewer-ar.png")))
+
+
+def live_server_screenshot(name: str) -> str:
+    folder = os.environ.get("LIVELOOP_SCREENSHOTS", "/tmp/liveloop-screenshots")
+    os.makedirs(folder, exist_ok=True)
+    return os.path.join(folder, name)
+
+
+def storefront(html: str) -> tuple[str, ThreadingHTTPServer]:
+    """A shop's own page, served from another origin on this machine."""
+
+    class Page(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = html.encode()
+            self.send_response(200)
+            self.send_header("content-type", "text/html; charset=utf-8")
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            return
+
+    server = ThreadingHTTPServer(("127.0.0.1", free_port()), Page)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return f"http://127.0.0.1:{server.server_address[1]}/", server
+
+
+async def test_embed_script_places_the_room_in_a_storefront_page(
+    shop: ShopCtx, live_server: LiveServer, browser: Any
+) -> None:
+    show = await live_show(shop)
+    settings = shop.app.state.settings
+    original, settings.public_base_url = settings.public_base_url, live_server.base  # where storefronts find us
+    url, store = storefront(
+        f'<h1>Store</h1><div data-liveloop-show="{show["id"]}" data-lang="th"></div>'
+        f'<script src="{live_server.base}/embed.js"></script>'
+    )
+    try:
+        script = await shop.api.get("/embed.js")
+        assert script.status_code == 200 and "data-liveloop-show" in script.text
+        page = await (await browser.new_context()).new_page()
+        await page.goto(url)
+        frame = page.frame_locator("iframe")
+        await frame.locator("#send").wait_for()
+        assert await frame.locator("#send").inner_text() == "ส่ง"
+    finally:
+        settings.public_base_url = original
+        store.shutdown()
