@@ -87,7 +87,7 @@ def serve(
         workers=workers,
         log_level=settings.log_level.lower(),
         access_log=False,
-        ws="websockets-sansio",
+        ws="liveloop.live.transport:GatewayProtocol",  # frames written once, straight to each socket
         ws_per_message_deflate=False,  # frames are encoded once for everyone; compressing per viewer would not be
         ws_max_size=64 * 1024,
     )

@@ -17,6 +17,7 @@ from websockets.exceptions import ConnectionClosed
 
 from liveloop.client import free_port
 from liveloop.kit.time import utc_now
+from liveloop.live.transport import GatewayProtocol
 from tests.conftest import ShopCtx
 from tests.factories import ok
 
@@ -27,12 +28,9 @@ class LiveServer:
     ws_base: str
 
 
-@pytest.fixture
-async def live_server(shop: ShopCtx) -> AsyncIterator[LiveServer]:
+async def _serve(app: Any, protocol: Any) -> AsyncIterator[LiveServer]:
     port = free_port()
-    config = uvicorn.Config(
-        shop.app, host="127.0.0.1", port=port, lifespan="off", log_level="warning", ws="websockets-sansio"
-    )
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="off", log_level="warning", ws=protocol)
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     for _ in range(200):
@@ -45,6 +43,18 @@ async def live_server(shop: ShopCtx) -> AsyncIterator[LiveServer]:
         server.should_exit = True
         with contextlib.suppress(asyncio.CancelledError):
             await asyncio.wait_for(task, 10)
+
+
+@pytest.fixture
+async def live_server(shop: ShopCtx, request: pytest.FixtureRequest) -> AsyncIterator[LiveServer]:
+    """The server as `liveloop serve` runs it: frames go straight to each socket's transport.
+
+    Parametrized indirectly with "plain", it runs a server that does not hand over transports, where the
+    gateway sends through ASGI instead.
+    """
+    protocol = "websockets-sansio" if getattr(request, "param", "fast") == "plain" else GatewayProtocol
+    async for server in _serve(shop.app, protocol):
+        yield server
 
 
 @dataclass

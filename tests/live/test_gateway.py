@@ -40,6 +40,7 @@ async def close_code(server: LiveServer, path: str) -> int | None:
         return ws.close_code
 
 
+@pytest.mark.parametrize("live_server", ["fast", "plain"], indirect=True)
 async def test_two_viewers_see_each_others_comments_and_the_likes(shop: ShopCtx, live_server: LiveServer) -> None:
     show = await live_show(shop)
     ann = await join(live_server, (await anonymous_token(shop, show["id"], "Ann"))["token"], show["id"])
@@ -221,3 +222,43 @@ async def test_show_api_schedules_in_the_hosts_zone_and_checks_the_rhythm(shop: 
     assert (await other.api.get(f"/v1/shows/{show['id']}")).status_code == 404
     assert (await other.api.post(f"/v1/shows/{show['id']}/viewer-tokens", json={"member_id": "x"})).status_code == 404
     await other.api.aclose()
+
+
+async def test_a_viewer_too_slow_to_read_is_closed_with_4008_and_can_resume(
+    shop: ShopCtx, live_server: LiveServer
+) -> None:
+    import socket
+
+    show = await live_show(shop, moderation={"comments_per_10s": 100, "max_length": 500})
+    gateway = shop.app.state.gateway
+    gateway.max_buffer = 8 * 1024
+    token = (await anonymous_token(shop, show["id"]))["token"]
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # a phone on a bad network, reading nothing
+    sock.connect(("127.0.0.1", int(live_server.base.rsplit(":", 1)[1])))
+    slow = await connect(
+        f"{live_server.ws_base}/v1/live/{show['id']}/ws?token={token}", sock=sock, max_size=2**22, max_queue=1
+    )
+    talker = await join(live_server, (await anonymous_token(shop, show["id"]))["token"], show["id"])
+    await talker.until(lambda v: len(gateway.rooms[show["id"]].connections) == 2)
+    for conn in gateway.rooms[show["id"]].connections:  # small kernel buffers on both ends, as on a bad network
+        conn.transport.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+    for i in range(100):
+        await talker.send(t="c", x=f"{i:03d} " + "x" * 400)
+        if i % 10 == 9:
+            await asyncio.sleep(0.15)  # one frame per pause, so the unread bytes pile up
+    await talker.until(lambda v: any(c.startswith("099 ") for c in v.comments()), within=10)
+    assert gateway.rooms[show["id"]].overflows == 1
+    seen: list[dict[str, Any]] = []
+    with pytest.raises(ConnectionClosed):
+        async with asyncio.timeout(10):
+            while True:
+                seen.extend(orjson.loads(await slow.recv()).get("m", []))
+    assert slow.close_code == 4008
+    assert not talker.errors and talker.ws.close_code is None  # the others are unaffected
+    last = max((m["q"] for m in seen), default=0)
+    back = await join(live_server, token, show["id"], since=last)
+    await back.until(lambda v: v.frames and v.frames[0]["t"] == "r")
+    resumed = [m["x"][:3] for m in back.frames[0]["m"] if m["k"] == "c"]
+    got = sorted({m["x"][:3] for m in seen if m["k"] == "c"} | set(resumed))
+    assert back.frames[0]["gap"] is False and got == [f"{i:03d}" for i in range(100)]

@@ -157,3 +157,28 @@ def test_viewer_tokens_refuse_forgery_expiry_and_other_shows() -> None:
     assert err.value.code == "token_expired"
     with pytest.raises(Unauthorized):
         tokens.verify(K1, token[:-3] + "abc")
+
+
+def test_frames_are_encoded_once_as_websocket_bytes() -> None:
+    from liveloop.live.transport import binary_frame
+
+    assert binary_frame(b"x" * 125)[:2] == b"\x82\x7d"
+    assert binary_frame(b"x" * 126)[:4] == b"\x82\x7e\x00\x7e"
+    assert binary_frame(b"x" * 70_000)[:10] == b"\x82\x7f" + (70_000).to_bytes(8, "big")
+    room = Room("r")
+    sent: list[bytes] = []
+
+    class Transport:
+        def is_closing(self) -> bool:
+            return False
+
+        def get_write_buffer_size(self) -> int:
+            return 0
+
+        def write(self, data: bytes) -> None:
+            sent.append(data)
+
+    room.connections |= {Connection(str(i), limit=5, transport=Transport(), max_buffer=1000) for i in range(3)}
+    room.on_message(1, msg(1, k="c", x="hi"))
+    room.tick()
+    assert len(sent) == 3 and sent[0] is sent[1] is sent[2]  # one encoding, the same object for everyone

@@ -56,6 +56,7 @@ from liveloop.live.room import (
     Connection,
     Room,
 )
+from liveloop.live.transport import TRANSPORT_KEY
 from liveloop.models import Interaction, Show, ShowCounter, ShowViewer
 from liveloop.referral.links import CHANNELS
 
@@ -110,6 +111,7 @@ class Gateway:
         queue_frames: int = 100,
         flush_seconds: float = 3.0,
         history_size: int = 5000,
+        max_buffer: int = 512 * 1024,
     ) -> None:
         self.sessions = sessions
         self.bus = bus
@@ -118,6 +120,7 @@ class Gateway:
         self.queue_frames = queue_frames
         self.flush_seconds = flush_seconds
         self.history_size = history_size
+        self.max_buffer = max_buffer  # bytes a viewer may have unread before it is closed as too slow
         self.process = f"{os.getpid()}-{new_id('gw')[-6:]}"
         self.rooms: dict[str, Room] = {}
         self.viewers: dict[str, set[Viewer]] = {}
@@ -340,9 +343,10 @@ class Gateway:
         room = self.room(show_id)
         now = time.monotonic()
         rules = show.rules
+        transport = ws.scope.get("extensions", {}).get(TRANSPORT_KEY)
         viewer = Viewer(
             claims=claims,
-            conn=Connection(claims.key, limit=self.queue_frames),
+            conn=Connection(claims.key, limit=self.queue_frames, transport=transport, max_buffer=self.max_buffer),
             comments=moderation.TokenBucket(rules.comments_per_10s / 10, rules.comments_per_10s, now),
             likes=moderation.TokenBucket(rules.likes_per_second, rules.likes_per_second * 2, now),
         )
@@ -353,8 +357,11 @@ class Gateway:
         room.connections.add(viewer.conn)
         self.viewers.setdefault(show_id, set()).add(viewer)
         self.presence.beat(show.shop_id, show_id, claims.key, claims.member_id, claims.device_id, self.clock())
-        writer = asyncio.create_task(self._write(ws, viewer.conn))
-        viewer.conn.on_overflow = writer.cancel  # a send stuck on a slow viewer must not hold the close
+        if transport is None:
+            writer = asyncio.create_task(self._write(ws, viewer.conn))
+            viewer.conn.on_overflow = writer.cancel  # a send stuck on a slow viewer must not hold the close
+        else:
+            writer = asyncio.create_task(_until_closing(viewer.conn))  # frames go straight to the transport
         reader = asyncio.create_task(self._read(ws, show, viewer))
         try:
             await asyncio.wait((writer, reader), return_when=asyncio.FIRST_COMPLETED)
@@ -592,6 +599,12 @@ class Gateway:
 
     def _refuse(self, viewer: Viewer, code: str, message: str) -> None:
         viewer.conn.push(orjson.dumps({"t": "err", "code": code, "message": message}))
+
+
+async def _until_closing(conn: Connection) -> None:
+    while not conn.closing:
+        await conn.wake.wait()
+        conn.wake.clear()
 
 
 def public_show(show: Show) -> dict[str, Any]:

@@ -18,6 +18,8 @@ from typing import Any
 
 import orjson
 
+from liveloop.live.transport import binary_frame
+
 CLOSE_TOO_SLOW = 4008  # the viewer's connection could not keep up; reconnect and resume
 CLOSE_BAD_FRAME = 4400  # malformed or oversized input from this connection
 CLOSE_UNAUTHORIZED = 4401  # missing, forged or expired viewer token
@@ -37,9 +39,22 @@ CARD_KINDS = frozenset(
 class Connection:
     """What a room needs of a viewer's socket: a bounded queue of frames and a way to close it."""
 
-    __slots__ = ("close_code", "closing", "info", "key", "limit", "on_overflow", "queue", "wake")
+    __slots__ = (
+        "close_code",
+        "closing",
+        "info",
+        "key",
+        "limit",
+        "max_buffer",
+        "on_overflow",
+        "queue",
+        "transport",
+        "wake",
+    )
 
-    def __init__(self, key: str, *, limit: int, info: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self, key: str, *, limit: int, info: dict[str, Any] | None = None, transport: Any = None, max_buffer: int = 0
+    ) -> None:
         self.key = key
         self.queue: deque[bytes] = deque()
         self.limit = limit
@@ -48,11 +63,27 @@ class Connection:
         self.close_code = 1000
         self.info = info or {}
         self.on_overflow: Callable[[], Any] | None = None
+        # With a transport, frames are written to it directly and its write buffer is the bounded queue.
+        self.transport = transport
+        self.max_buffer = max_buffer
 
-    def push(self, data: bytes) -> bool:
-        """Queue a frame; False (and the connection marked to close) when the viewer is too far behind."""
+    def push(self, data: bytes, wire: bytes | None = None) -> bool:
+        """Queue a frame; False (and the connection marked to close) when the viewer is too far behind.
+
+        ``wire`` is the same frame already encoded as WebSocket bytes, for connections with a transport.
+        """
         if self.closing:
             return False
+        transport = self.transport
+        if transport is not None:
+            if transport.is_closing():
+                self.close(1006)
+                return False
+            if transport.get_write_buffer_size() > self.max_buffer:
+                self.close(CLOSE_TOO_SLOW)
+                return False
+            transport.write(wire if wire is not None else binary_frame(data))
+            return True
         if len(self.queue) >= self.limit:
             self.queue.clear()
             self.closing = True
@@ -180,8 +211,9 @@ class Room:
     def broadcast(self, frame: bytes) -> int:
         """Give the frame to every connection; returns how many were closed for being too slow."""
         slow = 0
+        wire = binary_frame(frame)  # encoded once: the same bytes go to every socket
         for conn in self.connections:
-            if not conn.closing and not conn.push(frame):
+            if not conn.closing and not conn.push(frame, wire) and conn.close_code == CLOSE_TOO_SLOW:
                 slow += 1
         self.overflows += slow
         return slow
