@@ -53,7 +53,7 @@ def main() -> None:
             "LIVELOOP_DATABASE_URL": url,
             "LIVELOOP_RUN_WORKER": "false",
             "LIVELOOP_LOG_LEVEL": "WARNING",
-            "LIVELOOP_SECRET_KEY": "bench",
+            "LIVELOOP_SECRET_KEY": "bench-secret-key-long-enough-for-hs256",
         },
         port,
     )

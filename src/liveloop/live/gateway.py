@@ -485,14 +485,8 @@ class Gateway:
             self._refuse(viewer, exc.code, exc.message)
             return
         viewer.last_comment = now
-        message = {
-            "k": "hc" if claims.is_host else DANMAKU,
-            "id": new_id("c")[-12:],
-            "u": claims.name or "Guest",
-            "vk": claims.key,
-            "x": clean,
-            "ts": int(time.time() * 1000),
-        }
+        # Kept small: this is most of every frame's bytes. "vk" lets the host mute or ban the writer.
+        message = {"k": "hc" if claims.is_host else DANMAKU, "u": claims.name or "Guest", "vk": claims.key, "x": clean}
         await self.bus.publish(show.id, orjson.dumps(message))
         self._count(show.id, "comments")
         self._team_score(show.id, viewer, 1)

@@ -1,0 +1,210 @@
+"""The live room's gateway: how many viewers one process holds with p99 delivery under 200 ms.
+
+Load: 500 comments/s and 10,000 likes/s into one room (60 talkers), viewers read every frame. The load
+generator (benchmarks/roomload.py) is a separate process of raw sockets: no WebSocket library per
+connection; a sample of viewers times each comment from the talker's send to its own read.
+
+Reported: p50/p99 at each viewer count and the largest count that holds p99 < 200 ms; the server's memory
+per idle connection. With --baseline, the same load against a plain python-socketio broadcast server
+(benchmarks/socketio_server.py), and the ratio of viewers held.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import free_port, save, start_server
+
+from liveloop.kit.db import create_engine, session_factory, transaction
+from liveloop.kit.time import utc_now
+from liveloop.live import schemas, service, tokens
+from liveloop.migrate import upgrade
+from liveloop.shops.service import create_shop
+
+HERE = Path(__file__).resolve().parent
+SECRET = "bench-secret-key-long-enough-for-hs256"
+TALKERS = 60
+TARGET_MS = 200.0
+
+
+async def seed(url: str) -> tuple[str, str]:
+    engine = create_engine(url)
+    async with transaction(session_factory(engine)) as session:
+        shop = await create_shop(session, slug="bench", name="Bench", landing_url="https://shop.example/")
+        show = await service.create_show(
+            session,
+            shop,
+            schemas.ShowCreate(
+                title="Bench show",
+                host_name="Host",
+                scheduled_at=utc_now() + timedelta(minutes=1),
+                moderation=schemas.Moderation(comments_per_10s=100, likes_per_second=1000),
+            ),
+        )
+        await service.start_show(session, show)
+        ids = (shop.id, show.id)
+    await engine.dispose()
+    return ids
+
+
+def rss_kb(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def load(
+    port: int,
+    token_file: str,
+    viewers: int,
+    *,
+    protocol: str,
+    show: str,
+    seconds: float,
+    idle: bool = False,
+    on_ready: Any = None,
+) -> dict[str, Any]:
+    cmd = [
+        sys.executable,
+        str(HERE / "roomload.py"),
+        "--port",
+        str(port),
+        "--protocol",
+        protocol,
+        "--show",
+        show,
+        "--tokens",
+        token_file,
+        "--viewers",
+        str(viewers),
+        "--talkers",
+        "0" if idle else str(TALKERS),
+        "--seconds",
+        str(seconds),
+    ]
+    if idle:
+        cmd += ["--comments", "0", "--likes", "0"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # noqa: S603
+    assert proc.stderr is not None and proc.stdout is not None
+    for line in proc.stderr:
+        if line.startswith("READY"):
+            if on_ready is not None:
+                on_ready()
+            break
+    out, err = proc.communicate(timeout=600)
+    if proc.returncode != 0:
+        raise RuntimeError(f"load generator failed: {err[-2000:]}")
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def sweep(port: int, token_file: str, counts: list[int], *, protocol: str, show: str, seconds: float) -> list[dict]:
+    steps = []
+    for n in counts:
+        step = load(port, token_file, n, protocol=protocol, show=show, seconds=seconds)
+        steps.append(step)
+        print(
+            f"  {protocol:8s} {n:6d} viewers: p50 {step['p50_ms']} ms, p99 {step['p99_ms']} ms "
+            f"({step['samples']} samples, {step['failed']} failed to connect)",
+            flush=True,
+        )
+        if not step["p99_ms"] == step["p99_ms"] or step["p99_ms"] >= TARGET_MS or step["failed"]:
+            break  # no need to go higher
+        time.sleep(1.0)
+    return steps
+
+
+def held(steps: list[dict]) -> int:
+    ok = [s["viewers"] for s in steps if s["p99_ms"] == s["p99_ms"] and s["p99_ms"] < TARGET_MS and not s["failed"]]
+    return max(ok, default=0)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--baseline", action="store_true", help="also run the python-socketio baseline")
+    parser.add_argument("--counts", default="1000,2500,5000,7500,10000")
+    args = parser.parse_args()
+    counts = [500, 1000] if args.quick else [int(c) for c in args.counts.split(",")]
+    seconds = 4.0 if args.quick else 8.0
+    tmp = tempfile.mkdtemp(prefix="liveloop-bench-room-")
+    url = f"sqlite+aiosqlite:///{tmp}/bench.db"
+    upgrade(url)
+    shop_id, show_id = asyncio.run(seed(url))
+    token_file = os.path.join(tmp, "tokens.txt")
+    with open(token_file, "w", encoding="utf-8") as f:
+        for i in range(max(counts) + TALKERS):
+            name = f"v{i}"
+            f.write(tokens.mint(SECRET, shop_id=shop_id, show_id=show_id, name=name, device_id=f"bench-{i}") + "\n")
+    port = free_port()
+    env = {
+        "LIVELOOP_DATABASE_URL": url,
+        "LIVELOOP_RUN_WORKER": "false",
+        "LIVELOOP_LOG_LEVEL": "WARNING",
+        "LIVELOOP_SECRET_KEY": SECRET,
+    }
+    server = start_server(env, port)
+    result: dict[str, Any] = {"comments_per_s": 500, "likes_per_s": 10_000, "target_p99_ms": TARGET_MS}
+    try:
+        time.sleep(1.0)
+        before = rss_kb(server.pid)
+        idle_n = 1000 if args.quick else 5000
+        sampled: dict[str, int] = {}
+        load(
+            port,
+            token_file,
+            idle_n,
+            protocol="liveloop",
+            show=show_id,
+            seconds=3.0,
+            idle=True,
+            on_ready=lambda: (time.sleep(2.0), sampled.setdefault("rss", rss_kb(server.pid))),
+        )
+        per_conn = (sampled.get("rss", before) - before) * 1024 / idle_n
+        result["idle_connections"] = idle_n
+        result["bytes_per_idle_connection"] = round(per_conn)
+        print(f"memory per idle connection: {per_conn / 1024:.1f} KB ({idle_n} connections)", flush=True)
+        steps = sweep(port, token_file, counts, protocol="liveloop", show=show_id, seconds=seconds)
+        result["liveloop"] = steps
+        result["liveloop_viewers_held"] = held(steps)
+    finally:
+        server.terminate()
+        server.wait(10)
+    if args.baseline:
+        port = free_port()
+        proc = subprocess.Popen(  # noqa: S603
+            [sys.executable, str(HERE / "socketio_server.py"), "--port", str(port)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        try:
+            time.sleep(3.0)
+            steps = sweep(port, token_file, counts, protocol="socketio", show=show_id, seconds=seconds)
+            result["socketio"] = steps
+            result["socketio_viewers_held"] = held(steps)
+            base = result["socketio_viewers_held"]
+            result["ratio"] = round(result["liveloop_viewers_held"] / base, 2) if base else None
+        finally:
+            proc.terminate()
+            proc.wait(10)
+    save("room", result)
+    summary = f"room: {result['liveloop_viewers_held']} viewers held at p99 < {TARGET_MS:.0f} ms (one process)"
+    if "ratio" in result:
+        summary += f" | python-socketio: {result['socketio_viewers_held']} | ratio {result['ratio']}"
+    summary += f" | {result['bytes_per_idle_connection'] / 1024:.1f} KB per idle connection"
+    print(summary)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,230 @@
+"""A cheap WebSocket load generator for the live room, run as its own process.
+
+Viewers are raw asyncio sockets: an HTTP upgrade, then bytes read and thrown away — no WebSocket library
+per connection. A sample of viewers parses frames to find the send time stamped in each comment, which gives
+the delivery latency (from the talker's send to the viewer's read; both on this machine's clock). Talkers
+send masked client frames: comments at a fixed rate, likes in batches.
+
+Two protocols: ``liveloop`` (our gateway) and ``socketio`` (Engine.IO 4 over WebSocket, for the baseline).
+The result is printed as one JSON line on stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import json
+import os
+import struct
+import sys
+import time
+from typing import Any
+
+try:
+    import uvloop
+except ImportError:  # pragma: no cover
+    uvloop = None
+
+
+def client_frame(payload: bytes, opcode: int = 0x1) -> bytes:
+    """A masked client frame (mask key 0: the XOR changes nothing, and it is still a valid masked frame)."""
+    n = len(payload)
+    if n < 126:
+        head = struct.pack("!BB", 0x80 | opcode, 0x80 | n)
+    elif n < 65536:
+        head = struct.pack("!BBH", 0x80 | opcode, 0x80 | 126, n)
+    else:
+        head = struct.pack("!BBQ", 0x80 | opcode, 0x80 | 127, n)
+    return head + b"\x00\x00\x00\x00" + payload
+
+
+async def open_ws(host: str, port: int, path: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    reader, writer = await asyncio.open_connection(host, port, limit=2**22)
+    key = base64.b64encode(os.urandom(16)).decode()
+    writer.write(
+        (
+            f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        ).encode()
+    )
+    head = await reader.readuntil(b"\r\n\r\n")
+    if b" 101 " not in head.split(b"\r\n", 1)[0]:
+        raise ConnectionError(head.split(b"\r\n", 1)[0].decode())
+    return reader, writer
+
+
+async def read_frame(reader: asyncio.StreamReader) -> tuple[int, bytes]:
+    b0, b1 = await reader.readexactly(2)
+    n = b1 & 0x7F
+    if n == 126:
+        n = struct.unpack("!H", await reader.readexactly(2))[0]
+    elif n == 127:
+        n = struct.unpack("!Q", await reader.readexactly(8))[0]
+    return b0 & 0x0F, await reader.readexactly(n)
+
+
+class Run:
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.latencies: list[float] = []
+        self.measuring = False
+        self.connected = 0
+        self.failed = 0
+        self.bytes = 0
+        self.stop = asyncio.Event()
+
+    def path(self, token: str) -> str:
+        if self.args.protocol == "socketio":
+            return "/socket.io/?EIO=4&transport=websocket"
+        return f"/v1/live/{self.args.show}/ws?token={token}"
+
+    async def viewer(self, token: str, sampled: bool) -> None:
+        try:
+            reader, writer = await open_ws(self.args.host, self.args.port, self.path(token))
+        except (OSError, ConnectionError, asyncio.IncompleteReadError):
+            self.failed += 1
+            return
+        self.connected += 1
+        socketio = self.args.protocol == "socketio"
+        try:
+            if socketio:
+                await read_frame(reader)  # Engine.IO open packet
+                writer.write(client_frame(b"40"))  # join the default namespace: the server puts us in the room
+            if not sampled and not socketio:
+                while not self.stop.is_set():
+                    data = await reader.read(262144)
+                    if not data:
+                        return
+                    self.bytes += len(data)
+                return
+            while not self.stop.is_set():
+                opcode, payload = await read_frame(reader)
+                self.bytes += len(payload) + 2
+                if socketio and payload == b"2":
+                    writer.write(client_frame(b"3"))  # Engine.IO pong
+                    continue
+                if not sampled or not self.measuring:
+                    continue
+                now = time.time_ns()
+                start = 0
+                while True:
+                    at = payload.find(b"T~", start)
+                    if at < 0:
+                        break
+                    end = payload.find(b"~", at + 2)
+                    self.latencies.append((now - int(payload[at + 2 : end])) / 1e6)
+                    start = end + 1
+        except (asyncio.IncompleteReadError, ConnectionError, OSError, ValueError):
+            return
+        finally:
+            writer.close()
+
+    async def talker(self, token: str, index: int, comments_per_s: float, likes_per_s: float) -> None:
+        reader, writer = await open_ws(self.args.host, self.args.port, self.path(token))
+        socketio = self.args.protocol == "socketio"
+        if socketio:
+            await read_frame(reader)
+            writer.write(client_frame(b"40"))
+        drain = asyncio.create_task(self._drain(reader))
+        interval = 0.1
+        comment_due = 0.0
+        like_due = 0.0
+        next_at = time.monotonic()
+        try:
+            while not self.stop.is_set():
+                comment_due += comments_per_s * interval
+                like_due += likes_per_s * interval
+                while comment_due >= 1:
+                    comment_due -= 1
+                    text = f"T~{time.time_ns()}~ from {index}"
+                    if socketio:
+                        data = b"42" + json.dumps(["comment", {"x": text}]).encode()
+                    else:
+                        data = json.dumps({"t": "c", "x": text}).encode()
+                    writer.write(client_frame(data))
+                while like_due >= 50:
+                    like_due -= 50
+                    data = b'42["like",{"n":50}]' if socketio else b'{"t":"l","n":50}'
+                    writer.write(client_frame(data))
+                next_at += interval
+                await asyncio.sleep(max(next_at - time.monotonic(), 0))
+        finally:
+            drain.cancel()
+            writer.close()
+
+    async def _drain(self, reader: asyncio.StreamReader) -> None:
+        while await reader.read(262144):
+            pass
+
+
+async def main_async(args: argparse.Namespace) -> dict[str, Any]:
+    run = Run(args)
+    tokens = [line.strip() for line in open(args.tokens, encoding="utf-8") if line.strip()]
+    viewer_tokens = tokens[: args.viewers]
+    talker_tokens = tokens[args.viewers : args.viewers + args.talkers]
+    every = max(args.viewers // max(args.sampled, 1), 1)
+    tasks = []
+    started = time.perf_counter()
+    for i, token in enumerate(viewer_tokens):
+        tasks.append(asyncio.create_task(run.viewer(token, sampled=i % every == 0)))
+        if i % 200 == 199:
+            await asyncio.sleep(0.05)  # a connection storm is another benchmark
+    while run.connected + run.failed < len(viewer_tokens) and time.perf_counter() - started < 120:
+        await asyncio.sleep(0.1)
+    connect_s = time.perf_counter() - started
+    print(f"READY {run.connected}", file=sys.stderr, flush=True)
+    per_comments = args.comments / max(args.talkers, 1)
+    per_likes = args.likes / max(args.talkers, 1)
+    talkers = [asyncio.create_task(run.talker(t, i, per_comments, per_likes)) for i, t in enumerate(talker_tokens)]
+    await asyncio.sleep(args.warmup)
+    run.measuring = True
+    bytes0 = run.bytes
+    await asyncio.sleep(args.seconds)
+    run.measuring = False
+    received = run.bytes - bytes0
+    run.stop.set()
+    for t in talkers + tasks:
+        t.cancel()
+    await asyncio.gather(*talkers, *tasks, return_exceptions=True)
+    lat = sorted(run.latencies)
+
+    def pct(p: float) -> float:
+        return round(lat[min(int(len(lat) * p / 100), len(lat) - 1)], 2) if lat else float("nan")
+
+    return {
+        "viewers": args.viewers,
+        "connected": run.connected,
+        "failed": run.failed,
+        "connect_seconds": round(connect_s, 2),
+        "samples": len(lat),
+        "p50_ms": pct(50),
+        "p99_ms": pct(99),
+        "max_ms": round(lat[-1], 2) if lat else None,
+        "mb_per_s_received": round(received / args.seconds / 1e6, 1),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--protocol", choices=["liveloop", "socketio"], default="liveloop")
+    parser.add_argument("--show", default="")
+    parser.add_argument("--tokens", required=True, help="a file with one viewer token per line")
+    parser.add_argument("--viewers", type=int, required=True)
+    parser.add_argument("--talkers", type=int, default=50)
+    parser.add_argument("--comments", type=float, default=500.0, help="comments per second, all talkers together")
+    parser.add_argument("--likes", type=float, default=10_000.0, help="likes per second, all talkers together")
+    parser.add_argument("--sampled", type=int, default=200, help="viewers that time their frames")
+    parser.add_argument("--warmup", type=float, default=2.0)
+    parser.add_argument("--seconds", type=float, default=8.0)
+    args = parser.parse_args()
+    if uvloop is not None:
+        uvloop.install()
+    print(json.dumps(asyncio.run(main_async(args))))
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()
