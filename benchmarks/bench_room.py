@@ -96,7 +96,7 @@ def load(
     ]
     if idle:
         cmd += ["--comments", "0", "--likes", "0"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # noqa: S603
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert proc.stderr is not None and proc.stdout is not None
     for line in proc.stderr:
         if line.startswith("READY"):
@@ -119,7 +119,7 @@ def sweep(port: int, token_file: str, counts: list[int], *, protocol: str, show:
             f"({step['samples']} samples, {step['failed']} failed to connect)",
             flush=True,
         )
-        if not step["p99_ms"] == step["p99_ms"] or step["p99_ms"] >= TARGET_MS or step["failed"]:
+        if step["p99_ms"] != step["p99_ms"] or step["p99_ms"] >= TARGET_MS or step["failed"]:
             break  # no need to go higher
         time.sleep(1.0)
     return steps
@@ -183,7 +183,7 @@ def main() -> None:
         server.wait(10)
     if args.baseline:
         port = free_port()
-        proc = subprocess.Popen(  # noqa: S603
+        proc = subprocess.Popen(
             [sys.executable, str(HERE / "socketio_server.py"), "--port", str(port)],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,

@@ -19,6 +19,7 @@ import os
 import struct
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 try:
@@ -99,7 +100,7 @@ class Run:
                     self.bytes += len(data)
                 return
             while not self.stop.is_set():
-                opcode, payload = await read_frame(reader)
+                _, payload = await read_frame(reader)
                 self.bytes += len(payload) + 2
                 if socketio and payload == b"2":
                     writer.write(client_frame(b"3"))  # Engine.IO pong
@@ -160,7 +161,7 @@ class Run:
 
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     run = Run(args)
-    tokens = [line.strip() for line in open(args.tokens, encoding="utf-8") if line.strip()]
+    tokens = [line.strip() for line in Path(args.tokens).read_text(encoding="utf-8").splitlines() if line.strip()]
     viewer_tokens = tokens[: args.viewers]
     talker_tokens = tokens[args.viewers : args.viewers + args.talkers]
     every = max(args.viewers // max(args.sampled, 1), 1)
@@ -170,7 +171,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         tasks.append(asyncio.create_task(run.viewer(token, sampled=i % every == 0)))
         if i % 200 == 199:
             await asyncio.sleep(0.05)  # a connection storm is another benchmark
-    while run.connected + run.failed < len(viewer_tokens) and time.perf_counter() - started < 120:
+    while run.connected + run.failed < len(viewer_tokens) and time.perf_counter() - started < 120:  # noqa: ASYNC110
         await asyncio.sleep(0.1)
     connect_s = time.perf_counter() - started
     print(f"READY {run.connected}", file=sys.stderr, flush=True)
