@@ -159,9 +159,8 @@ class Run:
             pass
 
 
-async def main_async(args: argparse.Namespace) -> dict[str, Any]:
+async def main_async(args: argparse.Namespace, tokens: list[str]) -> dict[str, Any]:
     run = Run(args)
-    tokens = [line.strip() for line in Path(args.tokens).read_text(encoding="utf-8").splitlines() if line.strip()]
     viewer_tokens = tokens[: args.viewers]
     talker_tokens = tokens[args.viewers : args.viewers + args.talkers]
     every = max(args.viewers // max(args.sampled, 1), 1)
@@ -223,7 +222,8 @@ def main() -> None:
     args = parser.parse_args()
     if uvloop is not None:
         uvloop.install()
-    print(json.dumps(asyncio.run(main_async(args))))
+    tokens = [line.strip() for line in Path(args.tokens).read_text(encoding="utf-8").splitlines() if line.strip()]
+    print(json.dumps(asyncio.run(main_async(args, tokens))))
     sys.stdout.flush()
 
 
