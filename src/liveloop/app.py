@@ -22,8 +22,7 @@ from liveloop.ledger.endpoints import router as ledger_router
 from liveloop.live.bus import create_bus
 from liveloop.live.endpoints import public as live_public
 from liveloop.live.endpoints import router as live_router
-from liveloop.live.endpoints import sockets as live_sockets
-from liveloop.live.gateway import Gateway
+from liveloop.live.gateway import Gateway, RoomSocketMiddleware
 from liveloop.live.notify import BUS_KEY
 from liveloop.live.presence import EffectiveView
 from liveloop.live.service import apply_effective_view
@@ -124,6 +123,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     # Invite links are the busiest public URL: served ahead of the router (see InviteLinkMiddleware).
     app.add_middleware(InviteLinkMiddleware)
+    # Viewers' sockets, likewise: each holds only what the room needs (see RoomSocketMiddleware).
+    app.add_middleware(RoomSocketMiddleware)
     for router in (
         shops_router,
         members_router,
@@ -134,7 +135,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         public_router,
         live_router,
         live_public,
-        live_sockets,
         web_pages,
         web_share,
     ):

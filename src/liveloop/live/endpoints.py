@@ -3,7 +3,7 @@ from __future__ import annotations
 import secrets
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Request, Response, WebSocket
+from fastapi import APIRouter, Body, Request, Response
 from pydantic import BaseModel, Field
 from sqlalchemy import func, select
 
@@ -21,7 +21,6 @@ from liveloop.shops.auth import Operator, requires
 
 router = APIRouter(prefix="/v1", route_class=UnitOfWorkRoute, tags=["live"])
 public = APIRouter(prefix="/v1/public", route_class=UnitOfWorkRoute, tags=["public"])
-sockets = APIRouter()
 
 
 def _out(show: Show, counters: dict[str, int] | None = None) -> schemas.Show:
@@ -210,12 +209,6 @@ async def join(
         expires_in=int(tokens.VIEWER_TTL.total_seconds()),
         ws_url=_ws_url(request, show.id),
     )
-
-
-@sockets.websocket("/v1/live/{show_id}/ws")
-async def room_socket(websocket: WebSocket, show_id: str) -> None:
-    gateway: Gateway = websocket.app.state.gateway
-    await gateway.serve(websocket, show_id)
 
 
 # --- interactions ------------------------------------------------------------------------------------------

@@ -28,11 +28,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
+from urllib.parse import parse_qs
 
 import orjson
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from starlette.websockets import WebSocket, WebSocketDisconnect
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from liveloop.kit.batching import TTLCache
 from liveloop.kit.db import transaction
@@ -126,6 +127,7 @@ class Gateway:
         self.viewers: dict[str, set[Viewer]] = {}
         self.presence = Presence()
         self._shows: TTLCache[str, ShowInfo] = TTLCache(2.0)
+        self._loading: dict[str, asyncio.Future[ShowInfo | None]] = {}
         self._likes: dict[str, int] = {}  # not yet published, per show
         self._counts: dict[tuple[str, str], int] = {}  # not yet written: (show, counter) → increment
         self._interacted: dict[str, set[str]] = {}  # not yet written: show → viewer keys
@@ -303,6 +305,14 @@ class Gateway:
         info = self._shows.get(show_id)
         if info is not None:
             return info
+        loading = self._loading.get(show_id)
+        if loading is None:  # one query for everyone who joins while it runs
+            loading = asyncio.ensure_future(self._load_show(show_id))
+            self._loading[show_id] = loading
+            loading.add_done_callback(lambda _: self._loading.pop(show_id, None))
+        return await asyncio.shield(loading)
+
+    async def _load_show(self, show_id: str) -> ShowInfo | None:
         async with self.sessions() as session:
             show = (await session.execute(select(Show).where(Show.id == show_id))).scalar_one_or_none()
             if show is None:
@@ -323,58 +333,75 @@ class Gateway:
 
     # --- a viewer's connection -------------------------------------------------------------------------
 
-    async def serve(self, ws: WebSocket, show_id: str) -> None:
-        await ws.accept()
+    async def serve(self, scope: Scope, receive: Receive, send: Send, show_id: str) -> None:
+        """One viewer's socket, as a plain ASGI WebSocket (no framework objects held per connection)."""
+        if (await receive())["type"] != "websocket.connect":
+            return
+        await send({"type": "websocket.accept"})
+        query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
         try:
-            claims = tokens.verify(self.secret, ws.query_params.get("token") or "", show_id=show_id)
+            claims = tokens.verify(self.secret, query.get("token", [""])[0], show_id=show_id)
         except Unauthorized as exc:
-            await _close(ws, CLOSE_UNAUTHORIZED, exc.code)
+            await _close(send, CLOSE_UNAUTHORIZED, exc.code)
             return
         show = await self.show_info(show_id)
         if show is None or show.shop_id != claims.shop_id:
-            await _close(ws, CLOSE_UNAUTHORIZED, "show_not_found")
+            await _close(send, CLOSE_UNAUTHORIZED, "show_not_found")
             return
         if show.status == "ended":
-            await _close(ws, CLOSE_SHOW_ENDED, "show_ended")
+            await _close(send, CLOSE_SHOW_ENDED, "show_ended")
             return
         if claims.key in show.banned:
-            await _close(ws, CLOSE_BANNED, "banned")
+            await _close(send, CLOSE_BANNED, "banned")
             return
         room = self.room(show_id)
         now = time.monotonic()
         rules = show.rules
-        transport = ws.scope.get("extensions", {}).get(TRANSPORT_KEY)
+        transport = scope.get("extensions", {}).get(TRANSPORT_KEY)
+        conn = Connection(claims.key, limit=self.queue_frames, transport=transport, max_buffer=self.max_buffer)
         viewer = Viewer(
             claims=claims,
-            conn=Connection(claims.key, limit=self.queue_frames, transport=transport, max_buffer=self.max_buffer),
+            conn=conn,
             comments=moderation.TokenBucket(rules.comments_per_10s / 10, rules.comments_per_10s, now),
             likes=moderation.TokenBucket(rules.likes_per_second, rules.likes_per_second * 2, now),
         )
-        await ws.send_bytes(self._hello(room, show, claims))
-        since = _int(ws.query_params.get("since"))
+        await send({"type": "websocket.send", "bytes": self._hello(room, show, claims)})
+        since = _int(query.get("since", [None])[0])
         if since is not None:
-            await ws.send_bytes(room.resume_frame(since))
-        room.connections.add(viewer.conn)
+            await send({"type": "websocket.send", "bytes": room.resume_frame(since)})
+        closing: list[asyncio.Task[None]] = []
+        # Closing (too slow, banned, show over) is an ASGI close from wherever it is decided; the server then
+        # hands this loop a disconnect, which ends it.
+        conn.on_close = lambda code: closing.append(asyncio.get_running_loop().create_task(_close(send, code, "")))
+        writer = None if transport is not None else asyncio.create_task(self._write(send, conn))
+        if writer is not None:
+            conn.on_overflow = writer.cancel  # a send stuck on a slow viewer must not hold the close
+        room.connections.add(conn)
         self.viewers.setdefault(show_id, set()).add(viewer)
         self.presence.beat(show.shop_id, show_id, claims.key, claims.member_id, claims.device_id, self.clock())
-        if transport is None:
-            writer = asyncio.create_task(self._write(ws, viewer.conn))
-            viewer.conn.on_overflow = writer.cancel  # a send stuck on a slow viewer must not hold the close
-        else:
-            writer = asyncio.create_task(_until_closing(viewer.conn))  # frames go straight to the transport
-        reader = asyncio.create_task(self._read(ws, show, viewer))
         try:
-            await asyncio.wait((writer, reader), return_when=asyncio.FIRST_COMPLETED)
+            while not conn.closing:
+                message = await receive()
+                if message["type"] != "websocket.receive":
+                    break
+                data = message.get("bytes")
+                if data is None:
+                    data = (message.get("text") or "").encode()
+                parsed = _parse_input(data)
+                if parsed is None:
+                    conn.close(CLOSE_BAD_FRAME)
+                    break
+                await self.handle_input(await self.show_info(show_id) or show, viewer, parsed)
         finally:
-            room.connections.discard(viewer.conn)
+            room.connections.discard(conn)
             self.viewers.get(show_id, set()).discard(viewer)
-            for task in (reader, writer):
-                task.cancel()
-            for task in (reader, writer):
+            if writer is not None:
+                writer.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await writer
+            for task in closing:
+                with contextlib.suppress(Exception):
                     await task
-            if viewer.conn.closing:
-                await _close(ws, viewer.conn.close_code, "")
 
     def _hello(self, room: Room, show: ShowInfo, claims: tokens.ViewerClaims) -> bytes:
         you = {"key": claims.key, "name": claims.name, "member": bool(claims.member_id), "role": claims.role}
@@ -388,40 +415,13 @@ class Gateway:
             )
         )
 
-    async def _write(self, ws: WebSocket, conn: Connection) -> None:
-        while True:
+    async def _write(self, send: Send, conn: Connection) -> None:
+        """Without a transport to write to, frames leave one by one through ASGI sends."""
+        while not conn.closing:
             await conn.wake.wait()
             conn.wake.clear()
             while conn.queue and not conn.closing:
-                await ws.send_bytes(conn.queue.popleft())
-            if conn.closing:
-                return
-
-    async def _read(self, ws: WebSocket, show: ShowInfo, viewer: Viewer) -> None:
-        while True:
-            try:
-                message = await ws.receive()
-            except WebSocketDisconnect:
-                return
-            if message["type"] == "websocket.disconnect":
-                return
-            data = message.get("bytes")
-            if data is None:
-                text = message.get("text") or ""
-                data = text.encode()
-            if len(data) > MAX_INPUT_BYTES:
-                viewer.conn.close(CLOSE_BAD_FRAME)
-                return
-            try:
-                parsed = orjson.loads(data)
-            except orjson.JSONDecodeError:
-                viewer.conn.close(CLOSE_BAD_FRAME)
-                return
-            if not isinstance(parsed, dict) or not isinstance(parsed.get("t"), str):
-                viewer.conn.close(CLOSE_BAD_FRAME)
-                return
-            current = await self.show_info(show.id) or show
-            await self.handle_input(current, viewer, parsed)
+                await send({"type": "websocket.send", "bytes": conn.queue.popleft()})
 
     async def handle_input(self, show: ShowInfo, viewer: Viewer, message: dict[str, Any]) -> None:
         kind = message["t"]
@@ -595,12 +595,6 @@ class Gateway:
         viewer.conn.push(orjson.dumps({"t": "err", "code": code, "message": message}))
 
 
-async def _until_closing(conn: Connection) -> None:
-    while not conn.closing:
-        await conn.wake.wait()
-        conn.wake.clear()
-
-
 def public_show(show: Show) -> dict[str, Any]:
     return {
         "id": show.id,
@@ -627,6 +621,34 @@ def _int(value: str | None) -> int | None:
         return None
 
 
-async def _close(ws: WebSocket, code: int, reason: str) -> None:
-    with contextlib.suppress(Exception):
-        await ws.close(code=code, reason=reason)
+async def _close(send: Send, code: int, reason: str) -> None:
+    with contextlib.suppress(Exception):  # the viewer may be gone already
+        await send({"type": "websocket.close", "code": code, "reason": reason})
+
+
+def _parse_input(data: bytes) -> dict[str, Any] | None:
+    """A viewer's message, or None when it is oversized or malformed (the connection is then closed)."""
+    if len(data) > MAX_INPUT_BYTES:
+        return None
+    try:
+        parsed = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(parsed, dict) or not isinstance(parsed.get("t"), str):
+        return None
+    return parsed
+
+
+class RoomSocketMiddleware:
+    """Serves ``/v1/live/{show}/ws`` ahead of the router: a viewer's socket holds no framework objects."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket":
+            parts = scope.get("path", "").split("/")
+            if len(parts) == 5 and parts[1] == "v1" and parts[2] == "live" and parts[4] == "ws" and parts[3]:
+                await scope["app"].state.gateway.serve(scope, receive, send, parts[3])
+                return
+        await self.app(scope, receive, send)

@@ -36,6 +36,17 @@ CARD_KINDS = frozenset(
 )
 
 
+_NO_QUEUE: deque[bytes] = deque(maxlen=0)
+
+
+class _NoWake:
+    def set(self) -> None:
+        return None
+
+
+_NO_WAKE: Any = _NoWake()
+
+
 class Connection:
     """What a room needs of a viewer's socket: a bounded queue of frames and a way to close it."""
 
@@ -46,6 +57,7 @@ class Connection:
         "key",
         "limit",
         "max_buffer",
+        "on_close",
         "on_overflow",
         "queue",
         "transport",
@@ -56,13 +68,15 @@ class Connection:
         self, key: str, *, limit: int, info: dict[str, Any] | None = None, transport: Any = None, max_buffer: int = 0
     ) -> None:
         self.key = key
-        self.queue: deque[bytes] = deque()
+        # Only connections without a transport queue frames here (a deque and an Event cost ~1.5 KB each).
+        self.queue: deque[bytes] = deque() if transport is None else _NO_QUEUE
         self.limit = limit
-        self.wake = asyncio.Event()
+        self.wake = asyncio.Event() if transport is None else _NO_WAKE
         self.closing = False
         self.close_code = 1000
-        self.info = info or {}
+        self.info = info
         self.on_overflow: Callable[[], Any] | None = None
+        self.on_close: Callable[[int], Any] | None = None
         # With a transport, frames are written to it directly and its write buffer is the bounded queue.
         self.transport = transport
         self.max_buffer = max_buffer
@@ -86,20 +100,23 @@ class Connection:
             return True
         if len(self.queue) >= self.limit:
             self.queue.clear()
-            self.closing = True
-            self.close_code = CLOSE_TOO_SLOW
-            self.wake.set()
             if self.on_overflow is not None:
                 self.on_overflow()
+            self.close(CLOSE_TOO_SLOW)
             return False
         self.queue.append(data)
         self.wake.set()
         return True
 
     def close(self, code: int) -> None:
+        if self.closing:
+            return
         self.closing = True
         self.close_code = code
-        self.wake.set()
+        if self.transport is None:
+            self.wake.set()
+        if self.on_close is not None:
+            self.on_close(code)
 
 
 class Room:
