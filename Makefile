@@ -29,7 +29,8 @@ format: install
 	$(BIN)/ruff format src tests benchmarks
 	$(BIN)/ruff check --fix src tests benchmarks
 
-bench: install bench-tools  ## Benchmarks: clicks (SQLite), conversions (PostgreSQL vs pgbench), ledger verify (1M entries)
+bench: install bench-tools  ## Benchmarks: clicks, conversions (vs pgbench), ledger verify, live room (vs python-socketio)
+	$(BIN)/pip install --quiet -e '.[dev,bench]'
 	$(BIN)/liveloop bench all
 
 bench-tools:  ## Load generators the benchmarks drive from separate processes (wrk, h2load; pgbench comes with PostgreSQL)

@@ -75,6 +75,7 @@ def load(
     seconds: float,
     idle: bool = False,
     on_ready: Any = None,
+    reconnect_within: float = 0.0,
 ) -> dict[str, Any]:
     cmd = [
         sys.executable,
@@ -96,6 +97,8 @@ def load(
     ]
     if idle:
         cmd += ["--comments", "0", "--likes", "0"]
+    if reconnect_within:
+        cmd += ["--reconnect-within", str(reconnect_within)]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert proc.stderr is not None and proc.stdout is not None
     for line in proc.stderr:
@@ -135,6 +138,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--baseline", action="store_true", help="also run the python-socketio baseline")
     parser.add_argument("--counts", default="1000,2500,5000,7500,10000")
+    parser.add_argument("--baseline-counts", default="10,20,30,50,100,200,500,1000")
     args = parser.parse_args()
     counts = [500, 1000] if args.quick else [int(c) for c in args.counts.split(",")]
     seconds = 4.0 if args.quick else 8.0
@@ -178,6 +182,13 @@ def main() -> None:
         steps = sweep(port, token_file, counts, protocol="liveloop", show=show_id, seconds=seconds)
         result["liveloop"] = steps
         result["liveloop_viewers_held"] = held(steps)
+        storm_n = 1000 if args.quick else 5000
+        storm = load(port, token_file, storm_n, protocol="liveloop", show=show_id, seconds=10.0, reconnect_within=5.0)
+        result["reconnect_storm"] = {"viewers": storm_n, "within_s": 5.0, **(storm["resume"] or {})}
+        print(
+            f"reconnect storm: {storm_n} viewers dropped and came back within 5 s with ?since: {storm['resume']}",
+            flush=True,
+        )
     finally:
         server.terminate()
         server.wait(10)
@@ -190,7 +201,8 @@ def main() -> None:
         )
         try:
             time.sleep(3.0)
-            steps = sweep(port, token_file, counts, protocol="socketio", show=show_id, seconds=seconds)
+            base_counts = [10, 20] if args.quick else [int(c) for c in args.baseline_counts.split(",")]
+            steps = sweep(port, token_file, base_counts, protocol="socketio", show=show_id, seconds=seconds)
             result["socketio"] = steps
             result["socketio_viewers_held"] = held(steps)
             base = result["socketio_viewers_held"]
@@ -203,6 +215,8 @@ def main() -> None:
     if "ratio" in result:
         summary += f" | python-socketio: {result['socketio_viewers_held']} | ratio {result['ratio']}"
     summary += f" | {result['bytes_per_idle_connection'] / 1024:.1f} KB per idle connection"
+    storm = result["reconnect_storm"]
+    summary += f" | reconnect storm: {storm['ok']}/{storm['viewers']} resumed without a gap"
     print(summary)
 
 

@@ -28,6 +28,17 @@ except ImportError:  # pragma: no cover
     uvloop = None
 
 
+def _q(payload: bytes) -> int:
+    """The highest message number a frame carries (frames put it first: {"t":"f","n":…,"q":N,…})."""
+    at = payload.find(b'"q":')
+    if at < 0:
+        return 0
+    end = at + 4
+    while end < len(payload) and 48 <= payload[end] <= 57:
+        end += 1
+    return int(payload[at + 4 : end] or 0)
+
+
 def client_frame(payload: bytes, opcode: int = 0x1) -> bytes:
     """A masked client frame (mask key 0: the XOR changes nothing, and it is still a valid masked frame)."""
     n = len(payload)
@@ -74,6 +85,8 @@ class Run:
         self.failed = 0
         self.bytes = 0
         self.stop = asyncio.Event()
+        self.resume = {"ok": 0, "gap": 0, "failed": 0, "dropped": 0}
+        self.storm_at = 0.0
 
     def path(self, token: str) -> str:
         if self.args.protocol == "socketio":
@@ -117,6 +130,49 @@ class Run:
                     self.latencies.append((now - int(payload[at + 2 : end])) / 1e6)
                     start = end + 1
         except (asyncio.IncompleteReadError, ConnectionError, OSError, ValueError):
+            return
+        finally:
+            writer.close()
+
+    async def reconnecting_viewer(self, token: str, within: float, rng_seed: int) -> None:
+        """Watch, drop the connection at ``at`` (+ up to ``within`` s), come back with ?since, check the resume."""
+        import random
+
+        rng = random.Random(rng_seed)
+        last = 0
+        try:
+            reader, writer = await open_ws(self.args.host, self.args.port, self.path(token))
+        except (OSError, ConnectionError, asyncio.IncompleteReadError):
+            self.failed += 1
+            return
+        self.connected += 1
+        delay = rng.uniform(0, within)
+        try:
+            while not (self.storm_at and time.monotonic() >= self.storm_at + delay):
+                try:
+                    _, payload = await asyncio.wait_for(read_frame(reader), 0.2)
+                except TimeoutError:
+                    continue
+                last = max(last, _q(payload))
+        except (asyncio.IncompleteReadError, ConnectionError, OSError):
+            self.resume["dropped"] += 1
+            return
+        writer.close()
+        try:
+            reader, writer = await open_ws(self.args.host, self.args.port, self.path(token) + f"&since={last}")
+            await read_frame(reader)  # hello
+            _, resumed = await read_frame(reader)
+            if b'"t":"r","gap":false' in resumed[:30]:
+                self.resume["ok"] += 1
+            else:
+                self.resume["gap"] += 1
+        except (OSError, ConnectionError, asyncio.IncompleteReadError):
+            self.resume["failed"] += 1
+            return
+        try:
+            while not self.stop.is_set():
+                await read_frame(reader)
+        except (asyncio.IncompleteReadError, ConnectionError, OSError):
             return
         finally:
             writer.close()
@@ -167,7 +223,11 @@ async def main_async(args: argparse.Namespace, tokens: list[str]) -> dict[str, A
     tasks = []
     started = time.perf_counter()
     for i, token in enumerate(viewer_tokens):
-        tasks.append(asyncio.create_task(run.viewer(token, sampled=i % every == 0)))
+        if args.reconnect_within:
+            job = run.reconnecting_viewer(token, args.reconnect_within, i)
+        else:
+            job = run.viewer(token, sampled=i % every == 0)
+        tasks.append(asyncio.create_task(job))
         if i % 200 == 199:
             await asyncio.sleep(0.05)  # a connection storm is another benchmark
     while run.connected + run.failed < len(viewer_tokens) and time.perf_counter() - started < 120:  # noqa: ASYNC110
@@ -177,6 +237,8 @@ async def main_async(args: argparse.Namespace, tokens: list[str]) -> dict[str, A
     per_comments = args.comments / max(args.talkers, 1)
     per_likes = args.likes / max(args.talkers, 1)
     talkers = [asyncio.create_task(run.talker(t, i, per_comments, per_likes)) for i, t in enumerate(talker_tokens)]
+    if args.reconnect_within:
+        run.storm_at = time.monotonic() + args.warmup  # everyone drops and comes back within the window
     await asyncio.sleep(args.warmup)
     run.measuring = True
     bytes0 = run.bytes
@@ -202,6 +264,7 @@ async def main_async(args: argparse.Namespace, tokens: list[str]) -> dict[str, A
         "p99_ms": pct(99),
         "max_ms": round(lat[-1], 2) if lat else None,
         "mb_per_s_received": round(received / args.seconds / 1e6, 1),
+        "resume": run.resume if args.reconnect_within else None,
     }
 
 
@@ -219,6 +282,9 @@ def main() -> None:
     parser.add_argument("--sampled", type=int, default=200, help="viewers that time their frames")
     parser.add_argument("--warmup", type=float, default=2.0)
     parser.add_argument("--seconds", type=float, default=8.0)
+    parser.add_argument(
+        "--reconnect-within", type=float, default=0.0, help="every viewer drops and resumes within this many seconds"
+    )
     args = parser.parse_args()
     if uvloop is not None:
         uvloop.install()
