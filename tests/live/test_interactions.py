@@ -171,6 +171,9 @@ async def test_poll_counts_one_vote_per_viewer_and_next_product_polls_use_pinned
     )
     assert bad.status_code == 422 and bad.json()["error"]["code"] == "unknown_product"
     poll = await launch(shop, show["id"], kind="poll", question="Colour?", options=["red", "blue"])
+    shop.app.state.gateway.rooms.pop(show["id"], None)  # as if this process had never seen the room
+    late = await join(live_server, (await anonymous_token(shop, show["id"]))["token"], show["id"])
+    assert [c["card"] for c in late.hello["cards"]] == [poll["id"]]  # open cards come from the database
     voters = [await join(live_server, (await anonymous_token(shop, show["id"]))["token"], show["id"]) for _ in range(3)]
     for v, option in zip(voters, (1, 1, 0), strict=True):
         await v.send(t="v", i=poll["id"], o=option)

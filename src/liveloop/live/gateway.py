@@ -355,6 +355,8 @@ class Gateway:
             await _close(send, CLOSE_BANNED, "banned")
             return
         room = self.room(show_id)
+        if not room.cards_loaded:
+            await self._load_cards(room)
         now = time.monotonic()
         rules = show.rules
         transport = scope.get("extensions", {}).get(TRANSPORT_KEY)
@@ -402,6 +404,13 @@ class Gateway:
             for task in closing:
                 with contextlib.suppress(Exception):
                     await task
+
+    async def _load_cards(self, room: Room) -> None:
+        """A room new to this process starts with the show's open interactions, read from the database."""
+        room.cards_loaded = True
+        async with self.sessions() as session:
+            for interaction in await interactions.open_in_show(session, room.id):
+                room.cards.setdefault(interaction.id, orjson.dumps(interactions.public_card(interaction)))
 
     def _hello(self, room: Room, show: ShowInfo, claims: tokens.ViewerClaims) -> bytes:
         you = {"key": claims.key, "name": claims.name, "member": bool(claims.member_id), "role": claims.role}

@@ -150,6 +150,7 @@ class Room:
         self._changed = False
         self._clock = clock
         self.cards: dict[str, bytes] = {}  # active cards by id: the last message that set each
+        self.cards_loaded = False  # whether the open interactions were read from the database
         self.sampled_out = 0  # danmaku not shown because of sampling, since the room opened
         self.overflows = 0  # connections closed for being too slow
         self.last_active = clock()
