@@ -160,3 +160,33 @@ async def test_embed_script_places_the_room_in_a_storefront_page(
     finally:
         settings.public_base_url = original
         store.shutdown()
+
+
+async def test_host_console_runs_the_show(shop: ShopCtx, live_server: LiveServer, browser: Any) -> None:
+    show = await live_show(shop)
+    host = await (await browser.new_context(viewport={"width": 1280, "height": 900})).new_page()
+    await host.goto(f"{live_server.base}/console/{show['id']}")
+    await host.fill("#key", shop.key)
+    await host.click("#login button")
+    await host.locator("#console").wait_for()
+    assert "live" in await host.locator("#status").inner_text()
+
+    viewer = await member_page(browser, shop, live_server, show["id"], "Vic", "en")
+    await host.select_option("#kind", "poll")
+    await host.click("#launch button")
+    await viewer.locator("[data-kind=poll]").wait_for()
+    await host.locator("#interactions li", has_text="open").wait_for()
+
+    await host.fill("#pin-sku", "TINT-1")
+    await host.fill("#pin-title", "Lip tint")
+    await host.fill("#pin-price", "1500")
+    await host.fill("#pin-currency", "usd")
+    await host.click("#pin button")
+    await viewer.wait_for_function("() => document.querySelector('#cards').innerText.includes('Lip tint')")
+
+    await comment(viewer, "spam spam")
+    ban = host.locator("#comments li", has_text="spam spam").locator("button", has_text="ban")
+    await ban.click()
+    await viewer.wait_for_function("() => window.liveloop.state.ws === null")  # closed: banned
+    await host.locator("#counts").wait_for()
+    await host.screenshot(path=live_server_screenshot("console.png"))

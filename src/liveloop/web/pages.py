@@ -61,6 +61,16 @@ async def viewer_page(show_id: str, request: Request, session: Session, lang: st
     return HTMLResponse(page, headers={"cache-control": "no-store", "x-content-type-options": "nosniff"})
 
 
+_CONSOLE = (STATIC / "console.html").read_text(encoding="utf-8")
+
+
+@pages.get("/console/{show_id}", response_class=HTMLResponse)
+async def host_console(show_id: str) -> HTMLResponse:
+    """The host console. It asks for an operator API key and then works through the API like any client."""
+    page = _CONSOLE.replace("{{boot}}", _json_for_script({"show_id": show_id}))
+    return HTMLResponse(page, headers={"cache-control": "no-store", "x-frame-options": "DENY"})
+
+
 @pages.get("/embed.js")
 async def embed_script(request: Request) -> Response:
     """Place a show on any page: ``<div data-liveloop-show="shw_…" data-lang="th"></div><script src=…/embed.js>``."""
