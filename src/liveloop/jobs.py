@@ -6,7 +6,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from liveloop.kit.time import utc_now
 from liveloop.ledger.service import expire_due_lots
-from liveloop.live.interactions import settle_due
+from liveloop.live.interactions import publish_scoreboards, settle_due
 from liveloop.live.service import due_cues
 from liveloop.referral.service import release_due_rewards
 
@@ -27,9 +27,14 @@ async def settle_interactions(session: AsyncSession) -> int:
     return await settle_due(session, utc_now())
 
 
+async def pk_scoreboards(session: AsyncSession) -> int:
+    return await publish_scoreboards(session)
+
+
 JOBS = [
     ("expire_points", expire_points),
     ("release_rewards", release_rewards),
     ("show_cues", show_cues),
     ("settle_interactions", settle_interactions),
+    ("pk_scoreboards", pk_scoreboards),
 ]

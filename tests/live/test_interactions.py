@@ -234,6 +234,11 @@ async def test_team_pk_scores_interactions_and_rewards_the_winners(shop: ShopCtx
     await c.send(t="c", x="go blue")
     await c.until(lambda v: "go blue" in v.comments())
     await shop.app.state.gateway.flush()
+    async with transaction(shop.app.state.sessions) as s:
+        assert await interactions.publish_scoreboards(s) == 1
+    await c.until(
+        lambda v: any(m.get("k") == "pk_scores" and m["scores"] == {"Red": 20, "Blue": 6} for m in v.messages)
+    )
     settled = ok(await shop.api.post(f"/v1/interactions/{pk['id']}/settle"))
     assert settled["result"]["scores"] == {"Red": 20, "Blue": 6} and settled["result"]["winner"] == "Red"
     assert (await points(shop, ana), await points(shop, ben), await points(shop, chi)) == (70, 0, 0)

@@ -588,3 +588,24 @@ async def settle_due(session: AsyncSession, now: datetime) -> int:
     for interaction in due:
         await settle(session, interaction)
     return len(due)
+
+
+_SCOREBOARD_EVERY = 3.0
+_last_scoreboard: dict[str, float] = {}
+
+
+async def publish_scoreboards(session: AsyncSession) -> int:
+    """Every few seconds, each running team PK's scores go to its room (a live scoreboard)."""
+    import time
+
+    now = time.monotonic()
+    sent = 0
+    for pk in (
+        await session.execute(select(Interaction).where(Interaction.status == "open", Interaction.kind == "team_pk"))
+    ).scalars():
+        if now - _last_scoreboard.get(pk.id, 0.0) < _SCOREBOARD_EVERY:
+            continue
+        _last_scoreboard[pk.id] = now
+        to_room(session, pk.show_id, {"k": "pk_scores", "card": pk.id, "scores": await pk_scores(session, pk)})
+        sent += 1
+    return sent

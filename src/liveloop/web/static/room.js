@@ -165,6 +165,7 @@
     if (m.k === "progress" && card) { card.progress = m.progress; return renderCard(card); }
     if (m.k === "vote" && card) { card.votes = card.votes || []; card.votes[m.o] = (card.votes[m.o] || 0) + 1; return renderCard(card); }
     if (m.k === "flash_claim" && card) { card.left = m.left; return renderCard(card); }
+    if (m.k === "pk_scores" && card) { card.scores = m.scores; return renderCard(card); }
     if (m.k === "show") {
       if (m.status) { state.status = m.status; renderStatus(); }
       if (m.started_at) state.startedAt = Date.parse(m.started_at);
