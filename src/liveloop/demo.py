@@ -59,6 +59,7 @@ async def run_demo(
     _print(console, summary, key, secret, base_url)
     console.print(f"Live room (a simulated audience is watching): [bold]{base_url}/live/{summary['show_id']}[/]")
     console.print(f"Same room in Thai: {base_url}/live/{summary['show_id']}?lang=th — in Arabic: ?lang=ar")
+    console.print(f"Host console (sign in with the admin key): {base_url}/console/{summary['show_id']}")
     return summary
 
 
