@@ -66,7 +66,7 @@ def rss_kb(pid: int) -> int:
 
 
 def load(
-    port: int,
+    port: int | str,
     token_file: str,
     viewers: int,
     *,
@@ -112,7 +112,9 @@ def load(
     return json.loads(out.strip().splitlines()[-1])
 
 
-def sweep(port: int, token_file: str, counts: list[int], *, protocol: str, show: str, seconds: float) -> list[dict]:
+def sweep(
+    port: int | str, token_file: str, counts: list[int], *, protocol: str, show: str, seconds: float
+) -> list[dict]:
     steps = []
     for n in counts:
         step = load(port, token_file, n, protocol=protocol, show=show, seconds=seconds)
@@ -139,6 +141,11 @@ def main() -> None:
     parser.add_argument("--baseline", action="store_true", help="also run the python-socketio baseline")
     parser.add_argument("--counts", default="1000,2500,5000,7500,10000")
     parser.add_argument("--baseline-counts", default="10,20,30,50,100,200,500,1000")
+    parser.add_argument(
+        "--redis",
+        default=os.environ.get("LIVELOOP_BENCH_REDIS_URL") or os.environ.get("LIVELOOP_TEST_REDIS_URL"),
+        help="also run two gateway processes on this Redis (e.g. redis://127.0.0.1:6379/0)",
+    )
     args = parser.parse_args()
     counts = [500, 1000] if args.quick else [int(c) for c in args.counts.split(",")]
     seconds = 4.0 if args.quick else 8.0
@@ -148,7 +155,7 @@ def main() -> None:
     shop_id, show_id = asyncio.run(seed(url))
     token_file = os.path.join(tmp, "tokens.txt")
     with open(token_file, "w", encoding="utf-8") as f:
-        for i in range(max(counts) + TALKERS):
+        for i in range(2 * max(counts) + TALKERS):
             name = f"v{i}"
             f.write(tokens.mint(SECRET, shop_id=shop_id, show_id=show_id, name=name, device_id=f"bench-{i}") + "\n")
     port = free_port()
@@ -192,6 +199,23 @@ def main() -> None:
     finally:
         server.terminate()
         server.wait(10)
+    if args.redis:
+        ports = [free_port(), free_port()]
+        servers = [start_server({**env, "LIVELOOP_BUS_URL": args.redis}, p) for p in ports]
+        try:
+            time.sleep(1.0)
+            two_counts = sorted({*counts, int(max(counts) * 1.5), 2 * max(counts)})
+            steps = sweep(
+                ",".join(map(str, ports)), token_file, two_counts, protocol="liveloop", show=show_id, seconds=seconds
+            )
+            result["two_gateways_redis"] = steps
+            result["two_gateways_viewers_held"] = held(steps)
+            one = result["liveloop_viewers_held"]
+            result["two_gateways_ratio"] = round(result["two_gateways_viewers_held"] / one, 2) if one else None
+        finally:
+            for proc in servers:
+                proc.terminate()
+                proc.wait(10)
     if args.baseline:
         port = free_port()
         proc = subprocess.Popen(
@@ -215,6 +239,8 @@ def main() -> None:
     if "ratio" in result:
         summary += f" | python-socketio: {result['socketio_viewers_held']} | ratio {result['ratio']}"
     summary += f" | {result['bytes_per_idle_connection'] / 1024:.1f} KB per idle connection"
+    if "two_gateways_ratio" in result:
+        summary += f" | two gateways on Redis: {result['two_gateways_viewers_held']} ({result['two_gateways_ratio']}x)"
     storm = result["reconnect_storm"]
     summary += f" | reconnect storm: {storm['ok']}/{storm['viewers']} resumed without a gap"
     print(summary)

@@ -87,15 +87,20 @@ class Run:
         self.stop = asyncio.Event()
         self.resume = {"ok": 0, "gap": 0, "failed": 0, "dropped": 0}
         self.storm_at = 0.0
+        self.ports = [int(p) for p in str(args.port).split(",")]
 
     def path(self, token: str) -> str:
         if self.args.protocol == "socketio":
             return "/socket.io/?EIO=4&transport=websocket"
         return f"/v1/live/{self.args.show}/ws?token={token}"
 
-    async def viewer(self, token: str, sampled: bool) -> None:
+    def port(self, index: int) -> int:
+        """Viewers and talkers are spread over the gateways round-robin."""
+        return self.ports[index % len(self.ports)]
+
+    async def viewer(self, token: str, sampled: bool, index: int = 0) -> None:
         try:
-            reader, writer = await open_ws(self.args.host, self.args.port, self.path(token))
+            reader, writer = await open_ws(self.args.host, self.port(index), self.path(token))
         except (OSError, ConnectionError, asyncio.IncompleteReadError):
             self.failed += 1
             return
@@ -135,13 +140,14 @@ class Run:
             writer.close()
 
     async def reconnecting_viewer(self, token: str, within: float, rng_seed: int) -> None:
+        port = self.port(rng_seed)
         """Watch, drop the connection at ``at`` (+ up to ``within`` s), come back with ?since, check the resume."""
         import random
 
         rng = random.Random(rng_seed)
         last = 0
         try:
-            reader, writer = await open_ws(self.args.host, self.args.port, self.path(token))
+            reader, writer = await open_ws(self.args.host, port, self.path(token))
         except (OSError, ConnectionError, asyncio.IncompleteReadError):
             self.failed += 1
             return
@@ -159,7 +165,8 @@ class Run:
             return
         writer.close()
         try:
-            reader, writer = await open_ws(self.args.host, self.args.port, self.path(token) + f"&since={last}")
+            # Back to another gateway when there are several: a resume must not depend on the process.
+            reader, writer = await open_ws(self.args.host, self.port(rng_seed + 1), self.path(token) + f"&since={last}")
             await read_frame(reader)  # hello
             _, resumed = await read_frame(reader)
             if b'"t":"r","gap":false' in resumed[:30]:
@@ -178,7 +185,7 @@ class Run:
             writer.close()
 
     async def talker(self, token: str, index: int, comments_per_s: float, likes_per_s: float) -> None:
-        reader, writer = await open_ws(self.args.host, self.args.port, self.path(token))
+        reader, writer = await open_ws(self.args.host, self.port(index), self.path(token))
         socketio = self.args.protocol == "socketio"
         if socketio:
             await read_frame(reader)
@@ -226,7 +233,7 @@ async def main_async(args: argparse.Namespace, tokens: list[str]) -> dict[str, A
         if args.reconnect_within:
             job = run.reconnecting_viewer(token, args.reconnect_within, i)
         else:
-            job = run.viewer(token, sampled=i % every == 0)
+            job = run.viewer(token, sampled=i % every == 0, index=i)
         tasks.append(asyncio.create_task(job))
         if i % 200 == 199:
             await asyncio.sleep(0.05)  # a connection storm is another benchmark
@@ -271,7 +278,7 @@ async def main_async(args: argparse.Namespace, tokens: list[str]) -> dict[str, A
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--port", required=True, help="the gateway's port, or several separated by commas")
     parser.add_argument("--protocol", choices=["liveloop", "socketio"], default="liveloop")
     parser.add_argument("--show", default="")
     parser.add_argument("--tokens", required=True, help="a file with one viewer token per line")
