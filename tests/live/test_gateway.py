@@ -262,3 +262,31 @@ async def test_a_viewer_too_slow_to_read_is_closed_with_4008_and_can_resume(
     resumed = [m["x"][:3] for m in back.frames[0]["m"] if m["k"] == "c"]
     got = sorted({m["x"][:3] for m in seen if m["k"] == "c"} | set(resumed))
     assert back.frames[0]["gap"] is False and got == [f"{i:03d}" for i in range(100)]
+
+
+async def test_room_messages_leave_only_with_their_transaction(shop: ShopCtx) -> None:
+    from liveloop.live.notify import to_room
+
+    gateway = shop.app.state.gateway
+    room_id = "shw_txtest"
+    async with transaction(shop.app.state.sessions) as s:
+        to_room(s, room_id, {"k": "pin", "n": 1})
+        try:
+            async with s.begin_nested():
+                to_room(s, room_id, {"k": "pin", "n": 2})
+                raise LookupError
+        except LookupError:
+            pass
+        async with s.begin_nested():
+            to_room(s, room_id, {"k": "pin", "n": 3})
+        await asyncio.sleep(0.05)
+        assert room_id not in gateway.rooms  # nothing is sent before the commit
+    async with shop.app.state.sessions() as s:
+        to_room(s, room_id, {"k": "pin", "n": 4})
+        await s.rollback()
+    for _ in range(50):
+        if room_id in gateway.rooms and gateway.rooms[room_id].last_seq:
+            break
+        await asyncio.sleep(0.02)
+    await asyncio.sleep(0.3)  # the room's next frames have gone out by now
+    assert [orjson.loads(raw)["n"] for _, raw in gateway.rooms[room_id].history] == [1, 3]
