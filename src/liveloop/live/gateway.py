@@ -79,7 +79,7 @@ class ShowInfo:
     public: dict[str, Any]
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Viewer:
     claims: tokens.ViewerClaims
     conn: Connection
@@ -339,11 +339,15 @@ class Gateway:
             return
         await send({"type": "websocket.accept"})
         query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+        token, since = query.get("token", [""])[0], _int(query.get("since", [None])[0])
+        del query
+        scope["headers"] = []  # not needed past the handshake; a connection may last for hours
         try:
-            claims = tokens.verify(self.secret, query.get("token", [""])[0], show_id=show_id)
+            claims = tokens.verify(self.secret, token, show_id=show_id)
         except Unauthorized as exc:
             await _close(send, CLOSE_UNAUTHORIZED, exc.code)
             return
+        del token
         show = await self.show_info(show_id)
         if show is None or show.shop_id != claims.shop_id:
             await _close(send, CLOSE_UNAUTHORIZED, "show_not_found")
@@ -368,7 +372,6 @@ class Gateway:
             likes=moderation.TokenBucket(rules.likes_per_second, rules.likes_per_second * 2, now),
         )
         await send({"type": "websocket.send", "bytes": self._hello(room, show, claims)})
-        since = _int(query.get("since", [None])[0])
         if since is not None:
             await send({"type": "websocket.send", "bytes": room.resume_frame(since)})
         closing: list[asyncio.Task[None]] = []
@@ -655,9 +658,15 @@ class RoomSocketMiddleware:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "websocket":
-            parts = scope.get("path", "").split("/")
-            if len(parts) == 5 and parts[1] == "v1" and parts[2] == "live" and parts[4] == "ws" and parts[3]:
-                await scope["app"].state.gateway.serve(scope, receive, send, parts[3])
-                return
+        show_id = _room_of(scope) if scope["type"] == "websocket" else None
+        if show_id is not None:
+            await scope["app"].state.gateway.serve(scope, receive, send, show_id)
+            return
         await self.app(scope, receive, send)
+
+
+def _room_of(scope: Scope) -> str | None:
+    parts = scope.get("path", "").split("/")
+    if len(parts) == 5 and parts[1] == "v1" and parts[2] == "live" and parts[4] == "ws" and parts[3]:
+        return str(parts[3])
+    return None

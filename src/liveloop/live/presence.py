@@ -46,7 +46,7 @@ def watch_seconds(segments: Iterable[tuple[datetime, datetime]], show_start: dat
     return total
 
 
-@dataclass
+@dataclass(slots=True)
 class _Viewer:
     shop_id: str
     show_id: str

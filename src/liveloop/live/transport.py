@@ -35,3 +35,11 @@ class GatewayProtocol(WebSocketsSansIOProtocol):
         scope = getattr(self, "scope", None)
         if scope is not None and scope.get("type") == "websocket":
             scope["extensions"][TRANSPORT_KEY] = self.transport
+
+    async def send(self, message: Any) -> None:
+        await super().send(message)
+        if message["type"] == "websocket.accept":
+            # The handshake is over: its request and response are not needed for the rest of the connection,
+            # which may last hours (a few KB per viewer, times thousands of viewers).
+            self.request = None  # type: ignore[assignment]
+            self.response = None  # type: ignore[assignment]
