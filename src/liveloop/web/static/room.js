@@ -134,9 +134,24 @@
       if (card.team) body.push(el("p", { textContent: fmt(T.your_team, { t: card.team }) }));
       if (result && result.winner) body.push(el("p", { className: "done", textContent: `${T.winners}: ${result.winner}` }));
     }
+    if (card.closes_at && !result) {
+      const clock = el("p", { className: "countdown-line" });
+      clock.dataset.until = String(Date.parse(card.closes_at));
+      body.push(clock);
+    }
     node.replaceChildren(...body);
+    tickCountdowns();
     if (result) setTimeout(() => node.remove(), 20000);
   };
+
+  // Each open card counts down to its close ("first N buyers", quiz answers, lottery entries…).
+  const tickCountdowns = () => {
+    for (const line of document.querySelectorAll(".countdown-line")) {
+      const left = Math.max(0, Math.round((Number(line.dataset.until) - Date.now()) / 1000));
+      line.textContent = `⏱ ${Math.floor(left / 60)}:${String(left % 60).padStart(2, "0")}`;
+    }
+  };
+  setInterval(tickCountdowns, 1000);
 
   const money = (minor, currency) => {
     try {
