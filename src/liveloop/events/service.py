@@ -7,11 +7,12 @@ from typing import Any
 
 from sqlalchemy import event, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Session, SessionTransaction
+from sqlalchemy.orm import Session
 
 from liveloop.kit.ids import new_id
 from liveloop.kit.sql import for_update, insert_ignoring_conflicts, table
 from liveloop.kit.time import utc_now
+from liveloop.kit.txbuffer import TransactionBuffer
 from liveloop.models import OutboxEvent, WebhookDelivery, WebhookEndpoint
 
 EVENT_TYPES = (
@@ -43,6 +44,9 @@ EVENT_TYPES = (
 )
 
 
+_OUTBOX = TransactionBuffer("outbox")
+
+
 async def emit(session: AsyncSession, shop_id: str, event_type: str, data: dict[str, Any]) -> str:
     """Record an event in the current transaction. The worker fans it out to endpoints after commit.
 
@@ -50,10 +54,8 @@ async def emit(session: AsyncSession, shop_id: str, event_type: str, data: dict[
     events emitted inside a savepoint that rolls back are dropped with it.
     """
     event_id = new_id("evt")
-    if not session.in_transaction():
-        session.sync_session.begin()  # the buffer lives and dies with a transaction, as a written row would
-    _pending(session.sync_session).append(
-        {"id": event_id, "shop_id": shop_id, "type": event_type, "payload": data, "created_at": utc_now()}
+    _OUTBOX.add(
+        session, {"id": event_id, "shop_id": shop_id, "type": event_type, "payload": data, "created_at": utc_now()}
     )
     return event_id
 
@@ -63,48 +65,16 @@ async def flush_outbox(session: AsyncSession) -> None:
     await session.run_sync(_write_pending)
 
 
-_PENDING = "liveloop.outbox"
-_MARKS = "liveloop.outbox_marks"
-
-
-def _pending(session: Session) -> list[dict[str, Any]]:
-    rows: list[dict[str, Any]] = session.info.setdefault(_PENDING, [])
-    return rows
-
-
 def _write_pending(session: Session) -> None:
-    rows = session.info.get(_PENDING)
+    rows = _OUTBOX.take(session)
     if rows:
-        session.execute(table(OutboxEvent).insert(), list(rows))
-        rows.clear()
+        session.execute(table(OutboxEvent).insert(), rows)
 
 
 @event.listens_for(Session, "before_commit")
 def _before_commit(session: Session) -> None:
     if not session.in_nested_transaction():
         _write_pending(session)
-
-
-@event.listens_for(Session, "after_transaction_create")
-def _mark_savepoint(session: Session, transaction: SessionTransaction) -> None:
-    if transaction.nested:
-        session.info.setdefault(_MARKS, {})[transaction] = len(_pending(session))
-
-
-@event.listens_for(Session, "after_soft_rollback")
-def _drop_rolled_back(session: Session, transaction: SessionTransaction) -> None:
-    mark = session.info.get(_MARKS, {}).pop(transaction, 0)
-    rows = session.info.get(_PENDING)
-    if rows and transaction.nested:
-        del rows[mark:]
-
-
-@event.listens_for(Session, "after_transaction_end")
-def _forget_on_end(session: Session, transaction: SessionTransaction) -> None:
-    # A root transaction's events were written by its commit, or are void with its rollback.
-    if transaction.parent is None and not transaction.nested:
-        session.info.pop(_PENDING, None)
-        session.info.pop(_MARKS, None)
 
 
 async def fan_out(session: AsyncSession, *, limit: int = 500) -> int:
