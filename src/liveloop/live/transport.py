@@ -9,6 +9,7 @@ server the gateway falls back to ASGI sends, with the same behaviour and less sp
 
 from __future__ import annotations
 
+import asyncio
 import struct
 from typing import Any
 
@@ -27,8 +28,76 @@ def binary_frame(payload: bytes) -> bytes:
     return struct.pack("!BBQ", 0x82, 127, n) + payload
 
 
+class _Inbox:
+    """The part of asyncio.Queue that the protocol uses for incoming events, in a fraction of its memory."""
+
+    __slots__ = ("_items", "_waiter")
+
+    def __init__(self) -> None:
+        self._items: list[Any] = []
+        self._waiter: asyncio.Future[None] | None = None
+
+    def put_nowait(self, item: Any) -> None:
+        self._items.append(item)
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+    async def get(self) -> Any:
+        while not self._items:
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+        return self._items.pop(0)
+
+    def empty(self) -> bool:
+        return not self._items
+
+
+class _Flag:
+    """The part of asyncio.Event that the protocol uses for write flow control."""
+
+    __slots__ = ("_is_set", "_waiters")
+
+    def __init__(self) -> None:
+        self._is_set = True
+        self._waiters: list[asyncio.Future[None]] | None = None
+
+    def set(self) -> None:
+        self._is_set = True
+        waiters, self._waiters = self._waiters, None
+        for waiter in waiters or ():
+            if not waiter.done():
+                waiter.set_result(None)
+
+    def clear(self) -> None:
+        self._is_set = False
+
+    def is_set(self) -> bool:
+        return self._is_set
+
+    async def wait(self) -> bool:
+        if not self._is_set:
+            waiter = asyncio.get_running_loop().create_future()
+            if self._waiters is None:
+                self._waiters = []
+            self._waiters.append(waiter)
+            await waiter
+        return True
+
+
 class GatewayProtocol(WebSocketsSansIOProtocol):
-    """uvicorn's sans-I/O WebSocket protocol, telling the app which transport a connection uses."""
+    """uvicorn's sans-I/O WebSocket protocol, telling the app which transport a connection uses.
+
+    It also keeps less per connection: an idle viewer costs the queue and event of every connection, and a
+    room has thousands of them.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.queue = _Inbox()  # type: ignore[assignment]
+        self.writable = _Flag()  # type: ignore[assignment]
 
     def handle_connect(self, event: Any) -> None:
         super().handle_connect(event)
