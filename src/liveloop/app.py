@@ -22,7 +22,7 @@ from liveloop.ledger.endpoints import router as ledger_router
 from liveloop.live.bus import create_bus
 from liveloop.live.endpoints import public as live_public
 from liveloop.live.endpoints import router as live_router
-from liveloop.live.gateway import Gateway, RoomSocketMiddleware
+from liveloop.live.gateway import Gateway, RoomSocketFront, RoomSocketMiddleware
 from liveloop.live.notify import BUS_KEY
 from liveloop.live.presence import EffectiveView
 from liveloop.live.service import apply_effective_view
@@ -148,3 +148,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return {"status": "ok", "version": __version__}
 
     return app
+
+
+def create_server_app() -> RoomSocketFront:
+    """What `liveloop serve` runs: the application, with viewers' sockets answered in front of it."""
+    return RoomSocketFront(create_app())

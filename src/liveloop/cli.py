@@ -80,7 +80,7 @@ def serve(
     # Worker processes must share one secret, or a viewer token minted by one would fail in another.
     os.environ.setdefault("LIVELOOP_SECRET_KEY", settings.secret_key)
     uvicorn.run(
-        "liveloop.app:create_app",
+        "liveloop.app:create_server_app",
         factory=True,
         host=host or settings.host,
         port=port or settings.port,

@@ -665,6 +665,21 @@ class RoomSocketMiddleware:
         await self.app(scope, receive, send)
 
 
+class RoomSocketFront:
+    """The same, in front of the whole application (as `liveloop serve` runs it): a viewer's socket then
+    holds no frame of the application's middleware either."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        show_id = _room_of(scope) if scope["type"] == "websocket" else None
+        if show_id is not None:
+            await self.app.state.gateway.serve(scope, receive, send, show_id)
+            return
+        await self.app(scope, receive, send)
+
+
 def _room_of(scope: Scope) -> str | None:
     parts = scope.get("path", "").split("/")
     if len(parts) == 5 and parts[1] == "v1" and parts[2] == "live" and parts[4] == "ws" and parts[3]:

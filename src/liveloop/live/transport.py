@@ -14,6 +14,7 @@ import struct
 from typing import Any
 
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+from websockets.protocol import Protocol, State
 
 TRANSPORT_KEY = "liveloop.transport"
 
@@ -112,3 +113,10 @@ class GatewayProtocol(WebSocketsSansIOProtocol):
             # which may last hours (a few KB per viewer, times thousands of viewers).
             self.request = None  # type: ignore[assignment]
             self.response = None  # type: ignore[assignment]
+            # The handshake parser keeps the request alive in its frame; frames from here on are parsed by
+            # the base protocol's parser, which is where the handshake parser delegates to anyway. Nothing is
+            # buffered mid-frame at this point: the client has only just been told the handshake succeeded.
+            if self.conn.state is State.OPEN:
+                parser = Protocol.parse(self.conn)
+                next(parser)
+                self.conn.parser = parser
