@@ -22,7 +22,7 @@ from liveloop.ledger.endpoints import router as ledger_router
 from liveloop.live.bus import create_bus
 from liveloop.live.endpoints import public as live_public
 from liveloop.live.endpoints import router as live_router
-from liveloop.live.gateway import Gateway, RoomSocketFront, RoomSocketMiddleware
+from liveloop.live.gateway import Gateway, RoomSockets
 from liveloop.live.notify import BUS_KEY
 from liveloop.live.presence import EffectiveView
 from liveloop.live.service import apply_effective_view
@@ -123,8 +123,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     # Invite links are the busiest public URL: served ahead of the router (see InviteLinkMiddleware).
     app.add_middleware(InviteLinkMiddleware)
-    # Viewers' sockets, likewise: each holds only what the room needs (see RoomSocketMiddleware).
-    app.add_middleware(RoomSocketMiddleware)
+    # Viewers' sockets, likewise: each holds only what the room needs (see RoomSockets).
+    app.add_middleware(RoomSockets)
     for router in (
         shops_router,
         members_router,
@@ -150,6 +150,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     return app
 
 
-def create_server_app() -> RoomSocketFront:
+def create_server_app() -> RoomSockets:
     """What `liveloop serve` runs: the application, with viewers' sockets answered in front of it."""
-    return RoomSocketFront(create_app())
+    return RoomSockets(create_app())

@@ -33,7 +33,7 @@ from urllib.parse import parse_qs
 import orjson
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
 from liveloop.kit.batching import TTLCache
 from liveloop.kit.db import transaction
@@ -189,9 +189,6 @@ class Gateway:
                     viewer.conn.close(CLOSE_SHOW_ENDED)
                 elif change.get("kind") == "ban" and not change.get("lifted") and viewer.claims.key == change.get("vk"):
                     viewer.conn.close(CLOSE_BANNED)
-
-    async def publish(self, show_id: str, message: dict[str, Any]) -> int:
-        return await self.bus.publish(show_id, orjson.dumps(message))
 
     # --- background loops ------------------------------------------------------------------------------
 
@@ -651,33 +648,23 @@ def _parse_input(data: bytes) -> dict[str, Any] | None:
     return parsed
 
 
-class RoomSocketMiddleware:
-    """Serves ``/v1/live/{show}/ws`` ahead of the router: a viewer's socket holds no framework objects."""
+class RoomSockets:
+    """Answers ``/v1/live/{show}/ws`` itself, so a viewer's socket holds no framework objects.
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        show_id = _room_of(scope) if scope["type"] == "websocket" else None
-        if show_id is not None:
-            await scope["app"].state.gateway.serve(scope, receive, send, show_id)
-            return
-        await self.app(scope, receive, send)
-
-
-class RoomSocketFront:
-    """The same, in front of the whole application (as `liveloop serve` runs it): a viewer's socket then
-    holds no frame of the application's middleware either."""
+    Added as the app's middleware it runs ahead of the router; `liveloop serve` also puts it in front of the
+    whole application (``create_server_app``), so a socket holds no frame of the app's middleware either.
+    """
 
     def __init__(self, app: Any) -> None:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         show_id = _room_of(scope) if scope["type"] == "websocket" else None
-        if show_id is not None:
-            await self.app.state.gateway.serve(scope, receive, send, show_id)
+        if show_id is None:
+            await self.app(scope, receive, send)
             return
-        await self.app(scope, receive, send)
+        state = getattr(self.app, "state", None) or scope["app"].state  # in front of the app, or inside it
+        await state.gateway.serve(scope, receive, send, show_id)
 
 
 def _room_of(scope: Scope) -> str | None:

@@ -39,7 +39,6 @@ from liveloop.models import (
 from liveloop.referral.lottery import pick_winners, seed_hash
 from liveloop.referral.rewards import grant_reward
 
-KINDS = ("keyword_lottery", "like_sprint", "danmaku_challenge", "quiz", "poll", "team_pk", "flash_offer")
 DEFAULT_TITLES = {
     "keyword_lottery": "Comment to win",
     "like_sprint": "Like sprint",

@@ -21,7 +21,6 @@ from liveloop.kit.ids import new_id
 from liveloop.kit.sql import insert_ignoring_conflicts, table
 from liveloop.models import ShowViewer, WatchSegment
 
-HEARTBEAT_SECONDS = 15
 SEGMENT_GAP = timedelta(seconds=45)
 EFFECTIVE = timedelta(seconds=10)
 
@@ -106,9 +105,6 @@ class Presence:
         viewer.member_id = viewer.member_id or member_id
         viewer.dirty = True
         viewer.version += 1
-
-    def watching(self, show_id: str, now: datetime) -> int:
-        return sum(1 for (sid, _), v in self.viewers.items() if sid == show_id and now - v.last_seen <= SEGMENT_GAP)
 
     def counts(self, now: datetime) -> dict[str, int]:
         """Viewers watching now, per show."""

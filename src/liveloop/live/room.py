@@ -53,7 +53,6 @@ class Connection:
     __slots__ = (
         "close_code",
         "closing",
-        "info",
         "key",
         "limit",
         "max_buffer",
@@ -64,9 +63,7 @@ class Connection:
         "wake",
     )
 
-    def __init__(
-        self, key: str, *, limit: int, info: dict[str, Any] | None = None, transport: Any = None, max_buffer: int = 0
-    ) -> None:
+    def __init__(self, key: str, *, limit: int, transport: Any = None, max_buffer: int = 0) -> None:
         self.key = key
         # Only connections without a transport queue frames here (a deque and an Event cost ~1.5 KB each).
         self.queue: deque[bytes] = deque() if transport is None else _NO_QUEUE
@@ -74,7 +71,6 @@ class Connection:
         self.wake = asyncio.Event() if transport is None else _NO_WAKE
         self.closing = False
         self.close_code = 1000
-        self.info = info
         self.on_overflow: Callable[[], Any] | None = None
         self.on_close: Callable[[int], Any] | None = None
         # With a transport, frames are written to it directly and its write buffer is the bounded queue.
