@@ -57,6 +57,14 @@ async def create_campaign(api: httpx.AsyncClient, **overrides: Any) -> dict[str,
     return ok(await api.post("/v1/campaigns", json=body), 201)
 
 
+async def create_group(api: httpx.AsyncClient, **fields: Any) -> dict[str, Any]:
+    """A VIP group of a sign-up campaign, owned by a new member (both made here)."""
+    campaign = await create_campaign(api, conversion_event="signup")
+    owner = await create_member(api)
+    body = {"campaign_id": campaign["id"], "name": "Insiders", "owner_id": owner["id"], **fields}
+    return ok(await api.post("/v1/groups", json=body), 201)
+
+
 async def click(
     api: httpx.AsyncClient, slug: str, code: str, channel: str = "whatsapp", **params: str
 ) -> tuple[str, str]:

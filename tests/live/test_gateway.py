@@ -214,6 +214,8 @@ async def test_show_api_schedules_in_the_hosts_zone_and_checks_the_rhythm(shop: 
         },
     )
     assert bad.status_code == 422 and "15-20 minutes apart" in bad.text
+    nobody = await shop.api.post("/v1/shows", json={**body, "host_member_id": "mem_nobody"})
+    assert nobody.status_code == 422 and nobody.json()["error"]["code"] == "unknown_member"
     assert (await shop.api.post(f"/v1/shows/{show['id']}/end")).json()["error"]["code"] == "show_not_live"
     ok(await shop.api.post(f"/v1/shows/{show['id']}/start"))
     again = ok(await shop.api.post(f"/v1/shows/{show['id']}/start"))

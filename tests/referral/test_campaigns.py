@@ -8,7 +8,7 @@ from liveloop.kit.db import transaction
 from liveloop.kit.time import utc_now, week_start
 from liveloop.models import VipGroupWeek
 from tests.conftest import ShopCtx
-from tests.factories import create_campaign, create_member, invite, ok
+from tests.factories import create_campaign, create_group, create_member, invite, ok
 
 
 async def test_status_transitions(shop: ShopCtx) -> None:
@@ -69,21 +69,12 @@ async def test_a_campaign_needs_a_reward_and_sane_budgets(shop: ShopCtx) -> None
 
 
 async def test_reaching_last_weeks_target_lifts_this_weeks_perk_level(shop: ShopCtx) -> None:
-    campaign = await create_campaign(shop.api, conversion_event="signup")
-    owner = await create_member(shop.api)
-    group = ok(
-        await shop.api.post(
-            "/v1/groups",
-            json={
-                "campaign_id": campaign["id"],
-                "name": "Club",
-                "owner_id": owner["id"],
-                "weekly_target": 1,
-                "base_perk_level": 2,
-                "extra_offer": {"type": "perk", "label": "Members' price"},
-            },
-        ),
-        201,
+    group = await create_group(
+        shop.api,
+        name="Club",
+        weekly_target=1,
+        base_perk_level=2,
+        extra_offer={"type": "perk", "label": "Members' price"},
     )
     assert group["perk_level"] == 2
     from tests.factories import click
@@ -96,5 +87,5 @@ async def test_reaching_last_weeks_target_lifts_this_weeks_perk_level(shop: Shop
         await s.execute(update(VipGroupWeek).values(week_start=this_week - timedelta(days=7)))
     lifted = ok(await shop.api.get(f"/v1/groups/{group['id']}"))
     assert lifted["perk_level"] == 3 and lifted["invites_this_week"] == 0
-    members = ok(await shop.api.get(f"/v1/members/{owner['id']}/groups"))
+    members = ok(await shop.api.get(f"/v1/members/{group['owner_id']}/groups"))
     assert members[0]["perk_level"] == 3

@@ -11,7 +11,7 @@ from liveloop.kit.time import utc_now
 from liveloop.models import InviteClick, Reward
 from liveloop.referral.service import release_due_rewards
 from tests.conftest import ShopCtx
-from tests.factories import click, create_campaign, create_member, invite, ok, send_order
+from tests.factories import click, create_campaign, create_group, create_member, invite, ok, send_order
 
 
 async def rewards_of(shop: ShopCtx, member: dict[str, Any]) -> list[dict[str, Any]]:
@@ -349,27 +349,13 @@ async def test_refunded_order_voids_its_ticket(shop: ShopCtx) -> None:
 
 
 async def test_vip_group_offer_and_weekly_target(shop: ShopCtx) -> None:
-    campaign = await create_campaign(shop.api, conversion_event="signup")
-    owner = await create_member(shop.api)
-    group = ok(
-        await shop.api.post(
-            "/v1/groups",
-            json={
-                "campaign_id": campaign["id"],
-                "name": "Insiders",
-                "owner_id": owner["id"],
-                "weekly_target": 2,
-                "extra_offer": {"type": "points", "amount": 250},
-            },
-        ),
-        201,
-    )
+    group = await create_group(shop.api, weekly_target=2, extra_offer={"type": "points", "amount": 250})
     assert group["perk_level"] == 1 and group["code"].startswith("V")
     joined = []
     for _ in range(2):
         click_id, device = await click(shop.api, shop.slug, group["code"], "telegram")
         joined.append(await create_member(shop.api, device_id=device, referral={"click_id": click_id}))
-    assert joined[0]["referral"]["inviter_id"] == owner["id"]
+    assert joined[0]["referral"]["inviter_id"] == group["owner_id"]
     roles = sorted(r["role"] for r in await rewards_of(shop, joined[0]))
     assert roles == ["invitee", "vip_offer"]
     status = ok(await shop.api.get(f"/v1/groups/{group['id']}"))
@@ -377,7 +363,7 @@ async def test_vip_group_offer_and_weekly_target(shop: ShopCtx) -> None:
     events = ok(await shop.api.get("/v1/events", params={"type": "group.target_reached"}))
     assert len(events) == 1 and events[0]["data"]["next_week_perk_level"] == 2
     board = ok(await shop.api.get(f"/v1/groups/{group['id']}/leaderboard"))
-    assert board[0]["member_id"] == owner["id"] and board[0]["converted"] == 2
+    assert board[0]["member_id"] == group["owner_id"] and board[0]["converted"] == 2
 
 
 async def test_leaderboard_orders_by_converted_invites(shop: ShopCtx) -> None:

@@ -217,7 +217,7 @@ async def join_team(session: AsyncSession, interaction: Interaction, claims: Vie
     _check_open(interaction, utc_now())
     teams: list[str] = interaction.config["teams"]
     if interaction.config.get("assign") == "auto" or team is None:
-        team = teams[int.from_bytes(seed_hash(f"{interaction.id}:{claims.key}").encode()[:8], "big") % len(teams)]
+        team = teams[int(seed_hash(f"{interaction.id}:{claims.key}")[:8], 16) % len(teams)]  # stable per viewer
     if team not in teams:
         raise Refused("unknown_team", f"team is one of {', '.join(teams)}.")
     if not await _entry(session, interaction, claims, team):

@@ -15,6 +15,7 @@ from liveloop.kit.sql import insert_ignoring_conflicts, table
 from liveloop.kit.time import as_utc, is_valid_zone, utc_now, zone
 from liveloop.live import schemas
 from liveloop.live.notify import to_room
+from liveloop.members import service as members
 from liveloop.models import Market, Member, Shop, Show, ShowCounter, ShowCue, ShowRestriction, ShowViewer
 
 
@@ -40,7 +41,10 @@ async def create_show(session: AsyncSession, shop: Shop, data: schemas.ShowCreat
     if not is_valid_zone(tz):
         raise Unprocessable("host_timezone must be an IANA zone such as 'Asia/Bangkok'.", code="invalid_timezone")
     if data.host_member_id is not None:
-        await _member(session, shop.id, data.host_member_id)
+        try:
+            await members.get_member(session, shop.id, data.host_member_id)
+        except NotFound as exc:
+            raise Unprocessable("host_member_id: no such member in this shop.", code="unknown_member") from exc
     rhythm = data.rhythm if data.rhythm is not None else schemas.default_rhythm(data.planned_minutes)
     show = Show(
         id=new_id("shw"),
@@ -64,15 +68,6 @@ async def create_show(session: AsyncSession, shop: Shop, data: schemas.ShowCreat
     await session.flush()
     await emit(session, shop.id, "show.scheduled", show_payload(show))
     return show
-
-
-async def _member(session: AsyncSession, shop_id: str, member_id: str) -> Member:
-    member = (
-        await session.execute(select(Member).where(Member.shop_id == shop_id, Member.id == member_id))
-    ).scalar_one_or_none()
-    if member is None:
-        raise Unprocessable("No such member in this shop.", code="unknown_member")
-    return member
 
 
 async def get_show(session: AsyncSession, shop_id: str, show_id: str) -> Show:
