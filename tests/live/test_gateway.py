@@ -13,8 +13,10 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from liveloop.kit.db import transaction
+from liveloop.kit.sql import table
 from liveloop.kit.time import utc_now
 from liveloop.live import tokens
+from liveloop.live.presence import Presence
 from liveloop.models import ShowViewer, WatchSegment
 from tests.conftest import ShopCtx, make_shop
 from tests.factories import create_campaign, create_member, invite, ok
@@ -190,6 +192,40 @@ async def test_heartbeats_make_an_effective_view_that_converts_a_first_view_refe
     assert len(segments) == 1 and (segments[0].last_seen_at - segments[0].started_at).total_seconds() == 12
     referrals = ok(await shop.api.get("/v1/referrals"))
     assert referrals[0]["status"] == "converted"
+
+
+async def test_a_crowd_reaching_ten_seconds_together_is_stamped_once_each(shop: ShopCtx) -> None:
+    """A show's opening minute: 1,200 viewers become effective in one flush (in chunked statements); a viewer
+    another process stamped first is not reported again, and each stamp is that viewer's own last heartbeat."""
+    show = await live_show(shop)
+    presence = Presence()
+    t0 = utc_now()
+    for i in range(1200):
+        presence.beat(shop.shop.id, show["id"], f"d:{i}", None, f"dev-{i}", t0)
+    sessions = shop.app.state.sessions
+    async with transaction(sessions) as s:
+        batch = await presence.flush(s)
+    presence.flushed(batch, t0)
+    async with transaction(sessions) as s:  # another gateway process got there first for one of them
+        await s.execute(
+            table(ShowViewer)
+            .update()
+            .where(ShowViewer.show_id == show["id"], ShowViewer.viewer_key == "d:7")
+            .values(effective_at=t0 + timedelta(seconds=10))
+        )
+    for i in range(1200):
+        presence.beat(shop.shop.id, show["id"], f"d:{i}", None, f"dev-{i}", t0 + timedelta(seconds=10 + i % 3))
+    async with transaction(sessions) as s:
+        batch = await presence.flush(s)
+    presence.flushed(batch, t0)
+    assert sorted(v.key for v in batch.effective) == sorted(f"d:{i}" for i in range(1200) if i != 7)
+    async with transaction(sessions) as s:
+        rows = await s.execute(
+            select(ShowViewer.viewer_key, ShowViewer.effective_at).where(ShowViewer.show_id == show["id"])
+        )
+        stamps = {key: at for key, at in rows}
+    expected = {f"d:{i}": t0 + timedelta(seconds=10 if i == 7 else 10 + i % 3) for i in range(1200)}
+    assert stamps == expected
 
 
 async def test_show_api_schedules_in_the_hosts_zone_and_checks_the_rhythm(shop: ShopCtx) -> None:

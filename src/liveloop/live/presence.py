@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam
+from sqlalchemy import bindparam, case, literal
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from liveloop.kit.ids import new_id
@@ -162,10 +162,7 @@ class Presence:
             await session.execute(table(WatchSegment).insert(), new_segments)
         if extended:
             await session.execute(_EXTEND, extended)
-        for view in effective:
-            result = await session.execute(_EFFECTIVE, {"b_show": view.show_id, "b_key": view.key, "b_at": view.at})
-            if result.rowcount == 1:  # type: ignore[attr-defined]
-                batch.effective.append(view)
+        batch.effective = await _mark_effective(session, effective)
         return batch
 
     def flushed(self, batch: Flush, now: datetime) -> None:
@@ -189,12 +186,39 @@ class Presence:
 _SEGMENTS = table(WatchSegment)
 _VIEWERS = table(ShowViewer)
 _EXTEND = _SEGMENTS.update().where(_SEGMENTS.c.id == bindparam("b_id")).values(last_seen_at=bindparam("b_last"))
-_EFFECTIVE = (
-    _VIEWERS.update()
-    .where(
-        _VIEWERS.c.show_id == bindparam("b_show"),
-        _VIEWERS.c.viewer_key == bindparam("b_key"),
-        _VIEWERS.c.effective_at.is_(None),
-    )
-    .values(effective_at=bindparam("b_at"))
-)
+
+
+async def _mark_effective(session: AsyncSession, views: list[EffectiveView]) -> list[EffectiveView]:
+    """Stamp the viewers' first effective view; returns those this call stamped (not already stamped elsewhere).
+
+    One statement per show and chunk, however many viewers reach 10 s together (a show's opening minute):
+    a statement per viewer would hold the event loop for as long as it takes to run thousands of them.
+    """
+    by_show: dict[str, dict[str, EffectiveView]] = {}
+    for view in views:
+        by_show.setdefault(view.show_id, {})[view.key] = view
+    stamped: list[EffectiveView] = []
+    for show_id, pending in by_show.items():
+        keys = sorted(pending)
+        for at in range(0, len(keys), _CHUNK):
+            chunk = keys[at : at + _CHUNK]
+            result = await session.execute(
+                _VIEWERS.update()
+                .where(
+                    _VIEWERS.c.show_id == show_id,
+                    _VIEWERS.c.viewer_key.in_(chunk),
+                    _VIEWERS.c.effective_at.is_(None),
+                )
+                .values(
+                    effective_at=case(
+                        {key: literal(pending[key].at, _VIEWERS.c.effective_at.type) for key in chunk},
+                        value=_VIEWERS.c.viewer_key,
+                    )
+                )
+                .returning(_VIEWERS.c.viewer_key)
+            )
+            stamped.extend(pending[key] for key in sorted(result.scalars()))
+    return stamped
+
+
+_CHUNK = 500
