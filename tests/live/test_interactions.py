@@ -179,6 +179,13 @@ async def test_poll_counts_one_vote_per_viewer_and_next_product_polls_use_pinned
         await v.send(t="v", i=poll["id"], o=option)
     await voters[0].send(t="v", i=poll["id"], o=0)
     await voters[0].until(lambda v: v.errors)
+    await voters[0].until(lambda v: sum(m.get("k") == "vote" for m in v.messages) == 3)
+    # Viewers joining mid-poll see the votes so far: from the room when it is warm, from the database when not.
+    warm = await join(live_server, (await anonymous_token(shop, show["id"]))["token"], show["id"])
+    assert warm.hello["votes"] == {poll["id"]: [1, 2]}
+    shop.app.state.gateway.rooms.pop(show["id"], None)
+    cold = await join(live_server, (await anonymous_token(shop, show["id"]))["token"], show["id"])
+    assert cold.hello["votes"] == {poll["id"]: [1, 2]}
     settled = ok(await shop.api.post(f"/v1/interactions/{poll['id']}/settle"))
     assert settled["result"]["votes"] == [1, 2] and settled["result"]["winner"] == "blue"
     await voters[1].send(t="v", i=poll["id"], o=0)

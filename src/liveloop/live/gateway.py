@@ -409,8 +409,11 @@ class Gateway:
         """A room new to this process starts with the show's open interactions, read from the database."""
         room.cards_loaded = True
         async with self.sessions() as session:
-            for interaction in await interactions.open_in_show(session, room.id):
+            open_now = await interactions.open_in_show(session, room.id)
+            for interaction in open_now:
                 room.cards.setdefault(interaction.id, orjson.dumps(interactions.public_card(interaction)))
+            for poll_id, votes in (await interactions.poll_tallies(session, open_now)).items():
+                room.votes.setdefault(poll_id, votes)
 
     def _hello(self, room: Room, show: ShowInfo, claims: tokens.ViewerClaims) -> bytes:
         you = {"key": claims.key, "name": claims.name, "member": bool(claims.member_id), "role": claims.role}
@@ -420,7 +423,9 @@ class Gateway:
                 head[:-1],
                 b',"q":%d,"lk":%d,"v":%d,"cards":[' % (room.delivered_seq, room.likes, room.viewers),
                 b",".join(room.cards.values()),
-                b"]}",
+                b'],"votes":',
+                orjson.dumps(room.votes),
+                b"}",
             )
         )
 

@@ -149,6 +149,25 @@ async def open_in_show(session: AsyncSession, show_id: str) -> list[Interaction]
     )
 
 
+async def poll_tallies(session: AsyncSession, interactions: list[Interaction]) -> dict[str, list[int]]:
+    """Votes so far on each open poll among ``interactions``, by option: where a viewer joining mid-poll starts."""
+    polls = {i.id: i for i in interactions if i.kind == "poll"}
+    if not polls:
+        return {}
+    tallies = {poll_id: [0] * len(poll.config.get("options", [])) for poll_id, poll in polls.items()}
+    rows = await session.execute(
+        select(InteractionEntry.interaction_id, InteractionEntry.choice, func.count())
+        .where(InteractionEntry.interaction_id.in_(polls))
+        .group_by(InteractionEntry.interaction_id, InteractionEntry.choice)
+    )
+    for poll_id, choice, n in rows:
+        votes = tallies[poll_id]
+        index = int(choice or 0)
+        if 0 <= index < len(votes):
+            votes[index] += n
+    return tallies
+
+
 async def list_for_show(session: AsyncSession, show_id: str) -> list[Interaction]:
     return list(
         (

@@ -30,6 +30,7 @@ DANMAKU = "c"
 LIKES = "lk"
 PRESENCE = "pr"
 SHARES = "sh"
+VOTE = "vote"
 # Messages that set (or, with "end", remove) a card in the room's snapshot for viewers who join later.
 CARD_KINDS = frozenset(
     {"pin", "keyword_lottery", "like_sprint", "danmaku_challenge", "quiz", "poll", "team_pk", "flash_offer"}
@@ -147,6 +148,7 @@ class Room:
         self._clock = clock
         self.cards: dict[str, bytes] = {}  # active cards by id: the last message that set each
         self.cards_loaded = False  # whether the open interactions were read from the database
+        self.votes: dict[str, list[int]] = {}  # running tallies of the open polls, by card and option
         self.sampled_out = 0  # danmaku not shown because of sampling, since the room opened
         self.overflows = 0  # connections closed for being too slow
         self.last_active = clock()
@@ -184,9 +186,20 @@ class Room:
         if card and kind in CARD_KINDS:
             if message.get("end"):
                 self.cards.pop(str(card), None)
+                self.votes.pop(str(card), None)
             else:
                 self.cards[str(card)] = raw
+        elif card and kind == VOTE:
+            self._count_vote(str(card), message.get("o"))
         self._priority.append(raw)
+
+    def _count_vote(self, card: str, option: Any) -> None:
+        if not isinstance(option, int) or isinstance(option, bool) or not 0 <= option < 100:
+            return
+        votes = self.votes.setdefault(card, [])
+        if option >= len(votes):
+            votes.extend([0] * (option + 1 - len(votes)))
+        votes[option] += 1
 
     # --- frames ----------------------------------------------------------------------------------------
 

@@ -197,6 +197,10 @@
       state.key = data.you.key;
       setCounts(data.lk, data.v);
       for (const raw of data.cards || []) onMessage(Object.assign({}, raw, { q: 0 }));
+      for (const [id, votes] of Object.entries(data.votes || {})) {
+        const card = state.cards.get(id);
+        if (card && !card.result) { card.votes = votes.slice(); renderCard(card); }
+      }
       if (data.q > state.lastQ && !state.lastQ) state.lastQ = data.q;
       return;
     }
