@@ -16,6 +16,7 @@ import asyncio
 import base64
 import json
 import os
+import socket
 import struct
 import sys
 import time
@@ -53,17 +54,96 @@ def client_frame(payload: bytes, opcode: int = 0x1) -> bytes:
 
 async def open_ws(host: str, port: int, path: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
     reader, writer = await asyncio.open_connection(host, port, limit=2**22)
-    key = base64.b64encode(os.urandom(16)).decode()
-    writer.write(
-        (
-            f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-            f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
-        ).encode()
-    )
+    writer.write(upgrade_request(host, port, path))
     head = await reader.readuntil(b"\r\n\r\n")
     if b" 101 " not in head.split(b"\r\n", 1)[0]:
         raise ConnectionError(head.split(b"\r\n", 1)[0].decode())
     return reader, writer
+
+
+_SINK = bytearray(1 << 18)  # shared by every plain viewer: what they read is counted, then thrown away
+
+
+class Watchers:
+    """Plain viewers of our gateway, read in sweeps instead of one event-loop callback per frame.
+
+    Each is a non-blocking socket that is never registered with the event loop: every ``interval`` seconds one
+    task reads whatever each socket holds into a shared buffer and counts it. Every byte of every frame is still
+    read (the kernel's socket buffers hold the few frames that arrive between sweeps, so the gateway writes the
+    same bytes with the same calls), but a sweep costs one recv per viewer however many frames are waiting.
+    The sweep yields to the event loop every ``chunk`` sockets so that the sampled viewers, which read each
+    frame as it arrives, keep timing delivery without waiting behind it.
+    """
+
+    def __init__(self, run: Run, interval: float = 0.25, chunk: int = 250) -> None:
+        self.run = run
+        self.interval = interval
+        self.chunk = chunk
+        self.sockets: list[socket.socket] = []
+        self.view = memoryview(_SINK)
+
+    async def open(self, host: str, port: int, path: str) -> bool:
+        loop = asyncio.get_running_loop()
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setblocking(False)
+        try:
+            await loop.sock_connect(sock, (host, port))
+            await loop.sock_sendall(sock, upgrade_request(host, port, path))
+            head = b""
+            while b"\r\n\r\n" not in head:
+                data = await loop.sock_recv(sock, 4096)
+                if not data:
+                    raise ConnectionError("closed during the upgrade")
+                head += data
+        except OSError:
+            sock.close()
+            return False
+        if b" 101 " not in head.split(b"\r\n", 1)[0]:
+            sock.close()
+            return False
+        self.run.bytes += len(head) - head.index(b"\r\n\r\n") - 4
+        self.sockets.append(sock)
+        return True
+
+    async def sweep_forever(self) -> None:
+        size = len(_SINK)
+        while not self.run.stop.is_set():
+            started = time.monotonic()
+            alive = []
+            count = len(self.sockets)
+            for i, sock in enumerate(self.sockets[:count]):
+                try:
+                    n = sock.recv_into(self.view)
+                    while n == size:  # more is waiting
+                        self.run.bytes += n
+                        n = sock.recv_into(self.view)
+                except BlockingIOError:
+                    n = -1
+                except OSError:
+                    n = 0
+                if n == 0:
+                    sock.close()
+                    continue
+                if n > 0:
+                    self.run.bytes += n
+                alive.append(sock)
+                if i % self.chunk == self.chunk - 1:
+                    await asyncio.sleep(0)
+            self.sockets = alive + self.sockets[count:]  # those opened during the sweep come after
+            await asyncio.sleep(max(self.interval - (time.monotonic() - started), 0.01))
+
+    def close(self) -> None:
+        for sock in self.sockets:
+            sock.close()
+        self.sockets.clear()
+
+
+def upgrade_request(host: str, port: int, path: str) -> bytes:
+    key = base64.b64encode(os.urandom(16)).decode()
+    return (
+        f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    ).encode()
 
 
 async def read_frame(reader: asyncio.StreamReader) -> tuple[int, bytes]:
@@ -88,6 +168,7 @@ class Run:
         self.resume = {"ok": 0, "gap": 0, "failed": 0, "dropped": 0}
         self.storm_at = 0.0
         self.ports = [int(p) for p in str(args.port).split(",")]
+        self.watchers = Watchers(self)
 
     def path(self, token: str) -> str:
         if self.args.protocol == "socketio":
@@ -98,7 +179,16 @@ class Run:
         """Viewers and talkers are spread over the gateways round-robin."""
         return self.ports[index % len(self.ports)]
 
+    async def watcher(self, token: str, index: int) -> None:
+        """A plain viewer of our gateway: reads every byte of every frame, in sweeps (see Watchers)."""
+        if await self.watchers.open(self.args.host, self.port(index), self.path(token)):
+            self.connected += 1
+        else:
+            self.failed += 1
+
     async def viewer(self, token: str, sampled: bool, index: int = 0) -> None:
+        if not sampled and self.args.protocol != "socketio":
+            return await self.watcher(token, index)
         try:
             reader, writer = await open_ws(self.args.host, self.port(index), self.path(token))
         except (OSError, ConnectionError, asyncio.IncompleteReadError):
@@ -110,13 +200,6 @@ class Run:
             if socketio:
                 await read_frame(reader)  # Engine.IO open packet
                 writer.write(client_frame(b"40"))  # join the default namespace: the server puts us in the room
-            if not sampled and not socketio:
-                while not self.stop.is_set():
-                    data = await reader.read(262144)
-                    if not data:
-                        return
-                    self.bytes += len(data)
-                return
             while not self.stop.is_set():
                 _, payload = await read_frame(reader)
                 self.bytes += len(payload) + 2
@@ -227,7 +310,7 @@ async def main_async(args: argparse.Namespace, tokens: list[str]) -> dict[str, A
     viewer_tokens = tokens[: args.viewers]
     talker_tokens = tokens[args.viewers : args.viewers + args.talkers]
     every = max(args.viewers // max(args.sampled, 1), 1)
-    tasks = []
+    tasks = [asyncio.create_task(run.watchers.sweep_forever())]
     started = time.perf_counter()
     for i, token in enumerate(viewer_tokens):
         if args.reconnect_within:
@@ -249,13 +332,18 @@ async def main_async(args: argparse.Namespace, tokens: list[str]) -> dict[str, A
     await asyncio.sleep(args.warmup)
     run.measuring = True
     bytes0 = run.bytes
+    cpu0 = time.process_time()
+    print("MEASURE", file=sys.stderr, flush=True)
     await asyncio.sleep(args.seconds)
+    print("MEASURED", file=sys.stderr, flush=True)
     run.measuring = False
+    loader_cpu = (time.process_time() - cpu0) / args.seconds
     received = run.bytes - bytes0
     run.stop.set()
     for t in talkers + tasks:
         t.cancel()
     await asyncio.gather(*talkers, *tasks, return_exceptions=True)
+    run.watchers.close()
     lat = sorted(run.latencies)
 
     def pct(p: float) -> float:
@@ -271,6 +359,7 @@ async def main_async(args: argparse.Namespace, tokens: list[str]) -> dict[str, A
         "p99_ms": pct(99),
         "max_ms": round(lat[-1], 2) if lat else None,
         "mb_per_s_received": round(received / args.seconds / 1e6, 1),
+        "loader_cpu": round(loader_cpu, 2),
         "resume": run.resume if args.reconnect_within else None,
     }
 
