@@ -23,7 +23,7 @@ from liveloop.live.bus import create_bus
 from liveloop.live.endpoints import public as live_public
 from liveloop.live.endpoints import router as live_router
 from liveloop.live.gateway import Gateway, RoomSockets
-from liveloop.live.notify import BUS_KEY
+from liveloop.live.notify import RELAY_KEY, RoomRelay
 from liveloop.live.presence import EffectiveView
 from liveloop.live.service import apply_effective_view
 from liveloop.members.endpoints import router as members_router
@@ -61,7 +61,9 @@ async def start_services(app: FastAPI, settings: Settings, *, worker: bool) -> C
     engine = create_engine(settings.database_url, pool_size=settings.database_pool_size)
     app.state.engine = engine
     bus = create_bus(settings.bus_url)
-    app.state.sessions = session_factory(engine, info={BUS_KEY: bus})
+    app.state.sessions = session_factory(engine)
+    relay = RoomRelay(app.state.sessions, bus)
+    app.state.sessions.configure(info={RELAY_KEY: relay})
     app.state.clicks = ClickRecorder(app.state.sessions)
     gateway = Gateway(app.state.sessions, bus, secret=settings.secret_key, frame_ms=settings.frame_ms)
 
@@ -71,7 +73,9 @@ async def start_services(app: FastAPI, settings: Settings, *, worker: bool) -> C
 
     gateway.on_effective_view = effective_view
     await gateway.start()
+    await relay.start()  # after the gateway: it publishes on the bus the gateway started
     app.state.gateway = gateway
+    app.state.relay = relay
     runner: Worker | None = None
     task: asyncio.Task[None] | None = None
     if worker:
@@ -100,6 +104,7 @@ async def start_services(app: FastAPI, settings: Settings, *, worker: bool) -> C
             with contextlib.suppress(asyncio.CancelledError):
                 await task
             await runner.close()
+        await relay.close()
         await gateway.close()
         await app.state.clicks.close()
         await engine.dispose()

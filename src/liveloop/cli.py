@@ -102,9 +102,26 @@ def worker(database_url: DbOption = None) -> None:
     settings = get_settings()
 
     async def run() -> None:
+        from liveloop.live.bus import create_bus
+        from liveloop.live.notify import RELAY_KEY, RoomRelay
+
         engine = create_engine(_url(database_url))
+        sessions = session_factory(engine)
+        bus = create_bus(settings.bus_url)
+        relay: RoomRelay | None = None
+        if bus.name == "memory":
+            console.print(
+                "[yellow]LIVELOOP_BUS_URL is memory://, so room messages from this worker (cues, results) reach "
+                "viewers through the API process a few seconds late, and scoreboard updates not at all. Set it "
+                "to the Redis or NATS URL the API uses.[/]"
+            )
+        else:
+            await bus.start(None)  # publish only: the worker has no viewers
+            relay = RoomRelay(sessions, bus)
+            sessions.configure(info={RELAY_KEY: relay})
+            await relay.start()
         w = Worker(
-            session_factory(engine),
+            sessions,
             jobs=JOBS,
             poll_seconds=settings.worker_poll_seconds,
             timeout_seconds=settings.webhook_timeout_seconds,
@@ -115,6 +132,9 @@ def worker(database_url: DbOption = None) -> None:
             await w.run_forever()
         finally:
             await w.close()
+            if relay is not None:
+                await relay.close()
+            await bus.close()
             await engine.dispose()
 
     try:

@@ -20,7 +20,7 @@ from liveloop.live.presence import Presence
 from liveloop.models import ShowViewer, WatchSegment
 from tests.conftest import ShopCtx, make_shop
 from tests.factories import create_campaign, create_member, invite, ok
-from tests.live.conftest import LiveServer, ViewerClient, anonymous_token, join, live_show
+from tests.live.conftest import LiveServer, ViewerClient, anonymous_token, create_show, join, live_show
 
 
 async def closed_with(viewer: ViewerClient) -> int | None:
@@ -306,7 +306,7 @@ async def test_room_messages_leave_only_with_their_transaction(shop: ShopCtx) ->
     from liveloop.live.notify import to_room
 
     gateway = shop.app.state.gateway
-    room_id = "shw_txtest"
+    room_id = (await create_show(shop))["id"]
     async with transaction(shop.app.state.sessions) as s:
         to_room(s, room_id, {"k": "pin", "n": 1})
         try:

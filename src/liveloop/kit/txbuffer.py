@@ -23,6 +23,10 @@ class TransactionBuffer:
             session.sync_session.begin()  # the item lives and dies with a transaction, as a written row would
         session.sync_session.info.setdefault(self._items, []).append(item)
 
+    def peek(self, session: Session) -> list[Any]:
+        """The items so far, left in the buffer."""
+        return list(session.info.get(self._items, ()))
+
     def take(self, session: Session) -> list[Any]:
         """The items so far, removed from the buffer."""
         items: list[Any] = session.info.pop(self._items, None) or []

@@ -25,6 +25,7 @@ from typing import Any, Protocol
 log = logging.getLogger(__name__)
 
 Handler = Callable[[str, int, bytes], None]  # (room, number, numbered payload)
+# A bus started without a handler only publishes (a worker process that has no rooms of its own).
 
 
 def with_seq(seq: int, payload: bytes) -> bytes:
@@ -41,7 +42,7 @@ class Bus(Protocol):
     # Messages numbered above this were all received by this process (for non-contiguous numbering).
     start_seq: int
 
-    async def start(self, handler: Handler) -> None: ...
+    async def start(self, handler: Handler | None) -> None: ...
 
     async def publish(self, room: str, payload: bytes) -> int: ...
 
@@ -59,7 +60,7 @@ class MemoryBus:
         self._seq: dict[str, int] = {}
         self._handler: Handler | None = None
 
-    async def start(self, handler: Handler) -> None:
+    async def start(self, handler: Handler | None) -> None:
         self._handler = handler
 
     async def publish(self, room: str, payload: bytes) -> int:
@@ -98,10 +99,12 @@ class RedisBus:
         self._script: Any = None
         self._handler: Handler | None = None
 
-    async def start(self, handler: Handler) -> None:
+    async def start(self, handler: Handler | None) -> None:
         self._handler = handler
         await self._redis.ping()
         self._script = self._redis.register_script(_PUBLISH_LUA)
+        if handler is None:
+            return
         self._pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
         await self._pubsub.psubscribe(self._prefix + "*")
         self._reader = asyncio.create_task(self._read(), name="liveloop-redis-bus")
@@ -152,7 +155,7 @@ class NatsBus:
         self._sub: Any = None
         self.start_seq = 0
 
-    async def start(self, handler: Handler) -> None:
+    async def start(self, handler: Handler | None) -> None:
         import nats
         from nats.js.api import ConsumerConfig, DeliverPolicy, RetentionPolicy, StorageType, StreamConfig
 
@@ -169,6 +172,8 @@ class NatsBus:
             info = await self._js.add_stream(config)
         except Exception:
             info = await self._js.update_stream(config)
+        if handler is None:
+            return
         cut = len(self._prefix)
 
         async def on_message(msg: Any) -> None:

@@ -149,6 +149,8 @@ class Room:
         self.cards: dict[str, bytes] = {}  # active cards by id: the last message that set each
         self.cards_loaded = False  # whether the open interactions were read from the database
         self.votes: dict[str, list[int]] = {}  # running tallies of the open polls, by card and option
+        self._mids: set[str] = set()  # ids of the recent durable messages (see live/notify.py)
+        self._mid_order: deque[str] = deque(maxlen=2048)
         self.sampled_out = 0  # danmaku not shown because of sampling, since the room opened
         self.overflows = 0  # connections closed for being too slow
         self.last_active = clock()
@@ -166,6 +168,14 @@ class Room:
             self._danmaku.append(raw)
             return
         message = orjson.loads(raw)
+        mid = message.get("mid")
+        if mid is not None:
+            if mid in self._mids:
+                return  # published again by a relay after its first publisher died: shown once
+            if len(self._mid_order) == self._mid_order.maxlen:
+                self._mids.discard(self._mid_order[0])
+            self._mid_order.append(mid)
+            self._mids.add(mid)
         kind = message.get("k")
         if kind == DANMAKU:
             self._danmaku.append(raw)

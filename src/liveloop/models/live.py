@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import BigInteger, ForeignKey, Index, LargeBinary, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from liveloop.models.base import Base, BigIntPK, CreatedAt
@@ -92,6 +92,21 @@ class ShowCue(Base):
     point: Mapped[int]
     phase: Mapped[str] = mapped_column(String(16))  # announce fire
     done_at: Mapped[datetime]
+
+
+class RoomMessage(CreatedAt, Base):
+    """A room message that must not be lost (a card, a result, a show change), kept until it is published.
+
+    Written in the transaction that produced it; deleted once the bus has it. A process that dies in
+    between leaves the row, and the room relay of any process publishes it a few seconds later.
+    """
+
+    __tablename__ = "room_messages"
+    __table_args__ = (Index("ix_room_messages_created", "created_at"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    show_id: Mapped[str] = mapped_column(ForeignKey("shows.id", ondelete="CASCADE"))
+    payload: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 class ShowRestriction(CreatedAt, Base):
