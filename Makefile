@@ -12,7 +12,13 @@ $(BIN)/liveloop: pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	@touch $@
 
-install: $(BIN)/liveloop  ## Create the virtual environment and install liveloop with its dev tools
+VENDOR := src/liveloop/web/static/vendor
+
+# The viewer page's video players, from npm (pinned, integrity-checked); the page works without them.
+$(VENDOR)/.fetched: src/liveloop/web/assets.py | $(BIN)/liveloop
+	@$(BIN)/liveloop assets && touch $@ || echo "Continuing without the video players; run 'make install' again later."
+
+install: $(BIN)/liveloop $(VENDOR)/.fetched  ## Create the virtual environment and install liveloop with its dev tools
 
 demo: install  ## Migrate a SQLite database, seed a demo shop, simulate traffic and serve on 127.0.0.1:$(PORT)
 	$(BIN)/liveloop demo --port $(PORT)

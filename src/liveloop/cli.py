@@ -10,9 +10,10 @@ import time
 from pathlib import Path
 from typing import Annotated
 
+import httpx
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from liveloop.config import get_settings
@@ -300,6 +301,41 @@ def ledger_verify(database_url: DbOption = None) -> None:
     )
     if not report.ok:
         raise typer.Exit(1)
+
+
+@app.command()
+def assets(
+    force: Annotated[bool, typer.Option(help="Download again even when the pinned versions are present")] = False,
+    registry: Annotated[
+        str | None, typer.Option(help="npm registry to download from (LIVELOOP_NPM_REGISTRY; default registry.npmjs.org)")
+    ] = None,
+) -> None:
+    """Fetch the viewer page's video players (hls.js, livekit-client) from npm, pinned and integrity-checked."""
+    from liveloop.web import assets as vendor
+
+    if not force and all(vendor.present(a) for a in vendor.ASSETS):
+        console.print("The video players are up to date.")
+        return
+    with Progress(
+        TextColumn("{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"), console=console
+    ) as progress:
+        tasks: dict[str, TaskID] = {}
+
+        def on_progress(asset: vendor.Asset, done: int, total: int) -> None:
+            if asset.name not in tasks:
+                tasks[asset.name] = progress.add_task(f"{asset.package}@{asset.version}", total=total or None)
+            progress.update(tasks[asset.name], completed=done)
+
+        try:
+            written = vendor.fetch(force=force, registry=registry, on_progress=on_progress)
+        except (vendor.AssetError, httpx.HTTPError) as exc:
+            console.print(f"[red]Could not fetch the video players: {exc}[/]")
+            console.print(
+                "The viewer page still works (it plays HLS where the browser can and shows a test card elsewhere). "
+                "Run `liveloop assets` again when the npm registry is reachable, or set LIVELOOP_NPM_REGISTRY."
+            )
+            raise typer.Exit(1) from exc
+    console.print(f"Fetched {', '.join(f'{a.package}@{a.version}' for a in written)} into {vendor.VENDOR}.")
 
 
 @app.command()

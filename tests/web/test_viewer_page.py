@@ -190,3 +190,107 @@ async def test_host_console_runs_the_show(shop: ShopCtx, live_server: LiveServer
     await viewer.wait_for_function("() => window.liveloop.state.ws === null")  # closed: banned
     await host.locator("#counts").wait_for()
     await host.screenshot(path=live_server_screenshot("console.png"))
+
+
+class Recorder:
+    """A stream origin on this machine that records what the page's player asks for."""
+
+    def __init__(self, files: dict[str, tuple[str, bytes]]) -> None:
+        self.paths: list[str] = []
+        recorder = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                recorder.paths.append(self.path)
+                kind, body = files.get(self.path.split("?")[0], ("text/plain", b""))
+                self.send_response(200 if body else 404)
+                self.send_header("content-type", kind)
+                self.send_header("content-length", str(len(body)))
+                self.send_header("access-control-allow-origin", "*")
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: Any) -> None:
+                return
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.base = f"http://127.0.0.1:{self.server.server_address[1]}"
+
+
+def need_players() -> None:
+    from liveloop.web import assets
+
+    if not all(assets.present(a) for a in assets.ASSETS):
+        if os.environ.get("CI"):
+            pytest.fail("The video players are not installed; `make install` fetches them (liveloop assets)")
+        pytest.skip("The video players are not installed (run: liveloop assets)")
+
+
+async def test_an_hls_show_plays_through_the_player_the_browser_needs(
+    shop: ShopCtx, live_server: LiveServer, browser: Any
+) -> None:
+    need_players()
+    playlist = b"#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:2\n#EXTINF:2.0,\nseg0.ts\n#EXT-X-ENDLIST\n"
+    origin = Recorder({"/show/index.m3u8": ("application/vnd.apple.mpegurl", playlist)})
+    try:
+        show = await live_show(shop, video={"provider": "hls", "hls_url": f"{origin.base}/show/index.m3u8"})
+        page = await member_page(browser, shop, live_server, show["id"], "Hana", "en")
+        await page.locator("#video video[data-source=hls]").wait_for()
+        native = await page.evaluate("() => document.createElement('video').canPlayType('application/vnd.apple.mpegurl')")
+        if not native:  # Chromium without native HLS: hls.js, loaded on demand, reads the playlist and its segment
+            assert await page.evaluate("() => typeof window.Hls === 'function' && window.Hls.isSupported()")
+        await page.wait_for_function("() => !document.querySelector('#test-card')")
+        for _ in range(100):
+            if "/show/seg0.ts" in origin.paths:
+                break
+            await page.wait_for_timeout(50)
+        assert origin.paths[0] == "/show/index.m3u8" and "/show/seg0.ts" in origin.paths
+    finally:
+        origin.server.shutdown()
+
+
+async def test_a_livekit_show_joins_the_providers_room_with_a_viewer_token(
+    shop: ShopCtx, live_server: LiveServer, browser: Any
+) -> None:
+    """The page asks our API for a provider token and opens LiveKit's signalling socket with it (a stand-in
+    socket server on this machine records the attempt: no LiveKit server runs here)."""
+    import jwt
+    from websockets.asyncio.server import serve
+
+    from liveloop.live import video
+
+    need_players()
+    attempts: list[str] = []
+
+    async def signalling(ws: Any) -> None:
+        attempts.append(ws.request.path)
+        await ws.close(1011, "no media server here")
+
+    settings = shop.app.state.settings
+    saved = (settings.livekit_url, settings.livekit_api_key, settings.livekit_api_secret)
+    port = free_port()
+    secret = "lk-secret-for-the-browser-test-0123456789"
+    async with serve(signalling, "127.0.0.1", port):
+        settings.livekit_url, settings.livekit_api_key, settings.livekit_api_secret = (
+            f"ws://127.0.0.1:{port}",
+            "lk-key",
+            secret,
+        )
+        try:
+            show = await live_show(shop, video={"provider": "livekit"})
+            page = await member_page(browser, shop, live_server, show["id"], "Lek", "th")
+            await page.wait_for_function("() => typeof window.LivekitClient === 'object'")
+            for _ in range(200):
+                if attempts:
+                    break
+                await page.wait_for_timeout(50)
+        finally:
+            settings.livekit_url, settings.livekit_api_key, settings.livekit_api_secret = saved
+    assert attempts and attempts[0].startswith("/rtc")
+    token = attempts[0].split("access_token=", 1)[1].split("&", 1)[0]
+    claims = jwt.decode(token, secret, algorithms=["HS256"], options={"verify_aud": False})
+    assert claims["iss"] == "lk-key" and claims["name"] == "Lek"
+    assert claims["video"]["room"] == video.room_name(show["id"]) and claims["video"]["roomJoin"] is True
+    assert not claims["video"].get("canPublish")  # a viewer watches; hosts and approved co-hosts publish
+    await page.wait_for_function("() => document.querySelector('#test-card')")  # no media: the card stays

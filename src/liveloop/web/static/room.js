@@ -34,10 +34,6 @@
   $("share-title").textContent = T.share;
   $("share-close").textContent = T.close;
   $("test-card-text").textContent = T.test_card;
-  if (show.video && show.video.provider === "hls" && show.video.hls_url) {
-    const video = el("video", { src: show.video.hls_url, autoplay: true, muted: true, playsInline: true, controls: true });
-    $("video").replaceChildren(video);
-  }
   const renderStatus = () => {
     const badge = $("status");
     badge.className = "badge " + state.status;
@@ -190,6 +186,7 @@
     if (m.k === "cue") return cue(m);
     if (m.k === "draw") return toast(`${T.winners}: ${(m.winners || []).length}`);
     if (m.k === "rhythm") { show.rhythm = m.rhythm; return; }
+    if (m.k === "video") { show.video = { provider: m.provider, hls_url: m.hls_url }; return startVideo(show.video); }
   };
 
   const onFrame = (data) => {
@@ -250,6 +247,77 @@
     const card = el("div", { className: "card" }, [el("h3", { textContent: T.ended })]);
     if (replay) card.append(el("a", { href: replay, textContent: T.replay }));
     $("cards").prepend(card);
+  };
+
+  // --- video -------------------------------------------------------------------------------------------------
+  // HLS plays natively where the browser can (Safari, Android) and through hls.js elsewhere; LiveKit rooms play
+  // through livekit-client with a token from our API. Both players load only when a show needs them; without a
+  // provider (or a player) the test card stays.
+  const VENDOR = "/static/live/vendor/";
+  const video = { hls: null, room: null, source: null };
+  const loadScript = (name, global) => window[global] ? Promise.resolve() : new Promise((resolve, reject) => {
+    const script = el("script", { src: VENDOR + name, async: true });
+    script.onload = () => (window[global] ? resolve() : reject(new Error(`${name} did not load`)));
+    script.onerror = () => reject(new Error(`${name} is not installed (run: liveloop assets)`));
+    document.head.append(script);
+  });
+  const testCard = () => {
+    $("video").replaceChildren(el("div", { className: "test-card", id: "test-card" }, [el("span", { textContent: T.test_card })]));
+  };
+  const stopVideo = () => {
+    if (video.hls) { video.hls.destroy(); video.hls = null; }
+    if (video.room) { video.room.disconnect(); video.room = null; }
+  };
+  const playHls = async (url) => {
+    const player = el("video", { autoplay: true, muted: true, playsInline: true, controls: true });
+    player.dataset.source = "hls";
+    $("video").replaceChildren(player);
+    if (player.canPlayType("application/vnd.apple.mpegurl")) { player.src = url; return; }
+    await loadScript("hls.light.min.js", "Hls");
+    if (!window.Hls.isSupported()) throw new Error("this browser has no Media Source Extensions");
+    video.hls = new window.Hls({ lowLatencyMode: true, backBufferLength: 30 });
+    video.hls.loadSource(url);
+    video.hls.attachMedia(player);
+  };
+  const playLivekit = async () => {
+    await loadScript("livekit-client.umd.js", "LivekitClient");
+    if (!state.token) await getToken();
+    const response = await fetch(`/v1/public/shows/${encodeURIComponent(show.id)}/video-token`, {
+      method: "POST", headers: { authorization: `Bearer ${state.token}` },
+    });
+    if (!response.ok) throw new Error(`video token refused (${response.status})`);
+    const grant = await response.json();
+    const LK = window.LivekitClient;
+    const room = new LK.Room({ adaptiveStream: true, dynacast: true });
+    video.room = room;
+    room.on(LK.RoomEvent.TrackSubscribed, (track) => {
+      const media = track.attach();
+      if (track.kind === "video") {
+        media.playsInline = true;
+        media.dataset.source = "livekit";
+        $("video").replaceChildren(media);
+      } else {
+        $("video").append(media);
+      }
+    });
+    room.on(LK.RoomEvent.Disconnected, () => { if (video.room === room) testCard(); });
+    await room.connect(grant.url, grant.token, { autoSubscribe: true });
+  };
+  const startVideo = (source) => {
+    const key = JSON.stringify(source || {});
+    if (key === video.source) return;
+    video.source = key;
+    stopVideo();
+    testCard();
+    const play = source && source.provider === "hls" && source.hls_url ? () => playHls(source.hls_url)
+      : source && source.provider === "livekit" ? playLivekit : null;
+    if (!play) return;
+    play().catch((error) => {
+      console.warn("video:", error.message);
+      $("video").dataset.error = error.message;
+      stopVideo();
+      testCard();
+    });
   };
 
   // --- connection -------------------------------------------------------------------------------------------
@@ -338,5 +406,5 @@
   if (show.pinned && show.pinned.length) onMessage({ k: "pin", card: "pinned", products: show.pinned, q: 0 });
 
   window.liveloop = { state, send };
-  connect().catch(() => toast(T.reconnecting));
+  connect().catch(() => toast(T.reconnecting)).finally(() => startVideo(show.video));
 })();
