@@ -307,7 +307,7 @@ def ledger_verify(database_url: DbOption = None) -> None:
 def assets(
     force: Annotated[bool, typer.Option(help="Download again even when the pinned versions are present")] = False,
     registry: Annotated[
-        str | None, typer.Option(help="npm registry to download from (LIVELOOP_NPM_REGISTRY; default registry.npmjs.org)")
+        str | None, typer.Option(help="npm registry (LIVELOOP_NPM_REGISTRY; default: registry.npmjs.org)")
     ] = None,
 ) -> None:
     """Fetch the viewer page's video players (hls.js, livekit-client) from npm, pinned and integrity-checked."""

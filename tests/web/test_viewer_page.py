@@ -237,7 +237,8 @@ async def test_an_hls_show_plays_through_the_player_the_browser_needs(
         show = await live_show(shop, video={"provider": "hls", "hls_url": f"{origin.base}/show/index.m3u8"})
         page = await member_page(browser, shop, live_server, show["id"], "Hana", "en")
         await page.locator("#video video[data-source=hls]").wait_for()
-        native = await page.evaluate("() => document.createElement('video').canPlayType('application/vnd.apple.mpegurl')")
+        hls_type = "application/vnd.apple.mpegurl"
+        native = await page.evaluate(f"() => document.createElement('video').canPlayType('{hls_type}')")
         if not native:  # Chromium without native HLS: hls.js, loaded on demand, reads the playlist and its segment
             assert await page.evaluate("() => typeof window.Hls === 'function' && window.Hls.isSupported()")
         await page.wait_for_function("() => !document.querySelector('#test-card')")

@@ -58,7 +58,6 @@ class AssetError(Exception):
     pass
 
 
-
 def present(asset: Asset, directory: Path = VENDOR) -> bool:
     stamp = directory / f"{asset.name}.version"
     return (directory / asset.name).exists() and stamp.exists() and stamp.read_text().strip() == asset.version
