@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy import func, select
 
@@ -13,7 +14,16 @@ from liveloop.live.notify import to_room
 from liveloop.live.room import Room
 from liveloop.models import RoomMessage
 from tests.conftest import ShopCtx
-from tests.live.conftest import LiveServer, anonymous_token, join, live_show
+from tests.live.conftest import LiveServer, ViewerClient, anonymous_token, join, live_show
+
+
+async def watched_show(shop: ShopCtx, server: LiveServer) -> tuple[dict[str, Any], ViewerClient]:
+    """A live show with a viewer in its room, and no row left from the show's own start messages."""
+    show = await live_show(shop)
+    viewer = await join(server, (await anonymous_token(shop, show["id"]))["token"], show["id"])
+    await shop.app.state.relay.forget_published()
+    assert await waiting_rows(shop) == 0
+    return show, viewer
 
 
 async def waiting_rows(shop: ShopCtx) -> int:
@@ -34,31 +44,24 @@ def test_a_message_published_twice_is_shown_once() -> None:
 async def test_published_messages_leave_no_row_and_ephemeral_ones_write_none(
     shop: ShopCtx, live_server: LiveServer
 ) -> None:
-    show = await live_show(shop)
-    viewer = await join(live_server, (await anonymous_token(shop, show["id"]))["token"], show["id"])
-    relay = shop.app.state.relay
-    await relay.forget_published()  # the rows of the show's own start messages
-    assert await waiting_rows(shop) == 0
+    show, viewer = await watched_show(shop, live_server)
     async with transaction(shop.app.state.sessions) as s:
         to_room(s, show["id"], {"k": "cue", "phase": "announce", "n": 1})
         to_room(s, show["id"], {"k": "vote", "card": "c1", "o": 0})
         assert await waiting_rows(shop) == 0  # written with the commit, not before
     assert await waiting_rows(shop) == 1  # the cue's, until the relay has seen it published
-    await viewer.until(lambda v: any(m.get("k") == "cue" for m in v.messages))
-    cue = next(m for m in viewer.messages if m.get("k") == "cue")
-    assert cue["mid"].startswith("rm_")
-    assert not any("mid" in m for m in viewer.messages if m.get("k") == "vote")
-    await relay.forget_published()
+    await viewer.until(lambda v: {"cue", "vote"} <= {m.get("k") for m in v.messages})
+    cue, vote = (next(m for m in viewer.messages if m.get("k") == kind) for kind in ("cue", "vote"))
+    assert cue["mid"].startswith("rm_") and "mid" not in vote
+    await shop.app.state.relay.forget_published()
     assert await waiting_rows(shop) == 0
 
 
 async def test_a_message_whose_process_died_before_publishing_is_published_by_another(
     shop: ShopCtx, live_server: LiveServer
 ) -> None:
-    show = await live_show(shop)
-    viewer = await join(live_server, (await anonymous_token(shop, show["id"]))["token"], show["id"])
+    show, viewer = await watched_show(shop, live_server)
     relay = shop.app.state.relay
-    await relay.forget_published()
     # A process with no relay commits and never publishes: what a crash right after the commit leaves.
     orphan = session_factory(shop.app.state.engine)
     async with transaction(orphan) as s:
@@ -78,9 +81,7 @@ async def test_a_message_whose_process_died_before_publishing_is_published_by_an
 
 
 async def test_a_rolled_back_transaction_leaves_no_message(shop: ShopCtx, live_server: LiveServer) -> None:
-    show = await live_show(shop)
-    viewer = await join(live_server, (await anonymous_token(shop, show["id"]))["token"], show["id"])
-    await shop.app.state.relay.forget_published()
+    show, viewer = await watched_show(shop, live_server)
     try:
         async with transaction(shop.app.state.sessions) as s:
             to_room(s, show["id"], {"k": "draw", "draw_id": "never", "winners": []})
