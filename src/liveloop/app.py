@@ -8,7 +8,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from sqlalchemy import text
 
 from liveloop import __version__
@@ -18,6 +18,7 @@ from liveloop.events.worker import Worker
 from liveloop.jobs import JOBS
 from liveloop.kit.db import create_engine, session_factory, transaction
 from liveloop.kit.http import install_error_handlers
+from liveloop.kit.schemas import clean_parameters
 from liveloop.ledger.endpoints import router as ledger_router
 from liveloop.live.bus import create_bus
 from liveloop.live.endpoints import public as live_public
@@ -123,7 +124,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             await stop()
 
-    app = FastAPI(title="liveloop", version=__version__, description=DESCRIPTION, lifespan=lifespan)
+    app = FastAPI(
+        title="liveloop",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        # Ahead of every route: a NUL or lone surrogate in a path or query parameter is a 422.
+        dependencies=[Depends(clean_parameters)],
+    )
     app.state.settings = settings
     install_error_handlers(app)
     # Invite links are the busiest public URL: served ahead of the router (see InviteLinkMiddleware).

@@ -9,28 +9,31 @@ from pydantic import BaseModel, ConfigDict, Field
 from liveloop.coupons import service
 from liveloop.kit.errors import Unprocessable
 from liveloop.kit.http import Session, UnitOfWorkRoute
+from liveloop.kit.schemas import Currency, Id, Money, PositiveCount, PositiveMoney, RequestModel, Timestamp
 from liveloop.members.service import get_member
 from liveloop.shops.auth import Operator, requires
 
 router = APIRouter(prefix="/v1", route_class=UnitOfWorkRoute, tags=["coupons"])
 
 
-class BatchCreate(BaseModel):
+class BatchCreate(RequestModel):
     name: str = Field(min_length=1, max_length=200)
     kind: Literal["fixed", "percent", "gift"]
     count: int = Field(0, ge=0, le=service.MAX_BATCH, description="Unbound codes to generate now")
-    member_ids: list[str] = Field(default_factory=list, description="Also one code bound to each of these members")
+    member_ids: list[Id] = Field(
+        default_factory=list, max_length=1000, description="Also one code bound to each of these members"
+    )
     pattern: str = Field("####-####", min_length=4, max_length=64, description="'#' is a random character")
-    amount_minor: int | None = Field(None, gt=0)
-    currency: str | None = None
+    amount_minor: PositiveMoney | None = None
+    currency: Currency | None = None
     percent_bp: int | None = Field(None, gt=0, le=10_000)
     gift_sku: str | None = Field(None, max_length=100)
-    min_spend_minor: int = Field(0, ge=0)
-    max_uses_per_coupon: int = Field(1, ge=1)
-    max_uses_per_member: int = Field(1, ge=1)
+    min_spend_minor: Money = 0
+    max_uses_per_coupon: PositiveCount = 1
+    max_uses_per_member: PositiveCount = 1
     stackable: bool = False
-    starts_at: datetime | None = None
-    ends_at: datetime | None = None
+    starts_at: Timestamp | None = None
+    ends_at: Timestamp | None = None
 
 
 class BatchOut(BaseModel):
@@ -69,14 +72,14 @@ class BatchCreated(BatchOut):
     coupons: list[CouponOut]
 
 
-class Bind(BaseModel):
-    member_id: str
+class Bind(RequestModel):
+    member_id: Id
 
 
-class Check(BaseModel):
-    member_id: str
-    order_total_minor: int = Field(ge=0)
-    currency: str
+class Check(RequestModel):
+    member_id: Id
+    order_total_minor: Money
+    currency: Currency
     order_ref: str | None = Field(None, max_length=255)
 
 

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from liveloop.kit.errors import Conflict, LiveloopError, Unprocessable
 from liveloop.kit.ids import new_id
+from liveloop.kit.schemas import printable
 from liveloop.kit.signing import sha256_hex
 
 log = logging.getLogger("liveloop.http")
@@ -176,13 +177,14 @@ def install_error_handlers(app: Any) -> None:
     async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
         problems = []
         for err in exc.errors():
-            loc = ".".join(str(p) for p in err.get("loc", ()) if p != "body")
-            problems.append({"field": loc, "problem": err.get("msg", "invalid")})
+            # Field names can be dict keys the client sent: keep lone surrogates out of the JSON answer.
+            loc = printable(".".join(str(p) for p in err.get("loc", ()) if p != "body"))
+            problems.append({"field": loc, "problem": printable(str(err.get("msg", "invalid")))})
         first = problems[0] if problems else {"field": "body", "problem": "invalid"}
         return error_response(
             422,
             "invalid_request",
-            f"The request body is not valid: {first['field'] or 'body'}: {first['problem']}. "
+            f"The request is not valid: {first['field'] or 'body'}: {first['problem']}. "
             "Fix the listed fields and send it again.",
             problems=problems,
         )

@@ -8,6 +8,7 @@ from pydantic import BaseModel, Field
 
 from liveloop.kit.errors import Unprocessable
 from liveloop.kit.http import Session, UnitOfWorkRoute
+from liveloop.kit.schemas import MAX_POINTS, Id, RequestModel, Timestamp
 from liveloop.kit.time import utc_now
 from liveloop.ledger import service
 from liveloop.members.service import get_member
@@ -17,16 +18,16 @@ from liveloop.shops.auth import Operator, requires
 router = APIRouter(prefix="/v1/ledger", route_class=UnitOfWorkRoute, tags=["ledger"])
 
 
-class Movement(BaseModel):
-    member_id: str
-    asset: str = Field(description="points, ticket, or credit:<ISO currency> such as credit:USD")
-    amount: int = Field(gt=0, le=10**12)
+class Movement(RequestModel):
+    member_id: Id
+    asset: str = Field(max_length=16, description="points, ticket, or credit:<ISO currency> such as credit:USD")
+    amount: int = Field(gt=0, le=MAX_POINTS)
     memo: str = Field("", max_length=300)
     hold: bool = Field(False, description="Credit as pending until released")
-    expires_at: datetime | None = Field(None, description="Points only; the market's expiry by default")
+    expires_at: Timestamp | None = Field(None, description="Points only; the market's expiry by default")
 
 
-class Reversal(BaseModel):
+class Reversal(RequestModel):
     reason: str = Field(min_length=1, max_length=64)
     allow_partial: bool = False
 

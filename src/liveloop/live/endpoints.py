@@ -4,12 +4,13 @@ import secrets
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Request, Response
-from pydantic import BaseModel, Field
+from pydantic import Field
 from sqlalchemy import func, select
 
 from liveloop.events.service import emit
 from liveloop.kit.errors import NotFound, Unauthorized, Unprocessable
 from liveloop.kit.http import Session, UnitOfWorkRoute
+from liveloop.kit.schemas import RequestModel
 from liveloop.live import cohost, interactions, schemas, service, tokens, video
 from liveloop.live.gateway import Gateway
 from liveloop.members import service as members
@@ -112,7 +113,7 @@ async def member_token(
     )
 
 
-class HostTokenIn(BaseModel):
+class HostTokenIn(RequestModel):
     name: str | None = Field(None, max_length=60)
 
 
@@ -142,7 +143,7 @@ async def host_token(
     )
 
 
-class RestrictionIn(BaseModel):
+class RestrictionIn(RequestModel):
     viewer_key: str = Field(min_length=3, max_length=80, description="As shown in comments (vk)")
     kind: str = Field(pattern="^(mute|ban)$")
     minutes: int | None = Field(None, ge=1, le=60 * 24 * 30, description="Forever when absent")

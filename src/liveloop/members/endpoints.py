@@ -3,11 +3,12 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from liveloop.events.service import emit
 from liveloop.kit.errors import NotFound
 from liveloop.kit.http import Session, UnitOfWorkRoute
+from liveloop.kit.schemas import RequestModel
 from liveloop.kit.signing import keyed_hash
 from liveloop.ledger import service as ledger
 from liveloop.members import schemas, service
@@ -107,7 +108,7 @@ async def consents(member_id: str, session: Session, op: Operator = requires("me
     }
 
 
-class EffectiveView(BaseModel):
+class EffectiveView(RequestModel):
     show_id: str = Field(min_length=1, max_length=64)
 
 

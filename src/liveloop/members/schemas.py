@@ -5,16 +5,18 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from liveloop.kit.schemas import RequestModel, Timestamp
+
 CHANNELS = ("email", "sms", "whatsapp", "push", "in_app", "webhook")
 
 
-class ConsentIn(BaseModel):
+class ConsentIn(RequestModel):
     channel: Literal["email", "sms", "whatsapp", "push", "in_app", "webhook"]
     purpose: str = Field(min_length=1, max_length=32, examples=["marketing"])
     granted: bool
     source: str = Field(min_length=1, max_length=200, examples=["checkout-checkbox"])
     text_version: str = Field(min_length=1, max_length=64, examples=["2026-10-01"])
-    recorded_at: datetime | None = None
+    recorded_at: Timestamp | None = None
 
 
 class Consent(BaseModel):
@@ -27,7 +29,7 @@ class Consent(BaseModel):
     text_version: str
 
 
-class ReferralIn(BaseModel):
+class ReferralIn(RequestModel):
     """How the new member arrived: the click id from the landing URL, or a typed invite code."""
 
     click_id: str | None = Field(None, max_length=40)
@@ -37,7 +39,7 @@ class ReferralIn(BaseModel):
     host_id: str | None = Field(None, max_length=64)
 
 
-class MemberCreate(BaseModel):
+class MemberCreate(RequestModel):
     external_id: str | None = Field(None, max_length=255, description="The shop's customer id")
     email: str | None = Field(None, max_length=320)
     phone: str | None = Field(None, max_length=32)
@@ -48,11 +50,11 @@ class MemberCreate(BaseModel):
     device_id: str | None = Field(None, max_length=128)
     ip: str | None = Field(None, max_length=64, description="Sign-up IP (stored only as a keyed hash)")
     existing_customer: bool = Field(False, description="True for customers who bought before joining")
-    consents: list[ConsentIn] = Field(default_factory=list)
+    consents: list[ConsentIn] = Field(default_factory=list, max_length=20)
     referral: ReferralIn | None = None
 
 
-class MemberUpdate(BaseModel):
+class MemberUpdate(RequestModel):
     email: str | None = Field(None, max_length=320)
     phone: str | None = Field(None, max_length=32)
     name: str | None = Field(None, max_length=200)

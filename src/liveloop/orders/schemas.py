@@ -6,9 +6,10 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from liveloop.kit.money import is_currency
+from liveloop.kit.schemas import Currency, Money, RequestModel, Timestamp
 
 
-class CustomerIn(BaseModel):
+class CustomerIn(RequestModel):
     id: str = Field(min_length=1, max_length=255, description="The shop's customer id")
     email: str | None = Field(None, max_length=320)
     phone: str | None = Field(None, max_length=32)
@@ -19,11 +20,11 @@ class CustomerIn(BaseModel):
     device_id: str | None = Field(None, max_length=128)
 
 
-class OrderIn(BaseModel):
+class OrderIn(RequestModel):
     id: str = Field(min_length=1, max_length=255, description="The shop's order id")
-    currency: str
-    total_minor: int = Field(ge=0, description="Integer minor units: 2599 = USD 25.99")
-    refunded_minor: int = Field(0, ge=0)
+    currency: Currency
+    total_minor: Money
+    refunded_minor: Money = 0
     payment_fingerprint: str | None = Field(None, max_length=128)
     customer: CustomerIn
 
@@ -41,7 +42,7 @@ class OrderIn(BaseModel):
         return self
 
 
-class OrderEventIn(BaseModel):
+class OrderEventIn(RequestModel):
     """A generic order event, as any shop platform can send it."""
 
     model_config = ConfigDict(
@@ -64,7 +65,7 @@ class OrderEventIn(BaseModel):
 
     id: str = Field(min_length=1, max_length=255, description="Unique per event: deliveries with the same id are one")
     type: Literal["order.created", "order.paid", "order.refunded", "order.partially_refunded", "order.cancelled"]
-    occurred_at: datetime | None = None
+    occurred_at: Timestamp | None = None
     order: OrderIn
 
 

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from liveloop.events import service as events
 from liveloop.kit.errors import Unprocessable
 from liveloop.kit.http import Session, UnitOfWorkRoute
+from liveloop.kit.schemas import JSONObject, RequestModel
 from liveloop.markets import service as markets
 from liveloop.shops import service
 from liveloop.shops.auth import SCOPES, Operator, requires
@@ -27,9 +28,11 @@ class ShopOut(BaseModel):
     created_at: datetime
 
 
-class ApiKeyCreate(BaseModel):
+class ApiKeyCreate(RequestModel):
     name: str = Field(min_length=1, max_length=200)
-    scopes: list[str] = Field(min_length=1, description=f"Any of: {', '.join(SCOPES)}")
+    scopes: list[Annotated[str, Field(max_length=32)]] = Field(
+        min_length=1, max_length=len(SCOPES), description=f"Any of: {', '.join(SCOPES)}"
+    )
 
 
 class ApiKeyOut(BaseModel):
@@ -46,9 +49,9 @@ class ApiKeyCreated(ApiKeyOut):
     key: str = Field(description="Shown once; store it now")
 
 
-class EndpointCreate(BaseModel):
+class EndpointCreate(RequestModel):
     url: str = Field(max_length=2000)
-    event_types: list[str] = Field(default_factory=lambda: ["*"])
+    event_types: list[Annotated[str, Field(max_length=64)]] = Field(default_factory=lambda: ["*"], max_length=50)
 
 
 class EndpointOut(BaseModel):
@@ -77,15 +80,15 @@ class MarketOut(BaseModel):
     reward_presets: dict[str, Any]
 
 
-class MarketUpdate(BaseModel):
+class MarketUpdate(RequestModel):
     name: str | None = Field(None, max_length=100)
-    currency: str | None = None
-    timezone: str | None = None
-    locales: list[str] | None = None
+    currency: str | None = Field(None, max_length=3)
+    timezone: str | None = Field(None, max_length=64)
+    locales: list[Annotated[str, Field(min_length=1, max_length=16)]] | None = Field(None, max_length=20)
     consent_regime: str | None = Field(None, pattern="^(gdpr|ccpa|none)$")
     points_expiry_months: int | None = Field(None, ge=1, le=120)
     return_window_days: int | None = Field(None, ge=0, le=365)
-    reward_presets: dict[str, Any] | None = None
+    reward_presets: JSONObject | None = None
 
 
 @router.get("/shop", response_model=ShopOut)
