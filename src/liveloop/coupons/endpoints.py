@@ -1,15 +1,28 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Request
+from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from liveloop.coupons import service
 from liveloop.kit.errors import Unprocessable
 from liveloop.kit.http import Session, UnitOfWorkRoute
-from liveloop.kit.schemas import Currency, Id, Money, PositiveCount, PositiveMoney, RequestModel, Timestamp
+from liveloop.kit.pagination import Page, Pagination
+from liveloop.kit.schemas import (
+    Currency,
+    Id,
+    Money,
+    PathCode,
+    PathId,
+    PositiveCount,
+    PositiveMoney,
+    QueryText,
+    RequestModel,
+    Timestamp,
+)
 from liveloop.members.service import get_member
 from liveloop.shops.auth import Operator, requires
 
@@ -125,39 +138,88 @@ async def create_batch(body: BatchCreate, session: Session, op: Operator = requi
     }
 
 
+@router.get("/coupon-batches", response_model=Page[BatchOut])
+async def list_batches(session: Session, page: Pagination, op: Operator = requires("coupons:read")) -> Any:
+    """Coupon batches, newest first, with how many codes each has issued and how often they were redeemed."""
+    found, cursor = await service.list_batches(session, op.shop_id, page)
+    stats = await service.batches_stats(session, [b.id for b in found])
+    items = [
+        {
+            **BatchOut.model_validate(b).model_dump(),
+            "issued": stats.get(b.id, (0, 0))[0],
+            "redeemed": stats.get(b.id, (0, 0))[1],
+        }
+        for b in found
+    ]
+    return {"items": items, "next_cursor": cursor}
+
+
 @router.get("/coupon-batches/{batch_id}", response_model=BatchOut)
-async def get_batch(batch_id: str, session: Session, op: Operator = requires("coupons:read")) -> Any:
+async def get_batch(batch_id: PathId, session: Session, op: Operator = requires("coupons:read")) -> Any:
     batch = await service.get_batch(session, op.shop_id, batch_id)
     issued, used = await service.batch_stats(session, batch.id)
     return {**BatchOut.model_validate(batch).model_dump(), "issued": issued, "redeemed": used}
 
 
-@router.get("/coupons", response_model=list[CouponOut])
-async def list_coupons(
-    session: Session,
-    member_id: str | None = None,
-    batch_id: str | None = None,
-    limit: int = 100,
-    op: Operator = requires("coupons:read"),
+@router.get("/coupon-batches/{batch_id}/codes", response_model=Page[CouponOut])
+async def batch_codes(
+    batch_id: PathId, session: Session, page: Pagination, op: Operator = requires("coupons:read")
 ) -> Any:
-    return await service.list_coupons(
-        session, op.shop_id, member_id=member_id, batch_id=batch_id, limit=min(limit, 1000)
+    """Every code of a batch, in the order they were generated."""
+    batch = await service.get_batch(session, op.shop_id, batch_id)
+    items, cursor = await service.batch_codes(session, batch, page)
+    return {"items": items, "next_cursor": cursor}
+
+
+@router.get(
+    "/coupon-batches/{batch_id}/codes.csv",
+    response_class=StreamingResponse,
+    responses={
+        200: {
+            "description": "CSV with a header row: " + ",".join(service.EXPORT_COLUMNS) + ". status is "
+            "available, used_up or void; member_id is empty for unbound codes; created_at is UTC ISO 8601.",
+            "content": {"text/csv": {"schema": {"type": "string"}}},
+        }
+    },
+)
+async def export_codes(
+    batch_id: PathId, request: Request, session: Session, op: Operator = requires("coupons:read")
+) -> StreamingResponse:
+    """All codes of a batch as a CSV download, streamed in chunks (the database is not held for the whole export)."""
+    batch = await service.get_batch(session, op.shop_id, batch_id)
+    return StreamingResponse(
+        service.export_codes_csv(request.app.state.sessions, batch.id),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{batch.id}-codes.csv"', "Cache-Control": "no-store"},
     )
 
 
+@router.get("/coupons", response_model=Page[CouponOut])
+async def list_coupons(
+    session: Session,
+    page: Pagination,
+    member_id: Annotated[str | None, QueryText(64)] = None,
+    batch_id: Annotated[str | None, QueryText(64)] = None,
+    op: Operator = requires("coupons:read"),
+) -> Any:
+    """Coupons, newest first."""
+    items, cursor = await service.list_coupons(session, op.shop_id, page, member_id=member_id, batch_id=batch_id)
+    return {"items": items, "next_cursor": cursor}
+
+
 @router.get("/coupons/{code}", response_model=CouponOut)
-async def get_coupon(code: str, session: Session, op: Operator = requires("coupons:read")) -> Any:
+async def get_coupon(code: PathCode, session: Session, op: Operator = requires("coupons:read")) -> Any:
     return await service.get_coupon(session, op.shop_id, code)
 
 
 @router.post("/coupons/{code}/bind", response_model=CouponOut)
-async def bind(code: str, body: Bind, session: Session, op: Operator = requires("coupons:write")) -> Any:
+async def bind(code: PathCode, body: Bind, session: Session, op: Operator = requires("coupons:write")) -> Any:
     member = await get_member(session, op.shop_id, body.member_id)
     return await service.bind(session, op.shop_id, code, member.id)
 
 
 @router.post("/coupons/{code}/validate", response_model=Quote)
-async def validate(code: str, body: Check, session: Session, op: Operator = requires("coupons:read")) -> Any:
+async def validate(code: PathCode, body: Check, session: Session, op: Operator = requires("coupons:read")) -> Any:
     member = await get_member(session, op.shop_id, body.member_id)
     quote = await service.validate(
         session, op.shop_id, code, member_id=member.id, order_total_minor=body.order_total_minor, currency=body.currency
@@ -169,7 +231,7 @@ async def validate(code: str, body: Check, session: Session, op: Operator = requ
 
 @router.post("/coupons/{code}/redeem", response_model=RedemptionOut, status_code=201)
 async def redeem(
-    code: str, body: Check, request: Request, session: Session, op: Operator = requires("coupons:write")
+    code: PathCode, body: Check, request: Request, session: Session, op: Operator = requires("coupons:write")
 ) -> Any:
     """Redeem a coupon once. Send an `Idempotency-Key` (or an `order_ref`): retries return the first redemption."""
     key = request.headers.get("Idempotency-Key") or (
@@ -194,5 +256,5 @@ async def redeem(
 
 
 @router.post("/redemptions/{redemption_id}/rollback", response_model=RedemptionOut)
-async def rollback(redemption_id: str, session: Session, op: Operator = requires("coupons:write")) -> Any:
+async def rollback(redemption_id: PathId, session: Session, op: Operator = requires("coupons:write")) -> Any:
     return await service.rollback(session, op.shop_id, redemption_id)

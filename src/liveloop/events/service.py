@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from liveloop.kit.ids import new_id
+from liveloop.kit.pagination import PageRequest, paginate
 from liveloop.kit.sql import for_update, insert_ignoring_conflicts, table
 from liveloop.kit.time import utc_now
 from liveloop.kit.txbuffer import TransactionBuffer
@@ -134,9 +135,10 @@ def envelope(event: OutboxEvent) -> dict[str, Any]:
 
 
 async def list_events(
-    session: AsyncSession, shop_id: str, *, limit: int = 50, event_type: str | None = None
-) -> list[OutboxEvent]:
-    query = select(OutboxEvent).where(OutboxEvent.shop_id == shop_id).order_by(OutboxEvent.id.desc()).limit(limit)
+    session: AsyncSession, shop_id: str, page: PageRequest, *, event_type: str | None = None
+) -> tuple[list[OutboxEvent], str | None]:
+    """The shop's events, newest first (ids are time-ordered)."""
+    query = select(OutboxEvent).where(OutboxEvent.shop_id == shop_id)
     if event_type:
         query = query.where(OutboxEvent.type == event_type)
-    return list((await session.execute(query)).scalars())
+    return await paginate(session, query, page, [OutboxEvent.id], descending=True)

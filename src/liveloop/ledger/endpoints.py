@@ -8,7 +8,7 @@ from pydantic import BaseModel, Field
 
 from liveloop.kit.errors import Unprocessable
 from liveloop.kit.http import Session, UnitOfWorkRoute
-from liveloop.kit.schemas import MAX_POINTS, Id, RequestModel, Timestamp
+from liveloop.kit.schemas import MAX_POINTS, Id, PathId, RequestModel, Timestamp
 from liveloop.kit.time import utc_now
 from liveloop.ledger import service
 from liveloop.members.service import get_member
@@ -117,12 +117,12 @@ async def debit(body: Movement, request: Request, session: Session, op: Operator
 
 
 @router.get("/transactions/{txn_id}", response_model=Transaction)
-async def get_transaction(txn_id: str, session: Session, op: Operator = requires("ledger:read")) -> Any:
+async def get_transaction(txn_id: PathId, session: Session, op: Operator = requires("ledger:read")) -> Any:
     return await _out(session, op.shop_id, txn_id)
 
 
 @router.post("/transactions/{txn_id}/release", response_model=Transaction)
-async def release(txn_id: str, session: Session, op: Operator = requires("ledger:write")) -> Any:
+async def release(txn_id: PathId, session: Session, op: Operator = requires("ledger:write")) -> Any:
     hold = await service.get_transaction(session, op.shop_id, txn_id)
     expires = None
     market = await service.holder_market(session, hold.id)
@@ -133,7 +133,7 @@ async def release(txn_id: str, session: Session, op: Operator = requires("ledger
 
 
 @router.post("/transactions/{txn_id}/reverse", response_model=Transaction)
-async def reverse(txn_id: str, body: Reversal, session: Session, op: Operator = requires("ledger:write")) -> Any:
+async def reverse(txn_id: PathId, body: Reversal, session: Session, op: Operator = requires("ledger:write")) -> Any:
     result = await service.reverse(session, op.shop_id, txn_id, reason=body.reason, allow_partial=body.allow_partial)
     if result.transaction is None:
         raise Unprocessable(

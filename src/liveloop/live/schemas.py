@@ -287,3 +287,11 @@ class Interaction(BaseModel):
     closes_at: datetime | None
     settled_at: datetime | None
     created_at: datetime
+
+
+class CohostRequest(BaseModel):
+    id: str
+    name: str
+    viewer_key: str
+    member_id: str | None
+    status: str

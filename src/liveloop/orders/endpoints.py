@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Header, Request
+from fastapi import APIRouter, Header, Path, Request
 from pydantic import ValidationError
 from sqlalchemy import select
 
@@ -103,7 +103,7 @@ async def order_webhook(
 
 @router.post("/v1/webhooks/shopify/{shop_slug}", response_model=schemas.WebhookResult)
 async def shopify_webhook(
-    shop_slug: str,
+    shop_slug: Annotated[str, Path(max_length=64)],
     request: Request,
     session: Session,
     x_shopify_hmac_sha256: str | None = Header(None),
@@ -170,7 +170,11 @@ async def shopify_webhook(
 
 
 @router.get("/v1/orders/{order_id}", response_model=schemas.Order)
-async def get_order(order_id: str, session: Session, op: Operator = requires("members:read")) -> Any:
+async def get_order(
+    order_id: Annotated[str, Path(max_length=255, description="Ours or the shop's")],
+    session: Session,
+    op: Operator = requires("members:read"),
+) -> Any:
     order = (
         (
             await session.execute(

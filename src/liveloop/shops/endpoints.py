@@ -3,13 +3,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Path
 from pydantic import BaseModel, ConfigDict, Field
 
 from liveloop.events import service as events
 from liveloop.kit.errors import Unprocessable
 from liveloop.kit.http import Session, UnitOfWorkRoute
-from liveloop.kit.schemas import JSONObject, RequestModel
+from liveloop.kit.pagination import Page, Pagination
+from liveloop.kit.schemas import JSONObject, PathId, QueryText, RequestModel
 from liveloop.markets import service as markets
 from liveloop.shops import service
 from liveloop.shops.auth import SCOPES, Operator, requires
@@ -96,9 +97,11 @@ async def get_shop(op: Operator = requires("campaigns:read")) -> Any:
     return op.shop
 
 
-@router.get("/api-keys", response_model=list[ApiKeyOut])
-async def list_keys(session: Session, op: Operator = requires("admin")) -> Any:
-    return await service.list_api_keys(session, op.shop_id)
+@router.get("/api-keys", response_model=Page[ApiKeyOut])
+async def list_keys(session: Session, page: Pagination, op: Operator = requires("admin")) -> Any:
+    """The shop's API keys (never their secrets), oldest first."""
+    items, cursor = await service.page_api_keys(session, op.shop_id, page)
+    return {"items": items, "next_cursor": cursor}
 
 
 @router.post("/api-keys", response_model=ApiKeyCreated, status_code=201)
@@ -108,13 +111,14 @@ async def create_key(body: ApiKeyCreate, session: Session, op: Operator = requir
 
 
 @router.delete("/api-keys/{key_id}", response_model=ApiKeyOut)
-async def revoke_key(key_id: str, session: Session, op: Operator = requires("admin")) -> Any:
+async def revoke_key(key_id: PathId, session: Session, op: Operator = requires("admin")) -> Any:
     return await service.revoke_api_key(session, op.shop_id, key_id)
 
 
-@router.get("/webhook-endpoints", response_model=list[EndpointOut])
-async def list_endpoints(session: Session, op: Operator = requires("admin")) -> Any:
-    return await service.list_webhook_endpoints(session, op.shop_id)
+@router.get("/webhook-endpoints", response_model=Page[EndpointOut])
+async def list_endpoints(session: Session, page: Pagination, op: Operator = requires("admin")) -> Any:
+    items, cursor = await service.list_webhook_endpoints(session, op.shop_id, page)
+    return {"items": items, "next_cursor": cursor}
 
 
 @router.post("/webhook-endpoints", response_model=EndpointCreated, status_code=201)
@@ -128,14 +132,23 @@ async def create_endpoint(body: EndpointCreate, session: Session, op: Operator =
     return {**EndpointOut.model_validate(endpoint).model_dump(), "secret": endpoint.secret}
 
 
-@router.get("/events")
+class EventOut(BaseModel):
+    id: str
+    type: str
+    created_at: str
+    data: dict[str, Any]
+
+
+@router.get("/events", response_model=Page[EventOut])
 async def list_events(
-    session: Session, type: str | None = None, limit: int = 50, op: Operator = requires("admin")
+    session: Session,
+    page: Pagination,
+    type: Annotated[str | None, QueryText(64, "Only events of this type, such as reward.granted")] = None,
+    op: Operator = requires("admin"),
 ) -> Any:
-    return [
-        events.envelope(e)
-        for e in await events.list_events(session, op.shop_id, limit=min(limit, 500), event_type=type)
-    ]
+    """The shop's events (what its webhooks receive), newest first."""
+    found, cursor = await events.list_events(session, op.shop_id, page, event_type=type)
+    return {"items": [events.envelope(e) for e in found], "next_cursor": cursor}
 
 
 @router.get("/markets", response_model=list[MarketOut], tags=["markets"])
@@ -144,7 +157,9 @@ async def list_markets(session: Session, op: Operator = requires("campaigns:read
 
 
 @router.patch("/markets/{code}", response_model=MarketOut, tags=["markets"])
-async def update_market(code: str, body: MarketUpdate, session: Session, op: Operator = requires("admin")) -> Any:
+async def update_market(
+    code: Annotated[str, Path(max_length=16)], body: MarketUpdate, session: Session, op: Operator = requires("admin")
+) -> Any:
     market = await service.get_market(session, op.shop_id, code)
     markets.update_market(market, body.model_dump(exclude_none=True))
     await session.flush()

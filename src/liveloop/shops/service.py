@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from liveloop.kit.errors import Conflict, NotFound, Unprocessable
 from liveloop.kit.ids import new_id
+from liveloop.kit.pagination import PageRequest, paginate
 from liveloop.kit.time import is_valid_zone, utc_now
 from liveloop.markets.presets import PRESETS
 from liveloop.models import ApiKey, Market, Shop, WebhookEndpoint
@@ -95,6 +96,12 @@ async def list_api_keys(session: AsyncSession, shop_id: str) -> list[ApiKey]:
     )
 
 
+async def page_api_keys(session: AsyncSession, shop_id: str, page: PageRequest) -> tuple[list[ApiKey], str | None]:
+    return await paginate(
+        session, select(ApiKey).where(ApiKey.shop_id == shop_id), page, [ApiKey.created_at, ApiKey.id]
+    )
+
+
 async def revoke_api_key(session: AsyncSession, shop_id: str, key_id: str) -> ApiKey:
     row = (
         await session.execute(select(ApiKey).where(ApiKey.shop_id == shop_id, ApiKey.id == key_id))
@@ -124,14 +131,11 @@ async def add_webhook_endpoint(
     return endpoint
 
 
-async def list_webhook_endpoints(session: AsyncSession, shop_id: str) -> list[WebhookEndpoint]:
-    return list(
-        (
-            await session.execute(
-                select(WebhookEndpoint).where(WebhookEndpoint.shop_id == shop_id).order_by(WebhookEndpoint.created_at)
-            )
-        ).scalars()
-    )
+async def list_webhook_endpoints(
+    session: AsyncSession, shop_id: str, page: PageRequest
+) -> tuple[list[WebhookEndpoint], str | None]:
+    query = select(WebhookEndpoint).where(WebhookEndpoint.shop_id == shop_id)
+    return await paginate(session, query, page, [WebhookEndpoint.created_at, WebhookEndpoint.id])
 
 
 async def get_market(session: AsyncSession, shop_id: str, code: str) -> Market:

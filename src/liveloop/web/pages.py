@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import html
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Request
@@ -13,6 +13,7 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy import select
 
 from liveloop.kit.http import Session, UnitOfWorkRoute
+from liveloop.kit.schemas import PathId, QueryText
 from liveloop.live.gateway import public_show
 from liveloop.models import Member, Shop, Show
 from liveloop.referral import links
@@ -80,7 +81,9 @@ async def embed_script(request: Request) -> Response:
 
 
 @share.get("/shows/{show_id}/share")
-async def share_sheet(show_id: str, request: Request, session: Session, lang: str | None = None) -> Any:
+async def share_sheet(
+    show_id: PathId, request: Request, session: Session, lang: Annotated[str | None, QueryText(16)] = None
+) -> Any:
     """The viewer's share sheet: a member's own invite links for this show; otherwise the room's link."""
     from liveloop.live.endpoints import _viewer
 
