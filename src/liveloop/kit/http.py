@@ -13,7 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from liveloop.kit.errors import Conflict, LiveloopError, Unprocessable
@@ -201,4 +201,20 @@ def install_error_handlers(app: Any) -> None:
             "conflict",
             "The change conflicts with the current state (a concurrent request or a duplicate). "
             "Read the resource again and retry.",
+        )
+
+    @app.exception_handler(DBAPIError)
+    async def _data(_request: Request, exc: DBAPIError) -> JSONResponse:
+        # SQLSTATE class 22 ("data exception": too long, out of range, a character the encoding cannot hold)
+        # and SQLite's DataError mean the database refused a value of the request: a 422, never a 500.
+        # Request models bound their fields so that this is a last line; the driver's message is not echoed.
+        sqlstate = str(getattr(exc.orig, "sqlstate", None) or "")
+        if not (isinstance(exc, DataError) or sqlstate.startswith("22")):
+            raise exc
+        log.warning("data error answered with 422 (%s, sqlstate %s)", type(exc.orig).__name__, sqlstate or "-")
+        return error_response(
+            422,
+            "value_not_storable",
+            "A value in the request does not fit where it is stored (too long, or out of range). "
+            "Shorten or correct it and send the request again.",
         )

@@ -19,7 +19,7 @@ import hmac
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, Any, Generic, TypeVar, Unpack
+from typing import Annotated, Any, Generic, TypeVar
 
 import orjson
 from fastapi import Depends, Query, Request
@@ -138,7 +138,7 @@ def _key_type(column: InstrumentedAttribute[Any]) -> type:
 
 async def paginate(
     session: AsyncSession,
-    query: Select[Unpack[tuple[Any, ...]]],
+    query: Select[*tuple[Any, ...]],
     page: PageRequest,
     key: Sequence[InstrumentedAttribute[Any]],
     *,

@@ -31,7 +31,9 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    HttpUrl,
     TypeAdapter,
+    UrlConstraints,
     ValidationError,
     model_validator,
 )
@@ -54,6 +56,7 @@ MAX_JSON_KEYS = 50
 MAX_JSON_DEPTH = 5
 MAX_JSON_NODES = 1_000
 INT64 = 2**63 - 1
+MAX_URL = 1000
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _ISO_DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}")
@@ -174,6 +177,16 @@ JSONObject = Annotated[
     ),
     AfterValidator(_bounded_json),
 ]
+
+def _fits_url_column(url: HttpUrl) -> HttpUrl:
+    # Normalization can lengthen a URL (a trailing slash, punycode for a non-ASCII host): check what is stored.
+    if len(str(url)) > MAX_URL:
+        raise ValueError(f"must be at most {MAX_URL} characters")
+    return url
+
+
+# An http(s) URL that fits the 1000-character URL columns.
+WebUrl = Annotated[HttpUrl, UrlConstraints(max_length=MAX_URL), AfterValidator(_fits_url_column)]
 
 # Path and query parameters.
 PathId = Annotated[str, Path(min_length=1, max_length=MAX_ID)]

@@ -3,10 +3,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from liveloop.kit.money import is_currency
-from liveloop.kit.schemas import Currency, ExternalId, Id, Money, RequestModel, Timestamp
+from liveloop.kit.schemas import Currency, ExternalId, Id, Money, RequestModel, Timestamp, WebUrl
 from liveloop.referral.schemas import RewardSpec
 
 # A high point every 15 to 20 minutes (PRODUCT.md, "show rhythm").
@@ -19,8 +19,8 @@ class Product(RequestModel):
     title: str = Field(min_length=1, max_length=200)
     price_minor: Money
     currency: Currency
-    url: HttpUrl | None = None
-    image_url: HttpUrl | None = None
+    url: WebUrl | None = None
+    image_url: WebUrl | None = None
 
     @field_validator("currency")
     @classmethod
@@ -45,23 +45,14 @@ class Moderation(RequestModel):
     slow_mode_seconds: float = Field(0, ge=0, le=300)
     comments_per_10s: int = Field(5, ge=1, le=100)
     likes_per_second: int = Field(30, ge=1, le=1000)
-    blocked_words: dict[Annotated[str, Field(min_length=1, max_length=16)], list[BlockedWord]] = Field(
-        default_factory=dict,
-        max_length=20,
-        description='Per language code, or "*" for every language (at most 500 words each)',
-    )
-
-    @field_validator("blocked_words")
-    @classmethod
-    def _words(cls, v: dict[str, list[str]]) -> dict[str, list[str]]:
-        if any(len(words) > 500 for words in v.values()):
-            raise ValueError("at most 500 blocked words per language")
-        return v
+    blocked_words: dict[
+        Annotated[str, Field(min_length=1, max_length=16)], Annotated[list[BlockedWord], Field(max_length=500)]
+    ] = Field(default_factory=dict, max_length=20, description='Per language code, or "*" for every language')
 
 
 class Video(RequestModel):
     provider: Literal["none", "hls", "livekit"] = "none"
-    hls_url: HttpUrl | None = None
+    hls_url: WebUrl | None = None
 
     @model_validator(mode="after")
     def _hls(self) -> Video:
@@ -128,7 +119,7 @@ class ShowUpdate(RequestModel):
     rhythm: list[RhythmPoint] | None = Field(None, max_length=50)
     moderation: Moderation | None = None
     video: Video | None = None
-    replay_url: HttpUrl | None = None
+    replay_url: WebUrl | None = None
 
     @field_validator("rhythm")
     @classmethod
@@ -137,7 +128,7 @@ class ShowUpdate(RequestModel):
 
 
 class ShowEnd(RequestModel):
-    replay_url: HttpUrl | None = None
+    replay_url: WebUrl | None = None
 
 
 class Show(BaseModel):

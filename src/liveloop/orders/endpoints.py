@@ -64,9 +64,9 @@ def _validation_error(exc: ValidationError) -> Unprocessable:
 async def order_webhook(
     request: Request,
     session: Session,
-    x_liveloop_shop: str | None = Header(None),
-    x_liveloop_timestamp: str | None = Header(None),
-    x_liveloop_signature: str | None = Header(None),
+    x_liveloop_shop: str | None = Header(None, max_length=64),
+    x_liveloop_timestamp: str | None = Header(None, max_length=64),
+    x_liveloop_signature: str | None = Header(None, max_length=1000),
 ) -> Any:
     """A generic order event. Sign `"{timestamp}.{raw body}"` with the shop's webhook secret (HMAC-SHA256):
     `X-Liveloop-Timestamp: <unix seconds>`, `X-Liveloop-Signature: v1=<hex>`."""
@@ -106,9 +106,9 @@ async def shopify_webhook(
     shop_slug: Annotated[str, Path(max_length=64)],
     request: Request,
     session: Session,
-    x_shopify_hmac_sha256: str | None = Header(None),
-    x_shopify_topic: str | None = Header(None),
-    x_shopify_webhook_id: str | None = Header(None),
+    x_shopify_hmac_sha256: str | None = Header(None, max_length=1000),
+    x_shopify_topic: str | None = Header(None, max_length=64),
+    x_shopify_webhook_id: str | None = Header(None, max_length=255),
 ) -> Any:
     """Shopify order webhooks (orders/create, orders/paid, orders/updated, orders/cancelled, refunds/create)."""
     shop = await _shop(session, shop_slug)

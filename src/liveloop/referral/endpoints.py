@@ -155,7 +155,9 @@ async def verify_draw(body: schemas.DrawVerifyIn) -> Any:
     """Recompute a draw from its revealed seed and ticket list."""
     recomputed = lottery.pick_winners(body.seed, body.draw_id, body.ticket_ids, body.prize_count)
     return {
-        "seed_matches_hash": secrets.compare_digest(lottery.seed_hash(body.seed), body.seed_hash.lower()),
+        "seed_matches_hash": secrets.compare_digest(
+            lottery.seed_hash(body.seed).encode(), body.seed_hash.lower().encode()
+        ),
         "winners_match": recomputed == body.winners,
         "recomputed_winners": recomputed,
     }

@@ -260,8 +260,8 @@ class Draw(BaseModel):
 
 class DrawVerifyIn(RequestModel):
     draw_id: Id
-    seed: str = Field(max_length=128)
-    seed_hash: str = Field(max_length=128)
+    seed: str = Field(max_length=128, description="The revealed seed")
+    seed_hash: str = Field(pattern="^[0-9a-fA-F]{64}$", description="SHA-256 of the seed, hex")
     ticket_ids: list[Id] = Field(max_length=100_000)
     prize_count: int = Field(gt=0, le=10_000)
     winners: list[Id] = Field(max_length=10_000)
