@@ -46,6 +46,9 @@ The growth engine for cross-border live commerce: referral fission, a points and
 Operators authenticate with an API key (`Authorization: Bearer ll_…`) whose scopes limit what it may do.
 Every write accepts an `Idempotency-Key` header: a retry with the same key returns the first answer.
 Errors have a stable `error.code` and a `message` that says how to fix the request.
+Bodies are parsed strictly (no string for a number, no unknown field) and every input is bounded.
+Lists answer `{"items": [...], "next_cursor": "…" | null}`: `limit` 1-200 (50 by default), and
+`cursor=<next_cursor>` for the next page.
 
 **Invite links** are `GET /r/{shop}/{code}?ch={channel}&show={show}&host={host}` (public). They record the
 click and answer 302 to the shop's landing page with `ll_ref`, `ll_click`, `ll_ch` (and `ll_show`,

@@ -178,6 +178,7 @@ JSONObject = Annotated[
     AfterValidator(_bounded_json),
 ]
 
+
 def _fits_url_column(url: HttpUrl) -> HttpUrl:
     # Normalization can lengthen a URL (a trailing slash, punycode for a non-ASCII host): check what is stored.
     if len(str(url)) > MAX_URL:
