@@ -85,7 +85,7 @@ def _check_text(value: Any) -> None:
         if isinstance(item, str):
             problem = text_problem(item)
             if problem:
-                raise ValueError(f"{where or 'a key'}: the text {problem}" if where else f"the text {problem}")
+                raise ValueError(f"{where}: the text {problem}" if where else f"the text {problem}")
         elif isinstance(item, dict):
             for key, child in item.items():
                 name = f"{where}.{key}" if where else str(key)
@@ -119,7 +119,7 @@ def _timestamp(value: Any) -> Any:
     if isinstance(value, str) and _ISO_DATETIME.match(value):
         try:
             return _DATETIME.validate_json(orjson.dumps(value))
-        except ValidationError:
+        except (ValidationError, orjson.JSONEncodeError):
             pass
     raise ValueError("must be an ISO 8601 date-time string such as 2026-11-22T10:00:00Z")
 
