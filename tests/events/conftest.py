@@ -25,13 +25,16 @@ class Receiver:
         self.status = 204
         self.headers: dict[str, str] = {}
         self.connections = 0
+        lock = threading.Lock()
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
-                if receiver.fail_next:
-                    receiver.fail_next -= 1
+                with lock:
+                    fail = receiver.fail_next > 0
+                    receiver.fail_next -= fail
+                if fail:
                     self.send_response(503)
                 else:
                     receiver.received.append((dict(self.headers), body))

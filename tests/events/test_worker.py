@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
+import sys
 import time
 from collections.abc import Callable
 from datetime import timedelta
@@ -38,7 +41,7 @@ async def deliveries(shop: ShopCtx) -> list[WebhookDelivery]:
         return list((await s.execute(query)).scalars())
 
 
-async def eventually(check: Callable[[], Any], timeout: float = 5.0) -> float:
+async def eventually(check: Callable[[], Any], within: float = 5.0) -> float:
     """Wait until ``check()`` is true (it may be a coroutine function); return the seconds it took."""
     start = time.monotonic()
     while True:
@@ -47,7 +50,7 @@ async def eventually(check: Callable[[], Any], timeout: float = 5.0) -> float:
             result = await result
         if result:
             return time.monotonic() - start
-        assert time.monotonic() - start < timeout, "timed out"
+        assert time.monotonic() - start < within, "timed out"
         await asyncio.sleep(0.02)
 
 
@@ -214,7 +217,7 @@ async def test_a_hanging_trickling_or_huge_endpoint_delays_no_other_shop_nor_the
             snapshot[:] = await deliveries(shop)
             return len(snapshot) == 9 and all(d.last_error or d.status == "delivered" for d in snapshot)
 
-        await eventually(all_attempted, timeout=10)
+        await eventually(all_attempted, within=10)
         endpoints = {e["id"]: e["url"] for e in ok(await shop.api.get("/v1/webhook-endpoints"))}
     finally:
         for server in (hang, trickle, huge):
@@ -233,3 +236,53 @@ async def test_a_hanging_trickling_or_huge_endpoint_delays_no_other_shop_nor_the
         for d in by_url[url]:
             assert d.status == "pending" and d.last_error is not None
             assert d.last_error.startswith("DeadlineExceeded"), d.last_error
+
+
+async def test_liveloop_worker_delivers_and_runs_jobs_beside_a_hanging_endpoint(
+    shop: ShopCtx, receiver: Receiver, private_targets: None, database_url: str
+) -> None:
+    """`liveloop worker` on its own, as a deployment runs it apart from the API: both loops run."""
+    from liveloop.ledger import service as ledger
+
+    hang = RawServer("hang")
+    await register(shop, hang.url)
+    await create_member(shop.api)  # its delivery to the hanging endpoint holds a connection from the start
+    proc = await asyncio.create_subprocess_exec(
+        *(sys.executable, "-m", "liveloop.cli", "worker", "--database-url", database_url),
+        env={
+            **os.environ,
+            "LIVELOOP_WEBHOOK_ALLOW_PRIVATE_TARGETS": "true",
+            "LIVELOOP_WORKER_POLL_SECONDS": "0.05",
+            "LIVELOOP_WEBHOOK_TIMEOUT_SECONDS": "30",
+            "LIVELOOP_SECRET_KEY": "test-secret-key-that-is-long-enough-for-hs256",
+            "LIVELOOP_LOG_LEVEL": "warning",
+        },
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        await eventually(lambda: hang.open == 1, within=30)
+        await register(shop, receiver.url)
+        member = await create_member(shop.api)
+        async with transaction(shop.app.state.sessions) as s:
+            await ledger.grant(
+                s, shop.shop.id, member["id"], ledger.POINTS, 9, expires_at=utc_now() + timedelta(milliseconds=50)
+            )
+
+        async def expired() -> bool:
+            body = ok(await shop.api.get(f"/v1/members/{member['id']}/balances"))
+            return bool(body["balances"][0]["available"] == 0)
+
+        await eventually(lambda: len(receiver.received) == 1, within=5)
+        await eventually(expired, within=5)
+        assert hang.open >= 1  # still hanging all along
+    finally:
+        hang.close()
+        proc.send_signal(signal.SIGINT)
+        try:
+            await asyncio.wait_for(proc.wait(), 20)
+        except TimeoutError:
+            proc.kill()
+            await proc.wait()
+    assert proc.returncode == 0, (await proc.stderr.read()).decode() if proc.stderr else proc.returncode
+    assert orjson.loads(receiver.received[0][1])["data"]["member_id"] == member["id"]

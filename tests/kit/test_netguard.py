@@ -75,7 +75,8 @@ async def test_non_public_targets_are_refused(url: str, kind: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "url", ["https://93.184.216.34/hooks", "http://8.8.8.8:8080/x?y=1", "https://[2606:4700:4700::1111]/", "http://1.1/"]
+    "url",
+    ["https://93.184.216.34/hooks", "http://8.8.8.8:8080/x?y=1", "https://[2606:4700:4700::1111]/", "http://1.1/"],
 )
 async def test_public_addresses_are_accepted(url: str) -> None:
     target = await check_url(url)
@@ -180,8 +181,9 @@ async def test_the_transport_connects_to_the_checked_address_and_keeps_the_host_
     assert server.hosts == [f"localhost:{server.port}", f"2130706433:{server.port}"]
 
 
-async def test_tls_checks_the_certificate_of_the_host_in_the_url(tmp_path: Path) -> None:
-    """The guard connects to the IP it checked, while TLS still verifies the URL's host name."""
+@pytest.fixture
+def certificate(tmp_path: Path) -> tuple[Path, Path]:
+    """A self-signed certificate for the name localhost (and not for 127.0.0.1): (cert, key)."""
     if shutil.which("openssl") is None:
         pytest.skip("openssl is needed to make a test certificate")
     cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
@@ -194,6 +196,12 @@ async def test_tls_checks_the_certificate_of_the_host_in_the_url(tmp_path: Path)
         check=True,
         capture_output=True,
     )  # fmt: skip
+    return cert, key
+
+
+async def test_tls_checks_the_certificate_of_the_host_in_the_url(certificate: tuple[Path, Path]) -> None:
+    """The guard connects to the IP it checked, while TLS still verifies the URL's host name."""
+    cert, key = certificate
     server_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     server_ctx.load_cert_chain(cert, key)
     names: list[str | None] = []
