@@ -17,6 +17,9 @@ import pytest
 
 from liveloop.kit.netguard import GuardedTransport, TargetRefused, check_url, parse_ipv4
 
+# A name the resolver refuses before asking any DNS server (a label over 63 characters): no query leaves.
+UNRESOLVABLE = "https://" + "a" * 64 + ".example/hooks"
+
 # Every spelling a resolver accepts for the loopback address.
 LOOPBACK_SPELLINGS = ["127.0.0.1", "2130706433", "0177.0.0.1", "0x7f.1", "127.1", "0x7f000001", "017700000001"]
 
@@ -120,7 +123,7 @@ async def test_malformed_urls_are_refused_with_a_reason(url: str, words: str) ->
 
 async def test_a_name_that_does_not_resolve_is_refused() -> None:
     with pytest.raises(TargetRefused) as refused:
-        await check_url("https://no-such-host.invalid/hooks")
+        await check_url(UNRESOLVABLE)
     assert refused.value.kind == "unresolvable"
 
 
