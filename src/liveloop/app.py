@@ -14,6 +14,7 @@ from sqlalchemy import text
 from liveloop import __version__
 from liveloop.config import Settings, get_settings
 from liveloop.coupons.endpoints import router as coupons_router
+from liveloop.events.endpoints import router as events_router
 from liveloop.events.worker import Worker
 from liveloop.jobs import JOBS
 from liveloop.kit.db import create_engine, session_factory, transaction
@@ -79,13 +80,7 @@ async def start_services(app: FastAPI, settings: Settings, *, worker: bool) -> C
     runner: Worker | None = None
     task: asyncio.Task[None] | None = None
     if worker:
-        runner = Worker(
-            app.state.sessions,
-            jobs=JOBS,
-            poll_seconds=settings.worker_poll_seconds,
-            timeout_seconds=settings.webhook_timeout_seconds,
-            max_attempts=settings.webhook_max_attempts,
-        )
+        runner = Worker.from_settings(app.state.sessions, settings, jobs=JOBS)
         task = asyncio.create_task(runner.run_forever(), name="liveloop-worker")
 
     audience: asyncio.Task[None] | None = None
@@ -132,6 +127,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(RoomSockets)
     for router in (
         shops_router,
+        events_router,
         members_router,
         orders_router,
         ledger_router,

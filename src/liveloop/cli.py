@@ -121,13 +121,7 @@ def worker(database_url: DbOption = None) -> None:
             relay = RoomRelay(sessions, bus)
             sessions.configure(info={RELAY_KEY: relay})
             await relay.start()
-        w = Worker(
-            sessions,
-            jobs=JOBS,
-            poll_seconds=settings.worker_poll_seconds,
-            timeout_seconds=settings.webhook_timeout_seconds,
-            max_attempts=settings.webhook_max_attempts,
-        )
+        w = Worker.from_settings(sessions, settings, jobs=JOBS)
         console.print("Worker running; Ctrl-C stops it.")
         try:
             await w.run_forever()

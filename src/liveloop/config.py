@@ -33,8 +33,24 @@ class Settings(BaseSettings):
     webhook_tolerance_seconds: int = Field(
         300, description="Incoming webhooks with a timestamp further off than this are refused."
     )
-    webhook_timeout_seconds: float = Field(10.0, description="Timeout of one outgoing webhook delivery.")
-    webhook_max_attempts: int = Field(12, description="Outgoing deliveries are retried up to this many times.")
+    webhook_timeout_seconds: float = Field(
+        10.0, gt=0, le=300, description="Deadline of one outgoing delivery attempt: connect, send and read together."
+    )
+    webhook_max_attempts: int = Field(12, ge=1, description="Outgoing deliveries are retried up to this many times.")
+    webhook_max_response_bytes: int = Field(
+        64 * 1024, ge=0, description="At most this much of an endpoint's answer is read; the rest is not."
+    )
+    webhook_concurrency: int = Field(
+        32, ge=1, le=1000, description="Deliveries in flight at once per worker process, over all endpoints."
+    )
+    webhook_endpoint_concurrency: int = Field(
+        4, ge=1, le=100, description="Deliveries in flight at once per endpoint and worker process."
+    )
+    webhook_allow_private_targets: bool = Field(
+        False,
+        description="Let webhook endpoints be on loopback or private networks (a self-hosted receiver). "
+        "Link-local (cloud metadata), multicast and reserved addresses stay refused.",
+    )
     log_level: str = Field("INFO", description="Python logging level.")
     bus_url: str = Field(
         "memory://",

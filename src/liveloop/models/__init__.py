@@ -2,7 +2,7 @@
 
 from liveloop.models.base import Base
 from liveloop.models.coupons import Coupon, CouponBatch, CouponMemberUsage, CouponRedemption
-from liveloop.models.events import OutboxEvent, WebhookDelivery, WebhookEndpoint
+from liveloop.models.events import DeliveryStatus, OutboxEvent, WebhookDelivery, WebhookEndpoint
 from liveloop.models.ledger import LedgerAccount, LedgerEntry, LedgerTransaction, LotMovement, PointLot
 from liveloop.models.live import (
     CohostRequest,
@@ -44,6 +44,7 @@ __all__ = [
     "CouponBatch",
     "CouponMemberUsage",
     "CouponRedemption",
+    "DeliveryStatus",
     "Draw",
     "DrawTicket",
     "FraudReview",

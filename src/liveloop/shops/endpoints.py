@@ -6,8 +6,6 @@ from typing import Any
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
-from liveloop.events import service as events
-from liveloop.kit.errors import Unprocessable
 from liveloop.kit.http import Session, UnitOfWorkRoute
 from liveloop.markets import service as markets
 from liveloop.shops import service
@@ -44,24 +42,6 @@ class ApiKeyOut(BaseModel):
 
 class ApiKeyCreated(ApiKeyOut):
     key: str = Field(description="Shown once; store it now")
-
-
-class EndpointCreate(BaseModel):
-    url: str = Field(max_length=2000)
-    event_types: list[str] = Field(default_factory=lambda: ["*"])
-
-
-class EndpointOut(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-    id: str
-    url: str
-    event_types: list[str]
-    active: bool
-    created_at: datetime
-
-
-class EndpointCreated(EndpointOut):
-    secret: str = Field(description="Verify X-Liveloop-Signature with it; shown once")
 
 
 class MarketOut(BaseModel):
@@ -107,32 +87,6 @@ async def create_key(body: ApiKeyCreate, session: Session, op: Operator = requir
 @router.delete("/api-keys/{key_id}", response_model=ApiKeyOut)
 async def revoke_key(key_id: str, session: Session, op: Operator = requires("admin")) -> Any:
     return await service.revoke_api_key(session, op.shop_id, key_id)
-
-
-@router.get("/webhook-endpoints", response_model=list[EndpointOut])
-async def list_endpoints(session: Session, op: Operator = requires("admin")) -> Any:
-    return await service.list_webhook_endpoints(session, op.shop_id)
-
-
-@router.post("/webhook-endpoints", response_model=EndpointCreated, status_code=201)
-async def create_endpoint(body: EndpointCreate, session: Session, op: Operator = requires("admin")) -> Any:
-    unknown = sorted(set(body.event_types) - set(events.EVENT_TYPES) - {"*"})
-    if unknown:
-        raise Unprocessable(
-            f"Unknown event types {unknown}; use '*' or some of {list(events.EVENT_TYPES)}.", code="unknown_event_type"
-        )
-    endpoint = await service.add_webhook_endpoint(session, op.shop_id, url=body.url, event_types=body.event_types)
-    return {**EndpointOut.model_validate(endpoint).model_dump(), "secret": endpoint.secret}
-
-
-@router.get("/events")
-async def list_events(
-    session: Session, type: str | None = None, limit: int = 50, op: Operator = requires("admin")
-) -> Any:
-    return [
-        events.envelope(e)
-        for e in await events.list_events(session, op.shop_id, limit=min(limit, 500), event_type=type)
-    ]
 
 
 @router.get("/markets", response_model=list[MarketOut], tags=["markets"])

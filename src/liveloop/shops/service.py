@@ -1,4 +1,4 @@
-"""Shops (tenants), their API keys and webhook endpoints."""
+"""Shops (tenants) and their API keys."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from liveloop.kit.errors import Conflict, NotFound, Unprocessable
 from liveloop.kit.ids import new_id
 from liveloop.kit.time import is_valid_zone, utc_now
 from liveloop.markets.presets import PRESETS
-from liveloop.models import ApiKey, Market, Shop, WebhookEndpoint
+from liveloop.models import ApiKey, Market, Shop
 from liveloop.shops.auth import SCOPES, generate_key
 
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
@@ -105,33 +105,6 @@ async def revoke_api_key(session: AsyncSession, shop_id: str, key_id: str) -> Ap
         row.revoked_at = utc_now()
     await session.flush()
     return row
-
-
-async def add_webhook_endpoint(
-    session: AsyncSession, shop_id: str, *, url: str, event_types: list[str]
-) -> WebhookEndpoint:
-    if not url.startswith(("http://", "https://")):
-        raise Unprocessable("A webhook URL starts with http:// or https://.", code="invalid_url")
-    endpoint = WebhookEndpoint(
-        id=new_id("whe"),
-        shop_id=shop_id,
-        url=url,
-        secret="whsec_" + secrets.token_urlsafe(32),
-        event_types=event_types or ["*"],
-    )
-    session.add(endpoint)
-    await session.flush()
-    return endpoint
-
-
-async def list_webhook_endpoints(session: AsyncSession, shop_id: str) -> list[WebhookEndpoint]:
-    return list(
-        (
-            await session.execute(
-                select(WebhookEndpoint).where(WebhookEndpoint.shop_id == shop_id).order_by(WebhookEndpoint.created_at)
-            )
-        ).scalars()
-    )
 
 
 async def get_market(session: AsyncSession, shop_id: str, code: str) -> Market:
