@@ -207,11 +207,9 @@ def shop_set_shopify_secret(
     from liveloop.kit.errors import LiveloopError
     from liveloop.shops.service import get_shop_by_slug, set_shopify_secret
 
-    if secret is None:
-        if sys.stdin.isatty():
-            secret = typer.prompt("Shopify secret", hide_input=True)
-        else:
-            secret = sys.stdin.readline()
+    if secret is None:  # asked for when typing at a terminal, read from a pipe otherwise
+        interactive = sys.stdin.isatty()
+        secret = typer.prompt("Shopify secret", hide_input=True) if interactive else sys.stdin.readline()
     secret = secret.strip()
 
     async def run() -> bool:

@@ -95,6 +95,27 @@ async def test_a_body_that_is_neither_an_order_nor_a_refund_is_refused(shop: Sho
     assert await count(shop.app, InboundEvent) == 0
 
 
+async def test_odd_shapes_in_a_signed_body_are_a_4xx_never_a_500(shop: ShopCtx) -> None:
+    good = shopify.order(5108, "10.00")
+    odd = [
+        {**good, "id": [5108]},
+        {**good, "id": "9" * 300},
+        {**good, "currency": "Dollars"},
+        {**good, "total_price": "ten"},
+        {**good, "total_price": "1" * 40},
+        {**good, "customer": {**good["customer"], "id": {"nested": 1}}},
+        {"id": 1, "order_id": [1], "transactions": []},
+        {"id": None, "order_id": 5108, "transactions": [{"kind": "refund", "amount": "1.00"}]},
+    ]
+    for body in odd:
+        response = await deliver(shop.api, shop.slug, body, "orders/paid")
+        assert 400 <= response.status_code < 500, (body, response.text)
+    # Fields that are not lists where lists belong read as empty; the order itself is fine.
+    lenient = {**good, "refunds": 5, "note_attributes": "x", "customer": good["customer"], "payment_details": []}
+    assert ok(await deliver(shop.api, shop.slug, lenient, "orders/paid"))["status"] == "paid"
+    assert await count(shop.app, Order) == 1
+
+
 async def test_a_bad_hmac_is_refused_and_writes_nothing(shop: ShopCtx) -> None:
     response = await deliver(shop.api, shop.slug, shopify.order(5105, "10.00"), "orders/paid", secret="wrong-secret")
     assert (response.status_code, response.json()["error"]["code"]) == (401, "invalid_signature")

@@ -62,6 +62,19 @@ def _time(value: Any) -> datetime | None:
     return as_utc(parsed) if parsed.tzinfo else None
 
 
+def _items(body: dict[str, Any], key: str) -> list[dict[str, Any]]:
+    """The objects of a list field; anything else reads as none."""
+    value = body.get(key)
+    return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
+
+
+def _ident(value: Any, what: str) -> str:
+    """A Shopify id (a number, or a string in some payloads) as text."""
+    if isinstance(value, bool) or not isinstance(value, int | str) or not 0 < len(str(value)) <= 255:
+        raise Unprocessable(f"The Shopify payload's {what} must be a number or a short string.", code="invalid_payload")
+    return str(value)
+
+
 def _money(value: Any) -> tuple[str, str] | None:
     """``(amount, currency)`` of a Shopify money object ``{"amount": "1.00", "currency_code": "USD"}``."""
     if isinstance(value, dict) and value.get("amount") is not None and isinstance(value.get("currency_code"), str):
@@ -137,17 +150,16 @@ def _refund(body: dict[str, Any], order_rate: Rate | None = None) -> ShopifyRefu
             "A Shopify refund without an id cannot be counted once; send it as Shopify does.", code="invalid_payload"
         )
     transactions = []
-    for tx in body.get("transactions") or []:
-        if not isinstance(tx, dict) or tx.get("kind") != "refund" or tx.get("status", "success") != "success":
+    for tx in _items(body, "transactions"):
+        if tx.get("kind") != "refund" or tx.get("status", "success") != "success":
             continue
         currency = tx.get("currency")
         transactions.append((str(tx.get("amount") or "0"), currency if isinstance(currency, str) else None))
     sets: list[Any] = []
-    for line in body.get("refund_line_items") or []:
-        if isinstance(line, dict):
-            sets += [line.get("subtotal_set"), line.get("total_tax_set")]
+    for line in _items(body, "refund_line_items"):
+        sets += [line.get("subtotal_set"), line.get("total_tax_set")]
     return ShopifyRefund(
-        external_id=str(body["id"]),
+        external_id=_ident(body["id"], "refund id"),
         refunded_at=_time(body.get("processed_at") or body.get("created_at")),
         transactions=tuple(transactions),
         rate=_rate(sets) or order_rate,
@@ -170,8 +182,8 @@ def is_order(body: dict[str, Any]) -> bool:
 def attribution(body: dict[str, Any]) -> ReferralHint | None:
     """The click id or invite code a storefront carried into the order: cart attributes first, then the URL."""
     found: dict[str, str] = {}
-    for attribute in body.get("note_attributes") or []:
-        if not isinstance(attribute, dict) or not isinstance(attribute.get("name"), str):
+    for attribute in _items(body, "note_attributes"):
+        if not isinstance(attribute.get("name"), str):
             continue
         name = attribute["name"].strip().removeprefix("_")
         value = attribute.get("value")
@@ -187,7 +199,8 @@ def attribution(body: dict[str, Any]) -> ReferralHint | None:
                     found.setdefault(key, values[0])
     if not (found.get("ll_click") or found.get("ll_ref")):
         return None
-    customer = body.get("customer") or {}
+    customer = body.get("customer")
+    customer = customer if isinstance(customer, dict) else {}
     orders_count = customer.get("orders_count", customer.get("number_of_orders"))
     return ReferralHint(
         click_id=found.get("ll_click"),
@@ -203,7 +216,7 @@ def attribution(body: dict[str, Any]) -> ReferralHint | None:
 def read(body: dict[str, Any]) -> tuple[str, OrderFacts]:
     """What a Shopify webhook body says: ``("refund" | "order", facts)``."""
     if is_refund(body):
-        return "refund", OrderFacts(external_id=str(body["order_id"]), refunds=[_refund(body)])
+        return "refund", OrderFacts(external_id=_ident(body["order_id"], "order_id"), refunds=[_refund(body)])
     if not is_order(body):
         raise Unprocessable(
             f"This is neither a Shopify order nor a refund; subscribe this URL to the topics {', '.join(TOPICS)} only.",
@@ -219,13 +232,13 @@ def read(body: dict[str, Any]) -> tuple[str, OrderFacts]:
         raise Unprocessable("The Shopify order's total_price is negative.", code="invalid_payload")
     status = body.get("financial_status")
     order_rate = _rate([body.get("total_price_set")])
-    refunds = [_refund(r, order_rate) for r in body.get("refunds") or [] if isinstance(r, dict)]
+    refunds = [_refund(r, order_rate) for r in _items(body, "refunds")]
     customer = body.get("customer") or None
     customer_in = None
     if isinstance(customer, dict) and customer.get("id") is not None:
         name = " ".join(filter(None, [customer.get("first_name"), customer.get("last_name")])) or None
         customer_in = CustomerIn(
-            id=str(customer["id"]),
+            id=_ident(customer["id"], "customer id"),
             email=customer.get("email") or body.get("email"),
             phone=customer.get("phone"),
             locale=body.get("customer_locale"),
@@ -236,7 +249,7 @@ def read(body: dict[str, Any]) -> tuple[str, OrderFacts]:
     if isinstance(gateway, dict) and (gateway.get("credit_card_bin") or gateway.get("credit_card_number")):
         fingerprint = f"{gateway.get('credit_card_bin') or ''}:{str(gateway.get('credit_card_number') or '')[-4:]}"
     return "order", OrderFacts(
-        external_id=str(body["id"]),
+        external_id=_ident(body["id"], "order id"),
         currency=currency,
         total_minor=total,
         customer=customer_in,
