@@ -10,11 +10,14 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import update
 
 from liveloop.kit.db import transaction
+from liveloop.kit.errors import Unprocessable
 from liveloop.kit.time import utc_now
 from liveloop.models import Shop
+from liveloop.shops.service import set_shopify_secret
 from tests.conftest import ShopCtx, make_shop
 from tests.factories import ok
 from tests.orders import shopify_payloads as shopify
@@ -87,6 +90,15 @@ async def test_only_an_admin_key_sets_the_secret_and_a_replay_never_returns_it(s
     assert first.json() == again.json() and NEW_SECRET not in again.text
 
 
+async def test_the_grace_is_bounded_to_seven_days(shop: ShopCtx) -> None:
+    async with transaction(shop.app.state.sessions) as session:
+        row = await session.get(Shop, shop.shop.id)
+        assert row is not None
+        with pytest.raises(Unprocessable) as refused:
+            await set_shopify_secret(session, row, NEW_SECRET, grace=timedelta(days=8))
+    assert refused.value.code == "invalid_grace"
+
+
 def cli(*args: str, db: Path, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "liveloop.cli", *args, "--database-url", f"sqlite+aiosqlite:///{db}"],
@@ -122,6 +134,8 @@ def test_the_cli_sets_and_rotates_the_secret_from_an_option_or_stdin(tmp_path: P
     assert (current, previous) == (NEXT_SECRET, NEW_SECRET) and expires is not None
     bad = cli("shop", "set-shopify-secret", "acme", "--secret", "short", db=db)
     assert bad.returncode == 2 and "8 to 128" in bad.stderr
+    forever = cli("shop", "set-shopify-secret", "acme", "--secret", NEW_SECRET, "--grace-seconds", "9999999", db=db)
+    assert forever.returncode == 2 and "0 to 604800" in forever.stderr
     unknown = cli("shop", "set-shopify-secret", "nope", "--secret", NEW_SECRET, db=db)
     assert unknown.returncode == 2 and "No shop" in unknown.stderr
     assert stored(db)[0] == NEXT_SECRET

@@ -33,6 +33,7 @@ class ShopifySecretIn(BaseModel):
         min_length=8,
         max_length=128,
         description="The Shopify app's client secret (or the store's webhook signing secret); write-only",
+        json_schema_extra={"writeOnly": True},
     )
     grace_seconds: int = Field(
         3600,
