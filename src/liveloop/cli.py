@@ -24,7 +24,7 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
 )
-shop_app = typer.Typer(help="Create and list shops (tenants).", no_args_is_help=True)
+shop_app = typer.Typer(help="Create, list and configure shops (tenants).", no_args_is_help=True)
 key_app = typer.Typer(help="Create, list and revoke operator API keys.", no_args_is_help=True)
 ledger_app = typer.Typer(help="Inspect and prove the points, tickets and credit ledger.", no_args_is_help=True)
 app.add_typer(shop_app, name="shop")
@@ -181,6 +181,53 @@ def shop_create(
     table.add_row("admin API key", key)
     console.print(table)
     console.print("[yellow]Store the API key now; it is not shown again.[/]")
+
+
+@shop_app.command("set-shopify-secret")
+def shop_set_shopify_secret(
+    slug: Annotated[str, typer.Argument(help="The shop's slug")],
+    secret: Annotated[
+        str | None,
+        typer.Option(help="The Shopify secret; without it, read from standard input or asked for (hidden)"),
+    ] = None,
+    grace_seconds: Annotated[
+        int, typer.Option(help="How long the previous secret still verifies webhooks; 0 retires it at once")
+    ] = 3600,
+    database_url: DbOption = None,
+) -> None:
+    """Set or rotate the secret that verifies the shop's Shopify webhooks (never printed)."""
+    from datetime import timedelta
+
+    from liveloop.kit.errors import LiveloopError
+    from liveloop.shops.service import get_shop_by_slug, set_shopify_secret
+
+    if secret is None:  # asked for when typing at a terminal, read from a pipe otherwise
+        interactive = sys.stdin.isatty()
+        secret = typer.prompt("Shopify secret", hide_input=True) if interactive else sys.stdin.readline()
+    secret = secret.strip()
+
+    async def run() -> bool:
+        engine = create_engine(_url(database_url))
+        try:
+            async with transaction(session_factory(engine)) as session:
+                shop = await get_shop_by_slug(session, slug)
+                rotated = shop.shopify_secret is not None and shop.shopify_secret != secret
+                await set_shopify_secret(session, shop, secret, grace=timedelta(seconds=grace_seconds))
+                return rotated
+        finally:
+            await engine.dispose()
+
+    try:
+        rotated = asyncio.run(run())
+    except LiveloopError as exc:
+        _fail(exc.message)
+        return
+    if rotated and grace_seconds:
+        console.print(
+            f"Shopify secret of {slug} rotated; the previous one still verifies webhooks for {grace_seconds} s."
+        )
+    else:
+        console.print(f"Shopify secret of {slug} set.")
 
 
 @shop_app.command("list")

@@ -17,7 +17,7 @@ from liveloop.models.live import (
     WatchSegment,
 )
 from liveloop.models.members import Consent, Member, MemberDevice
-from liveloop.models.orders import Order
+from liveloop.models.orders import Order, OrderRefund
 from liveloop.models.referral import (
     Campaign,
     CampaignBudget,
@@ -61,6 +61,7 @@ __all__ = [
     "Member",
     "MemberDevice",
     "Order",
+    "OrderRefund",
     "OutboxEvent",
     "PointLot",
     "Referral",

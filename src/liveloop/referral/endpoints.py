@@ -3,8 +3,9 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 
+from liveloop.kit.errors import NotFound
 from liveloop.kit.http import Session, UnitOfWorkRoute
 from liveloop.kit.time import utc_now, week_start_utc
 from liveloop.live.notify import to_room
@@ -137,6 +138,42 @@ async def verify_draw(body: schemas.DrawVerifyIn) -> Any:
         "winners_match": recomputed == body.winners,
         "recomputed_winners": recomputed,
     }
+
+
+@public.get(
+    "/v1/public/qr/{token}.{kind}",
+    response_class=Response,
+    responses={200: {"content": {"image/png": {}, "image/svg+xml": {}}}},
+    tags=["public"],
+)
+async def public_qr(token: str, kind: str, request: Request) -> Response:
+    """An invite link's QR code for an `<img>` or an email, without an API key.
+
+    Take the address from `qr_png` / `qr_svg` of `GET /v1/members/{id}/invite-links`: it is signed with the
+    server's secret key and holds only what the invite link itself shows (shop, code, show, host)."""
+    if kind not in ("png", "svg"):
+        raise NotFound("QR codes come as .png or .svg.", code="unknown_format")
+    settings = request.app.state.settings
+    target = links.read_qr_token(settings.secret_key, token)
+    if target is None:
+        raise NotFound(
+            "This QR address is not valid (altered, or signed with another key); take a fresh one from "
+            "GET /v1/members/{id}/invite-links.",
+            code="invalid_qr_link",
+        )
+    url = links.invite_url(
+        settings.public_base_url,
+        target.shop_slug,
+        target.code,
+        channel="qr",
+        show_id=target.show_id,
+        host_id=target.host_id,
+    )
+    return Response(
+        links.qr(url, kind),
+        media_type="image/png" if kind == "png" else "image/svg+xml",
+        headers={"Cache-Control": "public, max-age=86400"},
+    )
 
 
 async def _group_out(session: Session, request: Request, shop: Shop, group: Any) -> dict[str, Any]:

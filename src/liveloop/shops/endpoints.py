@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from fastapi import APIRouter
@@ -22,7 +22,23 @@ class ShopOut(BaseModel):
     reporting_timezone: str
     default_market: str
     landing_url: str
+    shopify_configured: bool = Field(description="Whether a Shopify secret is set (the secret is never shown)")
     created_at: datetime
+
+
+class ShopifySecretIn(BaseModel):
+    secret: str = Field(
+        min_length=8,
+        max_length=128,
+        description="The Shopify app's client secret (or the store's webhook signing secret); write-only",
+        json_schema_extra={"writeOnly": True},
+    )
+    grace_seconds: int = Field(
+        3600,
+        ge=0,
+        le=604800,
+        description="How long the previous secret still verifies webhooks after a rotation; 0 retires it at once",
+    )
 
 
 class ApiKeyCreate(BaseModel):
@@ -71,6 +87,15 @@ class MarketUpdate(BaseModel):
 @router.get("/shop", response_model=ShopOut)
 async def get_shop(op: Operator = requires("campaigns:read")) -> Any:
     return op.shop
+
+
+@router.put("/shop/shopify-secret", response_model=ShopOut)
+async def set_shopify_secret(body: ShopifySecretIn, session: Session, op: Operator = requires("admin")) -> Any:
+    """Set or rotate the secret that verifies `POST /v1/webhooks/shopify/{shop}`. It is never returned.
+
+    After a rotation the previous secret keeps verifying for `grace_seconds`, so deliveries Shopify signed
+    before the switch are not lost."""
+    return await service.set_shopify_secret(session, op.shop, body.secret, grace=timedelta(seconds=body.grace_seconds))
 
 
 @router.get("/api-keys", response_model=list[ApiKeyOut])

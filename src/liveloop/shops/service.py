@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import secrets
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -40,6 +41,8 @@ async def create_shop(
         )
     if default_market not in PRESETS:
         raise Unprocessable(f"default_market must be one of {sorted(PRESETS)}.", code="unknown_market")
+    if shopify_secret is not None:
+        check_shopify_secret(shopify_secret)
     if (await session.execute(select(Shop.id).where(Shop.slug == slug))).first():
         raise Conflict(f"A shop with the slug {slug!r} exists already; pick another.", code="shop_exists")
     shop = Shop(
@@ -65,6 +68,51 @@ async def get_shop_by_slug(session: AsyncSession, slug: str) -> Shop:
     if shop is None:
         raise NotFound(f"No shop with the slug {slug!r}; list shops with `liveloop shop list`.", code="shop_not_found")
     return shop
+
+
+_SHOPIFY_SECRET = re.compile(r"^[\x21-\x7e]{8,128}$")
+SHOPIFY_SECRET_GRACE_MAX = timedelta(days=7)
+
+
+def check_shopify_secret(secret: str) -> str:
+    if not _SHOPIFY_SECRET.match(secret):
+        raise Unprocessable(
+            "A Shopify secret is 8 to 128 visible ASCII characters without spaces: copy the app's "
+            "client secret (or the webhook signing secret shown under Settings → Notifications) as it is.",
+            code="invalid_shopify_secret",
+        )
+    return secret
+
+
+async def set_shopify_secret(session: AsyncSession, shop: Shop, secret: str, *, grace: timedelta) -> Shop:
+    """Set or rotate the secret that verifies the shop's Shopify webhooks.
+
+    After a rotation the previous secret keeps verifying for ``grace`` (up to seven days), so deliveries
+    signed before Shopify switched over are not lost; a grace of zero retires it at once (a leaked secret).
+    """
+    check_shopify_secret(secret)
+    if not timedelta(0) <= grace <= SHOPIFY_SECRET_GRACE_MAX:
+        raise Unprocessable("grace_seconds is 0 to 604800 (seven days).", code="invalid_grace")
+    now = utc_now()
+    previous = shop.shopify_secret
+    if previous and previous != secret and grace > timedelta(0):
+        shop.shopify_previous_secret = previous
+        shop.shopify_previous_secret_expires_at = now + grace
+    elif previous != secret or grace == timedelta(0):
+        shop.shopify_previous_secret = None
+        shop.shopify_previous_secret_expires_at = None
+    shop.shopify_secret = secret
+    await session.flush()
+    return shop
+
+
+def shopify_secrets(shop: Shop, now: datetime) -> list[str]:
+    """The secrets a Shopify webhook of this shop may be signed with right now (current first)."""
+    found = [shop.shopify_secret] if shop.shopify_secret else []
+    expires = shop.shopify_previous_secret_expires_at
+    if shop.shopify_previous_secret and expires is not None and now < expires:
+        found.append(shop.shopify_previous_secret)
+    return found
 
 
 def check_scopes(scopes: list[str]) -> list[str]:
