@@ -1,7 +1,7 @@
 """order refunds by id and shopify secret rotation
 
 Revision ID: 0009
-Revises: 0006
+Revises: 0008
 Create Date: 2026-12-01 07:47:54.715472
 """
 
@@ -15,7 +15,7 @@ from alembic import op
 import liveloop.models.base
 
 revision: str = "0009"
-down_revision: str | None = "0006"
+down_revision: str | None = "0008"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
