@@ -20,6 +20,8 @@ class Shop(CreatedAt, Base):
     landing_url: Mapped[str] = mapped_column(String(1000))
     webhook_secret: Mapped[str] = mapped_column(String(128))
     shopify_secret: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    # Origins (scheme://host[:port]) whose pages may frame the viewer page: the shop's storefronts.
+    storefront_origins: Mapped[list[Any]] = mapped_column(default=list)
 
 
 class ApiKey(CreatedAt, Base):

@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from liveloop.events import service as events
 from liveloop.kit.errors import Unprocessable
-from liveloop.kit.http import Session, UnitOfWorkRoute
+from liveloop.kit.http import Session, ShownOnce, UnitOfWorkRoute
 from liveloop.markets import service as markets
 from liveloop.shops import service
 from liveloop.shops.auth import SCOPES, Operator, requires
@@ -24,7 +24,19 @@ class ShopOut(BaseModel):
     reporting_timezone: str
     default_market: str
     landing_url: str
+    storefront_origins: list[str] = Field(description="Origins whose pages may embed the viewer page")
     created_at: datetime
+
+
+class ShopUpdate(BaseModel):
+    name: str | None = Field(None, min_length=1, max_length=200)
+    landing_url: str | None = Field(None, max_length=1000, description="Where invite links land (http or https)")
+    storefront_origins: list[str] | None = Field(
+        None,
+        max_length=20,
+        description="The shop's storefronts, as scheme://host[:port] (e.g. https://shop.example): only their pages "
+        "may frame the viewer page (`/embed.js`). Replaces the list; [] allows no framing at all.",
+    )
 
 
 class ApiKeyCreate(BaseModel):
@@ -43,7 +55,7 @@ class ApiKeyOut(BaseModel):
 
 
 class ApiKeyCreated(ApiKeyOut):
-    key: str = Field(description="Shown once; store it now")
+    key: ShownOnce = Field(description="Shown once; store it now")
 
 
 class EndpointCreate(BaseModel):
@@ -61,7 +73,7 @@ class EndpointOut(BaseModel):
 
 
 class EndpointCreated(EndpointOut):
-    secret: str = Field(description="Verify X-Liveloop-Signature with it; shown once")
+    secret: ShownOnce = Field(description="Verify X-Liveloop-Signature with it; shown once")
 
 
 class MarketOut(BaseModel):
@@ -91,6 +103,12 @@ class MarketUpdate(BaseModel):
 @router.get("/shop", response_model=ShopOut)
 async def get_shop(op: Operator = requires("campaigns:read")) -> Any:
     return op.shop
+
+
+@router.patch("/shop", response_model=ShopOut)
+async def update_shop(body: ShopUpdate, session: Session, op: Operator = requires("admin")) -> Any:
+    """Change the shop's name, landing page and the storefront origins allowed to embed its viewer page."""
+    return await service.update_shop(session, op.shop, **body.model_dump(exclude_unset=True, exclude_none=True))
 
 
 @router.get("/api-keys", response_model=list[ApiKeyOut])
