@@ -48,10 +48,8 @@ def scrubbed(scope: str, body: Any) -> Any | None:
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("shops", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("storefront_origins", JSON, nullable=False, server_default="[]"))
-    with op.batch_alter_table("shops", schema=None) as batch_op:
-        batch_op.alter_column("storefront_origins", server_default=None)
+    # A plain ADD COLUMN (SQLite too), so existing shops get [] without the table being rebuilt.
+    op.add_column("shops", sa.Column("storefront_origins", JSON, nullable=False, server_default="[]"))
 
     records = sa.table(
         "idempotency_records",
