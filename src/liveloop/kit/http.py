@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -277,7 +277,7 @@ async def claim_idempotency_key(request: Request, session: AsyncSession, shop_id
 
 
 def error_response(
-    status_code: int, code: str, message: str, *, headers: dict[str, str] | None = None, **details: Any
+    status_code: int, code: str, message: str, *, headers: Mapping[str, str] | None = None, **details: Any
 ) -> JSONResponse:
     body: dict[str, Any] = {"error": {"code": code, "message": message}}
     if details:

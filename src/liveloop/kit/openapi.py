@@ -10,7 +10,7 @@ route is, so routes added later are documented the same way:
 - path parameters → 404; a JSON body that names other resources (``…_id`` fields) → 404;
 - a JSON body → 413, 415, 422; any other POST/PUT/PATCH → 413; any parameter → 422;
 - writes → 409 (a duplicate or a concurrent change);
-- public (no API key) → 429 with ``Retry-After``;
+- public (no API key; not the ``ops`` probes) → 429 with ``Retry-After``;
 - plus what the operation declares itself: ``responses=errors(400, 401)`` on the route.
 """
 
@@ -118,7 +118,7 @@ def statuses_for(
     found: set[int] = set()
     if authenticated:
         found |= {401, 403}
-    else:
+    elif "ops" not in operation.get("tags", ()):
         found.add(429)
     if any(p.get("in") == "path" for p in parameters):
         found.add(404)

@@ -12,6 +12,7 @@ from sqlalchemy import select
 
 from liveloop.kit.errors import BadRequest, NotFound, Unauthorized, Unprocessable
 from liveloop.kit.http import Session, UnitOfWorkRoute
+from liveloop.kit.openapi import errors
 from liveloop.kit.signing import constant_time_equal, hmac_b64, timestamped_signature
 from liveloop.models import Member, Order, Shop
 from liveloop.orders import schemas, service, shopify
@@ -51,6 +52,7 @@ def _validation_error(exc: ValidationError) -> Unprocessable:
 @router.post(
     "/v1/webhooks/orders",
     response_model=schemas.WebhookResult,
+    responses=errors(400, 401, 404),
     openapi_extra={
         "requestBody": {
             "content": {
@@ -101,7 +103,7 @@ async def order_webhook(
     return schemas.WebhookResult(order_id=order.id, status=order.status)
 
 
-@router.post("/v1/webhooks/shopify/{shop_slug}", response_model=schemas.WebhookResult)
+@router.post("/v1/webhooks/shopify/{shop_slug}", response_model=schemas.WebhookResult, responses=errors(400, 401))
 async def shopify_webhook(
     shop_slug: str,
     request: Request,

@@ -16,6 +16,7 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy import select
 
 from liveloop.kit.http import Session, UnitOfWorkRoute
+from liveloop.kit.openapi import errors
 from liveloop.live.gateway import public_show
 from liveloop.models import Member, Shop, Show
 from liveloop.referral import links
@@ -166,7 +167,7 @@ async def embed_script(request: Request) -> Response:
     return Response(script, media_type="text/javascript", headers={"cache-control": "public, max-age=300"})
 
 
-@share.get("/shows/{show_id}/share")
+@share.get("/shows/{show_id}/share", responses=errors(401))
 async def share_sheet(show_id: str, request: Request, session: Session, lang: str | None = None) -> Any:
     """The viewer's share sheet: a member's own invite links for this show; otherwise the room's link."""
     from liveloop.live.endpoints import _viewer
