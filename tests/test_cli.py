@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import orjson
 import typer
 from typer.testing import CliRunner
 
@@ -174,6 +175,9 @@ def test_serve_keeps_a_generated_secret_key_so_tokens_survive_a_restart(tmp_path
         said = stop(first)
     secret_file = tmp_path / "live.db.secret"
     assert f"Generated a secret key into {secret_file}" in said
+    # The access log: one line per request, by route template; the token and the API key never appear.
+    assert re.search(r"GET /v1/public/shows/\{show_id\}/share 200 [0-9.]+ms", said), said
+    assert token not in said and key.group(0) not in said and show["id"] not in said
     assert stat.S_IMODE(secret_file.stat().st_mode) == 0o600
     assert len(secret_file.read_text().strip()) >= 32
 
@@ -184,11 +188,21 @@ def test_serve_keeps_a_generated_secret_key_so_tokens_survive_a_restart(tmp_path
         said = stop(second)
     assert "Generated" not in said
 
-    other = serve(db, port, LIVELOOP_SECRET_KEY="another-secret-key-that-is-long-enough-0123")
+    other = serve(
+        db, port, LIVELOOP_SECRET_KEY="another-secret-key-that-is-long-enough-0123", LIVELOOP_LOG_FORMAT="json"
+    )
     try:
         assert share_status(base, show["id"], token) == 401  # what a random key per start would have done
     finally:
-        stop(other)
+        said = stop(other)
+    lines = [orjson.loads(line) for line in said.splitlines() if line.startswith("{")]
+    access = [line for line in lines if line["logger"] == "liveloop.access"]
+    assert [(a["method"], a["route"], a["status"]) for a in access] == [
+        ("GET", "/v1/public/shows/{show_id}/share", 401)
+    ]
+    assert access[0]["request_id"] and access[0]["duration_ms"] >= 0
+    assert any(line["logger"].startswith("uvicorn") for line in lines)  # the server's own lines are JSON too
+    assert token not in said
 
 
 def test_without_a_key_serve_and_worker_refuse_to_start_on_postgresql(tmp_path: Path) -> None:
