@@ -251,3 +251,24 @@ async def test_error_logs_never_print_sql_parameters(shop: ShopCtx, caplog: pyte
     for value in ("ann.private@example.com", "Ann Private", "DUPCODE99", "mem_dup"):
         assert value not in caplog.text
     assert "hidden" in caplog.text  # SQLAlchemy says it left them out
+
+
+async def test_a_crash_answers_the_error_body_with_its_request_id_and_is_logged_once(
+    shop: ShopCtx, caplog: pytest.LogCaptureFixture
+) -> None:
+    app = shop.app
+
+    async def boom() -> None:
+        raise RuntimeError("a bug")
+
+    app.add_api_route("/v1/test-crash", boom)  # a route with a bug, as one could ship by mistake
+    caplog.set_level(logging.INFO, logger="liveloop.access")
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as api:
+        r = await api.get("/v1/test-crash")
+    assert r.status_code == 500
+    assert r.json()["error"]["code"] == "internal_error"
+    assert r.json()["error"]["details"] == {"request_id": r.headers["x-request-id"]}
+    assert r.headers["x-content-type-options"] == "nosniff"
+    access = [rec for rec in caplog.records if rec.name == "liveloop.access"]
+    assert [(a.route, a.status, a.request_id) for a in access] == [("/v1/test-crash", 500, r.headers["x-request-id"])]

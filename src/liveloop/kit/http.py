@@ -21,6 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from liveloop.kit.errors import Conflict, LiveloopError, Unprocessable
 from liveloop.kit.ids import new_id
+from liveloop.kit.logs import request_id
 from liveloop.kit.signing import sha256_hex
 
 log = logging.getLogger("liveloop.http")
@@ -301,6 +302,18 @@ def install_error_handlers(app: Any) -> None:
         # The framework's own errors (no route, wrong method, a body it could not read) in the usual shape.
         code, message = _HTTP_ERRORS.get(exc.status_code, ("bad_request" if exc.status_code < 500 else "error", ""))
         return error_response(exc.status_code, code, message or str(exc.detail), headers=exc.headers)
+
+    @app.exception_handler(Exception)
+    async def _crash(_request: Request, _exc: Exception) -> JSONResponse:
+        # A bug, never bad input. The server logs the traceback (without SQL parameters) under this request id.
+        rid = request_id.get() or "-"
+        return error_response(
+            500,
+            "internal_error",
+            f"The server failed to answer this request; it has been logged. Retry later, and quote the request id "
+            f"{rid} if you report it.",
+            request_id=rid,
+        )
 
     @app.exception_handler(IdempotentReplay)
     async def _replay(_request: Request, exc: IdempotentReplay) -> JSONResponse:

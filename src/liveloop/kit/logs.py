@@ -72,6 +72,7 @@ def logging_config(level: str = "INFO", fmt: str = "text") -> dict[str, Any]:
         "filters": {"request_id": {"()": "liveloop.kit.logs.RequestIdFilter"}},
         "formatters": {"default": {"()": formatter}},
         "handlers": {"default": {**handler, "stream": "ext://sys.stderr"}},
+        "root": {"handlers": ["default"], "level": "WARNING"},  # libraries' warnings, in the same format
         "loggers": {
             "liveloop": logger,
             "uvicorn": logger,
