@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from sqlalchemy import text
+from starlette.types import ASGIApp
 
 from liveloop import __version__
 from liveloop.config import Settings, get_settings
@@ -17,7 +18,9 @@ from liveloop.coupons.endpoints import router as coupons_router
 from liveloop.events.endpoints import router as events_router
 from liveloop.events.worker import Worker
 from liveloop.jobs import JOBS
+from liveloop.kit import openapi
 from liveloop.kit.db import create_engine, session_factory, transaction
+from liveloop.kit.edge import Edge
 from liveloop.kit.http import install_error_handlers
 from liveloop.ledger.endpoints import router as ledger_router
 from liveloop.live.bus import create_bus
@@ -33,6 +36,7 @@ from liveloop.referral.clicks import ClickRecorder, InviteLinkMiddleware
 from liveloop.referral.endpoints import public as public_router
 from liveloop.referral.endpoints import router as referral_router
 from liveloop.shops.endpoints import router as shops_router
+from liveloop.web.docs import docs as web_docs
 from liveloop.web.pages import pages as web_pages
 from liveloop.web.pages import share as web_share
 from liveloop.web.pages import static_files
@@ -40,12 +44,22 @@ from liveloop.web.pages import static_files
 log = logging.getLogger("liveloop")
 
 DESCRIPTION = """
-The growth engine for cross-border live commerce: referral fission, a points and coupon ledger, and
-(in later releases) the live room, lifecycle messaging and analytics.
+The growth engine for cross-border live commerce. This API covers shops and their API keys, markets,
+members and their consents, orders in by signed webhook (generic JSON and Shopify), the points, tickets and
+store-credit ledger, coupons, referral campaigns (invite links, attribution, two-sided rewards, milestones,
+lottery draws, VIP groups, fraud review), events out by signed webhook, and **the live room**: shows, viewer
+and host tokens, interactions (polls, quizzes, lotteries, like sprints, flash offers, team PK), moderation and
+the co-host queue. The viewer page (`/live/{show}`, embeddable with `/embed.js`) and the host console
+(`/console/{show}`) run on this API. Lifecycle messaging and analytics come in later releases.
 
 Operators authenticate with an API key (`Authorization: Bearer ll_…`) whose scopes limit what it may do.
-Every write accepts an `Idempotency-Key` header: a retry with the same key returns the first answer.
-Errors have a stable `error.code` and a `message` that says how to fix the request.
+Every write accepts an `Idempotency-Key` header: a retry with the same key and body returns the first answer
+(bodies compare as JSON: key order and whitespace do not matter). An answer that showed a secret once (an API
+key, a signing secret, a token) is never kept, so its replay answers 409 `secret_shown_once`.
+
+Every error has the body `{"error": {"code", "message", "details"}}`: a stable `code` to branch on and a
+`message` that says how to fix the request. Bodies are JSON (`Content-Type: application/json`, else 415) of
+at most 1 MB by default (else 413). Every response carries an `X-Request-Id`, also found in the server's logs.
 
 **Invite links** are `GET /r/{shop}/{code}?ch={channel}&show={show}&host={host}` (public). They record the
 click and answer 302 to the shop's landing page with `ll_ref`, `ll_click`, `ll_ch` (and `ll_show`,
@@ -107,6 +121,18 @@ async def start_services(app: FastAPI, settings: Settings, *, worker: bool) -> C
     return stop
 
 
+class LiveloopAPI(FastAPI):
+    """The application, with :class:`~liveloop.kit.edge.Edge` in front of everything else in it.
+
+    Edge wraps even the framework's outermost error middleware, so a 500 gets a request id and an access-log
+    line too, and the body limit holds before any other middleware (invite links, sockets) sees the request.
+    """
+
+    def build_middleware_stack(self) -> ASGIApp:
+        settings: Settings = self.state.settings
+        return Edge(super().build_middleware_stack(), max_body_bytes=settings.max_body_bytes)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
 
@@ -118,9 +144,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             await stop()
 
-    app = FastAPI(title="liveloop", version=__version__, description=DESCRIPTION, lifespan=lifespan)
+    app = LiveloopAPI(
+        title="liveloop",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        docs_url=None,  # served by web/docs.py from local files, with a Content-Security-Policy
+        redoc_url=None,
+    )
     app.state.settings = settings
     install_error_handlers(app)
+    openapi.install(app)
     # Invite links are the busiest public URL: served ahead of the router (see InviteLinkMiddleware).
     app.add_middleware(InviteLinkMiddleware)
     # Viewers' sockets, likewise: each holds only what the room needs (see RoomSockets).
@@ -138,6 +172,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         live_public,
         web_pages,
         web_share,
+        web_docs,
     ):
         app.include_router(router)
     app.mount("/static/live", static_files(), name="live-static")

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import os
 import secrets
+import stat
+import time
 from functools import lru_cache
+from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
 
 
 class Settings(BaseSettings):
@@ -26,7 +32,15 @@ class Settings(BaseSettings):
     secret_key: str = Field(
         default_factory=lambda: secrets.token_urlsafe(32),
         min_length=32,
-        description="Signs click ids and viewer tokens. Set it in production; a random one is used otherwise.",
+        description="Signs click ids and viewer tokens and keys hashed IPs. `liveloop serve` and `liveloop worker` "
+        "never run on a random one: see `secret_key_file`.",
+    )
+    secret_key_file: Path | None = Field(
+        None,
+        description="Where `liveloop serve`, `worker` and `demo` keep a generated secret key when "
+        "LIVELOOP_SECRET_KEY is not set (created readable only by its owner, reused on every start). Default: next "
+        "to a SQLite database "
+        "(`<database file>.secret`); with PostgreSQL and neither setting, they refuse to start.",
     )
     run_worker: bool = Field(True, description="Run the outbox and scheduled-job worker inside the API process.")
     worker_poll_seconds: float = Field(0.5, description="How often the worker looks for due work.")
@@ -52,6 +66,12 @@ class Settings(BaseSettings):
         "Link-local (cloud metadata), multicast and reserved addresses stay refused.",
     )
     log_level: str = Field("INFO", description="Python logging level.")
+    log_format: Literal["text", "json"] = Field(
+        "text", description="`json`: one JSON object per log line (access log included), for log shippers."
+    )
+    max_body_bytes: int = Field(
+        1024 * 1024, ge=1024, description="Request bodies larger than this are refused with 413 before parsing."
+    )
     bus_url: str = Field(
         "memory://",
         description="Room bus between gateway processes: memory:// (one process), redis://…, nats://….",
@@ -68,3 +88,79 @@ class Settings(BaseSettings):
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     return Settings()
+
+
+class SecretKeyMissing(Exception):
+    """No secret key is configured and none can be kept for this setup; the message says how to set one."""
+
+
+SECRET_KEY_HELP = (
+    "Set LIVELOOP_SECRET_KEY to 32 or more random characters, the same in every process, e.g.\n"
+    "  export LIVELOOP_SECRET_KEY=$(python3 -c 'import secrets; print(secrets.token_urlsafe(48))')\n"
+    "or set LIVELOOP_SECRET_KEY_FILE to a path where liveloop may generate one and keep it."
+)
+
+
+def secret_key_path(settings: Settings) -> Path | None:
+    """The file that keeps a generated secret key: the configured one, else next to a SQLite database file."""
+    if settings.secret_key_file is not None:
+        return settings.secret_key_file
+    url = make_url(settings.database_url)
+    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
+        database = Path(url.database)
+        return database.with_name(database.name + ".secret")
+    return None
+
+
+def persistent_secret_key(settings: Settings) -> tuple[str, str | None]:
+    """The secret key a server process must use, and a sentence to tell the operator (or None).
+
+    LIVELOOP_SECRET_KEY wins. Otherwise the key is read from :func:`secret_key_path`, or generated there on
+    the first start (mode 0600), so viewer tokens, signed ids and keyed hashes survive a restart. With no
+    such path (PostgreSQL and no LIVELOOP_SECRET_KEY_FILE), :class:`SecretKeyMissing` says how to set one.
+    """
+    if "secret_key" in settings.model_fields_set:
+        return settings.secret_key, None
+    path = secret_key_path(settings)
+    if path is None:
+        raise SecretKeyMissing(
+            "LIVELOOP_SECRET_KEY is not set. With a database other than a SQLite file liveloop will not invent "
+            "one: every process must share it, and tokens signed with it must survive a restart.\n" + SECRET_KEY_HELP
+        )
+    try:
+        return _read_key_file(path), None
+    except FileNotFoundError:
+        pass
+    key = secrets.token_urlsafe(48)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another process generated it a moment ago
+        return _read_key_file(path), None
+    with os.fdopen(fd, "w") as file:
+        os.fchmod(file.fileno(), 0o600)
+        file.write(key + "\n")
+    return key, (
+        f"Generated a secret key into {path} (readable only by you); it is reused on every start. "
+        "Keep it with the database, or set LIVELOOP_SECRET_KEY instead."
+    )
+
+
+def _read_key_file(path: Path) -> str:
+    mode = path.stat().st_mode
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise SecretKeyMissing(
+            f"The secret key file {path} may be read by other users (mode {stat.S_IMODE(mode):o}); "
+            f"make it private with `chmod 600 {path}` and start again."
+        )
+    for _ in range(50):  # a file another process is still writing is empty for a moment
+        key = path.read_text(encoding="utf-8").strip()
+        if key:
+            break
+        time.sleep(0.02)
+    if len(key) < 32:
+        raise SecretKeyMissing(
+            f"The secret key file {path} holds {len(key)} characters; a key has 32 or more. "
+            f"Delete the file to have a new one generated, or write a longer key into it.\n" + SECRET_KEY_HELP
+        )
+    return key

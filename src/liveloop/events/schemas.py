@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from liveloop.events.service import EVENT_TYPES
+from liveloop.kit.http import ShownOnce
 from liveloop.models import DeliveryStatus
 
 EventType = Annotated[str, Field(min_length=1, max_length=64, description=f"'*' or one of: {', '.join(EVENT_TYPES)}")]
@@ -56,7 +57,7 @@ class WebhookEndpoint(BaseModel):
 
 
 class WebhookEndpointWithSecret(WebhookEndpoint):
-    secret: str = Field(description="Verify X-Liveloop-Signature with it; shown once, in this response only")
+    secret: ShownOnce = Field(description="Verify X-Liveloop-Signature with it; shown once, in this response only")
 
 
 class WebhookEndpointDeleted(BaseModel):

@@ -5,6 +5,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, field_validator, model_validator
 
+from liveloop.kit.http import ShownOnce
 from liveloop.kit.money import is_currency
 from liveloop.referral.schemas import RewardSpec
 
@@ -167,7 +168,7 @@ class JoinIn(BaseModel):
 
 
 class TokenOut(BaseModel):
-    token: str
+    token: ShownOnce
     viewer_key: str
     expires_in: int
     ws_url: str

@@ -12,6 +12,7 @@ from sqlalchemy import select
 
 from liveloop.kit.errors import BadRequest, NotFound, Unauthorized, Unprocessable
 from liveloop.kit.http import Session, UnitOfWorkRoute
+from liveloop.kit.openapi import errors
 from liveloop.kit.signing import constant_time_equal, hmac_b64, timestamped_signature
 from liveloop.kit.time import utc_now
 from liveloop.models import Order, Shop
@@ -87,6 +88,7 @@ creates to the inviter, with the click's channel, show and host.
     "/v1/webhooks/orders",
     response_model=schemas.WebhookResult,
     description=GENERIC_WEBHOOK_DESCRIPTION,
+    responses=errors(400, 401, 404),
     openapi_extra={
         "requestBody": {
             "content": {
@@ -145,6 +147,7 @@ async def order_webhook(
     "/v1/webhooks/shopify/{shop_slug}",
     response_model=schemas.WebhookResult,
     description=SHOPIFY_WEBHOOK_DESCRIPTION,
+    responses=errors(400, 401),
     openapi_extra={"requestBody": {"content": {"application/json": {"schema": {"type": "object"}}}}},
 )
 async def shopify_webhook(

@@ -6,7 +6,7 @@ from typing import Any
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
-from liveloop.kit.http import Session, UnitOfWorkRoute
+from liveloop.kit.http import Session, ShownOnce, UnitOfWorkRoute
 from liveloop.markets import service as markets
 from liveloop.shops import service
 from liveloop.shops.auth import SCOPES, Operator, requires
@@ -23,6 +23,7 @@ class ShopOut(BaseModel):
     default_market: str
     landing_url: str
     shopify_configured: bool = Field(description="Whether a Shopify secret is set (the secret is never shown)")
+    storefront_origins: list[str] = Field(description="Origins whose pages may embed the viewer page")
     created_at: datetime
 
 
@@ -38,6 +39,17 @@ class ShopifySecretIn(BaseModel):
         ge=0,
         le=604800,
         description="How long the previous secret still verifies webhooks after a rotation; 0 retires it at once",
+    )
+
+
+class ShopUpdate(BaseModel):
+    name: str | None = Field(None, min_length=1, max_length=200)
+    landing_url: str | None = Field(None, max_length=1000, description="Where invite links land (http or https)")
+    storefront_origins: list[str] | None = Field(
+        None,
+        max_length=20,
+        description="The shop's storefronts, as scheme://host[:port] (e.g. https://shop.example): only their pages "
+        "may frame the viewer page (`/embed.js`). Replaces the list; [] allows no framing at all.",
     )
 
 
@@ -57,7 +69,7 @@ class ApiKeyOut(BaseModel):
 
 
 class ApiKeyCreated(ApiKeyOut):
-    key: str = Field(description="Shown once; store it now")
+    key: ShownOnce = Field(description="Shown once; store it now")
 
 
 class MarketOut(BaseModel):
@@ -96,6 +108,12 @@ async def set_shopify_secret(body: ShopifySecretIn, session: Session, op: Operat
     After a rotation the previous secret keeps verifying for `grace_seconds`, so deliveries Shopify signed
     before the switch are not lost."""
     return await service.set_shopify_secret(session, op.shop, body.secret, grace=timedelta(seconds=body.grace_seconds))
+
+
+@router.patch("/shop", response_model=ShopOut)
+async def update_shop(body: ShopUpdate, session: Session, op: Operator = requires("admin")) -> Any:
+    """Change the shop's name, landing page and the storefront origins allowed to embed its viewer page."""
+    return await service.update_shop(session, op.shop, **body.model_dump(exclude_unset=True, exclude_none=True))
 
 
 @router.get("/api-keys", response_model=list[ApiKeyOut])

@@ -5,8 +5,9 @@ from __future__ import annotations
 import re
 import secrets
 from datetime import datetime, timedelta
+from urllib.parse import urlsplit
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from liveloop.kit.errors import Conflict, NotFound, Unprocessable
@@ -59,6 +60,71 @@ async def create_shop(
     await session.flush()
     for code, preset in PRESETS.items():
         session.add(Market(id=new_id("mkt"), shop_id=shop.id, code=code, **preset))
+    await session.flush()
+    return shop
+
+
+_HOSTNAME = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$")
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def normalize_origin(value: str) -> str:
+    """``scheme://host[:port]`` (http or https, lower case, default port dropped), or 422 ``invalid_origin``."""
+    problem = Unprocessable(
+        f"{value!r} is not an origin. Give scheme://host[:port] with http or https and nothing after it, "
+        "e.g. 'https://shop.example' or 'https://shop.example:8443'.",
+        code="invalid_origin",
+    )
+    parts = urlsplit(value.strip())
+    scheme = parts.scheme.lower()
+    if (
+        scheme not in _DEFAULT_PORTS
+        or parts.path not in ("", "/")
+        or parts.query
+        or parts.fragment
+        or "@" in parts.netloc
+        or not parts.hostname
+    ):
+        raise problem
+    try:
+        port = parts.port
+    except ValueError:
+        raise problem from None
+    host = parts.hostname.lower()
+    if ":" in host:  # IPv6
+        if not re.fullmatch(r"[0-9a-f:.]+", host):
+            raise problem
+        host = f"[{host}]"
+    elif not _HOSTNAME.match(host):
+        raise problem
+    return f"{scheme}://{host}" + (f":{port}" if port is not None and port != _DEFAULT_PORTS[scheme] else "")
+
+
+def check_landing_url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise Unprocessable(
+            f"{value!r} is not a landing URL; give an http(s) URL such as 'https://shop.example/welcome'.",
+            code="invalid_url",
+        )
+    return value
+
+
+async def update_shop(
+    session: AsyncSession,
+    shop: Shop,
+    *,
+    name: str | None = None,
+    landing_url: str | None = None,
+    storefront_origins: list[str] | None = None,
+) -> Shop:
+    """Change a shop's display name, the page its invite links land on and the storefronts that may embed it."""
+    if name is not None:
+        shop.name = name
+    if landing_url is not None:
+        shop.landing_url = check_landing_url(landing_url)
+    if storefront_origins is not None:
+        shop.storefront_origins = list(dict.fromkeys(normalize_origin(o) for o in storefront_origins))
     await session.flush()
     return shop
 
@@ -144,11 +210,17 @@ async def list_api_keys(session: AsyncSession, shop_id: str) -> list[ApiKey]:
 
 
 async def revoke_api_key(session: AsyncSession, shop_id: str, key_id: str) -> ApiKey:
+    """Revoke the key with this id (``key_…``) or lookup prefix (``ll_…``); revoking twice changes nothing."""
     row = (
-        await session.execute(select(ApiKey).where(ApiKey.shop_id == shop_id, ApiKey.id == key_id))
+        await session.execute(
+            select(ApiKey).where(ApiKey.shop_id == shop_id, or_(ApiKey.id == key_id, ApiKey.prefix == key_id))
+        )
     ).scalar_one_or_none()
     if row is None:
-        raise NotFound("No such API key in this shop.", code="api_key_not_found")
+        raise NotFound(
+            "No such API key in this shop; `liveloop apikey list` shows each key's id and prefix.",
+            code="api_key_not_found",
+        )
     if row.revoked_at is None:
         row.revoked_at = utc_now()
     await session.flush()
