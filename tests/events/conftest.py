@@ -159,17 +159,6 @@ def receiver() -> Iterator[Receiver]:
 
 
 @pytest.fixture
-def private_targets(shop: ShopCtx) -> Iterator[None]:
-    """Let this test register its receivers on 127.0.0.1, as a self-hosted setup would."""
-    settings = shop.app.state.settings
-    shop.app.state.settings = settings.model_copy(update={"webhook_allow_private_targets": True})
-    try:
-        yield
-    finally:
-        shop.app.state.settings = settings
-
-
-@pytest.fixture
 async def worker(shop: ShopCtx) -> AsyncIterator[Worker]:
     """A worker that may reach the test's receivers on 127.0.0.1."""
     w = Worker(shop.app.state.sessions, poll_seconds=0.01, allow_private_targets=True)

@@ -6,6 +6,7 @@ from datetime import timedelta
 from typing import Any
 
 import orjson
+import pytest
 from sqlalchemy import select
 
 from liveloop.kit.time import utc_now
@@ -24,6 +25,7 @@ async def show_id(shop: ShopCtx) -> str:
     return str(ok(await shop.api.post("/v1/shows", json=body), 201)["id"])
 
 
+@pytest.mark.usefixtures("private_targets")
 async def test_replaying_a_request_that_showed_a_secret_answers_409_without_it(shop: ShopCtx) -> None:
     member = await create_member(shop.api)
     show = await show_id(shop)
