@@ -14,6 +14,7 @@ from sqlalchemy import text
 from liveloop import __version__
 from liveloop.config import Settings, get_settings
 from liveloop.coupons.endpoints import router as coupons_router
+from liveloop.coupons.tasks import GENERATOR_KEY, BatchGenerator
 from liveloop.events.worker import Worker
 from liveloop.jobs import JOBS
 from liveloop.kit.db import create_engine, session_factory, transaction
@@ -63,7 +64,8 @@ async def start_services(app: FastAPI, settings: Settings, *, worker: bool) -> C
     bus = create_bus(settings.bus_url)
     app.state.sessions = session_factory(engine)
     relay = RoomRelay(app.state.sessions, bus)
-    app.state.sessions.configure(info={RELAY_KEY: relay})
+    coupon_batches = BatchGenerator(app.state.sessions)
+    app.state.sessions.configure(info={RELAY_KEY: relay, GENERATOR_KEY: coupon_batches})
     app.state.clicks = ClickRecorder(app.state.sessions)
     gateway = Gateway(app.state.sessions, bus, secret=settings.secret_key, frame_ms=settings.frame_ms)
 
@@ -76,6 +78,8 @@ async def start_services(app: FastAPI, settings: Settings, *, worker: bool) -> C
     await relay.start()  # after the gateway: it publishes on the bus the gateway started
     app.state.gateway = gateway
     app.state.relay = relay
+    app.state.coupon_batches = coupon_batches
+    coupon_batches.kick()  # finish any batch a stopped process left half-made
     runner: Worker | None = None
     task: asyncio.Task[None] | None = None
     if worker:
@@ -104,6 +108,7 @@ async def start_services(app: FastAPI, settings: Settings, *, worker: bool) -> C
             with contextlib.suppress(asyncio.CancelledError):
                 await task
             await runner.close()
+        await coupon_batches.close()
         await relay.close()
         await gateway.close()
         await app.state.clicks.close()

@@ -55,7 +55,7 @@ async def test_twenty_racing_redemptions_of_a_single_use_coupon_succeed_once(sho
 
 
 async def test_redeem_is_idempotent_and_rollback_gives_the_use_back(shop: ShopCtx) -> None:
-    batch = await make_batch(shop, count=1, kind="percent", percent_bp=1500, amount_minor=None, currency=None)
+    batch = await make_batch(shop, count=1, kind="percent", percent_bp=1500, amount_minor=None)
     code = batch["coupons"][0]["code"]
     member = await create_member(shop.api)
     body = {"member_id": member["id"], "order_total_minor": 3333, "currency": "USD", "order_ref": "o-1"}

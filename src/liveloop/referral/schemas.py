@@ -3,9 +3,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from liveloop.kit.money import is_currency
+from liveloop.kit.money import Currency, is_currency
 
 
 class PointsReward(BaseModel):
@@ -17,15 +17,8 @@ class PointsReward(BaseModel):
 class CreditReward(BaseModel):
     type: Literal["credit"]
     amount: int = Field(gt=0, description="Minor units, e.g. 300 = USD 3.00")
-    currency: str
+    currency: Currency
     label: str = ""
-
-    @field_validator("currency")
-    @classmethod
-    def _currency(cls, v: str) -> str:
-        if not is_currency(v):
-            raise ValueError("must be an ISO 4217 code such as USD")
-        return v
 
 
 class CouponReward(BaseModel):
@@ -39,7 +32,7 @@ class GiftReward(BaseModel):
     sku: str = Field(min_length=1, max_length=100)
     label: str = ""
     value_minor: int = Field(0, ge=0, description="What the gift costs the shop, counted against the budget")
-    currency: str | None = None
+    currency: Currency | None = None
 
 
 class PerkReward(BaseModel):
