@@ -209,8 +209,13 @@ class LeaderboardRow(BaseModel):
     converted: int
 
 
+DRAW_MAX_TICKETS = 100_000  # the most tickets the public verify endpoint recomputes in one request
+DRAW_MAX_PRIZES = 10_000  # the most winners a draw has
+TicketId = Annotated[str, Field(min_length=1, max_length=64)]
+
+
 class DrawCreate(BaseModel):
-    prize_count: int = Field(gt=0, le=10_000)
+    prize_count: int = Field(gt=0, le=DRAW_MAX_PRIZES)
     prize: RewardSpec
 
 
@@ -230,12 +235,16 @@ class Draw(BaseModel):
 
 
 class DrawVerifyIn(BaseModel):
-    draw_id: str
-    seed: str
-    seed_hash: str
-    ticket_ids: list[str]
-    prize_count: int = Field(gt=0)
-    winners: list[str]
+    draw_id: str = Field(min_length=1, max_length=64)
+    seed: str = Field(min_length=1, max_length=128, description="The revealed seed")
+    seed_hash: str = Field(pattern="^[0-9a-fA-F]{64}$", description="SHA-256 of the seed, published before the draw")
+    ticket_ids: list[TicketId] = Field(
+        max_length=DRAW_MAX_TICKETS,
+        description=f"The draw's tickets, in any order; at most {DRAW_MAX_TICKETS:,} (verify larger draws offline "
+        "with the published algorithm)",
+    )
+    prize_count: int = Field(gt=0, le=DRAW_MAX_PRIZES)
+    winners: list[TicketId] = Field(max_length=DRAW_MAX_PRIZES)
 
 
 class DrawVerifyOut(BaseModel):
