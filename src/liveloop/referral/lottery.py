@@ -112,15 +112,55 @@ async def award_ticket(
 
 
 async def void_ticket(session: AsyncSession, order: Order) -> None:
-    for ticket in (
-        await session.execute(select(DrawTicket).where(DrawTicket.order_id == order.id, DrawTicket.status == "active"))
-    ).scalars():
+    """A fully refunded order's ticket is void (while it has not been drawn)."""
+    await _void(
+        session,
+        select(DrawTicket).where(DrawTicket.order_id == order.id, DrawTicket.status == "active"),
+        "order_refunded",
+    )
+
+
+async def void_referral_tickets(session: AsyncSession, referral: Referral, reason: str) -> None:
+    """Tickets follow their referral: when it is reversed or rejected, every ticket it earned that has not
+    been drawn yet is void, its ledger grant reversed."""
+    await _void(
+        session,
+        select(DrawTicket).where(DrawTicket.referral_id == referral.id, DrawTicket.status == "active"),
+        reason,
+    )
+
+
+async def _void(session: AsyncSession, query: Any, reason: str) -> None:
+    for ticket in (await session.execute(query.order_by(DrawTicket.id))).scalars():
         ticket.status = "void"
         if ticket.ledger_transaction_id:
             await ledger.reverse(
-                session, ticket.shop_id, ticket.ledger_transaction_id, reason="order_refunded", allow_partial=True
+                session, ticket.shop_id, ticket.ledger_transaction_id, reason=reason, allow_partial=True
             )
     await session.flush()
+
+
+async def award_missed_tickets(session: AsyncSession, campaign: Campaign, referral: Referral) -> list[DrawTicket]:
+    """The tickets a referral earns once it is approved: one per order the invitee has paid since it was made
+    (and not refunded in full), which its held status kept from earning one. Each order earns one, once."""
+    orders = (
+        await session.execute(
+            select(Order)
+            .where(
+                Order.shop_id == referral.shop_id,
+                Order.member_id == referral.invitee_id,
+                Order.status.in_(("paid", "partially_refunded")),
+                Order.created_at >= referral.created_at,
+            )
+            .order_by(Order.paid_at, Order.id)
+        )
+    ).scalars()
+    tickets = []
+    for order in list(orders):
+        ticket = await award_ticket(session, campaign, referral, order)
+        if ticket is not None:
+            tickets.append(ticket)
+    return tickets
 
 
 async def create_draw(session: AsyncSession, campaign: Campaign, *, prize_count: int, prize: dict[str, Any]) -> Draw:
