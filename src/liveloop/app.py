@@ -19,6 +19,7 @@ from liveloop.events.worker import Worker
 from liveloop.jobs import JOBS
 from liveloop.kit.db import create_engine, session_factory, transaction
 from liveloop.kit.http import install_error_handlers
+from liveloop.kit.ratelimit import Rate, RateLimiter, RateLimitMiddleware, RateRule, create_buckets, document_limits
 from liveloop.ledger.endpoints import router as ledger_router
 from liveloop.live.bus import create_bus
 from liveloop.live.endpoints import public as live_public
@@ -29,7 +30,7 @@ from liveloop.live.presence import EffectiveView
 from liveloop.live.service import apply_effective_view
 from liveloop.members.endpoints import router as members_router
 from liveloop.orders.endpoints import router as orders_router
-from liveloop.referral.clicks import ClickRecorder, InviteLinkMiddleware
+from liveloop.referral.clicks import DEVICE_COOKIE, ClickRecorder, InviteLinkMiddleware
 from liveloop.referral.endpoints import public as public_router
 from liveloop.referral.endpoints import router as referral_router
 from liveloop.shops.endpoints import router as shops_router
@@ -51,7 +52,21 @@ Errors have a stable `error.code` and a `message` that says how to fix the reque
 click and answer 302 to the shop's landing page with `ll_ref`, `ll_click`, `ll_ch` (and `ll_show`,
 `ll_host`) in the query, plus a device cookie for first-touch attribution. Pass `ll_click` as
 `referral.click_id` when creating the member. An unknown code answers 404 `unknown_invite_code`.
+
+**Public endpoints** (invite links and everything under `/v1/public/` but provider webhooks) are rate limited
+per client address and per device: beyond the limit they answer 429 `rate_limited` with `Retry-After`.
 """
+
+
+# Abuse limits of the public endpoints (kit/ratelimit.py), checked before routing; the first match counts.
+PUBLIC_PREFIXES = ("/r/", "/v1/public/")
+PUBLIC_LIMITS = [
+    RateRule(r"^/r/[^/]+/[^/]+$", "click"),
+    RateRule(r"^/v1/public/shows/[^/]+/join$", "join"),
+    RateRule(r"^/v1/public/draws/verify$", "verify", cost=20),  # up to 100,000 tickets to recompute
+    RateRule(r"^/v1/public/webhooks/", None),  # signed by the video provider, which sends bursts from few addresses
+    RateRule(r"^/v1/public/", "public"),
+]
 
 
 async def start_services(app: FastAPI, settings: Settings, *, worker: bool) -> Callable[[], Awaitable[None]]:
@@ -67,6 +82,12 @@ async def start_services(app: FastAPI, settings: Settings, *, worker: bool) -> C
     coupon_batches = BatchGenerator(app.state.sessions)
     app.state.sessions.configure(info={RELAY_KEY: relay, GENERATOR_KEY: coupon_batches})
     app.state.clicks = ClickRecorder(app.state.sessions)
+    app.state.rate_limiter = RateLimiter(
+        create_buckets(settings.rate_limit_url, max_keys=settings.rate_limit_max_keys),
+        secret=settings.secret_key,
+        per_ip=Rate(settings.rate_limit_ip_per_minute, settings.rate_limit_ip_burst),
+        per_device=Rate(settings.rate_limit_device_per_minute, settings.rate_limit_device_burst),
+    )
     gateway = Gateway(app.state.sessions, bus, secret=settings.secret_key, frame_ms=settings.frame_ms)
 
     async def effective_view(view: EffectiveView) -> None:
@@ -112,6 +133,7 @@ async def start_services(app: FastAPI, settings: Settings, *, worker: bool) -> C
         await relay.close()
         await gateway.close()
         await app.state.clicks.close()
+        await app.state.rate_limiter.close()
         await engine.dispose()
 
     return stop
@@ -135,6 +157,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(InviteLinkMiddleware)
     # Viewers' sockets, likewise: each holds only what the room needs (see RoomSockets).
     app.add_middleware(RoomSockets)
+    # Outermost: a flood is refused before anything else reads it.
+    app.add_middleware(RateLimitMiddleware, rules=PUBLIC_LIMITS, prefixes=PUBLIC_PREFIXES, device_cookie=DEVICE_COOKIE)
     for router in (
         shops_router,
         members_router,
@@ -150,6 +174,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     ):
         app.include_router(router)
     app.mount("/static/live", static_files(), name="live-static")
+    document_limits(app, PUBLIC_LIMITS)
 
     @app.get("/healthz", tags=["ops"])
     async def healthz() -> dict[str, str]:
