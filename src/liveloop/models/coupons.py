@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, String, UniqueConstraint, false
+from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from liveloop.models.base import Base, CreatedAt
@@ -16,10 +16,7 @@ class CouponBatchStatus(StrEnum):
 
 class CouponBatch(CreatedAt, Base):
     __tablename__ = "coupon_batches"
-    __table_args__ = (
-        CheckConstraint("codes_generated >= 0 AND codes_generated <= codes_total", name="codes_within_total"),
-        Index("ix_coupon_batches_status", "status"),
-    )
+    __table_args__ = (Index("ix_coupon_batches_status", "status"),)
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     shop_id: Mapped[str] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"), index=True)
@@ -35,7 +32,7 @@ class CouponBatch(CreatedAt, Base):
     max_uses_per_member: Mapped[int] = mapped_column(default=1)
     stackable: Mapped[bool] = mapped_column(default=False)
     # Percent coupons only: valid on an order in any currency (such a batch has no currency).
-    currency_free: Mapped[bool] = mapped_column(default=False, server_default=false())
+    currency_free: Mapped[bool] = mapped_column(default=False, server_default="0")
     starts_at: Mapped[datetime | None] = mapped_column(nullable=True)
     ends_at: Mapped[datetime | None] = mapped_column(nullable=True)
     status: Mapped[str] = mapped_column(String(16), default=CouponBatchStatus.READY, server_default="ready")
