@@ -63,7 +63,7 @@ PUBLIC_PREFIXES = ("/r/", "/v1/public/")
 PUBLIC_LIMITS = [
     RateRule(r"^/r/[^/]+/[^/]+$", "click"),
     RateRule(r"^/v1/public/shows/[^/]+/join$", "join"),
-    RateRule(r"^/v1/public/draws/verify$", "verify", cost=20),  # up to 100,000 tickets to recompute
+    RateRule(r"^/v1/public/draws/verify$", "verify", cost=50),  # up to 100,000 tickets to recompute
     RateRule(r"^/v1/public/webhooks/", None),  # signed by the video provider, which sends bursts from few addresses
     RateRule(r"^/v1/public/", "public"),
 ]

@@ -52,9 +52,12 @@ class Settings(BaseSettings):
         description="Where public rate limits count: memory:// (this process) or redis://… (shared by processes).",
     )
     rate_limit_ip_per_minute: int = Field(
-        600, ge=0, description="Public requests per minute per client address (IPv6: per /64), per route group; 0: off."
+        1200,
+        ge=0,
+        description="Public requests per minute per client address (IPv6: per /64), per route group; 0: off. "
+        "Generous, as a carrier's NAT can put many viewers of one show behind one address.",
     )
-    rate_limit_ip_burst: int = Field(120, ge=0, description="Public requests a client address may send at once.")
+    rate_limit_ip_burst: int = Field(300, ge=0, description="Public requests a client address may send at once.")
     rate_limit_device_per_minute: int = Field(
         120, ge=0, description="Public requests per minute per device (its ll_did cookie), per route group; 0: off."
     )
