@@ -229,3 +229,13 @@ async def test_coupon_currencies_are_iso_codes_and_only_percent_coupons_go_witho
         json={"member_id": member["id"], "order_total_minor": 5000, "currency": "usd"},
     )
     assert (r.status_code, r.json()["error"]["code"]) == (422, "invalid_request")
+
+
+async def test_a_redemption_retried_while_the_first_is_under_way_answers_the_first(shop: ShopCtx) -> None:
+    batch = await make_batch(shop, count=1, stackable=False)
+    member = await create_member(shop.api)
+    code = batch["coupons"][0]["code"]
+    results = await _redeem_all(shop, member, [code] * 5, "cart-retry")  # the same request, five times at once
+    assert {status for status, _ in results} == {201}
+    assert len({body["id"] for _, body in results}) == 1
+    assert ok(await shop.api.get(f"/v1/coupons/{code}"))["uses"] == 1
