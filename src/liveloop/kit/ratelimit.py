@@ -7,8 +7,9 @@ either cannot give them. Each group of routes (a :class:`RateRule`) has buckets 
 kind does not spend another's.
 
 - Addresses are keyed by a keyed hash (no address is kept in memory or in Redis), IPv6 ones by their /64
-  network, which is what one subscriber is given. Behind a reverse proxy, run the server so that it reports
-  the client's address (uvicorn ``--forwarded-allow-ips``), or every client shares the proxy's buckets.
+  network, which is what one subscriber is given. Behind a reverse proxy on another host, set
+  ``FORWARDED_ALLOW_IPS`` to its address so that uvicorn reports the client's address from
+  ``X-Forwarded-For`` (it trusts 127.0.0.1 by default), or every client shares the proxy's buckets.
 - Memory is bounded: the in-process store keeps at most ``max_keys`` buckets and forgets the least recently
   used one first (a forgotten bucket starts full again). ``redis://…`` shares the buckets between processes
   (one small Lua script per check); Redis expires each bucket once it would be full again.
