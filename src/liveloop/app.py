@@ -15,6 +15,7 @@ from starlette.types import ASGIApp
 from liveloop import __version__
 from liveloop.config import Settings, get_settings
 from liveloop.coupons.endpoints import router as coupons_router
+from liveloop.coupons.tasks import GENERATOR_KEY, BatchGenerator
 from liveloop.events.endpoints import router as events_router
 from liveloop.events.worker import Worker
 from liveloop.jobs import JOBS
@@ -22,6 +23,7 @@ from liveloop.kit import openapi
 from liveloop.kit.db import create_engine, session_factory, transaction
 from liveloop.kit.edge import Edge
 from liveloop.kit.http import install_error_handlers
+from liveloop.kit.ratelimit import Rate, RateLimiter, RateLimitMiddleware, RateRule, create_buckets, document_limits
 from liveloop.ledger.endpoints import router as ledger_router
 from liveloop.live.bus import create_bus
 from liveloop.live.endpoints import public as live_public
@@ -32,7 +34,7 @@ from liveloop.live.presence import EffectiveView
 from liveloop.live.service import apply_effective_view
 from liveloop.members.endpoints import router as members_router
 from liveloop.orders.endpoints import router as orders_router
-from liveloop.referral.clicks import ClickRecorder, InviteLinkMiddleware
+from liveloop.referral.clicks import DEVICE_COOKIE, ClickRecorder, InviteLinkMiddleware
 from liveloop.referral.endpoints import public as public_router
 from liveloop.referral.endpoints import router as referral_router
 from liveloop.shops.endpoints import router as shops_router
@@ -65,7 +67,21 @@ at most 1 MB by default (else 413). Every response carries an `X-Request-Id`, al
 click and answer 302 to the shop's landing page with `ll_ref`, `ll_click`, `ll_ch` (and `ll_show`,
 `ll_host`) in the query, plus a device cookie for first-touch attribution. Pass `ll_click` as
 `referral.click_id` when creating the member. An unknown code answers 404 `unknown_invite_code`.
+
+**Public endpoints** (invite links and everything under `/v1/public/` but provider webhooks) are rate limited
+per client address and per device: beyond the limit they answer 429 `rate_limited` with `Retry-After`.
 """
+
+
+# Abuse limits of the public endpoints (kit/ratelimit.py), checked before routing; the first match counts.
+PUBLIC_PREFIXES = ("/r/", "/v1/public/")
+PUBLIC_LIMITS = [
+    RateRule(r"^/r/[^/]+/[^/]+$", "click"),
+    RateRule(r"^/v1/public/shows/[^/]+/join$", "join"),
+    RateRule(r"^/v1/public/draws/verify$", "verify", cost=50),  # up to 100,000 tickets to recompute
+    RateRule(r"^/v1/public/webhooks/", None),  # signed by the video provider, which sends bursts from few addresses
+    RateRule(r"^/v1/public/", "public"),
+]
 
 
 async def start_services(app: FastAPI, settings: Settings, *, worker: bool) -> Callable[[], Awaitable[None]]:
@@ -78,8 +94,15 @@ async def start_services(app: FastAPI, settings: Settings, *, worker: bool) -> C
     bus = create_bus(settings.bus_url)
     app.state.sessions = session_factory(engine)
     relay = RoomRelay(app.state.sessions, bus)
-    app.state.sessions.configure(info={RELAY_KEY: relay})
+    coupon_batches = BatchGenerator(app.state.sessions)
+    app.state.sessions.configure(info={RELAY_KEY: relay, GENERATOR_KEY: coupon_batches})
     app.state.clicks = ClickRecorder(app.state.sessions)
+    app.state.rate_limiter = RateLimiter(
+        create_buckets(settings.rate_limit_url, max_keys=settings.rate_limit_max_keys),
+        secret=settings.secret_key,
+        per_ip=Rate(settings.rate_limit_ip_per_minute, settings.rate_limit_ip_burst),
+        per_device=Rate(settings.rate_limit_device_per_minute, settings.rate_limit_device_burst),
+    )
     gateway = Gateway(app.state.sessions, bus, secret=settings.secret_key, frame_ms=settings.frame_ms)
 
     async def effective_view(view: EffectiveView) -> None:
@@ -91,6 +114,8 @@ async def start_services(app: FastAPI, settings: Settings, *, worker: bool) -> C
     await relay.start()  # after the gateway: it publishes on the bus the gateway started
     app.state.gateway = gateway
     app.state.relay = relay
+    app.state.coupon_batches = coupon_batches
+    coupon_batches.kick()  # finish any batch a stopped process left half-made
     runner: Worker | None = None
     task: asyncio.Task[None] | None = None
     if worker:
@@ -113,9 +138,11 @@ async def start_services(app: FastAPI, settings: Settings, *, worker: bool) -> C
             with contextlib.suppress(asyncio.CancelledError):
                 await task
             await runner.close()
+        await coupon_batches.close()
         await relay.close()
         await gateway.close()
         await app.state.clicks.close()
+        await app.state.rate_limiter.close()
         await engine.dispose()
 
     return stop
@@ -159,6 +186,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(InviteLinkMiddleware)
     # Viewers' sockets, likewise: each holds only what the room needs (see RoomSockets).
     app.add_middleware(RoomSockets)
+    # Outermost of the middleware (only Edge is in front): a flood is refused before anything else reads it.
+    app.add_middleware(RateLimitMiddleware, rules=PUBLIC_LIMITS, prefixes=PUBLIC_PREFIXES, device_cookie=DEVICE_COOKIE)
     for router in (
         shops_router,
         events_router,
@@ -176,6 +205,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     ):
         app.include_router(router)
     app.mount("/static/live", static_files(), name="live-static")
+    document_limits(app, PUBLIC_LIMITS)
 
     @app.get("/healthz", tags=["ops"])
     async def healthz() -> dict[str, str]:

@@ -83,6 +83,24 @@ class Settings(BaseSettings):
     )
     livekit_api_key: str | None = Field(None, description="LiveKit API key.")
     livekit_api_secret: str | None = Field(None, description="LiveKit API secret (never logged).")
+    rate_limit_url: str = Field(
+        "memory://",
+        description="Where public rate limits count: memory:// (this process) or redis://… (shared by processes).",
+    )
+    rate_limit_ip_per_minute: int = Field(
+        1200,
+        ge=0,
+        description="Public requests per minute per client address (IPv6: per /64), per route group; 0: off. "
+        "Generous, as a carrier's NAT can put many viewers of one show behind one address.",
+    )
+    rate_limit_ip_burst: int = Field(300, ge=0, description="Public requests a client address may send at once.")
+    rate_limit_device_per_minute: int = Field(
+        120, ge=0, description="Public requests per minute per device (its ll_did cookie), per route group; 0: off."
+    )
+    rate_limit_device_burst: int = Field(30, ge=0, description="Public requests a device may send at once.")
+    rate_limit_max_keys: int = Field(
+        100_000, ge=100, description="Buckets kept in memory (memory://); the least recently used go first."
+    )
 
 
 @lru_cache(maxsize=1)

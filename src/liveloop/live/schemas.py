@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, field_validator, model_validator
 
 from liveloop.kit.http import ShownOnce
-from liveloop.kit.money import is_currency
+from liveloop.kit.money import Currency
 from liveloop.referral.schemas import RewardSpec
 
 # A high point every 15 to 20 minutes (PRODUCT.md, "show rhythm").
@@ -18,16 +18,9 @@ class Product(BaseModel):
     sku: str = Field(min_length=1, max_length=100)
     title: str = Field(min_length=1, max_length=200)
     price_minor: int = Field(ge=0)
-    currency: str
+    currency: Currency
     url: HttpUrl | None = None
     image_url: HttpUrl | None = None
-
-    @field_validator("currency")
-    @classmethod
-    def _currency(cls, v: str) -> str:
-        if not is_currency(v):
-            raise ValueError("must be an ISO 4217 code such as USD")
-        return v
 
 
 class RhythmPoint(BaseModel):

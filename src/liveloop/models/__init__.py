@@ -1,7 +1,14 @@
 """All tables. Import from here so that every mapper is registered before use."""
 
 from liveloop.models.base import Base
-from liveloop.models.coupons import Coupon, CouponBatch, CouponMemberUsage, CouponRedemption
+from liveloop.models.coupons import (
+    Coupon,
+    CouponBatch,
+    CouponBatchStatus,
+    CouponMemberUsage,
+    CouponOrder,
+    CouponRedemption,
+)
 from liveloop.models.events import DeliveryStatus, OutboxEvent, WebhookDelivery, WebhookEndpoint
 from liveloop.models.ledger import LedgerAccount, LedgerEntry, LedgerTransaction, LotMovement, PointLot
 from liveloop.models.live import (
@@ -42,7 +49,9 @@ __all__ = [
     "Consent",
     "Coupon",
     "CouponBatch",
+    "CouponBatchStatus",
     "CouponMemberUsage",
+    "CouponOrder",
     "CouponRedemption",
     "DeliveryStatus",
     "Draw",

@@ -3,9 +3,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from liveloop.kit.money import is_currency
+from liveloop.kit.money import Currency
 
 
 class CustomerIn(BaseModel):
@@ -21,18 +21,11 @@ class CustomerIn(BaseModel):
 
 class OrderIn(BaseModel):
     id: str = Field(min_length=1, max_length=255, description="The shop's order id")
-    currency: str
+    currency: Currency
     total_minor: int = Field(ge=0, description="Integer minor units: 2599 = USD 25.99")
     refunded_minor: int = Field(0, ge=0)
     payment_fingerprint: str | None = Field(None, max_length=128)
     customer: CustomerIn
-
-    @field_validator("currency")
-    @classmethod
-    def _currency(cls, v: str) -> str:
-        if not is_currency(v):
-            raise ValueError("must be an ISO 4217 code such as USD")
-        return v
 
     @model_validator(mode="after")
     def _refund(self) -> OrderIn:

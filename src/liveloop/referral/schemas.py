@@ -3,9 +3,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from liveloop.kit.money import is_currency
+from liveloop.kit.money import Currency, is_currency
 
 
 class PointsReward(BaseModel):
@@ -17,15 +17,8 @@ class PointsReward(BaseModel):
 class CreditReward(BaseModel):
     type: Literal["credit"]
     amount: int = Field(gt=0, description="Minor units, e.g. 300 = USD 3.00")
-    currency: str
+    currency: Currency
     label: str = ""
-
-    @field_validator("currency")
-    @classmethod
-    def _currency(cls, v: str) -> str:
-        if not is_currency(v):
-            raise ValueError("must be an ISO 4217 code such as USD")
-        return v
 
 
 class CouponReward(BaseModel):
@@ -39,7 +32,7 @@ class GiftReward(BaseModel):
     sku: str = Field(min_length=1, max_length=100)
     label: str = ""
     value_minor: int = Field(0, ge=0, description="What the gift costs the shop, counted against the budget")
-    currency: str | None = None
+    currency: Currency | None = None
 
 
 class PerkReward(BaseModel):
@@ -216,8 +209,13 @@ class LeaderboardRow(BaseModel):
     converted: int
 
 
+DRAW_MAX_TICKETS = 25_000  # the most tickets verify recomputes in one request (25,000 real ids fit the 1 MB body limit)
+DRAW_MAX_PRIZES = 10_000  # the most winners a draw has
+TicketId = Annotated[str, Field(min_length=1, max_length=64)]
+
+
 class DrawCreate(BaseModel):
-    prize_count: int = Field(gt=0, le=10_000)
+    prize_count: int = Field(gt=0, le=DRAW_MAX_PRIZES)
     prize: RewardSpec
 
 
@@ -237,12 +235,16 @@ class Draw(BaseModel):
 
 
 class DrawVerifyIn(BaseModel):
-    draw_id: str
-    seed: str
-    seed_hash: str
-    ticket_ids: list[str]
-    prize_count: int = Field(gt=0)
-    winners: list[str]
+    draw_id: str = Field(min_length=1, max_length=64)
+    seed: str = Field(min_length=1, max_length=128, description="The revealed seed")
+    seed_hash: str = Field(pattern="^[0-9a-fA-F]{64}$", description="SHA-256 of the seed, published before the draw")
+    ticket_ids: list[TicketId] = Field(
+        max_length=DRAW_MAX_TICKETS,
+        description=f"The draw's tickets, in any order; at most {DRAW_MAX_TICKETS:,} (verify larger draws offline "
+        "with the published algorithm)",
+    )
+    prize_count: int = Field(gt=0, le=DRAW_MAX_PRIZES)
+    winners: list[TicketId] = Field(max_length=DRAW_MAX_PRIZES)
 
 
 class DrawVerifyOut(BaseModel):
