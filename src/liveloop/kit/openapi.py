@@ -10,7 +10,8 @@ route is, so routes added later are documented the same way:
 - path parameters → 404; a JSON body that names other resources (``…_id`` fields) → 404;
 - a JSON body → 413, 415, 422; any other POST/PUT/PATCH → 413; any parameter → 422;
 - writes → 409 (a duplicate or a concurrent change);
-- public (no API key; not the ``ops`` probes) → 429 with ``Retry-After``;
+- rate-limited public routes → 429 with ``Retry-After`` (added by :func:`liveloop.kit.ratelimit.document_limits`,
+  which knows the limits);
 - plus what the operation declares itself: ``responses=errors(400, 401)`` on the route.
 """
 
@@ -55,12 +56,15 @@ IDEMPOTENCY_PARAMETER = {
 }
 
 
+ERROR_BODY_REF = "#/components/schemas/ErrorBody"
+
+
 def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """``responses=`` for a route that answers these error statuses beyond what its traits imply."""
     return {status: {"model": ErrorBody, "description": DESCRIPTIONS.get(status, "An error.")} for status in statuses}
 
 
-def _error_response(status: int, ref: str) -> dict[str, Any]:
+def error_response(status: int, ref: str = ERROR_BODY_REF) -> dict[str, Any]:
     response: dict[str, Any] = {
         "description": DESCRIPTIONS.get(status, "An error."),
         "content": {"application/json": {"schema": {"$ref": ref}}},
@@ -118,8 +122,6 @@ def statuses_for(
     found: set[int] = set()
     if authenticated:
         found |= {401, 403}
-    elif "ops" not in operation.get("tags", ()):
-        found.add(429)
     if any(p.get("in") == "path" for p in parameters):
         found.add(404)
     if parameters or json_body:
@@ -152,7 +154,7 @@ def document(app: FastAPI) -> dict[str, Any]:
     error_body = ErrorBody.model_json_schema(ref_template="#/components/schemas/{model}")
     components.update(error_body.pop("$defs", {}))
     components["ErrorBody"] = error_body
-    ref = "#/components/schemas/ErrorBody"
+    ref = ERROR_BODY_REF
     routes = {}
     for route in _routes(app):
         for method in route.methods or ():
@@ -172,10 +174,10 @@ def document(app: FastAPI) -> dict[str, Any]:
             for status in sorted(found):
                 current = responses.get(str(status))
                 if current is None or "HTTPValidationError" in str(current):
-                    responses[str(status)] = _error_response(status, ref)
+                    responses[str(status)] = error_response(status, ref)
             for status, response in responses.items():  # declared extras: the same description and body
                 if status.isdigit() and int(status) >= 400 and "content" not in response:
-                    responses[status] = _error_response(int(status), ref)
+                    responses[status] = error_response(int(status), ref)
             if idempotent and not any(p.get("name") == IDEMPOTENCY_HEADER for p in operation.get("parameters", [])):
                 operation.setdefault("parameters", []).append(dict(IDEMPOTENCY_PARAMETER))
             secret_fields = shown_once_fields(getattr(route, "response_model", None)) if route is not None else ()

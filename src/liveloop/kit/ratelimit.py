@@ -32,6 +32,7 @@ from typing import Any, Protocol
 import orjson
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from liveloop.kit.openapi import error_response
 from liveloop.kit.signing import keyed_hash
 
 log = logging.getLogger(__name__)
@@ -261,32 +262,6 @@ class RateLimitMiddleware:
         await send({"type": "http.response.body", "body": body})
 
 
-RATE_LIMITED_RESPONSE: dict[str, Any] = {
-    "description": "Too many requests from this address or device: wait Retry-After seconds, then retry "
-    f"(error code `{ERROR_CODE}`).",
-    "headers": {"Retry-After": {"description": "Seconds to wait", "schema": {"type": "integer", "minimum": 1}}},
-    "content": {
-        "application/json": {
-            "schema": {
-                "type": "object",
-                "required": ["error"],
-                "properties": {
-                    "error": {
-                        "type": "object",
-                        "required": ["code", "message"],
-                        "properties": {
-                            "code": {"type": "string", "enum": [ERROR_CODE]},
-                            "message": {"type": "string"},
-                            "details": {"type": "object"},
-                        },
-                    }
-                },
-            }
-        }
-    },
-}
-
-
 def document_limits(app: Any, rules: Sequence[RateRule]) -> None:
     """Add the 429 answer to the OpenAPI description of every operation a limiting rule covers."""
     generate = app.openapi
@@ -300,7 +275,7 @@ def document_limits(app: Any, rules: Sequence[RateRule]) -> None:
                 if rule is None or rule.group is None:
                     continue
                 for operation in operations.values():
-                    operation.setdefault("responses", {}).setdefault("429", RATE_LIMITED_RESPONSE)
+                    operation.setdefault("responses", {})["429"] = error_response(429)
             app.openapi_schema = schema
         return app.openapi_schema  # type: ignore[no-any-return]
 
