@@ -161,6 +161,17 @@ async def shop(app: Any) -> AsyncIterator[ShopCtx]:
         await ctx.api.aclose()
 
 
+@pytest.fixture
+def private_targets(shop: ShopCtx) -> Iterator[None]:
+    """Let this test register its receivers on 127.0.0.1, as a self-hosted setup would."""
+    settings = shop.app.state.settings
+    shop.app.state.settings = settings.model_copy(update={"webhook_allow_private_targets": True})
+    try:
+        yield
+    finally:
+        shop.app.state.settings = settings
+
+
 ROOT = Path(__file__).resolve().parents[1]
 
 

@@ -24,7 +24,7 @@ async def _pages(api: httpx.AsyncClient, path: str, **params: Any) -> list[list[
 
 
 async def _batch(api: httpx.AsyncClient, count: int, **extra: Any) -> dict[str, Any]:
-    body = {"name": "Week", "kind": "percent", "percent_bp": 1000, "count": count, **extra}
+    body = {"name": "Week", "kind": "percent", "percent_bp": 1000, "currency": "USD", "count": count, **extra}
     return ok(await api.post("/v1/coupon-batches", json=body), 201)
 
 

@@ -1,7 +1,7 @@
 """coupon codes read in batch order: the batch index also covers the id
 
 Revision ID: 0012
-Revises: 0006
+Revises: 0011
 Create Date: 2026-12-01 00:00:00
 """
 
@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = "0012"
-down_revision: str | None = "0006"
+down_revision: str | None = "0011"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -10,14 +10,20 @@ from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI
 from sqlalchemy import text
+from starlette.types import ASGIApp
 
 from liveloop import __version__
 from liveloop.config import Settings, get_settings
 from liveloop.coupons.endpoints import router as coupons_router
+from liveloop.coupons.tasks import GENERATOR_KEY, BatchGenerator
+from liveloop.events.endpoints import router as events_router
 from liveloop.events.worker import Worker
 from liveloop.jobs import JOBS
+from liveloop.kit import openapi
 from liveloop.kit.db import create_engine, session_factory, transaction
+from liveloop.kit.edge import Edge
 from liveloop.kit.http import install_error_handlers
+from liveloop.kit.ratelimit import Rate, RateLimiter, RateLimitMiddleware, RateRule, create_buckets, document_limits
 from liveloop.kit.schemas import clean_parameters
 from liveloop.ledger.endpoints import router as ledger_router
 from liveloop.live.bus import create_bus
@@ -29,10 +35,11 @@ from liveloop.live.presence import EffectiveView
 from liveloop.live.service import apply_effective_view
 from liveloop.members.endpoints import router as members_router
 from liveloop.orders.endpoints import router as orders_router
-from liveloop.referral.clicks import ClickRecorder, InviteLinkMiddleware
+from liveloop.referral.clicks import DEVICE_COOKIE, ClickRecorder, InviteLinkMiddleware
 from liveloop.referral.endpoints import public as public_router
 from liveloop.referral.endpoints import router as referral_router
 from liveloop.shops.endpoints import router as shops_router
+from liveloop.web.docs import docs as web_docs
 from liveloop.web.pages import pages as web_pages
 from liveloop.web.pages import share as web_share
 from liveloop.web.pages import static_files
@@ -40,12 +47,23 @@ from liveloop.web.pages import static_files
 log = logging.getLogger("liveloop")
 
 DESCRIPTION = """
-The growth engine for cross-border live commerce: referral fission, a points and coupon ledger, and
-(in later releases) the live room, lifecycle messaging and analytics.
+The growth engine for cross-border live commerce. This API covers shops and their API keys, markets,
+members and their consents, orders in by signed webhook (generic JSON and Shopify), the points, tickets and
+store-credit ledger, coupons, referral campaigns (invite links, attribution, two-sided rewards, milestones,
+lottery draws, VIP groups, fraud review), events out by signed webhook, and **the live room**: shows, viewer
+and host tokens, interactions (polls, quizzes, lotteries, like sprints, flash offers, team PK), moderation and
+the co-host queue. The viewer page (`/live/{show}`, embeddable with `/embed.js`) and the host console
+(`/console/{show}`) run on this API. Lifecycle messaging and analytics come in later releases.
 
 Operators authenticate with an API key (`Authorization: Bearer ll_…`) whose scopes limit what it may do.
-Every write accepts an `Idempotency-Key` header: a retry with the same key returns the first answer.
-Errors have a stable `error.code` and a `message` that says how to fix the request.
+Every write accepts an `Idempotency-Key` header: a retry with the same key and body returns the first answer
+(bodies compare as JSON: key order and whitespace do not matter). An answer that showed a secret once (an API
+key, a signing secret, a token) is never kept, so its replay answers 409 `secret_shown_once`.
+
+Every error has the body `{"error": {"code", "message", "details"}}`: a stable `code` to branch on and a
+`message` that says how to fix the request. Bodies are JSON (`Content-Type: application/json`, else 415) of
+at most 1 MB by default (else 413). Every response carries an `X-Request-Id`, also found in the server's logs.
+
 Bodies are parsed strictly (no string for a number, no unknown field) and every input is bounded.
 Lists answer `{"items": [...], "next_cursor": "…" | null}`: `limit` 1-200 (50 by default), and
 `cursor=<next_cursor>` for the next page.
@@ -54,7 +72,21 @@ Lists answer `{"items": [...], "next_cursor": "…" | null}`: `limit` 1-200 (50 
 click and answer 302 to the shop's landing page with `ll_ref`, `ll_click`, `ll_ch` (and `ll_show`,
 `ll_host`) in the query, plus a device cookie for first-touch attribution. Pass `ll_click` as
 `referral.click_id` when creating the member. An unknown code answers 404 `unknown_invite_code`.
+
+**Public endpoints** (invite links and everything under `/v1/public/` but provider webhooks) are rate limited
+per client address and per device: beyond the limit they answer 429 `rate_limited` with `Retry-After`.
 """
+
+
+# Abuse limits of the public endpoints (kit/ratelimit.py), checked before routing; the first match counts.
+PUBLIC_PREFIXES = ("/r/", "/v1/public/")
+PUBLIC_LIMITS = [
+    RateRule(r"^/r/[^/]+/[^/]+$", "click"),
+    RateRule(r"^/v1/public/shows/[^/]+/join$", "join"),
+    RateRule(r"^/v1/public/draws/verify$", "verify", cost=50),  # up to 100,000 tickets to recompute
+    RateRule(r"^/v1/public/webhooks/", None),  # signed by the video provider, which sends bursts from few addresses
+    RateRule(r"^/v1/public/", "public"),
+]
 
 
 async def start_services(app: FastAPI, settings: Settings, *, worker: bool) -> Callable[[], Awaitable[None]]:
@@ -67,8 +99,15 @@ async def start_services(app: FastAPI, settings: Settings, *, worker: bool) -> C
     bus = create_bus(settings.bus_url)
     app.state.sessions = session_factory(engine)
     relay = RoomRelay(app.state.sessions, bus)
-    app.state.sessions.configure(info={RELAY_KEY: relay})
+    coupon_batches = BatchGenerator(app.state.sessions)
+    app.state.sessions.configure(info={RELAY_KEY: relay, GENERATOR_KEY: coupon_batches})
     app.state.clicks = ClickRecorder(app.state.sessions)
+    app.state.rate_limiter = RateLimiter(
+        create_buckets(settings.rate_limit_url, max_keys=settings.rate_limit_max_keys),
+        secret=settings.secret_key,
+        per_ip=Rate(settings.rate_limit_ip_per_minute, settings.rate_limit_ip_burst),
+        per_device=Rate(settings.rate_limit_device_per_minute, settings.rate_limit_device_burst),
+    )
     gateway = Gateway(app.state.sessions, bus, secret=settings.secret_key, frame_ms=settings.frame_ms)
 
     async def effective_view(view: EffectiveView) -> None:
@@ -80,16 +119,12 @@ async def start_services(app: FastAPI, settings: Settings, *, worker: bool) -> C
     await relay.start()  # after the gateway: it publishes on the bus the gateway started
     app.state.gateway = gateway
     app.state.relay = relay
+    app.state.coupon_batches = coupon_batches
+    coupon_batches.kick()  # finish any batch a stopped process left half-made
     runner: Worker | None = None
     task: asyncio.Task[None] | None = None
     if worker:
-        runner = Worker(
-            app.state.sessions,
-            jobs=JOBS,
-            poll_seconds=settings.worker_poll_seconds,
-            timeout_seconds=settings.webhook_timeout_seconds,
-            max_attempts=settings.webhook_max_attempts,
-        )
+        runner = Worker.from_settings(app.state.sessions, settings, jobs=JOBS)
         task = asyncio.create_task(runner.run_forever(), name="liveloop-worker")
 
     audience: asyncio.Task[None] | None = None
@@ -108,12 +143,26 @@ async def start_services(app: FastAPI, settings: Settings, *, worker: bool) -> C
             with contextlib.suppress(asyncio.CancelledError):
                 await task
             await runner.close()
+        await coupon_batches.close()
         await relay.close()
         await gateway.close()
         await app.state.clicks.close()
+        await app.state.rate_limiter.close()
         await engine.dispose()
 
     return stop
+
+
+class LiveloopAPI(FastAPI):
+    """The application, with :class:`~liveloop.kit.edge.Edge` in front of everything else in it.
+
+    Edge wraps even the framework's outermost error middleware, so a 500 gets a request id and an access-log
+    line too, and the body limit holds before any other middleware (invite links, sockets) sees the request.
+    """
+
+    def build_middleware_stack(self) -> ASGIApp:
+        settings: Settings = self.state.settings
+        return Edge(super().build_middleware_stack(), max_body_bytes=settings.max_body_bytes)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -127,22 +176,28 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             await stop()
 
-    app = FastAPI(
+    app = LiveloopAPI(
         title="liveloop",
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
+        docs_url=None,  # served by web/docs.py from local files, with a Content-Security-Policy
+        redoc_url=None,
         # Ahead of every route: a NUL or lone surrogate in a path or query parameter is a 422.
         dependencies=[Depends(clean_parameters)],
     )
     app.state.settings = settings
     install_error_handlers(app)
+    openapi.install(app)
     # Invite links are the busiest public URL: served ahead of the router (see InviteLinkMiddleware).
     app.add_middleware(InviteLinkMiddleware)
     # Viewers' sockets, likewise: each holds only what the room needs (see RoomSockets).
     app.add_middleware(RoomSockets)
+    # Outermost of the middleware (only Edge is in front): a flood is refused before anything else reads it.
+    app.add_middleware(RateLimitMiddleware, rules=PUBLIC_LIMITS, prefixes=PUBLIC_PREFIXES, device_cookie=DEVICE_COOKIE)
     for router in (
         shops_router,
+        events_router,
         members_router,
         orders_router,
         ledger_router,
@@ -153,9 +208,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         live_public,
         web_pages,
         web_share,
+        web_docs,
     ):
         app.include_router(router)
     app.mount("/static/live", static_files(), name="live-static")
+    document_limits(app, PUBLIC_LIMITS)
 
     @app.get("/healthz", tags=["ops"])
     async def healthz() -> dict[str, str]:

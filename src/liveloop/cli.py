@@ -8,25 +8,56 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import httpx
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from typer.core import TyperCommand, TyperGroup
 
-from liveloop.config import get_settings
+from liveloop.config import SecretKeyMissing, get_settings, persistent_secret_key
 from liveloop.kit.db import create_engine, session_factory, transaction
 
-app = typer.Typer(
+
+def _plain_flags(params: list[Any]) -> list[Any]:
+    # An on/off flag takes no value, so its help shows no value placeholder (Typer would print "<bool>").
+    for param in params:
+        if getattr(param, "is_bool_flag", False) and param.metavar is None:
+            param.metavar = ""
+    return params
+
+
+class Command(TyperCommand):
+    def get_params(self, ctx: Any) -> list[Any]:
+        return _plain_flags(super().get_params(ctx))
+
+
+class Group(TyperGroup):
+    def get_params(self, ctx: Any) -> list[Any]:
+        return _plain_flags(super().get_params(ctx))
+
+
+class Typer(typer.Typer):
+    """Typer whose commands and groups print flags without a value placeholder."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(cls=Group, **kwargs)
+
+    def command(self, *args: Any, **kwargs: Any) -> Any:
+        kwargs.setdefault("cls", Command)
+        return super().command(*args, **kwargs)
+
+
+app = Typer(
     help="liveloop: growth engine for cross-border live commerce.",
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
 )
-shop_app = typer.Typer(help="Create and list shops (tenants).", no_args_is_help=True)
-key_app = typer.Typer(help="Create, list and revoke operator API keys.", no_args_is_help=True)
-ledger_app = typer.Typer(help="Inspect and prove the points, tickets and credit ledger.", no_args_is_help=True)
+shop_app = Typer(help="Create, list and configure shops (tenants).", no_args_is_help=True)
+key_app = Typer(help="Create, list and revoke operator API keys.", no_args_is_help=True)
+ledger_app = Typer(help="Inspect and prove the points, tickets and credit ledger.", no_args_is_help=True)
 app.add_typer(shop_app, name="shop")
 app.add_typer(key_app, name="apikey")
 app.add_typer(ledger_app, name="ledger")
@@ -52,13 +83,37 @@ def _fail(message: str) -> None:
 
 @app.command()
 def migrate(database_url: DbOption = None) -> None:
-    """Create or upgrade the database schema to the latest version."""
+    """Create or upgrade the database schema to the latest version, and say which migrations ran."""
     from liveloop.migrate import upgrade
 
     url = _url(database_url)
     with console.status(f"Migrating {url.split('@')[-1]} …"):
-        upgrade(url)
-    console.print("[green]Database is up to date.[/]")
+        applied = upgrade(url)
+    if not applied:
+        console.print("[green]The database is already up to date.[/]")
+        return
+    for revision, title in applied:
+        console.print(f"Applied {revision}: {title}")
+    console.print(f"[green]The database is up to date ({applied[-1][0]}).[/]")
+
+
+def _secret_key(database_url: str, *, demo: bool = False) -> None:
+    """Make sure this process and its children share a secret key that survives restarts (or stop here)."""
+    os.environ["LIVELOOP_DATABASE_URL"] = database_url
+    get_settings.cache_clear()
+    try:
+        key, notice = persistent_secret_key(get_settings())
+    except SecretKeyMissing as exc:
+        if not demo:
+            _fail(str(exc))
+        import secrets
+
+        key, notice = secrets.token_urlsafe(48), "No secret key is kept for this database: the demo uses a new one."
+    if notice:
+        err.print(f"[yellow]{notice}[/]")
+    # Worker processes must share one secret, or a viewer token minted by one would fail in another.
+    os.environ["LIVELOOP_SECRET_KEY"] = key
+    get_settings.cache_clear()
 
 
 @app.command()
@@ -72,14 +127,12 @@ def serve(
     """Serve the API (docs at /docs) with the outbox worker inside."""
     import uvicorn
 
-    if database_url:
-        os.environ["LIVELOOP_DATABASE_URL"] = database_url
-        get_settings.cache_clear()
+    from liveloop.kit import logs
+
+    _secret_key(_url(database_url))
     settings = get_settings()
     if migrate_first:
         migrate(settings.database_url)
-    # Worker processes must share one secret, or a viewer token minted by one would fail in another.
-    os.environ.setdefault("LIVELOOP_SECRET_KEY", settings.secret_key)
     uvicorn.run(
         "liveloop.app:create_server_app",
         factory=True,
@@ -87,7 +140,8 @@ def serve(
         port=port or settings.port,
         workers=workers,
         log_level=settings.log_level.lower(),
-        access_log=False,
+        log_config=logs.logging_config(settings.log_level, settings.log_format),
+        access_log=False,  # liveloop.access logs each request, without query strings (see kit/edge.py)
         ws="liveloop.live.transport:GatewayProtocol",  # frames written once, straight to each socket
         ws_per_message_deflate=False,  # frames are encoded once for everyone; compressing per viewer would not be
         ws_max_size=64 * 1024,
@@ -99,8 +153,11 @@ def worker(database_url: DbOption = None) -> None:
     """Run the outbox and scheduled-job worker on its own (when the API runs with LIVELOOP_RUN_WORKER=false)."""
     from liveloop.events.worker import Worker
     from liveloop.jobs import JOBS
+    from liveloop.kit import logs
 
+    _secret_key(_url(database_url))
     settings = get_settings()
+    logs.configure(settings.log_level, settings.log_format)
 
     async def run() -> None:
         from liveloop.live.bus import create_bus
@@ -121,13 +178,7 @@ def worker(database_url: DbOption = None) -> None:
             relay = RoomRelay(sessions, bus)
             sessions.configure(info={RELAY_KEY: relay})
             await relay.start()
-        w = Worker(
-            sessions,
-            jobs=JOBS,
-            poll_seconds=settings.worker_poll_seconds,
-            timeout_seconds=settings.webhook_timeout_seconds,
-            max_attempts=settings.webhook_max_attempts,
-        )
+        w = Worker.from_settings(sessions, settings, jobs=JOBS)
         console.print("Worker running; Ctrl-C stops it.")
         try:
             await w.run_forever()
@@ -187,6 +238,53 @@ def shop_create(
     table.add_row("admin API key", key)
     console.print(table)
     console.print("[yellow]Store the API key now; it is not shown again.[/]")
+
+
+@shop_app.command("set-shopify-secret")
+def shop_set_shopify_secret(
+    slug: Annotated[str, typer.Argument(help="The shop's slug")],
+    secret: Annotated[
+        str | None,
+        typer.Option(help="The Shopify secret; without it, read from standard input or asked for (hidden)"),
+    ] = None,
+    grace_seconds: Annotated[
+        int, typer.Option(help="How long the previous secret still verifies webhooks; 0 retires it at once")
+    ] = 3600,
+    database_url: DbOption = None,
+) -> None:
+    """Set or rotate the secret that verifies the shop's Shopify webhooks (never printed)."""
+    from datetime import timedelta
+
+    from liveloop.kit.errors import LiveloopError
+    from liveloop.shops.service import get_shop_by_slug, set_shopify_secret
+
+    if secret is None:  # asked for when typing at a terminal, read from a pipe otherwise
+        interactive = sys.stdin.isatty()
+        secret = typer.prompt("Shopify secret", hide_input=True) if interactive else sys.stdin.readline()
+    secret = secret.strip()
+
+    async def run() -> bool:
+        engine = create_engine(_url(database_url))
+        try:
+            async with transaction(session_factory(engine)) as session:
+                shop = await get_shop_by_slug(session, slug)
+                rotated = shop.shopify_secret is not None and shop.shopify_secret != secret
+                await set_shopify_secret(session, shop, secret, grace=timedelta(seconds=grace_seconds))
+                return rotated
+        finally:
+            await engine.dispose()
+
+    try:
+        rotated = asyncio.run(run())
+    except LiveloopError as exc:
+        _fail(exc.message)
+        return
+    if rotated and grace_seconds:
+        console.print(
+            f"Shopify secret of {slug} rotated; the previous one still verifies webhooks for {grace_seconds} s."
+        )
+    else:
+        console.print(f"Shopify secret of {slug} set.")
 
 
 @shop_app.command("list")
@@ -263,6 +361,34 @@ def apikey_list(shop: Annotated[str, typer.Option(help="Shop slug")], database_u
     console.print(table)
 
 
+@key_app.command("revoke")
+def apikey_revoke(
+    key: Annotated[str, typer.Argument(help="The key's id (key_…) or prefix (ll_…), as `liveloop apikey list` shows")],
+    shop: Annotated[str, typer.Option(help="Shop slug")],
+    database_url: DbOption = None,
+) -> None:
+    """Revoke an API key: requests made with it are refused from now on (401 invalid_api_key)."""
+    from liveloop.kit.errors import LiveloopError
+    from liveloop.shops.service import get_shop_by_slug, revoke_api_key
+
+    async def run() -> tuple[str, str, bool]:
+        engine = create_engine(_url(database_url))
+        try:
+            async with transaction(session_factory(engine)) as session:
+                row = await get_shop_by_slug(session, shop)
+                found = await revoke_api_key(session, row.id, key)
+                return found.id, found.name, found.revoked_at is not None
+        finally:
+            await engine.dispose()
+
+    try:
+        key_id, name, _ = asyncio.run(run())
+    except LiveloopError as exc:
+        _fail(exc.message)
+        return
+    console.print(f"Revoked {key_id} ({name}).")
+
+
 @ledger_app.command("verify")
 def ledger_verify(database_url: DbOption = None) -> None:
     """Prove the ledger: balanced transactions, balances equal to entry sums, no negatives, lots in step."""
@@ -310,11 +436,11 @@ def assets(
         str | None, typer.Option(help="npm registry (LIVELOOP_NPM_REGISTRY; default: registry.npmjs.org)")
     ] = None,
 ) -> None:
-    """Fetch the viewer page's video players (hls.js, livekit-client) from npm, pinned and integrity-checked."""
+    """Fetch the browser libraries (video players; Swagger UI and ReDoc for /docs) from npm, pinned and checked."""
     from liveloop.web import assets as vendor
 
     if not force and all(vendor.present(a) for a in vendor.ASSETS):
-        console.print("The video players are up to date.")
+        console.print("The video players and the API reference viewers are up to date.")
         return
     with Progress(
         TextColumn("{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"), console=console
@@ -329,13 +455,15 @@ def assets(
         try:
             written = vendor.fetch(force=force, registry=registry, on_progress=on_progress)
         except (vendor.AssetError, httpx.HTTPError) as exc:
-            console.print(f"[red]Could not fetch the video players: {exc}[/]")
+            console.print(f"[red]Could not fetch the browser libraries: {exc}[/]")
             console.print(
-                "The viewer page still works (it plays HLS where the browser can and shows a test card elsewhere). "
-                "Run `liveloop assets` again when the npm registry is reachable, or set LIVELOOP_NPM_REGISTRY."
+                "The viewer page still works (it plays HLS where the browser can and shows a test card elsewhere), "
+                "and /docs says how to get its viewer. Run `liveloop assets` again when the npm registry is "
+                "reachable, or set LIVELOOP_NPM_REGISTRY."
             )
             raise typer.Exit(1) from exc
-    console.print(f"Fetched {', '.join(f'{a.package}@{a.version}' for a in written)} into {vendor.VENDOR}.")
+    packages = dict.fromkeys(f"{a.package}@{a.version}" for a in written)
+    console.print(f"Fetched {', '.join(packages)} into {vendor.VENDOR}.")
 
 
 @app.command()
@@ -348,6 +476,7 @@ def demo(
     from liveloop.demo import run_demo
 
     url = _url(database_url)
+    _secret_key(url, demo=True)
     migrate(url)
     summary = asyncio.run(run_demo(url, console, base_url=f"http://127.0.0.1:{port}"))
     if serve_after:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from liveloop.coupons.tasks import coupon_batches
 from liveloop.kit.time import utc_now
 from liveloop.ledger.service import expire_due_lots
 from liveloop.live.interactions import publish_scoreboards, settle_due
@@ -37,4 +38,5 @@ JOBS = [
     ("show_cues", show_cues),
     ("settle_interactions", settle_interactions),
     ("pk_scoreboards", pk_scoreboards),
+    ("coupon_batches", coupon_batches),
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from alembic import command
 from alembic.config import Config
@@ -17,8 +18,18 @@ def alembic_config(database_url: str) -> Config:
     return config
 
 
-def upgrade(database_url: str, revision: str = "head") -> None:
-    command.upgrade(alembic_config(database_url), revision)
+def upgrade(database_url: str, revision: str = "head") -> list[tuple[str, str]]:
+    """Upgrade to ``revision``; returns the migrations applied, oldest first, as (revision, title)."""
+    config = alembic_config(database_url)
+    applied: list[tuple[str, str]] = []
+
+    def record(*, step: Any, **_: Any) -> None:
+        if step.is_upgrade:
+            applied.append((step.up_revision_id, (step.up_revision.doc or "").strip()))
+
+    config.attributes["on_version_apply"] = record
+    command.upgrade(config, revision)
+    return applied
 
 
 def downgrade(database_url: str, revision: str) -> None:

@@ -55,7 +55,7 @@ async def test_twenty_racing_redemptions_of_a_single_use_coupon_succeed_once(sho
 
 
 async def test_redeem_is_idempotent_and_rollback_gives_the_use_back(shop: ShopCtx) -> None:
-    batch = await make_batch(shop, count=1, kind="percent", percent_bp=1500, amount_minor=None, currency=None)
+    batch = await make_batch(shop, count=1, kind="percent", percent_bp=1500, amount_minor=None)
     code = batch["coupons"][0]["code"]
     member = await create_member(shop.api)
     body = {"member_id": member["id"], "order_total_minor": 3333, "currency": "USD", "order_ref": "o-1"}
@@ -139,3 +139,103 @@ async def test_redeem_without_any_idempotency_handle_is_refused(shop: ShopCtx) -
         json={"member_id": member["id"], "order_total_minor": 5000, "currency": "USD"},
     )
     assert (r.status_code, r.json()["error"]["code"]) == (422, "idempotency_key_required")
+
+
+async def _redeem_all(shop: ShopCtx, member: dict, codes: list[str], order_ref: str) -> list[tuple[int, dict]]:
+    """Redeem every code on one order at the same time, each from its own client."""
+
+    async def one(code: str) -> tuple[int, dict]:
+        async with shop.client() as api:
+            r = await api.post(
+                f"/v1/coupons/{code}/redeem",
+                json={"member_id": member["id"], "order_total_minor": 5000, "currency": "USD", "order_ref": order_ref},
+            )
+            return r.status_code, r.json()
+
+    return list(await asyncio.gather(*(one(c) for c in codes)))
+
+
+async def test_twenty_non_stackable_coupons_racing_on_one_order_leave_exactly_one(shop: ShopCtx) -> None:
+    batch = await make_batch(shop, count=20, stackable=False, max_uses_per_member=20)
+    codes = [c["code"] for c in batch["coupons"]]
+    member = await create_member(shop.api)
+    results = await _redeem_all(shop, member, codes, "cart-race")
+    assert [status for status, _ in results].count(201) == 1
+    assert {(status, body["error"]["code"]) for status, body in results if status != 201} == {
+        (409, "coupon_not_stackable")
+    }
+    uses = [ok(await shop.api.get(f"/v1/coupons/{code}"))["uses"] for code in codes]
+    assert sorted(uses) == [0] * 19 + [1]
+    # Once that redemption is rolled back, the order takes another non-stackable coupon (once).
+    [winner] = [body for status, body in results if status == 201]
+    ok(await shop.api.post(f"/v1/redemptions/{winner['id']}/rollback"))
+    again = await _redeem_all(shop, member, [c for c, u in zip(codes, uses, strict=True) if not u][:5], "cart-race")
+    assert [status for status, _ in again].count(201) == 1
+
+
+async def test_stackable_and_non_stackable_racing_on_one_order_never_mix(shop: ShopCtx) -> None:
+    solo = await make_batch(shop, count=1, stackable=False)
+    stack = await make_batch(shop, count=10, stackable=True, max_uses_per_member=10)
+    member = await create_member(shop.api)
+    codes = [solo["coupons"][0]["code"], *(c["code"] for c in stack["coupons"])]
+    results = dict(zip(codes, await _redeem_all(shop, member, codes, "cart-mixed"), strict=True))
+    won = {code for code, (status, _) in results.items() if status == 201}
+    assert won in ({codes[0]}, set(codes[1:])), won
+    assert {body["error"]["code"] for status, body in results.values() if status != 201} <= {"coupon_not_stackable"}
+
+
+async def test_a_coupon_applies_only_to_orders_in_its_currency_unless_currency_free(shop: ShopCtx) -> None:
+    member = await create_member(shop.api)
+
+    async def check(batch: dict, currency: str) -> str:
+        r = await shop.api.post(
+            f"/v1/coupons/{batch['coupons'][0]['code']}/validate",
+            json={"member_id": member["id"], "order_total_minor": 5000, "currency": currency},
+        )
+        return "ok" if r.status_code == 200 else f"{r.status_code} {r.json()['error']['code']}"
+
+    percent = {"kind": "percent", "percent_bp": 1000, "amount_minor": None, "currency": None, "count": 1}
+    thb = await make_batch(shop, **{**percent, "currency": "THB"})
+    anywhere = await make_batch(shop, **{**percent, "currency_free": True})
+    gift = await make_batch(shop, kind="gift", gift_sku="TOTE", amount_minor=None, currency="EUR", count=1)
+    fixed = await make_batch(shop, count=1)
+    assert (await check(thb, "THB"), await check(thb, "USD")) == ("ok", "422 currency_mismatch")
+    assert (await check(anywhere, "THB"), await check(anywhere, "JPY")) == ("ok", "ok")
+    assert (await check(gift, "EUR"), await check(gift, "USD")) == ("ok", "422 currency_mismatch")
+    assert (await check(fixed, "USD"), await check(fixed, "SGD")) == ("ok", "422 currency_mismatch")
+    assert anywhere["currency_free"] and not thb["currency_free"]
+
+
+async def test_coupon_currencies_are_iso_codes_and_only_percent_coupons_go_without(shop: ShopCtx) -> None:
+    async def create(**fields: object) -> tuple[int, str]:
+        body = {"name": "x", "count": 1, **fields}
+        r = await shop.api.post("/v1/coupon-batches", json=body)
+        return r.status_code, r.json()["error"]["code"] if r.status_code >= 400 else ""
+
+    percent = {"kind": "percent", "percent_bp": 500}
+    assert await create(**percent) == (422, "invalid_coupon")  # neither a currency nor currency_free
+    assert await create(**percent, currency_free=True, currency="USD") == (422, "invalid_coupon")
+    assert await create(**percent, currency_free=True, min_spend_minor=1000) == (422, "invalid_coupon")
+    assert await create(kind="fixed", amount_minor=100, currency="USD", currency_free=True) == (422, "invalid_coupon")
+    assert await create(kind="gift", gift_sku="TOTE", min_spend_minor=1000) == (422, "invalid_coupon")
+    for bad in ("usd", "XYZ", "US", "DOLLARS"):
+        assert await create(kind="fixed", amount_minor=100, currency=bad) == (422, "invalid_request"), bad
+    assert await create(**percent, currency_free=True) == (201, "")
+    assert await create(kind="gift", gift_sku="TOTE") == (201, "")  # a free gift, no spend: valid anywhere
+    batch = await make_batch(shop, count=1)
+    member = await create_member(shop.api)
+    r = await shop.api.post(
+        f"/v1/coupons/{batch['coupons'][0]['code']}/validate",
+        json={"member_id": member["id"], "order_total_minor": 5000, "currency": "usd"},
+    )
+    assert (r.status_code, r.json()["error"]["code"]) == (422, "invalid_request")
+
+
+async def test_a_redemption_retried_while_the_first_is_under_way_answers_the_first(shop: ShopCtx) -> None:
+    batch = await make_batch(shop, count=1, stackable=False)
+    member = await create_member(shop.api)
+    code = batch["coupons"][0]["code"]
+    results = await _redeem_all(shop, member, [code] * 5, "cart-retry")  # the same request, five times at once
+    assert {status for status, _ in results} == {201}
+    assert len({body["id"] for _, body in results}) == 1
+    assert ok(await shop.api.get(f"/v1/coupons/{code}"))["uses"] == 1

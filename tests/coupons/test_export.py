@@ -9,8 +9,9 @@ import io
 from datetime import datetime
 from typing import Any
 
+from liveloop.coupons import service
 from liveloop.coupons.service import export_codes_csv
-from liveloop.kit.db import transaction
+from liveloop.kit.db import session_factory, transaction
 from liveloop.models import Shop
 from tests.conftest import ShopCtx, make_shop
 from tests.factories import create_member, ok
@@ -30,8 +31,9 @@ async def test_the_export_lists_every_code_with_its_state(shop: ShopCtx) -> None
                 "member_ids": [member["id"]],
             },
         ),
-        201,
+        202,  # over one chunk: the rest is generated in the background
     )
+    await shop.app.state.coupon_batches.wait()
     bound = ok(await shop.api.get("/v1/coupons", params={"member_id": member["id"]}))["items"][0]["code"]
     ok(
         await shop.api.post(
@@ -52,6 +54,45 @@ async def test_the_export_lists_every_code_with_its_state(shop: ShopCtx) -> None
     unbound = [r for r in rows if r["code"] != bound]
     assert {(r["status"], r["member_id"], r["uses"]) for r in unbound} == {("available", "", "0")}
     assert datetime.fromisoformat(rows[0]["created_at"]).utcoffset().total_seconds() == 0  # type: ignore[union-attr]
+
+
+async def _all_codes(shop: ShopCtx, batch_id: str) -> list[str]:
+    """Every code of the batch, page by page through its codes list."""
+    codes: list[str] = []
+    params: dict[str, Any] = {"limit": 200}
+    while True:
+        page = ok(await shop.api.get(f"/v1/coupon-batches/{batch_id}/codes", params=params))
+        codes += [c["code"] for c in page["items"]]
+        if page["next_cursor"] is None:
+            return codes
+        params["cursor"] = page["next_cursor"]
+
+
+async def test_a_generating_batch_lists_and_exports_the_codes_made_so_far(shop: ShopCtx) -> None:
+    # Sessions without the process's generator, so the test decides when each chunk is made.
+    plain = session_factory(shop.app.state.engine)
+    async with transaction(plain) as s:
+        batch = await service.create_batch(
+            s, shop.shop.id, name="Big", kind="fixed", amount_minor=500, currency="USD", count=2_500
+        )
+    async with transaction(plain) as s:
+        assert await service.generate_next_chunk(s) == service.CHUNK
+
+    state = ok(await shop.api.get(f"/v1/coupon-batches/{batch.id}"))
+    assert (state["status"], state["codes_generated"]) == ("generating", service.CHUNK)
+    first = await _all_codes(shop, batch.id)
+    assert len(first) == len(set(first)) == service.CHUNK
+    exported = list(csv.DictReader(io.StringIO((await shop.api.get(f"/v1/coupon-batches/{batch.id}/codes.csv")).text)))
+    assert [r["code"] for r in exported] == first
+
+    while True:
+        async with transaction(plain) as s:
+            if not await service.generate_next_chunk(s):
+                break
+    assert ok(await shop.api.get(f"/v1/coupon-batches/{batch.id}"))["status"] == "ready"
+    every = await _all_codes(shop, batch.id)
+    assert len(every) == len(set(every)) == 2_500
+    assert every[: service.CHUNK] == first  # the codes made first keep their place: later chunks come after them
 
 
 async def test_another_shops_batch_cannot_be_exported(shop: ShopCtx) -> None:

@@ -156,6 +156,9 @@ async def test_credit_validation_errors(shop: ShopCtx) -> None:
     member = await create_member(shop.api)
     r = await shop.api.post("/v1/ledger/credits", json={"member_id": member["id"], "asset": "gold", "amount": 1})
     assert (r.status_code, r.json()["error"]["code"]) == (422, "invalid_asset")
+    for asset in ("credit:XYZ", "credit:usd", "credit:US", "credit:"):  # the ISO list of orders and coupons
+        r = await shop.api.post("/v1/ledger/credits", json={"member_id": member["id"], "asset": asset, "amount": 1})
+        assert (r.status_code, r.json()["error"]["code"]) == (422, "invalid_asset"), asset
     r = await shop.api.post("/v1/ledger/credits", json={"member_id": member["id"], "asset": "points", "amount": 0})
     assert (r.status_code, r.json()["error"]["code"]) == (422, "invalid_request")
     async with transaction(shop.app.state.sessions) as s:
@@ -172,3 +175,11 @@ async def test_credit_with_idempotency_key_is_applied_once(shop: ShopCtx) -> Non
     assert await _balance(shop, member["id"]) == 25
     other = await shop.api.post("/v1/ledger/credits", json={**body, "amount": 26}, headers={"Idempotency-Key": "k1"})
     assert (other.status_code, other.json()["error"]["code"]) == (422, "idempotency_key_reused")
+
+
+async def test_store_credit_in_any_iso_currency(shop: ShopCtx) -> None:
+    member = await create_member(shop.api)
+    for currency in ("EUR", "JPY", "KWD"):
+        body = {"member_id": member["id"], "asset": f"credit:{currency}", "amount": 100}
+        ok(await shop.api.post("/v1/ledger/credits", json=body), 201)
+        assert await _balance(shop, member["id"], f"credit:{currency}") == 100

@@ -106,7 +106,10 @@ async def test_like_sprint_rewards_members_present_once(shop: ShopCtx, live_serv
 async def test_danmaku_challenge_unlocks_a_coupon_for_everyone_present(shop: ShopCtx, live_server: LiveServer) -> None:
     show = await live_show(shop)
     batch = ok(
-        await shop.api.post("/v1/coupon-batches", json={"name": "Room", "kind": "percent", "percent_bp": 1000}), 201
+        await shop.api.post(
+            "/v1/coupon-batches", json={"name": "Room", "kind": "percent", "percent_bp": 1000, "currency_free": True}
+        ),
+        201,
     )
     viewers = [await member_viewer(shop, live_server, show["id"], n) for n in ("Ana", "Ben", "Chi")]
     await present(shop, *(v for _, v in viewers))

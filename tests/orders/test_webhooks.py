@@ -1,9 +1,6 @@
 from __future__ import annotations
 
 import asyncio
-import base64
-import hashlib
-import hmac
 import time
 from typing import Any
 
@@ -141,57 +138,60 @@ async def test_partial_refunds_accumulate_and_never_exceed_the_total(shop: ShopC
     assert ok(await shop.api.get("/v1/orders/p"))["refunded_minor"] == 2500
 
 
-def shopify_headers(secret: str, body: bytes, topic: str, webhook_id: str) -> dict[str, str]:
-    digest = base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha256).digest()).decode()
-    return {
-        "X-Shopify-Hmac-Sha256": digest,
-        "X-Shopify-Topic": topic,
-        "X-Shopify-Webhook-Id": webhook_id,
-        "Content-Type": "application/json",
-    }
+async def test_a_generic_event_that_gives_a_known_order_another_currency_is_refused(shop: ShopCtx) -> None:
+    ok(await send_order(shop.api, shop.slug, shop.secret, "paid", "c-1", "cust-a", 4000))
+    before = await count(shop.app, InboundEvent)
+    response = await send_order(
+        shop.api, shop.slug, shop.secret, "refunded", "c-1", "cust-a", 4000, currency="EUR", event_id="evt-eur"
+    )
+    assert response.status_code == 409
+    error = response.json()["error"]
+    assert error["code"] == "order_conflict"
+    assert error["details"] == {"field": "currency", "known": "USD", "sent": "EUR"}
+    order = ok(await shop.api.get("/v1/orders/c-1"))
+    assert (order["status"], order["currency"], order["refunded_minor"]) == ("paid", "USD", 0)
+    assert await count(shop.app, InboundEvent) == before  # the refused delivery left nothing behind
+    # The same event id, sent again with the order's own currency, is applied: nothing was claimed by the refusal.
+    fixed = ok(
+        await send_order(shop.api, shop.slug, shop.secret, "refunded", "c-1", "cust-a", 4000, event_id="evt-eur")
+    )
+    assert (fixed["duplicate"], fixed["status"]) == (False, "refunded")
 
 
-async def test_shopify_paid_then_refund(shop: ShopCtx) -> None:
-    paid = orjson.dumps(
-        {
-            "id": 450789469,
-            "currency": "USD",
-            "total_price": "59.90",
-            "financial_status": "paid",
-            "customer": {"id": 207119551, "email": "bob@example.com", "first_name": "Bob"},
-        }
-    )
-    r = await shop.api.post(
-        f"/v1/webhooks/shopify/{shop.slug}",
-        content=paid,
-        headers=shopify_headers("shpss_test", paid, "orders/paid", "wh-1"),
-    )
-    assert ok(r)["status"] == "paid"
-    order = ok(await shop.api.get("/v1/orders/450789469"))
-    assert order["total_minor"] == 5990
-    refund = orjson.dumps(
-        {"order_id": 450789469, "transactions": [{"kind": "refund", "amount": "59.90", "status": "success"}]}
-    )
-    r = await shop.api.post(
-        f"/v1/webhooks/shopify/{shop.slug}",
-        content=refund,
-        headers=shopify_headers("shpss_test", refund, "refunds/create", "wh-2"),
-    )
-    assert ok(r)["status"] == "refunded"
-    r = await shop.api.post(
-        f"/v1/webhooks/shopify/{shop.slug}",
-        content=refund,
-        headers=shopify_headers("shpss_test", refund, "refunds/create", "wh-2"),
-    )
-    assert ok(r)["duplicate"] is True
-    async with transaction(shop.app.state.sessions) as session:
-        member = (await session.execute(select(Member))).scalar_one()
-    assert member.external_id == "207119551"
+async def test_a_generic_event_that_gives_a_known_order_another_customer_is_refused(shop: ShopCtx) -> None:
+    ok(await send_order(shop.api, shop.slug, shop.secret, "created", "c-2", "cust-a", 4000))
+    members_before = await count(shop.app, Member)
+    response = await send_order(shop.api, shop.slug, shop.secret, "paid", "c-2", "cust-b", 4000)
+    assert response.status_code == 409
+    assert response.json()["error"]["code"] == "order_conflict"
+    assert response.json()["error"]["details"]["field"] == "customer.id"
+    assert ok(await shop.api.get("/v1/orders/c-2"))["status"] == "created"
+    assert await count(shop.app, Member) == members_before  # no member was made for the other customer
 
 
-async def test_shopify_bad_hmac(shop: ShopCtx) -> None:
-    body = b'{"id": 1}'
-    headers = shopify_headers("wrong", body, "orders/paid", "wh-9")
-    r = await shop.api.post(f"/v1/webhooks/shopify/{shop.slug}", content=body, headers=headers)
-    assert r.status_code == 401
-    assert await count(shop.app, InboundEvent) == 0
+async def test_an_api_push_that_contradicts_a_known_order_is_refused(shop: ShopCtx) -> None:
+    first = orjson.loads(order_event("api-1", "paid", "c-3", "cust-a", 2500))
+    ok(await shop.api.post("/v1/orders/events", json=first))
+    other_currency = orjson.loads(order_event("api-2", "paid", "c-3", "cust-a", 2500, currency="SGD"))
+    response = await shop.api.post("/v1/orders/events", json=other_currency)
+    assert (response.status_code, response.json()["error"]["code"]) == (409, "order_conflict")
+    other_customer = orjson.loads(order_event("api-3", "refunded", "c-3", "cust-z", 2500))
+    response = await shop.api.post("/v1/orders/events", json=other_customer)
+    assert (response.status_code, response.json()["error"]["code"]) == (409, "order_conflict")
+    order = ok(await shop.api.get("/v1/orders/c-3"))
+    assert (order["status"], order["currency"], order["refunded_minor"]) == ("paid", "USD", 0)
+
+
+async def test_the_generic_webhook_headers_and_signature_are_in_the_openapi_document(shop: ShopCtx) -> None:
+    spec = ok(await shop.api.get("/openapi.json"))
+    generic = spec["paths"]["/v1/webhooks/orders"]["post"]
+    params = {p["name"]: p for p in generic["parameters"]}
+    assert {"x-liveloop-shop", "x-liveloop-timestamp", "x-liveloop-signature"} <= set(params)
+    assert all(params[n]["in"] == "header" and params[n]["description"] for n in params)
+    assert '"{X-Liveloop-Timestamp}.{raw request body}"' in generic["description"]
+    assert "HMAC-SHA256" in generic["description"] and "v1=<hex>" in generic["description"]
+    shopify = spec["paths"]["/v1/webhooks/shopify/{shop_slug}"]["post"]
+    headers = {p["name"]: p for p in shopify["parameters"] if p["in"] == "header"}
+    assert {"x-shopify-hmac-sha256", "x-shopify-topic", "x-shopify-webhook-id"} <= set(headers)
+    assert "not signed" in headers["x-shopify-topic"]["description"]
+    assert "It covers the body only" in " ".join(shopify["description"].split())

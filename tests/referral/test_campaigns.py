@@ -68,6 +68,18 @@ async def test_a_campaign_needs_a_reward_and_sane_budgets(shop: ShopCtx) -> None
     assert sorted((b["unit"], b["limit"]) for b in ok(r)["budgets"]) == [("USD", 5000), ("points", 100)]
 
 
+async def test_reward_currencies_are_iso_codes(shop: ShopCtx) -> None:
+    for reward in (
+        {"type": "credit", "amount": 300, "currency": "XYZ"},
+        {"type": "credit", "amount": 300, "currency": "usd"},
+        {"type": "gift", "sku": "TOTE", "value_minor": 900, "currency": "euro"},
+    ):
+        r = await shop.api.post("/v1/campaigns", json={"name": "x", "inviter_reward": reward})
+        assert (r.status_code, r.json()["error"]["code"]) == (422, "invalid_request"), reward
+    gift = {"type": "gift", "sku": "TOTE", "value_minor": 900, "currency": "EUR"}
+    assert (await create_campaign(shop.api, inviter_reward=gift))["inviter_reward"]["currency"] == "EUR"
+
+
 async def test_reaching_last_weeks_target_lifts_this_weeks_perk_level(shop: ShopCtx) -> None:
     group = await create_group(
         shop.api,

@@ -18,6 +18,17 @@ async def test_requests_without_a_valid_key_are_refused(shop: ShopCtx) -> None:
     assert (r.status_code, r.json()["error"]["code"]) == (401, "invalid_api_key")
 
 
+async def test_a_real_prefix_with_a_wrong_secret_is_refused(shop: ShopCtx) -> None:
+    ll, hex_part, secret = shop.key.split("_", 2)  # ll_<lookup prefix>_<secret>
+    prefix = f"{ll}_{hex_part}"
+    for forged in (f"{prefix}_{'x' * len(secret)}", f"{prefix}_", f"{prefix}_{secret[:-1]}"):
+        async with shop.client(key=forged) as client:
+            r = await client.get("/v1/campaigns")
+        assert (r.status_code, r.json()["error"]["code"]) == (401, "invalid_api_key"), forged
+    async with shop.client() as genuine:
+        assert (await genuine.get("/v1/campaigns")).status_code == 200
+
+
 async def test_a_key_of_another_shop_sees_nothing_of_this_one(shop: ShopCtx, app: Any) -> None:
     other = await make_shop(app, slug="globex")
     member = await create_member(shop.api)

@@ -3,16 +3,16 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from liveloop.coupons import service
 from liveloop.kit.errors import Unprocessable
 from liveloop.kit.http import Session, UnitOfWorkRoute
+from liveloop.kit.money import Currency
 from liveloop.kit.pagination import Page, Pagination
 from liveloop.kit.schemas import (
-    Currency,
     Id,
     Money,
     PathCode,
@@ -24,6 +24,7 @@ from liveloop.kit.schemas import (
     Timestamp,
 )
 from liveloop.members.service import get_member
+from liveloop.models import CouponBatchStatus
 from liveloop.shops.auth import Operator, requires
 
 router = APIRouter(prefix="/v1", route_class=UnitOfWorkRoute, tags=["coupons"])
@@ -32,13 +33,21 @@ router = APIRouter(prefix="/v1", route_class=UnitOfWorkRoute, tags=["coupons"])
 class BatchCreate(RequestModel):
     name: str = Field(min_length=1, max_length=200)
     kind: Literal["fixed", "percent", "gift"]
-    count: int = Field(0, ge=0, le=service.MAX_BATCH, description="Unbound codes to generate now")
+    count: int = Field(
+        0,
+        ge=0,
+        le=service.MAX_BATCH,
+        description=f"Unbound codes to generate: up to {service.CHUNK} at once, more in the background",
+    )
     member_ids: list[Id] = Field(
         default_factory=list, max_length=1000, description="Also one code bound to each of these members"
     )
     pattern: str = Field("####-####", min_length=4, max_length=64, description="'#' is a random character")
     amount_minor: PositiveMoney | None = None
-    currency: Currency | None = None
+    currency: Currency | None = Field(
+        None, description="Required, except for a percent coupon marked currency_free; orders must be in it"
+    )
+    currency_free: bool = Field(False, description="Percent coupons only: valid on orders in any currency")
     percent_bp: int | None = Field(None, gt=0, le=10_000)
     gift_sku: str | None = Field(None, max_length=100)
     min_spend_minor: Money = 0
@@ -57,6 +66,7 @@ class BatchOut(BaseModel):
     pattern: str
     amount_minor: int | None
     currency: str | None
+    currency_free: bool
     percent_bp: int | None
     gift_sku: str | None
     min_spend_minor: int
@@ -66,6 +76,9 @@ class BatchOut(BaseModel):
     starts_at: datetime | None
     ends_at: datetime | None
     created_at: datetime
+    status: str = Field(description="generating (codes are being made; not usable yet) or ready")
+    codes_total: int = Field(description="Unbound codes asked for at creation")
+    codes_generated: int = Field(description="How many of them exist so far")
     issued: int = 0
     redeemed: int = 0
 
@@ -118,23 +131,38 @@ class RedemptionOut(BaseModel):
     rolled_back_at: datetime | None
 
 
-@router.post("/coupon-batches", response_model=BatchCreated, status_code=201)
-async def create_batch(body: BatchCreate, session: Session, op: Operator = requires("coupons:write")) -> Any:
+@router.post(
+    "/coupon-batches",
+    response_model=BatchCreated,
+    status_code=201,
+    responses={
+        202: {
+            "model": BatchCreated,
+            "description": "Accepted: more codes than one chunk are being generated in the background. "
+            "Poll GET /v1/coupon-batches/{id} until status is ready (codes_generated of codes_total).",
+        }
+    },
+)
+async def create_batch(
+    body: BatchCreate, response: Response, session: Session, op: Operator = requires("coupons:write")
+) -> Any:
+    """Create a batch. Up to one chunk of codes is made at once (201, status ready); a larger batch answers 202
+    with status generating and fills in the background. A batch can be used once it is ready."""
     for member_id in body.member_ids:
         await get_member(session, op.shop_id, member_id)
     data = body.model_dump(exclude={"member_ids", "count"})
-    batch, coupons = await service.create_batch(session, op.shop_id, count=body.count, **data)
-    bound = (
+    batch = await service.create_batch(session, op.shop_id, count=body.count, **data)
+    if body.member_ids:
         await service.generate(session, batch, len(body.member_ids), member_ids=body.member_ids)
-        if body.member_ids
-        else []
-    )
+    coupons = await service.first_codes(session, batch.id, limit=service.CHUNK)
     issued, used = await service.batch_stats(session, batch.id)
+    if batch.status != CouponBatchStatus.READY:
+        response.status_code = 202
     return {
         **BatchOut.model_validate(batch).model_dump(),
         "issued": issued,
         "redeemed": used,
-        "coupons": [CouponOut.model_validate(c) for c in [*coupons, *bound][:1000]],
+        "coupons": [CouponOut.model_validate(c) for c in coupons],
     }
 
 

@@ -1,7 +1,17 @@
 """Coupons: bulk generation, binding, validation, redemption and rollback.
 
 Usage limits are enforced by atomic conditional updates (``uses = uses + 1 WHERE uses < max_uses``) with
-a CHECK constraint underneath, never by read-then-write, so racing redemptions cannot oversell.
+a CHECK constraint underneath, never by read-then-write, so racing redemptions cannot oversell. Stacking
+works the same way on one row per order (:class:`~liveloop.models.CouponOrder`).
+
+A batch's unbound codes are made in chunks of :data:`CHUNK`, one short transaction each
+(:func:`generate_chunk`). A batch of at most one chunk is made by the request that creates it; a larger one
+is answered at once with the status ``generating`` and filled in the background (:mod:`liveloop.coupons.tasks`
+in the API process, and the worker's ``coupon_batches`` job). Each chunk first moves the batch's
+``codes_generated`` forward with a conditional update, then inserts its codes, in one transaction: a chunk
+commits whole or not at all, and two processes can never make the same chunk, so a killed process leaves
+neither duplicates nor gaps. A batch is used only once it is ``ready``: until then its codes can be listed
+but not validated or redeemed (``coupon_batch_generating``).
 """
 
 from __future__ import annotations
@@ -21,15 +31,73 @@ from liveloop.kit.errors import Conflict, NotFound, Unprocessable
 from liveloop.kit.ids import code_from_pattern, new_id, pattern_space
 from liveloop.kit.money import is_currency, percent_of
 from liveloop.kit.pagination import PageRequest, paginate
-from liveloop.kit.sql import insert_ignoring_conflicts, table
+from liveloop.kit.sql import for_update, insert_ignoring_conflicts, table
 from liveloop.kit.time import utc_now
-from liveloop.models import Coupon, CouponBatch, CouponMemberUsage, CouponRedemption
+from liveloop.models import (
+    Coupon,
+    CouponBatch,
+    CouponBatchStatus,
+    CouponMemberUsage,
+    CouponOrder,
+    CouponRedemption,
+)
 
 MAX_BATCH = 100_000
+CHUNK = 1_000  # codes per transaction; a batch of at most this many is made inline
+GENERATION_STARTED = "liveloop.coupons.generation_started"  # session.info flag read after commit
 
 
 class CouponRejected(Unprocessable):
     code = "coupon_rejected"
+
+
+class CouponNotStackable(Conflict):
+    code = "coupon_not_stackable"
+
+
+class CouponBatchGenerating(Conflict):
+    code = "coupon_batch_generating"
+
+
+def _invalid(message: str) -> Unprocessable:
+    return Unprocessable(message, code="invalid_coupon")
+
+
+def _check_money_rules(
+    kind: str,
+    *,
+    amount_minor: int | None,
+    currency: str | None,
+    currency_free: bool,
+    percent_bp: int | None,
+    gift_sku: str | None,
+    min_spend_minor: int,
+) -> None:
+    """A coupon's currency: every batch has one, except a percent batch marked ``currency_free``."""
+    if kind not in ("fixed", "percent", "gift"):
+        raise _invalid("kind is one of fixed, percent, gift.")
+    if currency is not None and not is_currency(currency):
+        raise _invalid(f"{currency!r} is not an ISO 4217 currency code; use one such as USD.")
+    if kind == "fixed" and (not amount_minor or amount_minor <= 0 or currency is None):
+        raise _invalid("A fixed coupon needs a positive amount_minor and an ISO currency.")
+    if kind == "percent" and not (percent_bp and 0 < percent_bp <= 10_000):
+        raise _invalid("A percent coupon needs percent_bp between 1 and 10000 (10000 = 100 %).")
+    if kind == "gift" and not gift_sku:
+        raise _invalid("A gift coupon needs a gift_sku.")
+    if currency_free:
+        if kind != "percent":
+            raise _invalid("Only a percent coupon can be currency_free; give this one a currency.")
+        if currency is not None:
+            raise _invalid("A currency_free coupon has no currency; drop currency or currency_free.")
+        if min_spend_minor:
+            raise _invalid("A currency_free coupon cannot have a min_spend_minor: it would be in no currency.")
+    elif kind == "percent" and currency is None:
+        raise _invalid(
+            "A percent coupon needs the currency of the orders it applies to, or currency_free: true "
+            "to apply to orders in any currency."
+        )
+    elif min_spend_minor and currency is None:
+        raise _invalid("min_spend_minor needs a currency to be counted in.")
 
 
 async def create_batch(
@@ -42,6 +110,7 @@ async def create_batch(
     pattern: str = "####-####",
     amount_minor: int | None = None,
     currency: str | None = None,
+    currency_free: bool = False,
     percent_bp: int | None = None,
     gift_sku: str | None = None,
     min_spend_minor: int = 0,
@@ -50,18 +119,17 @@ async def create_batch(
     stackable: bool = False,
     starts_at: datetime | None = None,
     ends_at: datetime | None = None,
-    member_ids: list[str] | None = None,
-) -> tuple[CouponBatch, list[Coupon]]:
-    if kind == "fixed" and (not amount_minor or amount_minor <= 0 or not currency or not is_currency(currency)):
-        raise Unprocessable("A fixed coupon needs a positive amount_minor and an ISO currency.", code="invalid_coupon")
-    if kind == "percent" and not (percent_bp and 0 < percent_bp <= 10_000):
-        raise Unprocessable(
-            "A percent coupon needs percent_bp between 1 and 10000 (10000 = 100 %).", code="invalid_coupon"
-        )
-    if kind == "gift" and not gift_sku:
-        raise Unprocessable("A gift coupon needs a gift_sku.", code="invalid_coupon")
-    if kind not in ("fixed", "percent", "gift"):
-        raise Unprocessable("kind is one of fixed, percent, gift.", code="invalid_coupon")
+) -> CouponBatch:
+    """A new batch with ``count`` unbound codes: made now when they fit in one chunk, else in the background."""
+    _check_money_rules(
+        kind,
+        amount_minor=amount_minor,
+        currency=currency,
+        currency_free=currency_free,
+        percent_bp=percent_bp,
+        gift_sku=gift_sku,
+        min_spend_minor=min_spend_minor,
+    )
     if not 0 <= count <= MAX_BATCH:
         raise Unprocessable(f"Generate between 0 and {MAX_BATCH} coupons at a time.", code="invalid_count")
     if pattern.count("#") < 4 or pattern_space(pattern) < 100 * max(count, 1):
@@ -81,6 +149,7 @@ async def create_batch(
         kind=kind,
         amount_minor=amount_minor,
         currency=currency,
+        currency_free=currency_free,
         percent_bp=percent_bp,
         gift_sku=gift_sku,
         min_spend_minor=min_spend_minor,
@@ -89,19 +158,72 @@ async def create_batch(
         stackable=stackable,
         starts_at=starts_at,
         ends_at=ends_at,
+        status=CouponBatchStatus.GENERATING if count else CouponBatchStatus.READY,
+        codes_total=count,
+        codes_generated=0,
         created_at=utc_now(),
     )
     session.add(batch)
     await session.flush()
-    coupons = await generate(session, batch, count, member_ids=member_ids)
-    return batch, coupons
+    if count <= CHUNK:
+        await generate_chunk(session, batch)
+    else:
+        # Picked up once this transaction commits (see liveloop.coupons.tasks).
+        session.sync_session.info[GENERATION_STARTED] = True
+    return batch
 
 
-async def generate(
-    session: AsyncSession, batch: CouponBatch, count: int, *, member_ids: list[str] | None = None
-) -> list[Coupon]:
-    """Insert ``count`` new unique codes (one per member when ``member_ids`` is given)."""
-    pending: list[str | None] = list(member_ids) if member_ids else [None] * count
+async def generate_chunk(session: AsyncSession, batch: CouponBatch) -> int:
+    """Make the batch's next chunk of unbound codes in this transaction; returns how many (0: none to make).
+
+    The conditional update that moves ``codes_generated`` forward is the chunk's claim: a concurrent caller
+    that read the same starting point updates nothing and makes nothing.
+    """
+    start = batch.codes_generated
+    size = min(CHUNK, batch.codes_total - start)
+    if batch.status != CouponBatchStatus.GENERATING or size <= 0:
+        return 0
+    finished = start + size >= batch.codes_total
+    claimed = await session.execute(
+        update(CouponBatch)
+        .where(
+            CouponBatch.id == batch.id,
+            CouponBatch.status == CouponBatchStatus.GENERATING,
+            CouponBatch.codes_generated == start,
+        )
+        .values(
+            codes_generated=start + size,
+            status=CouponBatchStatus.READY if finished else CouponBatchStatus.GENERATING,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    if claimed.rowcount != 1:  # type: ignore[attr-defined]
+        return 0
+    await _insert_codes(session, batch, [None] * size)
+    await session.refresh(batch, ["codes_generated", "status"])
+    return size
+
+
+async def generate_next_chunk(session: AsyncSession) -> int:
+    """One chunk of the oldest batch still generating (skipping one another process is making)."""
+    query = (
+        select(CouponBatch)
+        .where(CouponBatch.status == CouponBatchStatus.GENERATING)
+        .order_by(CouponBatch.created_at, CouponBatch.id)
+        .limit(1)
+        .execution_options(populate_existing=True)
+    )
+    if for_update(session):
+        query = query.with_for_update(skip_locked=True)
+    batch = (await session.execute(query)).scalar_one_or_none()
+    if batch is None:
+        return 0
+    return await generate_chunk(session, batch)
+
+
+async def _insert_codes(session: AsyncSession, batch: CouponBatch, owners: list[str | None]) -> list[str]:
+    """Insert one new unique code per owner (``None``: unbound); returns the new coupons' ids."""
+    pending = list(owners)
     made: list[str] = []
     now = utc_now()
     while pending:
@@ -118,26 +240,27 @@ async def generate(
             }
             for owner in pending
         ]
-        for start in range(0, len(rows), 1000):
-            await session.execute(insert_ignoring_conflicts(session, table(Coupon), rows[start : start + 1000]))
+        # One statement per chunk, compiled once: the rows a unique code already had are skipped, and
+        # RETURNING names the ones that went in.
+        insert = insert_ignoring_conflicts(session, table(Coupon)).returning(table(Coupon).c.id)
         inserted: set[str] = set()
-        for start in range(0, len(rows), 1000):
-            inserted |= set(
-                (
-                    await session.execute(
-                        select(Coupon.id).where(Coupon.id.in_([r["id"] for r in rows[start : start + 1000]]))
-                    )
-                ).scalars()
-            )
+        for start in range(0, len(rows), CHUNK):
+            inserted |= set((await session.execute(insert, rows[start : start + CHUNK])).scalars())
         made.extend(r["id"] for r in rows if r["id"] in inserted)
         # Codes that collided with existing ones were skipped; their owners go round again.
         pending = [r["member_id"] for r in rows if r["id"] not in inserted]
-    if not made:
-        return []
+    return made
+
+
+async def generate(
+    session: AsyncSession, batch: CouponBatch, count: int, *, member_ids: list[str] | None = None
+) -> list[Coupon]:
+    """Insert ``count`` new unique codes now (one per member when ``member_ids`` is given)."""
+    made = await _insert_codes(session, batch, list(member_ids) if member_ids else [None] * count)
     coupons: list[Coupon] = []
-    for start in range(0, len(made), 1000):
+    for start in range(0, len(made), CHUNK):
         coupons.extend(
-            (await session.execute(select(Coupon).where(Coupon.id.in_(made[start : start + 1000])))).scalars()
+            (await session.execute(select(Coupon).where(Coupon.id.in_(made[start : start + CHUNK])))).scalars()
         )
     return coupons
 
@@ -205,6 +328,11 @@ async def validate(
     coupon = await get_coupon(session, shop_id, code)
     batch = await session.get(CouponBatch, coupon.batch_id)
     assert batch is not None
+    if batch.status != CouponBatchStatus.READY:
+        raise CouponBatchGenerating(
+            f"This coupon's batch is still being generated ({batch.codes_generated} of {batch.codes_total} "
+            f"codes); poll GET /v1/coupon-batches/{batch.id} and use it once its status is ready."
+        )
     if coupon.voided_at is not None:
         raise _reject("coupon_void", "This coupon was voided by the shop.")
     if coupon.member_id is not None and coupon.member_id != member_id:
@@ -224,8 +352,12 @@ async def validate(
     ).scalar_one_or_none() or 0
     if used >= batch.max_uses_per_member:
         raise _reject("member_limit_reached", "This member has used this offer as many times as it allows.")
-    if batch.kind == "fixed" and batch.currency != currency:
-        raise _reject("currency_mismatch", f"This coupon is in {batch.currency}; the order is in {currency}.")
+    if batch.currency is not None and batch.currency != currency:
+        raise _reject(
+            "currency_mismatch",
+            f"This coupon is in {batch.currency}; the order is in {currency}. Only a currency-free percent "
+            "coupon applies to orders in any currency.",
+        )
     if order_total_minor < batch.min_spend_minor:
         raise _reject("min_spend_not_met", f"The order must reach {batch.min_spend_minor} minor units first.")
     if batch.kind == "fixed":
@@ -261,23 +393,21 @@ async def redeem(
     quote = await validate(
         session, shop_id, code, member_id=member_id, order_total_minor=order_total_minor, currency=currency
     )
-    if order_ref:
-        others = list(
-            (
-                await session.execute(
-                    select(CouponBatch.stackable)
-                    .join(Coupon, Coupon.batch_id == CouponBatch.id)
-                    .join(CouponRedemption, CouponRedemption.coupon_id == Coupon.id)
-                    .where(
-                        CouponRedemption.shop_id == shop_id,
-                        CouponRedemption.order_ref == order_ref,
-                        CouponRedemption.status == "redeemed",
-                    )
+    if order_ref and not await _take_order_slot(session, shop_id, order_ref, stackable=quote.batch.stackable):
+        # A concurrent retry of this very redemption may have won the slot: answer what it answered.
+        prior = (
+            await session.execute(
+                select(CouponRedemption).where(
+                    CouponRedemption.shop_id == shop_id, CouponRedemption.idempotency_key == idempotency_key
                 )
-            ).scalars()
+            )
+        ).scalar_one_or_none()
+        if prior is not None:
+            return prior
+        raise CouponNotStackable(
+            "This order already uses a coupon that cannot be combined with this one; roll that redemption "
+            "back first, or use a stackable coupon."
         )
-        if others and (not quote.batch.stackable or not all(others)):
-            raise _reject("coupon_not_stackable", "This order already uses a coupon that cannot be combined.")
     taken = await session.execute(
         update(Coupon)
         .where(Coupon.id == quote.coupon.id, Coupon.uses < Coupon.max_uses, Coupon.voided_at.is_(None))
@@ -360,6 +490,13 @@ async def rollback(session: AsyncSession, shop_id: str, redemption_id: str) -> C
             .values(uses=CouponMemberUsage.uses - 1)
             .execution_options(synchronize_session=False)
         )
+        if redemption.order_ref:
+            await session.execute(
+                update(CouponOrder)
+                .where(CouponOrder.shop_id == shop_id, CouponOrder.order_ref == redemption.order_ref)
+                .values(redeemed=CouponOrder.redeemed - 1, non_stackable=False)
+                .execution_options(synchronize_session=False)
+            )
     await session.refresh(redemption)
     return redemption
 
@@ -388,9 +525,18 @@ async def list_batches(session: AsyncSession, shop_id: str, page: PageRequest) -
 
 
 async def batch_codes(session: AsyncSession, batch: CouponBatch, page: PageRequest) -> tuple[list[Coupon], str | None]:
-    """The codes of one batch, in the order they were made (ids are time-ordered; index on batch and id)."""
+    """The codes of one batch, in the order they were made (ids are time-ordered; index on batch and id).
+
+    A batch still ``generating`` lists the codes its committed chunks made so far.
+    """
     query = select(Coupon).where(Coupon.batch_id == batch.id)
     return await paginate(session, query, page, [Coupon.id])
+
+
+async def first_codes(session: AsyncSession, batch_id: str, *, limit: int) -> list[Coupon]:
+    """The first ``limit`` codes of a batch, in the order they were made."""
+    query = select(Coupon).where(Coupon.batch_id == batch_id).order_by(Coupon.id).limit(limit)
+    return list((await session.execute(query)).scalars())
 
 
 async def batch_stats(session: AsyncSession, batch_id: str) -> tuple[int, int]:
@@ -462,3 +608,38 @@ async def export_codes_csv(
         if len(rows) < chunk:
             return
         after = rows[-1].id
+
+
+async def _take_order_slot(session: AsyncSession, shop_id: str, order_ref: str, *, stackable: bool) -> bool:
+    """Count one more coupon on the order, if the stacking rules let it join; False when they do not.
+
+    A non-stackable coupon joins only an order with no coupon yet, a stackable one any order without a
+    non-stackable coupon. Racing redemptions of one order queue on its row (PostgreSQL re-checks the
+    condition once the one ahead commits; SQLite runs one writer at a time), so only one of them wins.
+    """
+    await session.execute(
+        insert_ignoring_conflicts(
+            session,
+            table(CouponOrder),
+            {
+                "id": new_id("cpo"),
+                "shop_id": shop_id,
+                "order_ref": order_ref,
+                "redeemed": 0,
+                "non_stackable": False,
+                "created_at": utc_now(),
+            },
+        )
+    )
+    where = [CouponOrder.shop_id == shop_id, CouponOrder.order_ref == order_ref]
+    if stackable:
+        where.append(CouponOrder.non_stackable.is_(False))
+    else:
+        where.append(CouponOrder.redeemed == 0)
+    taken = await session.execute(
+        update(CouponOrder)
+        .where(*where)
+        .values(redeemed=CouponOrder.redeemed + 1, non_stackable=not stackable)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(taken.rowcount == 1)  # type: ignore[attr-defined]

@@ -1,20 +1,28 @@
-"""Events out: written to the outbox in the caller's transaction, delivered by the worker after commit."""
+"""Events out: written to the outbox in the caller's transaction, delivered by the worker after commit.
+
+Also the shop's webhook endpoints (registered, updated, paused, deleted, their secrets rotated) and their
+deliveries (listed, re-sent).
+"""
 
 from __future__ import annotations
 
-from datetime import timedelta
+import secrets
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import event, select, update
+from sqlalchemy import delete, event, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
+from liveloop.events.errors import EventsErrorCode
+from liveloop.kit import netguard
+from liveloop.kit.errors import Conflict, NotFound, Unprocessable
 from liveloop.kit.ids import new_id
 from liveloop.kit.pagination import PageRequest, paginate
 from liveloop.kit.sql import for_update, insert_ignoring_conflicts, table
 from liveloop.kit.time import utc_now
 from liveloop.kit.txbuffer import TransactionBuffer
-from liveloop.models import OutboxEvent, WebhookDelivery, WebhookEndpoint
+from liveloop.models import DeliveryStatus, OutboxEvent, WebhookDelivery, WebhookEndpoint
 
 EVENT_TYPES = (
     "member.created",
@@ -94,10 +102,11 @@ async def fan_out(session: AsyncSession, *, limit: int = 500) -> int:
     now = utc_now()
     shops = {e.shop_id for e in events}
     endpoints: dict[str, list[tuple[str, list[Any]]]] = {}
+    # Paused endpoints get their deliveries too: held until the endpoint is resumed.
     for endpoint_id, shop_id, types in (
         await session.execute(
             select(WebhookEndpoint.id, WebhookEndpoint.shop_id, WebhookEndpoint.event_types).where(
-                WebhookEndpoint.shop_id.in_(shops), WebhookEndpoint.active.is_(True)
+                WebhookEndpoint.shop_id.in_(shops)
             )
         )
     ).all():
@@ -108,7 +117,7 @@ async def fan_out(session: AsyncSession, *, limit: int = 500) -> int:
             "shop_id": e.shop_id,
             "event_id": e.id,
             "endpoint_id": endpoint_id,
-            "status": "pending",
+            "status": DeliveryStatus.PENDING,
             "attempts": 0,
             "next_attempt_at": now,
             "created_at": now,
@@ -142,3 +151,209 @@ async def list_events(
     if event_type:
         query = query.where(OutboxEvent.type == event_type)
     return await paginate(session, query, page, [OutboxEvent.id], descending=True)
+
+
+# Webhook endpoints
+
+MAX_ENDPOINTS_PER_SHOP = 20
+DEFAULT_SECRET_OVERLAP = timedelta(hours=24)
+
+
+def _new_secret() -> str:
+    return "whsec_" + secrets.token_urlsafe(32)
+
+
+def check_event_types(event_types: list[str]) -> list[str]:
+    unknown = sorted(set(event_types) - set(EVENT_TYPES) - {"*"})
+    if unknown:
+        raise Unprocessable(
+            f"Unknown event types {unknown}; use '*' or some of {list(EVENT_TYPES)}.",
+            code=EventsErrorCode.UNKNOWN_EVENT_TYPE,
+        )
+    return list(dict.fromkeys(event_types)) or ["*"]
+
+
+async def check_endpoint_url(url: str, *, allow_private: bool) -> str:
+    """The URL, if requests may go there: http(s), no credentials, a host that is (resolves to) public addresses."""
+    try:
+        await netguard.check_url(url, allow_private=allow_private)
+    except netguard.TargetRefused as refused:
+        if refused.kind == "invalid":
+            raise Unprocessable(refused.reason, code=EventsErrorCode.INVALID_URL) from None
+        if refused.kind == "unresolvable":
+            raise Unprocessable(
+                f"{refused.reason} Check the spelling and the DNS record, then register it again.",
+                code=EventsErrorCode.WEBHOOK_HOST_UNRESOLVABLE,
+            ) from None
+        raise Unprocessable(
+            f"Webhooks are not sent there: {refused.reason} Give a URL on the public internet.",
+            code=EventsErrorCode.FORBIDDEN_WEBHOOK_TARGET,
+        ) from None
+    return url
+
+
+async def create_endpoint(
+    session: AsyncSession,
+    shop_id: str,
+    *,
+    url: str,
+    event_types: list[str],
+    description: str | None = None,
+    allow_private: bool = False,
+) -> WebhookEndpoint:
+    event_types = check_event_types(event_types)
+    count = (await session.execute(select(func.count()).where(WebhookEndpoint.shop_id == shop_id))).scalar_one()
+    if count >= MAX_ENDPOINTS_PER_SHOP:
+        raise Conflict(
+            f"A shop has at most {MAX_ENDPOINTS_PER_SHOP} webhook endpoints; delete one you no longer use, "
+            "or subscribe an existing one to more event types.",
+            code=EventsErrorCode.TOO_MANY_WEBHOOK_ENDPOINTS,
+        )
+    await check_endpoint_url(url, allow_private=allow_private)
+    endpoint = WebhookEndpoint(
+        id=new_id("whe"),
+        shop_id=shop_id,
+        url=url,
+        description=description,
+        secret=_new_secret(),
+        event_types=event_types,
+        active=True,
+    )
+    session.add(endpoint)
+    await session.flush()
+    return endpoint
+
+
+async def list_endpoints(
+    session: AsyncSession, shop_id: str, page: PageRequest
+) -> tuple[list[WebhookEndpoint], str | None]:
+    """The shop's webhook endpoints, oldest first."""
+    query = select(WebhookEndpoint).where(WebhookEndpoint.shop_id == shop_id)
+    return await paginate(session, query, page, [WebhookEndpoint.created_at, WebhookEndpoint.id])
+
+
+async def get_endpoint(session: AsyncSession, shop_id: str, endpoint_id: str, *, lock: bool = False) -> WebhookEndpoint:
+    query = select(WebhookEndpoint).where(WebhookEndpoint.shop_id == shop_id, WebhookEndpoint.id == endpoint_id)
+    if lock and for_update(session):
+        query = query.with_for_update()
+    endpoint = (await session.execute(query)).scalar_one_or_none()
+    if endpoint is None:
+        raise NotFound(
+            f"This shop has no webhook endpoint {endpoint_id!r}; list them with GET /v1/webhook-endpoints.",
+            code=EventsErrorCode.WEBHOOK_ENDPOINT_NOT_FOUND,
+        )
+    return endpoint
+
+
+async def update_endpoint(
+    session: AsyncSession, shop_id: str, endpoint_id: str, changes: dict[str, Any], *, allow_private: bool = False
+) -> WebhookEndpoint:
+    """Apply ``changes`` (any of url, event_types, description, active). A new URL is checked again."""
+    endpoint = await get_endpoint(session, shop_id, endpoint_id, lock=True)
+    if "event_types" in changes:
+        endpoint.event_types = check_event_types(changes["event_types"])
+    if "url" in changes and changes["url"] != endpoint.url:
+        endpoint.url = await check_endpoint_url(changes["url"], allow_private=allow_private)
+    if "description" in changes:
+        endpoint.description = changes["description"]
+    if "active" in changes:
+        endpoint.active = bool(changes["active"])
+    await session.flush()
+    return endpoint
+
+
+async def delete_endpoint(session: AsyncSession, shop_id: str, endpoint_id: str) -> None:
+    """Remove the endpoint; its queued deliveries are dropped with it and nothing more is sent there."""
+    endpoint = await get_endpoint(session, shop_id, endpoint_id, lock=True)
+    await session.execute(delete(WebhookDelivery).where(WebhookDelivery.endpoint_id == endpoint.id))
+    await session.delete(endpoint)
+    await session.flush()
+
+
+async def rotate_secret(
+    session: AsyncSession, shop_id: str, endpoint_id: str, *, overlap: timedelta = DEFAULT_SECRET_OVERLAP
+) -> tuple[WebhookEndpoint, str]:
+    """A new signing secret (returned once). For ``overlap`` the old one signs deliveries beside it."""
+    endpoint = await get_endpoint(session, shop_id, endpoint_id, lock=True)
+    secret = _new_secret()
+    if overlap > timedelta(0):
+        endpoint.previous_secret = endpoint.secret
+        endpoint.previous_secret_expires_at = utc_now() + overlap
+    else:
+        endpoint.previous_secret = None
+        endpoint.previous_secret_expires_at = None
+    endpoint.secret = secret
+    await session.flush()
+    return endpoint, secret
+
+
+def signing_secrets(
+    secret: str, previous_secret: str | None, previous_expires_at: datetime | None, now: datetime
+) -> list[str]:
+    """The secrets a delivery is signed with: the current one, and the previous one while it overlaps."""
+    if previous_secret and previous_expires_at is not None and previous_expires_at > now:
+        return [secret, previous_secret]
+    return [secret]
+
+
+async def list_deliveries(
+    session: AsyncSession,
+    shop_id: str,
+    endpoint_id: str,
+    page: PageRequest,
+    *,
+    status: DeliveryStatus | None = None,
+) -> tuple[list[tuple[WebhookDelivery, str]], str | None]:
+    """An endpoint's deliveries with their event types, newest first; and the cursor of the next page."""
+    endpoint = await get_endpoint(session, shop_id, endpoint_id)
+    query = (
+        select(WebhookDelivery, OutboxEvent.type)
+        .join(OutboxEvent, OutboxEvent.id == WebhookDelivery.event_id)
+        .where(WebhookDelivery.endpoint_id == endpoint.id)
+    )
+    if status is not None:
+        query = query.where(WebhookDelivery.status == status)
+    rows, cursor = await paginate(
+        session, query, page, [WebhookDelivery.id], descending=True, row_key=lambda row: [row[0].id]
+    )
+    return [(row[0], row[1]) for row in rows], cursor
+
+
+async def resend_delivery(
+    session: AsyncSession, shop_id: str, endpoint_id: str, delivery_id: str
+) -> tuple[WebhookDelivery, str]:
+    """Queue a new attempt of a delivery now, whatever its status. Idempotent: while it is queued or under
+    way, asking again changes nothing. Receivers dedupe by the event id, which stays the same."""
+    endpoint = await get_endpoint(session, shop_id, endpoint_id)
+    if not endpoint.active:
+        raise Conflict(
+            "This endpoint is paused, so nothing is sent to it; resume it (PATCH with active: true) and its "
+            "queued deliveries go out.",
+            code=EventsErrorCode.WEBHOOK_ENDPOINT_PAUSED,
+        )
+    now = utc_now()
+    await session.execute(
+        update(WebhookDelivery)
+        .where(
+            WebhookDelivery.id == delivery_id,
+            WebhookDelivery.endpoint_id == endpoint.id,
+            or_(WebhookDelivery.locked_until.is_(None), WebhookDelivery.locked_until < now),
+        )
+        .values(status=DeliveryStatus.PENDING, next_attempt_at=now, locked_until=None)
+        .execution_options(synchronize_session=False)
+    )
+    row = (
+        await session.execute(
+            select(WebhookDelivery, OutboxEvent.type)
+            .join(OutboxEvent, OutboxEvent.id == WebhookDelivery.event_id)
+            .where(WebhookDelivery.id == delivery_id, WebhookDelivery.endpoint_id == endpoint.id)
+            .execution_options(populate_existing=True)
+        )
+    ).one_or_none()
+    if row is None:
+        raise NotFound(
+            f"Endpoint {endpoint_id!r} has no delivery {delivery_id!r}; list them with "
+            f"GET /v1/webhook-endpoints/{endpoint_id}/deliveries.",
+            code=EventsErrorCode.WEBHOOK_DELIVERY_NOT_FOUND,
+        )
+    return row[0], row[1]

@@ -1,36 +1,69 @@
 """The worker: delivers queued webhooks and runs the due scheduled jobs. Safe to run in several processes.
 
+Two loops that never wait for each other: one runs the scheduled jobs (settlement, reward release,
+expiry, cues, scoreboards), the other hands out deliveries. Each delivery runs as its own task, at most
+``endpoint_concurrency`` per endpoint and ``concurrency`` in all, and each attempt has one deadline for
+connect, send and read; so an endpoint that hangs, trickles or answers gigabytes holds up only its own
+deliveries.
+
 Deliveries are claimed with a lease (``locked_until``) in a short transaction, sent without holding a
 database connection, then marked. A worker killed between claim and mark leaves the lease to expire, and
 the delivery is sent again: at least once, with the event id for receivers to dedupe on.
+
+Every connection goes through ``kit.netguard``: the address actually connected to must be a public one
+(unless private targets are allowed), whatever the endpoint's host resolved to when it was registered.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from datetime import timedelta
-from urllib.parse import urlsplit, urlunsplit
+from typing import TYPE_CHECKING
 
 import httpx
 import orjson
-from sqlalchemy import or_, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from liveloop.events.service import backoff, envelope, fan_out
+from liveloop.events.service import backoff, envelope, fan_out, signing_secrets
 from liveloop.kit.db import transaction
+from liveloop.kit.netguard import GuardedTransport, TargetRefused
 from liveloop.kit.signing import timestamped_signature
 from liveloop.kit.sql import for_update
 from liveloop.kit.time import utc_now
-from liveloop.models import OutboxEvent, WebhookDelivery, WebhookEndpoint
+from liveloop.models import DeliveryStatus, OutboxEvent, WebhookDelivery, WebhookEndpoint
+
+if TYPE_CHECKING:
+    from liveloop.config import Settings
 
 log = logging.getLogger("liveloop.worker")
 LEASE = timedelta(seconds=60)
 
 Job = Callable[[AsyncSession], Awaitable[int]]
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """A delivery this worker holds the lease of, with what it needs to send it."""
+
+    delivery_id: str
+    endpoint_id: str
+    url: str
+    secrets: tuple[str, ...]
+    event_id: str
+    event_type: str
+    body: bytes
+
+
+@dataclass
+class Outcome:
+    status: int | None = None
+    error: str | None = None  # stored on the delivery, shown to the operator
+    error_class: str | None = None  # what the log says
 
 
 class Worker:
@@ -43,34 +76,89 @@ class Worker:
         timeout_seconds: float = 10.0,
         max_attempts: int = 12,
         batch: int = 50,
+        concurrency: int = 32,
+        endpoint_concurrency: int = 4,
+        max_response_bytes: int = 64 * 1024,
+        allow_private_targets: bool = False,
     ) -> None:
         self.sessions = sessions
         self.jobs = list(jobs or [])
         self.poll_seconds = poll_seconds
+        self.timeout_seconds = timeout_seconds
         self.max_attempts = max_attempts
         self.batch = batch
-        self.client = httpx.AsyncClient(timeout=timeout_seconds, follow_redirects=False)
+        self.concurrency = concurrency
+        self.endpoint_concurrency = endpoint_concurrency
+        self.max_response_bytes = max_response_bytes
+        # The lease outlives any attempt, so no other worker sends the same delivery while this one is at it.
+        self.lease = max(LEASE, timedelta(seconds=2 * timeout_seconds + 5))
+        self.client = httpx.AsyncClient(
+            transport=GuardedTransport(allow_private=allow_private_targets, max_connections=concurrency),
+            timeout=httpx.Timeout(timeout_seconds),
+            follow_redirects=False,
+            trust_env=False,  # no proxies or .netrc from the environment: connections go where the guard says
+        )
         self._stop = asyncio.Event()
+        self._wake = asyncio.Event()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._in_flight: dict[str, int] = {}
+
+    @classmethod
+    def from_settings(
+        cls, sessions: async_sessionmaker[AsyncSession], settings: Settings, *, jobs: Sequence[tuple[str, Job]]
+    ) -> Worker:
+        return cls(
+            sessions,
+            jobs=jobs,
+            poll_seconds=settings.worker_poll_seconds,
+            timeout_seconds=settings.webhook_timeout_seconds,
+            max_attempts=settings.webhook_max_attempts,
+            concurrency=settings.webhook_concurrency,
+            endpoint_concurrency=settings.webhook_endpoint_concurrency,
+            max_response_bytes=settings.webhook_max_response_bytes,
+            allow_private_targets=settings.webhook_allow_private_targets,
+        )
 
     async def close(self) -> None:
+        """Let attempts under way finish (each within its deadline), then close the HTTP client."""
+        if self._tasks:
+            _, pending = await asyncio.wait(set(self._tasks), timeout=self.timeout_seconds + 1)
+            for task in pending:  # their leases expire and another pass sends them again
+                task.cancel()
+            if pending:
+                await asyncio.wait(pending)
         await self.client.aclose()
 
     def stop(self) -> None:
         self._stop.set()
 
     async def run_forever(self) -> None:
+        """The jobs loop and the deliveries loop, side by side, until ``stop()``."""
+        await asyncio.gather(self._loop("jobs", self.run_jobs), self._loop("deliveries", self.dispatch, self._wake))
+
+    async def _loop(self, name: str, step: Callable[[], Awaitable[int]], wake: asyncio.Event | None = None) -> None:
         while not self._stop.is_set():
             try:
-                busy = await self.run_once()
+                busy = await step()
             except Exception:
-                log.exception("worker pass failed; retrying")
+                log.exception("worker %s pass failed; retrying", name)
                 busy = 0
-            if not busy:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stop.wait(), timeout=self.poll_seconds)
+            if busy:
+                await asyncio.sleep(0)  # let the other loop and the deliveries run
+                continue
+            waits = [asyncio.ensure_future(self._stop.wait())]
+            if wake is not None:
+                waits.append(asyncio.ensure_future(wake.wait()))
+            try:
+                await asyncio.wait(waits, timeout=self.poll_seconds, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for waiter in waits:
+                    waiter.cancel()
+            if wake is not None:
+                wake.clear()
 
-    async def run_once(self) -> int:
-        """One pass: scheduled jobs, then one batch of deliveries. Returns how much work was done."""
+    async def run_jobs(self) -> int:
+        """Each scheduled job once, each in its own transaction. Returns how much work was done."""
         done = 0
         for name, job in self.jobs:
             try:
@@ -78,89 +166,223 @@ class Worker:
                     done += await job(session)
             except Exception:
                 log.exception("job %s failed; it will run again on the next pass", name)
-        done += await self.deliver_due()
         return done
 
+    async def run_once(self) -> int:
+        """One pass of both: the scheduled jobs, then the due deliveries (waiting for them)."""
+        return await self.run_jobs() + await self.deliver_due()
+
+    async def dispatch(self) -> int:
+        """Fan out new events, then start the due deliveries there is room for, without waiting for them."""
+        async with transaction(self.sessions) as session:
+            fanned = await fan_out(session)
+        room = min(self.batch, self.concurrency - len(self._tasks))
+        started = [self._start(item) for item in await self._claim(room)] if room > 0 else []
+        return fanned + len(started)
+
     async def deliver_due(self) -> int:
+        """Fan out, claim what is due (within the concurrency limits) and deliver it, waiting for the answers."""
         async with transaction(self.sessions) as session:
             await fan_out(session)
-        claimed = await self._claim()
-        if claimed:
-            await asyncio.gather(*(self._deliver(*item) for item in claimed))
-        return len(claimed)
+        tasks = [self._start(item) for item in await self._claim(self.batch)]
+        if tasks:
+            await asyncio.wait(tasks)
+        return len(tasks)
 
-    async def _claim(self) -> list[tuple[str, str, str, bytes]]:
-        now = utc_now()
-        async with transaction(self.sessions) as session:
-            query = (
-                select(WebhookDelivery.id)
-                .where(
-                    WebhookDelivery.status == "pending",
-                    WebhookDelivery.next_attempt_at <= now,
-                    or_(WebhookDelivery.locked_until.is_(None), WebhookDelivery.locked_until < now),
+    def _start(self, item: Claimed) -> asyncio.Task[None]:
+        self._in_flight[item.endpoint_id] = self._in_flight.get(item.endpoint_id, 0) + 1
+        task = asyncio.create_task(self._deliver(item), name=f"liveloop-webhook-{item.delivery_id}")
+        self._tasks.add(task)
+
+        def finished(done: asyncio.Task[None]) -> None:
+            self._tasks.discard(done)
+            left = self._in_flight.pop(item.endpoint_id, 1) - 1
+            if left > 0:
+                self._in_flight[item.endpoint_id] = left
+            self._wake.set()  # a slot is free: the deliveries loop looks for more work now
+            if not done.cancelled() and done.exception() is not None:
+                log.error(
+                    "webhook delivery %s could not be recorded (%s); it is sent again once its lease expires",
+                    item.delivery_id,
+                    type(done.exception()).__name__,
                 )
-                .order_by(WebhookDelivery.next_attempt_at)
-                .limit(self.batch)
+
+        task.add_done_callback(finished)
+        return task
+
+    async def _claim(self, limit: int | None = None) -> list[Claimed]:
+        """Lease up to ``limit`` due deliveries of active endpoints, none beyond an endpoint's free slots.
+
+        Each endpoint's oldest due deliveries come first, the endpoints taking turns, so a backlog at one
+        endpoint does not fill the batch.
+        """
+        limit = self.batch if limit is None else limit
+        if limit <= 0:
+            return []
+        now = utc_now()
+        due = (
+            WebhookDelivery.status == DeliveryStatus.PENDING,
+            WebhookDelivery.next_attempt_at <= now,
+            or_(WebhookDelivery.locked_until.is_(None), WebhookDelivery.locked_until < now),
+        )
+        full = [e for e, n in self._in_flight.items() if n >= self.endpoint_concurrency]
+        async with transaction(self.sessions) as session:
+            ranked = (
+                select(
+                    WebhookDelivery.id,
+                    WebhookDelivery.endpoint_id,
+                    WebhookDelivery.next_attempt_at,
+                    func.row_number()
+                    .over(
+                        partition_by=WebhookDelivery.endpoint_id,
+                        order_by=(WebhookDelivery.next_attempt_at, WebhookDelivery.id),
+                    )
+                    .label("turn"),
+                )
+                .join(WebhookEndpoint, WebhookEndpoint.id == WebhookDelivery.endpoint_id)
+                .where(*due, WebhookEndpoint.active.is_(True))
             )
+            if full:
+                ranked = ranked.where(WebhookDelivery.endpoint_id.not_in(full))
+            sub = ranked.subquery()
+            candidates = (
+                await session.execute(
+                    select(sub.c.id, sub.c.endpoint_id)
+                    .where(sub.c.turn <= self.endpoint_concurrency)
+                    .order_by(sub.c.turn, sub.c.next_attempt_at)
+                    .limit(limit * 2)
+                )
+            ).all()
+            taken: dict[str, int] = {}
+            chosen: list[str] = []
+            for delivery_id, endpoint_id in candidates:
+                if self._in_flight.get(endpoint_id, 0) + taken.get(endpoint_id, 0) >= self.endpoint_concurrency:
+                    continue
+                taken[endpoint_id] = taken.get(endpoint_id, 0) + 1
+                chosen.append(delivery_id)
+                if len(chosen) >= limit:
+                    break
+            if not chosen:
+                return []
+            # Lock what is still due (another worker may have leased some meanwhile) and lease it.
+            lock = select(WebhookDelivery.id).where(WebhookDelivery.id.in_(chosen), *due)
             if for_update(session):
-                query = query.with_for_update(skip_locked=True)
-            ids = list((await session.execute(query)).scalars())
+                lock = lock.with_for_update(skip_locked=True)
+            ids = list((await session.execute(lock)).scalars())
             if not ids:
                 return []
             await session.execute(
                 update(WebhookDelivery)
                 .where(WebhookDelivery.id.in_(ids))
-                .values(locked_until=now + LEASE, attempts=WebhookDelivery.attempts + 1)
+                .values(locked_until=now + self.lease, attempts=WebhookDelivery.attempts + 1, last_attempt_at=now)
             )
             rows = (
                 await session.execute(
-                    select(WebhookDelivery.id, WebhookEndpoint.url, WebhookEndpoint.secret, OutboxEvent)
+                    select(
+                        WebhookDelivery.id,
+                        WebhookEndpoint.id,
+                        WebhookEndpoint.url,
+                        WebhookEndpoint.secret,
+                        WebhookEndpoint.previous_secret,
+                        WebhookEndpoint.previous_secret_expires_at,
+                        OutboxEvent,
+                    )
                     .join(WebhookEndpoint, WebhookEndpoint.id == WebhookDelivery.endpoint_id)
                     .join(OutboxEvent, OutboxEvent.id == WebhookDelivery.event_id)
                     .where(WebhookDelivery.id.in_(ids))
                 )
             ).all()
-            return [(r[0], r[1], r[2], orjson.dumps(envelope(r[3]))) for r in rows]
+            order = {delivery_id: i for i, delivery_id in enumerate(ids)}
+            return sorted(
+                (
+                    Claimed(
+                        delivery_id=r[0],
+                        endpoint_id=r[1],
+                        url=r[2],
+                        secrets=tuple(signing_secrets(r[3], r[4], r[5], now)),
+                        event_id=r[6].id,
+                        event_type=r[6].type,
+                        body=orjson.dumps(envelope(r[6])),
+                    )
+                    for r in rows
+                ),
+                key=lambda c: order[c.delivery_id],
+            )
 
-    async def _deliver(self, delivery_id: str, url: str, secret: str, body: bytes) -> None:
+    async def _send(self, item: Claimed) -> Outcome:
+        """One attempt: POST the event, read at most ``max_response_bytes`` of the answer, all within the deadline."""
         timestamp = int(time.time())
-        event_id = orjson.loads(body)["id"]
         headers = {
             "Content-Type": "application/json",
             "User-Agent": "liveloop-webhooks/1",
-            "X-Liveloop-Event-Id": event_id,
+            "Accept-Encoding": "identity",  # the answer is counted as it arrives, never inflated
+            "X-Liveloop-Event-Id": item.event_id,
+            "X-Liveloop-Event-Type": item.event_type,
             "X-Liveloop-Timestamp": str(timestamp),
-            "X-Liveloop-Signature": timestamped_signature(secret, timestamp, body),
+            # One v1= per valid secret: during a rotation's overlap both the new and the old one sign.
+            "X-Liveloop-Signature": ",".join(timestamped_signature(s, timestamp, item.body) for s in item.secrets),
         }
-        status: int | None = None
-        error: str | None = None
+        outcome = Outcome()
         try:
-            response = await self.client.post(url, content=body, headers=headers)
-            status = response.status_code
-            if not 200 <= status < 300:
-                error = f"HTTP {status}"
+            async with asyncio.timeout(self.timeout_seconds):
+                async with self.client.stream("POST", item.url, content=item.body, headers=headers) as response:
+                    outcome.status = response.status_code
+                    read = 0
+                    async for chunk in response.aiter_raw():
+                        read += len(chunk)
+                        if read >= self.max_response_bytes:
+                            break  # enough: the connection is closed instead of drained
+        except TimeoutError:
+            if outcome.status is None:  # an answer whose status came in time counts, even if its body did not
+                outcome.error_class = "DeadlineExceeded"
+                outcome.error = (
+                    f"DeadlineExceeded: no answer within {self.timeout_seconds:g} s (connect, send and read)."
+                )
+        except TargetRefused as refused:
+            outcome.error_class = "ForbiddenTarget"
+            outcome.error = f"forbidden_webhook_target: {refused.reason}"
         except httpx.HTTPError as exc:
-            error = f"{type(exc).__name__}: {exc}"[:500]
+            outcome.error_class = type(exc).__name__
+            outcome.error = f"{outcome.error_class}: {exc}"[:500] if str(exc) else outcome.error_class
+        if outcome.error is None and outcome.status is not None and not 200 <= outcome.status < 300:
+            outcome.error_class = "HTTPStatus"
+            outcome.error = f"HTTP {outcome.status}" + (
+                " (redirects are not followed; register the final URL)" if 300 <= outcome.status < 400 else ""
+            )
+        return outcome
+
+    async def _deliver(self, item: Claimed) -> None:
+        try:
+            outcome = await self._send(item)
+        except Exception as exc:  # never lose the task to a surprise: record it like any failed attempt
+            outcome = Outcome(error_class=type(exc).__name__, error=f"{type(exc).__name__} while sending")
         async with transaction(self.sessions) as session:
-            delivery = await session.get(WebhookDelivery, delivery_id)
-            if delivery is None:
+            delivery = await session.get(WebhookDelivery, item.delivery_id)
+            if delivery is None:  # the endpoint was deleted meanwhile, and its deliveries with it
                 return
-            delivery.last_status_code = status
+            delivery.last_status_code = outcome.status
             delivery.locked_until = None
-            if error is None:
-                delivery.status = "delivered"
+            if outcome.error is None:
+                delivery.status = DeliveryStatus.DELIVERED
                 delivery.delivered_at = utc_now()
                 delivery.last_error = None
+                return
+            delivery.last_error = outcome.error
+            final = delivery.attempts >= self.max_attempts
+            if final:
+                delivery.status = DeliveryStatus.FAILED
             else:
-                delivery.last_error = error
-                if delivery.attempts >= self.max_attempts:
-                    delivery.status = "failed"
-                    log.warning("webhook %s to %s failed for good: %s", event_id, _redacted(url), error)
-                else:
-                    delivery.next_attempt_at = utc_now() + backoff(delivery.attempts)
-
-
-def _redacted(url: str) -> str:
-    """An endpoint URL fit for logs: no credentials, no query string (either may carry a token)."""
-    parts = urlsplit(url)
-    return urlunsplit((parts.scheme, parts.hostname or "", parts.path, "", ""))
+                delivery.next_attempt_at = utc_now() + backoff(delivery.attempts)
+            attempts = delivery.attempts
+        # Ids, status and the kind of error only: never the URL, a secret or a body.
+        log.warning(
+            "webhook delivery %s failed%s: endpoint=%s event=%s type=%s attempt=%d status=%s error=%s",
+            item.delivery_id,
+            " for good" if final else "; it will be retried",
+            item.endpoint_id,
+            item.event_id,
+            item.event_type,
+            attempts,
+            outcome.status if outcome.status is not None else "-",
+            outcome.error_class,
+        )

@@ -16,6 +16,7 @@ def is_sqlite(url: str) -> bool:
 
 
 def create_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> AsyncEngine:
+    """An engine for ``url``. Its errors never carry SQL parameters (emails, names, secrets) into logs."""
     if is_sqlite(url):
         # SQLite has one writer at a time. With several connections in one process, waiting writers would
         # sleep-poll in SQLite's busy handler; one connection makes them queue on the pool instead, which is
@@ -23,6 +24,7 @@ def create_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> Async
         engine = create_async_engine(
             url,
             echo=echo,
+            hide_parameters=True,
             pool_size=1,
             max_overflow=0,
             pool_timeout=60,
@@ -30,7 +32,9 @@ def create_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> Async
         )
         _configure_sqlite(engine)
         return engine
-    return create_async_engine(url, echo=echo, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+    return create_async_engine(
+        url, echo=echo, hide_parameters=True, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
+    )
 
 
 def _configure_sqlite(engine: AsyncEngine) -> None:

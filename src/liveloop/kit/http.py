@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -12,12 +13,15 @@ from fastapi import Depends, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
+from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from liveloop.kit.errors import Conflict, LiveloopError, Unprocessable
 from liveloop.kit.ids import new_id
+from liveloop.kit.logs import request_id
 from liveloop.kit.schemas import printable
 from liveloop.kit.signing import sha256_hex
 
@@ -26,18 +30,98 @@ log = logging.getLogger("liveloop.http")
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 
 
+class ShownOnceMarker:
+    """Annotated metadata of a response field that holds a secret shown once (see :data:`ShownOnce`)."""
+
+    def __repr__(self) -> str:
+        return "ShownOnce"
+
+
+SHOWN_ONCE = ShownOnceMarker()
+ShownOnce = Annotated[str, SHOWN_ONCE]
+"""The type of a response field holding a secret shown once: an API key, a signing secret, a token.
+
+The idempotency record of a request whose response model has such a field keeps the response without it,
+and a replay of that request answers 409 ``secret_shown_once`` instead of the secret (see
+:func:`claim_idempotency_key`). Declare secrets with it and the rule follows; nothing else to do.
+"""
+
+
+def shown_once_fields(model: Any) -> tuple[str, ...]:
+    """The top-level fields of a response model declared :data:`ShownOnce` (by their names in JSON)."""
+    fields = getattr(model, "model_fields", None)
+    if not fields:
+        return ()
+    return tuple(
+        (info.serialization_alias or info.alias or name)
+        for name, info in fields.items()
+        if any(isinstance(m, ShownOnceMarker) for m in info.metadata)
+    )
+
+
+def _route_secrets(route: Any) -> tuple[str, ...]:
+    found: tuple[str, ...] | None = getattr(route, "_shown_once", None)
+    if found is None:
+        found = shown_once_fields(getattr(route, "response_model", None))
+        with contextlib.suppress(AttributeError):
+            route._shown_once = found
+    return found
+
+
+class ErrorDetail(BaseModel):
+    code: str = Field(description="Stable and machine-readable, e.g. `member_not_found`; branch on it.")
+    message: str = Field(description="What was wrong and how to fix it, for the developer reading it.")
+    details: dict[str, Any] | None = Field(None, description="More about the error, e.g. the fields at fault.")
+
+
+class ErrorBody(BaseModel):
+    """Every error answered by the API has this shape."""
+
+    error: ErrorDetail
+
+
+JSON_MEDIA_TYPES = ("application/json",)
+
+
+def is_json_content_type(value: str | None) -> bool:
+    """``application/json`` or ``application/<something>+json``, with or without parameters (charset)."""
+    if not value:
+        return False
+    media = value.split(";", 1)[0].strip().lower()
+    return media in JSON_MEDIA_TYPES or (media.startswith("application/") and media.endswith("+json"))
+
+
+def _has_body(request: Request) -> bool:
+    length = request.headers.get("content-length")
+    if length is not None:
+        return length.strip() not in ("", "0")
+    return "transfer-encoding" in request.headers
+
+
 class UnitOfWorkRoute(APIRoute):
     """Runs each request in one database transaction.
 
     The session is opened before dependencies run and committed after the endpoint's response has been
     built but before it is sent, so a client never sees success for a write that did not commit. Any
     exception or any 4xx/5xx response rolls everything back.
+
+    A route whose endpoint takes a JSON body model answers 415 ``unsupported_media_type`` to a request
+    that sends a body with another Content-Type (or none), before anything runs. Routes that read the raw
+    body themselves (signed webhooks) declare no body model and are not affected.
     """
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         original = super().get_route_handler()
+        takes_json = self.body_field is not None
 
         async def handler(request: Request) -> Response:
+            if takes_json and _has_body(request) and not is_json_content_type(request.headers.get("content-type")):
+                return error_response(
+                    415,
+                    "unsupported_media_type",
+                    "This endpoint takes a JSON body: send it with `Content-Type: application/json`.",
+                    received=request.headers.get("content-type") or None,
+                )
             async with request.app.state.sessions() as session:
                 request.state.session = session
                 try:
@@ -74,6 +158,7 @@ class IdempotentReplay(Exception):
 @dataclass
 class IdempotencyGuard:
     record_id: str
+    secrets: tuple[str, ...] = ()
 
     async def save(self, session: AsyncSession, response: Response) -> None:
         from liveloop.models import IdempotencyRecord
@@ -82,8 +167,24 @@ class IdempotencyGuard:
         assert record is not None
         record.status_code = response.status_code
         body = bytes(response.body) if hasattr(response, "body") else b"null"
-        record.response_body = {"json": orjson.loads(body) if body else None}
+        stored = orjson.loads(body) if body else None
+        if self.secrets and isinstance(stored, dict):
+            stored = {k: v for k, v in stored.items() if k not in self.secrets}  # never kept: shown once
+        record.response_body = {"json": stored}
         await session.flush()
+
+
+def canonical_body(body: bytes) -> bytes:
+    """The body as canonical JSON (sorted keys, no whitespace), so neither changes its idempotency hash.
+
+    Bodies that are not JSON are compared as they are.
+    """
+    if not body:
+        return body
+    try:
+        return orjson.dumps(orjson.loads(body), option=orjson.OPT_SORT_KEYS)
+    except (orjson.JSONDecodeError, TypeError):
+        return body
 
 
 async def claim_idempotency_key(request: Request, session: AsyncSession, shop_id: str) -> None:
@@ -103,7 +204,11 @@ async def claim_idempotency_key(request: Request, session: AsyncSession, shop_id
             code="invalid_idempotency_key",
         )
     scope = f"{request.method} {request.url.path}"
-    request_hash = sha256_hex(scope.encode() + b"\n" + await request.body())
+    raw = await request.body()
+    request_hash = sha256_hex(scope.encode() + b"\n" + canonical_body(raw))
+    # Records written before bodies were canonicalized hold the hash of the raw bytes; they still match.
+    accepted = {request_hash, sha256_hex(scope.encode() + b"\n" + raw)}
+    secret_fields = _route_secrets(request.scope.get("route"))
 
     async def existing() -> IdempotencyRecord | None:
         return (
@@ -117,7 +222,7 @@ async def claim_idempotency_key(request: Request, session: AsyncSession, shop_id
         ).scalar_one_or_none()
 
     def replay(record: IdempotencyRecord) -> IdempotentReplay:
-        if record.request_hash != request_hash:
+        if record.request_hash not in accepted:
             return IdempotentReplay(
                 422,
                 {
@@ -128,7 +233,23 @@ async def claim_idempotency_key(request: Request, session: AsyncSession, shop_id
                     }
                 },
             )
-        return IdempotentReplay(record.status_code, record.response_body.get("json"))
+        stored = record.response_body.get("json")
+        if secret_fields:
+            resource = {k: v for k, v in stored.items() if k not in secret_fields} if isinstance(stored, dict) else None
+            return IdempotentReplay(
+                409,
+                {
+                    "error": {
+                        "code": "secret_shown_once",
+                        "message": "This request succeeded already, and its answer held a secret "
+                        f"({', '.join(secret_fields)}) that is shown only once and was not kept. The resource it "
+                        "created is in details.resource; if the secret was lost, revoke or rotate it, or repeat "
+                        "the request with a new Idempotency-Key.",
+                        "details": {"resource": resource},
+                    }
+                },
+            )
+        return IdempotentReplay(record.status_code, stored)
 
     found = await existing()
     if found is not None:
@@ -154,20 +275,46 @@ async def claim_idempotency_key(request: Request, session: AsyncSession, shop_id
                 code="idempotency_key_in_use",
             ) from None
         raise replay(found) from None
-    request.state.idempotency = IdempotencyGuard(record.id)
+    request.state.idempotency = IdempotencyGuard(record.id, secret_fields)
 
 
-def error_response(status_code: int, code: str, message: str, **details: Any) -> JSONResponse:
+def error_response(
+    status_code: int, code: str, message: str, *, headers: Mapping[str, str] | None = None, **details: Any
+) -> JSONResponse:
     body: dict[str, Any] = {"error": {"code": code, "message": message}}
     if details:
         body["error"]["details"] = details
-    return JSONResponse(body, status_code=status_code)
+    return JSONResponse(body, status_code=status_code, headers=headers)
+
+
+_HTTP_ERRORS = {
+    404: ("not_found", "Nothing is at this URL. Check the path against the API reference at /docs."),
+    405: ("method_not_allowed", "This URL does not take this method. The API reference at /docs lists its methods."),
+}
 
 
 def install_error_handlers(app: Any) -> None:
     @app.exception_handler(LiveloopError)
     async def _domain(_request: Request, exc: LiveloopError) -> JSONResponse:
         return JSONResponse(exc.to_body(), status_code=exc.status_code)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        # The framework's own errors (no route, wrong method, a body it could not read) in the usual shape.
+        code, message = _HTTP_ERRORS.get(exc.status_code, ("bad_request" if exc.status_code < 500 else "error", ""))
+        return error_response(exc.status_code, code, message or str(exc.detail), headers=exc.headers)
+
+    @app.exception_handler(Exception)
+    async def _crash(_request: Request, _exc: Exception) -> JSONResponse:
+        # A bug, never bad input. The server logs the traceback (without SQL parameters) under this request id.
+        rid = request_id.get() or "-"
+        return error_response(
+            500,
+            "internal_error",
+            f"The server failed to answer this request; it has been logged. Retry later, and quote the request id "
+            f"{rid} if you report it.",
+            request_id=rid,
+        )
 
     @app.exception_handler(IdempotentReplay)
     async def _replay(_request: Request, exc: IdempotentReplay) -> JSONResponse:

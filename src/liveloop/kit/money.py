@@ -1,6 +1,14 @@
-"""Money is an integer amount of minor units next to an ISO 4217 code. Never a float."""
+"""Money is an integer amount of minor units next to an ISO 4217 code. Never a float.
+
+:data:`KNOWN_CURRENCIES` is the one list of currencies liveloop accepts, and :data:`Currency` the one
+validator every request model uses for a currency field (orders, coupons, rewards, products, ledger assets).
+"""
 
 from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import AfterValidator, Field
 
 # Minor-unit exponents that differ from 2 (ISO 4217).
 _EXPONENTS = {
@@ -76,6 +84,27 @@ def exponent(currency: str) -> int:
 
 def is_currency(code: str) -> bool:
     return code in KNOWN_CURRENCIES
+
+
+def check_currency(code: str) -> str:
+    """``code`` when it is a currency liveloop knows (upper case ISO 4217); ValueError otherwise."""
+    if not is_currency(code):
+        raise ValueError("must be an ISO 4217 currency code in upper case, such as USD")
+    return code
+
+
+Currency = Annotated[
+    str,
+    Field(
+        min_length=3,
+        max_length=3,
+        pattern="^[A-Z]{3}$",
+        description="ISO 4217 currency code",
+        examples=["USD"],
+        json_schema_extra={"enum": sorted(KNOWN_CURRENCIES)},
+    ),
+    AfterValidator(check_currency),
+]
 
 
 def percent_of(amount_minor: int, basis_points: int) -> int:

@@ -130,7 +130,6 @@ Timestamp = Annotated[datetime, BeforeValidator(_timestamp)]
 # A reference to one of our rows, or to a row of the shop's (customer ids, order ids).
 Id = Annotated[str, Field(min_length=1, max_length=MAX_ID)]
 ExternalId = Annotated[str, Field(min_length=1, max_length=255)]
-Currency = Annotated[str, Field(min_length=3, max_length=3, description="ISO 4217 code such as USD")]
 Money = Annotated[int, Field(ge=0, le=MAX_MINOR, description="Integer minor units: 2599 = USD 25.99")]
 PositiveMoney = Annotated[int, Field(gt=0, le=MAX_MINOR, description="Integer minor units: 2599 = USD 25.99")]
 Count = Annotated[int, Field(ge=0, le=MAX_COUNT)]

@@ -9,11 +9,17 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 
-def insert_ignoring_conflicts(session: AsyncSession, table: Any, values: dict[str, Any] | list[dict[str, Any]]) -> Any:
-    """``INSERT … ON CONFLICT DO NOTHING`` for the session's backend."""
+def insert_ignoring_conflicts(
+    session: AsyncSession, table: Any, values: dict[str, Any] | list[dict[str, Any]] | None = None
+) -> Any:
+    """``INSERT … ON CONFLICT DO NOTHING`` for the session's backend.
+
+    Without ``values`` the statement takes its rows as execute parameters (an executemany, compiled once).
+    """
     dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    return insert(table).values(values).on_conflict_do_nothing()
+    stmt = insert(table) if values is None else insert(table).values(values)
+    return stmt.on_conflict_do_nothing()
 
 
 def for_update(session: AsyncSession) -> bool:

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from liveloop.kit.errors import Conflict, NotFound, Unprocessable
 from liveloop.kit.ids import new_id
+from liveloop.kit.money import is_currency
 from liveloop.kit.pagination import PageRequest, paginate
 from liveloop.kit.sql import for_update, insert_ignoring_conflicts, table
 from liveloop.kit.time import utc_now
@@ -37,14 +38,19 @@ REDEMPTION = "redemption"  # where spent value goes
 EXPIRY = "expiry"  # where expired points go
 
 
+CREDIT_PREFIX = "credit:"
+
+
 def credit_asset(currency: str) -> str:
-    return f"credit:{currency}"
+    """The asset of store credit in ``currency`` (an ISO 4217 code, see :func:`is_asset`)."""
+    return f"{CREDIT_PREFIX}{currency}"
 
 
 def is_asset(asset: str) -> bool:
+    """``points``, ``ticket`` or ``credit:<ISO 4217 code>``: the same currency rule as orders and coupons."""
     if asset in (POINTS, TICKETS):
         return True
-    return asset.startswith("credit:") and len(asset) == 10 and asset[7:].isupper()
+    return asset.startswith(CREDIT_PREFIX) and is_currency(asset.removeprefix(CREDIT_PREFIX))
 
 
 class InsufficientBalance(Conflict):

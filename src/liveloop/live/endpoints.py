@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from liveloop.events.service import emit
 from liveloop.kit.errors import NotFound, Unauthorized, Unprocessable
 from liveloop.kit.http import Session, UnitOfWorkRoute
+from liveloop.kit.openapi import errors
 from liveloop.kit.pagination import Page, Pagination
 from liveloop.kit.schemas import PathId, RequestModel
 from liveloop.live import cohost, interactions, schemas, service, tokens, video
@@ -306,7 +307,7 @@ def _viewer(request: Request, show_id: str) -> tokens.ViewerClaims:
     return tokens.verify(request.app.state.settings.secret_key, token, show_id=show_id)
 
 
-@public.post("/shows/{show_id}/video-token")
+@public.post("/shows/{show_id}/video-token", responses=errors(401))
 async def video_token(show_id: PathId, request: Request, session: Session) -> Any:
     """The provider token for this viewer: hosts and approved co-hosts may publish, everyone else watches."""
     claims = _viewer(request, show_id)
@@ -321,7 +322,7 @@ async def video_token(show_id: PathId, request: Request, session: Session) -> An
     }
 
 
-@public.post("/webhooks/livekit", status_code=204)
+@public.post("/webhooks/livekit", status_code=204, responses=errors(401))
 async def livekit_webhook(request: Request, session: Session) -> Response:
     """LiveKit's signed webhooks (room started/finished, participants, egress). Each event is applied once."""
     provider = video.require(request.app.state.settings)

@@ -5,8 +5,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from liveloop.kit.money import is_currency
-from liveloop.kit.schemas import Currency, ExternalId, Id, Money, RequestModel, Timestamp, WebUrl
+from liveloop.kit.http import ShownOnce
+from liveloop.kit.money import Currency
+from liveloop.kit.schemas import ExternalId, Id, Money, RequestModel, Timestamp, WebUrl
 from liveloop.referral.schemas import RewardSpec
 
 # A high point every 15 to 20 minutes (PRODUCT.md, "show rhythm").
@@ -21,13 +22,6 @@ class Product(RequestModel):
     currency: Currency
     url: WebUrl | None = None
     image_url: WebUrl | None = None
-
-    @field_validator("currency")
-    @classmethod
-    def _currency(cls, v: str) -> str:
-        if not is_currency(v):
-            raise ValueError("must be an ISO 4217 code such as USD")
-        return v
 
 
 class RhythmPoint(RequestModel):
@@ -173,7 +167,7 @@ class JoinIn(RequestModel):
 
 
 class TokenOut(BaseModel):
-    token: str
+    token: ShownOnce
     viewer_key: str
     expires_in: int
     ws_url: str

@@ -210,9 +210,12 @@ async def invite_links(
     op: Operator = requires("members:read"),
 ) -> Any:
     member = await service.get_member(session, op.shop_id, member_id)
-    base = request.app.state.settings.public_base_url
+    settings = request.app.state.settings
+    base = settings.public_base_url
     lang = links.pick_locale(locale or member.locale)
-    qr_base = f"{base.rstrip('/')}/v1/members/{member.id}/invite-links/qr"
+    # Signed public addresses: they work in an <img> or an email without an API key, and name no member.
+    target = links.QrTarget(op.shop.slug, member.referral_code, show_id, host_id)
+    qr_png, qr_svg = links.qr_urls(base, settings.secret_key, target)
     return {
         "member_id": member.id,
         "code": member.referral_code,
@@ -220,8 +223,8 @@ async def invite_links(
         "links": links.share_targets(
             base, op.shop.slug, op.shop.name, member.referral_code, lang, show_id=show_id, host_id=host_id
         ),
-        "qr_png": f"{qr_base}.png",
-        "qr_svg": f"{qr_base}.svg",
+        "qr_png": qr_png,
+        "qr_svg": qr_svg,
     }
 
 

@@ -1,8 +1,15 @@
 """All tables. Import from here so that every mapper is registered before use."""
 
 from liveloop.models.base import Base
-from liveloop.models.coupons import Coupon, CouponBatch, CouponMemberUsage, CouponRedemption
-from liveloop.models.events import OutboxEvent, WebhookDelivery, WebhookEndpoint
+from liveloop.models.coupons import (
+    Coupon,
+    CouponBatch,
+    CouponBatchStatus,
+    CouponMemberUsage,
+    CouponOrder,
+    CouponRedemption,
+)
+from liveloop.models.events import DeliveryStatus, OutboxEvent, WebhookDelivery, WebhookEndpoint
 from liveloop.models.ledger import LedgerAccount, LedgerEntry, LedgerTransaction, LotMovement, PointLot
 from liveloop.models.live import (
     CohostRequest,
@@ -17,7 +24,7 @@ from liveloop.models.live import (
     WatchSegment,
 )
 from liveloop.models.members import Consent, Member, MemberDevice
-from liveloop.models.orders import Order
+from liveloop.models.orders import Order, OrderRefund
 from liveloop.models.referral import (
     Campaign,
     CampaignBudget,
@@ -42,8 +49,11 @@ __all__ = [
     "Consent",
     "Coupon",
     "CouponBatch",
+    "CouponBatchStatus",
     "CouponMemberUsage",
+    "CouponOrder",
     "CouponRedemption",
+    "DeliveryStatus",
     "Draw",
     "DrawTicket",
     "FraudReview",
@@ -60,6 +70,7 @@ __all__ = [
     "Member",
     "MemberDevice",
     "Order",
+    "OrderRefund",
     "OutboxEvent",
     "PointLot",
     "Referral",

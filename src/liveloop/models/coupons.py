@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 
 from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
@@ -8,8 +9,14 @@ from sqlalchemy.orm import Mapped, mapped_column
 from liveloop.models.base import Base, CreatedAt
 
 
+class CouponBatchStatus(StrEnum):
+    GENERATING = "generating"  # its codes are being made in chunks; none can be used yet
+    READY = "ready"  # every code exists; the batch can be used
+
+
 class CouponBatch(CreatedAt, Base):
     __tablename__ = "coupon_batches"
+    __table_args__ = (Index("ix_coupon_batches_status", "status"),)
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     shop_id: Mapped[str] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"), index=True)
@@ -24,8 +31,14 @@ class CouponBatch(CreatedAt, Base):
     max_uses_per_coupon: Mapped[int] = mapped_column(default=1)
     max_uses_per_member: Mapped[int] = mapped_column(default=1)
     stackable: Mapped[bool] = mapped_column(default=False)
+    # Percent coupons only: valid on an order in any currency (such a batch has no currency).
+    currency_free: Mapped[bool] = mapped_column(default=False, server_default="0")
     starts_at: Mapped[datetime | None] = mapped_column(nullable=True)
     ends_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    status: Mapped[str] = mapped_column(String(16), default=CouponBatchStatus.READY, server_default="ready")
+    # Unbound codes asked for at creation, and how many of them exist so far (chunks commit one by one).
+    codes_total: Mapped[int] = mapped_column(default=0, server_default="0")
+    codes_generated: Mapped[int] = mapped_column(default=0, server_default="0")
 
 
 class Coupon(CreatedAt, Base):
@@ -81,3 +94,23 @@ class CouponRedemption(CreatedAt, Base):
     currency: Mapped[str | None] = mapped_column(String(3), nullable=True)
     status: Mapped[str] = mapped_column(String(16))  # redeemed | rolled_back
     rolled_back_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+
+class CouponOrder(CreatedAt, Base):
+    """The coupons redeemed on one order of a shop.
+
+    Redemptions of one order race on this row: a non-stackable coupon takes it only while it counts no
+    redemption (``… WHERE redeemed = 0``), a stackable one only while no non-stackable coupon holds it.
+    """
+
+    __tablename__ = "coupon_orders"
+    __table_args__ = (
+        UniqueConstraint("shop_id", "order_ref"),
+        CheckConstraint("redeemed >= 0 AND (NOT non_stackable OR redeemed = 1)", name="stacking_rule"),
+    )
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    shop_id: Mapped[str] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"))
+    order_ref: Mapped[str] = mapped_column(String(255))
+    redeemed: Mapped[int] = mapped_column(default=0)
+    non_stackable: Mapped[bool] = mapped_column(default=False)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint, text
@@ -11,14 +12,25 @@ from sqlalchemy.orm import Mapped, mapped_column
 from liveloop.models.base import Base, CreatedAt
 
 
+class DeliveryStatus(StrEnum):
+    PENDING = "pending"  # queued, being attempted, or waiting for its next retry
+    DELIVERED = "delivered"  # the endpoint answered 2xx
+    FAILED = "failed"  # every attempt failed; a re-send queues it again
+
+
 class WebhookEndpoint(CreatedAt, Base):
     __tablename__ = "webhook_endpoints"
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     shop_id: Mapped[str] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"), index=True)
     url: Mapped[str] = mapped_column(String(2000))
+    description: Mapped[str | None] = mapped_column(String(500), nullable=True)
     secret: Mapped[str] = mapped_column(String(128))
+    # After a rotation the old secret still signs deliveries (beside the new one) until it expires.
+    previous_secret: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    previous_secret_expires_at: Mapped[datetime | None] = mapped_column(nullable=True)
     event_types: Mapped[list[Any]]
+    # A paused endpoint keeps its deliveries queued; they go out once it is active again.
     active: Mapped[bool] = mapped_column(default=True)
 
 
@@ -48,16 +60,19 @@ class WebhookDelivery(CreatedAt, Base):
     __table_args__ = (
         UniqueConstraint("event_id", "endpoint_id"),
         Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
+        # An endpoint's deliveries, newest first (ids are time-ordered).
+        Index("ix_webhook_deliveries_endpoint", "endpoint_id", "id"),
     )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     shop_id: Mapped[str] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"))
     event_id: Mapped[str] = mapped_column(ForeignKey("outbox_events.id", ondelete="CASCADE"))
     endpoint_id: Mapped[str] = mapped_column(ForeignKey("webhook_endpoints.id", ondelete="CASCADE"))
-    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending delivered failed
+    status: Mapped[str] = mapped_column(String(16), default=DeliveryStatus.PENDING)
     attempts: Mapped[int] = mapped_column(default=0)
     next_attempt_at: Mapped[datetime]
     locked_until: Mapped[datetime | None] = mapped_column(nullable=True)
+    last_attempt_at: Mapped[datetime | None] = mapped_column(nullable=True)
     last_status_code: Mapped[int | None] = mapped_column(nullable=True)
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
     delivered_at: Mapped[datetime | None] = mapped_column(nullable=True)

@@ -30,3 +30,21 @@ class Order(CreatedAt, Base):
     paid_at: Mapped[datetime | None] = mapped_column(nullable=True)
     refunded_at: Mapped[datetime | None] = mapped_column(nullable=True)
     updated_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+
+class OrderRefund(CreatedAt, Base):
+    """One refund of an order as the shop platform names it (Shopify's refund id): counted once, however
+    often and in whichever webhook it is reported."""
+
+    __tablename__ = "order_refunds"
+    __table_args__ = (
+        UniqueConstraint("order_id", "external_id"),
+        CheckConstraint("amount_minor >= 0", name="amount_non_negative"),
+    )
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    shop_id: Mapped[str] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"))
+    order_id: Mapped[str] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"))
+    external_id: Mapped[str] = mapped_column(String(255))
+    amount_minor: Mapped[int] = mapped_column(BigInteger)  # in the order's currency
+    refunded_at: Mapped[datetime | None] = mapped_column(nullable=True)

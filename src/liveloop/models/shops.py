@@ -20,6 +20,15 @@ class Shop(CreatedAt, Base):
     landing_url: Mapped[str] = mapped_column(String(1000))
     webhook_secret: Mapped[str] = mapped_column(String(128))
     shopify_secret: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    # After a rotation the previous secret still verifies webhooks until this time (deliveries in flight).
+    shopify_previous_secret: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    shopify_previous_secret_expires_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    # Origins (scheme://host[:port]) whose pages may frame the viewer page: the shop's storefronts.
+    storefront_origins: Mapped[list[Any]] = mapped_column(default=list)
+
+    @property
+    def shopify_configured(self) -> bool:
+        return bool(self.shopify_secret)
 
 
 class ApiKey(CreatedAt, Base):

@@ -12,10 +12,13 @@ from sqlalchemy import select
 
 from liveloop.kit.errors import BadRequest, NotFound, Unauthorized, Unprocessable
 from liveloop.kit.http import Session, UnitOfWorkRoute
+from liveloop.kit.openapi import errors
 from liveloop.kit.signing import constant_time_equal, hmac_b64, timestamped_signature
-from liveloop.models import Member, Order, Shop
+from liveloop.kit.time import utc_now
+from liveloop.models import Order, Shop
 from liveloop.orders import schemas, service, shopify
 from liveloop.shops.auth import Operator, requires
+from liveloop.shops.service import shopify_secrets
 
 router = APIRouter(route_class=UnitOfWorkRoute, tags=["orders"])
 
@@ -48,9 +51,44 @@ def _validation_error(exc: ValidationError) -> Unprocessable:
     )
 
 
+GENERIC_WEBHOOK_DESCRIPTION = """A generic order event, signed with the shop's webhook secret
+(`liveloop shop create` prints it).
+
+**Signature.** Compute HMAC-SHA256 with the webhook secret as key over the bytes
+`"{X-Liveloop-Timestamp}.{raw request body}"` (the timestamp as sent, a dot, then the body exactly as sent),
+hex-encode it and send `X-Liveloop-Signature: v1=<hex>`. Several comma-separated values may be sent (`v1=…,v1=…`);
+one must match. The timestamp must be within `LIVELOOP_WEBHOOK_TOLERANCE_SECONDS` (300 s) of the server's clock,
+so sign each delivery when sending it.
+
+**Effect.** Deliveries with the same event `id` have one effect, however many arrive at once. Events of one order
+may arrive in any order: it is paid once and a refund never goes back to paid; `refunded_minor` is the order's
+refunded total so far (a smaller, older figure arriving late changes nothing). An event that gives a known order
+another currency or another customer is refused with 409 `order_conflict` and changes nothing.
+"""
+
+SHOPIFY_WEBHOOK_DESCRIPTION = """Shopify order and refund webhooks. Subscribe this URL to `orders/create`,
+`orders/paid`, `orders/updated`, `orders/cancelled` and `refunds/create` (JSON), and give liveloop the secret
+Shopify signs them with (`PUT /v1/shop/shopify-secret` or `liveloop shop set-shopify-secret`).
+
+**Signature.** `X-Shopify-Hmac-Sha256` is the base64 HMAC-SHA256 of the raw body with that secret. It covers the
+body only, so nothing unsigned decides what a delivery means: not `X-Shopify-Topic`, not `X-Shopify-Webhook-Id`.
+An order body is read from its `financial_status` (paid, partially_refunded, refunded pay the order),
+`cancelled_at` and `refunds`; a refund body (`order_id` with `transactions`, no `financial_status`) from its
+own `id` and successful refund transactions. Each Shopify refund id is counted once, whether it comes in
+`refunds/create` or in an order's `refunds`, under any webhook id; the refunded amount is the sum over
+distinct refunds, capped at the order's total.
+
+**Attribution.** A new customer's first order carrying `ll_click` or `ll_ref` (cart attributes in
+`note_attributes`, with or without a leading `_`, or the query of `landing_site`) attributes the member it
+creates to the inviter, with the click's channel, show and host.
+"""
+
+
 @router.post(
     "/v1/webhooks/orders",
     response_model=schemas.WebhookResult,
+    description=GENERIC_WEBHOOK_DESCRIPTION,
+    responses=errors(400, 401, 404),
     openapi_extra={
         "requestBody": {
             "content": {
@@ -64,12 +102,17 @@ def _validation_error(exc: ValidationError) -> Unprocessable:
 async def order_webhook(
     request: Request,
     session: Session,
-    x_liveloop_shop: str | None = Header(None, max_length=64),
-    x_liveloop_timestamp: str | None = Header(None, max_length=64),
-    x_liveloop_signature: str | None = Header(None, max_length=1000),
+    x_liveloop_shop: str | None = Header(None, max_length=64, description="The shop's slug, e.g. `acme`."),
+    x_liveloop_timestamp: str | None = Header(
+        None, max_length=64, description="Unix time (seconds) the delivery was signed at; part of the signed message."
+    ),
+    x_liveloop_signature: str | None = Header(
+        None,
+        max_length=1000,
+        description='`v1=<hex HMAC-SHA256 of "{timestamp}.{raw body}" with the shop\'s webhook secret>`; '
+        "comma-separated values are allowed, one must match.",
+    ),
 ) -> Any:
-    """A generic order event. Sign `"{timestamp}.{raw body}"` with the shop's webhook secret (HMAC-SHA256):
-    `X-Liveloop-Timestamp: <unix seconds>`, `X-Liveloop-Signature: v1=<hex>`."""
     shop = await _shop(session, x_liveloop_shop)
     body = await request.body()
     tolerance = request.app.state.settings.webhook_tolerance_seconds
@@ -101,31 +144,45 @@ async def order_webhook(
     return schemas.WebhookResult(order_id=order.id, status=order.status)
 
 
-@router.post("/v1/webhooks/shopify/{shop_slug}", response_model=schemas.WebhookResult)
+@router.post(
+    "/v1/webhooks/shopify/{shop_slug}",
+    response_model=schemas.WebhookResult,
+    description=SHOPIFY_WEBHOOK_DESCRIPTION,
+    responses=errors(400, 401),
+    openapi_extra={"requestBody": {"content": {"application/json": {"schema": {"type": "object"}}}}},
+)
 async def shopify_webhook(
     shop_slug: Annotated[str, Path(max_length=64)],
     request: Request,
     session: Session,
-    x_shopify_hmac_sha256: str | None = Header(None, max_length=1000),
-    x_shopify_topic: str | None = Header(None, max_length=64),
-    x_shopify_webhook_id: str | None = Header(None, max_length=255),
+    x_shopify_hmac_sha256: str | None = Header(
+        None, max_length=1000, description="Base64 HMAC-SHA256 of the raw body with the shop's Shopify secret."
+    ),
+    x_shopify_topic: str | None = Header(
+        None,
+        max_length=64,
+        description="Informational only: it is not signed, so the body decides what the delivery means.",
+    ),
+    x_shopify_webhook_id: str | None = Header(
+        None,
+        max_length=255,
+        description="Shopify's id of this delivery: a redelivery with the same id is acknowledged as a duplicate.",
+    ),
 ) -> Any:
-    """Shopify order webhooks (orders/create, orders/paid, orders/updated, orders/cancelled, refunds/create)."""
     shop = await _shop(session, shop_slug)
-    if not shop.shopify_secret:
+    secrets = shopify_secrets(shop, utc_now())
+    if not secrets:
         raise NotFound(
-            "This shop has no Shopify secret configured; set it with `liveloop shop create "
-            "--shopify-secret` or the API.",
+            "This shop has no Shopify secret configured; set it with `liveloop shop set-shopify-secret` "
+            "or PUT /v1/shop/shopify-secret.",
             code="shopify_not_configured",
         )
     body = await request.body()
-    if not x_shopify_hmac_sha256 or not constant_time_equal(hmac_b64(shop.shopify_secret, body), x_shopify_hmac_sha256):
+    if not x_shopify_hmac_sha256 or not any(
+        constant_time_equal(hmac_b64(secret, body), x_shopify_hmac_sha256) for secret in secrets
+    ):
         raise Unauthorized(
             "X-Shopify-Hmac-Sha256 does not match the body; check the app's shared secret.", code="invalid_signature"
-        )
-    if x_shopify_topic not in shopify.TOPICS:
-        raise BadRequest(
-            f"Unsupported topic {x_shopify_topic!r}; subscribe to {list(shopify.TOPICS)}.", code="unsupported_topic"
         )
     if not x_shopify_webhook_id:
         raise BadRequest(
@@ -134,38 +191,15 @@ async def shopify_webhook(
     payload = _parse(body)
     if not isinstance(payload, dict):
         raise BadRequest("The body must be a JSON object.", code="malformed_json")
-    known: dict[str, Any] = {}
-    if x_shopify_topic == "refunds/create":
-        row = (
-            await session.execute(
-                select(Order, Member)
-                .join(Member, Member.id == Order.member_id)
-                .where(Order.shop_id == shop.id, Order.external_id == str(payload.get("order_id")))
-            )
-        ).one_or_none()
-        if row is not None:
-            known = {
-                "known_total": row.Order.total_minor,
-                "known_currency": row.Order.currency,
-                "known_customer": {"id": row.Member.external_id or row.Member.id},
-                "previous_refunded": row.Order.refunded_minor,
-            }
     try:
-        previous = known.pop("previous_refunded", 0)
-        event = shopify.to_event(x_shopify_topic, x_shopify_webhook_id, payload, **known)
-        if event is not None and x_shopify_topic == "refunds/create":
-            refunded = min(previous + event.order.refunded_minor, event.order.total_minor)
-            event.order.refunded_minor = refunded
-            event.type = "order.refunded" if refunded >= event.order.total_minor else "order.partially_refunded"
-    except (ValidationError, KeyError) as exc:
-        if isinstance(exc, ValidationError):
-            raise _validation_error(exc) from None
-        raise Unprocessable(f"The Shopify payload lacks {exc}.", code="invalid_payload") from None
-    if not await service.claim_event(session, shop.id, "shopify", x_shopify_webhook_id, x_shopify_topic):
+        kind, facts = shopify.read(payload)
+    except ValidationError as exc:
+        raise _validation_error(exc) from None
+    if not await service.claim_event(session, shop.id, "shopify", x_shopify_webhook_id[:255], f"shopify.{kind}"):
         return schemas.WebhookResult(duplicate=True)
-    if event is None:
+    order = await service.apply_order_facts(session, shop, facts, source="shopify")
+    if order is None:
         return schemas.WebhookResult()
-    order = await service.apply_order_event(session, shop, event, source="shopify")
     return schemas.WebhookResult(order_id=order.id, status=order.status)
 
 

@@ -3,10 +3,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from liveloop.kit.money import is_currency
-from liveloop.kit.schemas import Currency, Money, RequestModel, Timestamp
+from liveloop.kit.money import Currency
+from liveloop.kit.schemas import Money, RequestModel, Timestamp
 
 
 class CustomerIn(RequestModel):
@@ -27,13 +27,6 @@ class OrderIn(RequestModel):
     refunded_minor: Money = 0
     payment_fingerprint: str | None = Field(None, max_length=128)
     customer: CustomerIn
-
-    @field_validator("currency")
-    @classmethod
-    def _currency(cls, v: str) -> str:
-        if not is_currency(v):
-            raise ValueError("must be an ISO 4217 code such as USD")
-        return v
 
     @model_validator(mode="after")
     def _refund(self) -> OrderIn:

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from liveloop.kit.batching import GroupCommitWriter, SQLiteBatchWriter, TTLCache, session_flush
+from liveloop.kit.edge import ROUTE_KEY
 from liveloop.kit.ids import new_id
 from liveloop.kit.signing import keyed_hash
 from liveloop.kit.sql import table
@@ -156,6 +157,7 @@ class InviteLinkMiddleware:
         ):
             await self.app(scope, receive, send)
             return
+        scope[ROUTE_KEY] = "/r/{shop}/{code}"  # the access log's route (never the code itself)
         state = scope["app"].state
         recorder: ClickRecorder = state.clicks
         code = parts[3].upper()

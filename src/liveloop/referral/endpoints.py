@@ -3,8 +3,9 @@ from __future__ import annotations
 import secrets
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query, Request, Response
 
+from liveloop.kit.errors import NotFound
 from liveloop.kit.http import Session, UnitOfWorkRoute
 from liveloop.kit.pagination import Page, Pagination
 from liveloop.kit.schemas import PathId, QueryText
@@ -152,7 +153,10 @@ async def public_draw(draw_id: PathId, session: Session) -> Any:
 
 @public.post("/v1/public/draws/verify", response_model=schemas.DrawVerifyOut, tags=["public"])
 async def verify_draw(body: schemas.DrawVerifyIn) -> Any:
-    """Recompute a draw from its revealed seed and ticket list."""
+    """Recompute a draw from its revealed seed and ticket list.
+
+    At most 25,000 tickets and 10,000 winners per request (larger draws verify offline with the published
+    algorithm); the work is O(n log n) in the tickets."""
     recomputed = lottery.pick_winners(body.seed, body.draw_id, body.ticket_ids, body.prize_count)
     return {
         "seed_matches_hash": secrets.compare_digest(
@@ -161,6 +165,46 @@ async def verify_draw(body: schemas.DrawVerifyIn) -> Any:
         "winners_match": recomputed == body.winners,
         "recomputed_winners": recomputed,
     }
+
+
+@public.get(
+    "/v1/public/qr/{token}.{kind}",
+    response_class=Response,
+    responses={200: {"content": {"image/png": {}, "image/svg+xml": {}}}},
+    tags=["public"],
+)
+async def public_qr(
+    token: Annotated[str, Path(min_length=3, max_length=600, description="From qr_png / qr_svg of the invite links")],
+    kind: Annotated[str, Path(max_length=3, json_schema_extra={"enum": ["png", "svg"]})],
+    request: Request,
+) -> Response:
+    """An invite link's QR code for an `<img>` or an email, without an API key.
+
+    Take the address from `qr_png` / `qr_svg` of `GET /v1/members/{id}/invite-links`: it is signed with the
+    server's secret key and holds only what the invite link itself shows (shop, code, show, host)."""
+    if kind not in ("png", "svg"):
+        raise NotFound("QR codes come as .png or .svg.", code="unknown_format")
+    settings = request.app.state.settings
+    target = links.read_qr_token(settings.secret_key, token)
+    if target is None:
+        raise NotFound(
+            "This QR address is not valid (altered, or signed with another key); take a fresh one from "
+            "GET /v1/members/{id}/invite-links.",
+            code="invalid_qr_link",
+        )
+    url = links.invite_url(
+        settings.public_base_url,
+        target.shop_slug,
+        target.code,
+        channel="qr",
+        show_id=target.show_id,
+        host_id=target.host_id,
+    )
+    return Response(
+        links.qr(url, kind),
+        media_type="image/png" if kind == "png" else "image/svg+xml",
+        headers={"Cache-Control": "public, max-age=86400"},
+    )
 
 
 async def _group_out(session: Session, request: Request, shop: Shop, group: Any) -> dict[str, Any]:

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
+import hashlib
+import hmac
 import io
+from dataclasses import dataclass
 from urllib.parse import quote, urlencode
 
+import orjson
 import segno
 
 CHANNELS = ("whatsapp", "facebook", "instagram", "tiktok", "x", "telegram", "line", "email", "copy", "qr")
@@ -105,3 +111,65 @@ def qr(url: str, kind: str) -> bytes:
     else:
         code.save(buffer, kind="png", scale=8, border=2)
     return buffer.getvalue()
+
+
+# --- signed public QR links ------------------------------------------------------------------------------
+#
+# ``/v1/public/qr/{token}.png`` works in an <img> or an email without an API key. The token is the invite
+# link's own parts (shop, code, show, host: nothing the link does not show, no member id) and an HMAC of
+# them under the server's secret key, so nobody can make one for a code or show of their choosing.
+
+_QR_CONTEXT = b"liveloop.qr.v1:"
+
+
+@dataclass(frozen=True)
+class QrTarget:
+    shop_slug: str
+    code: str
+    show_id: str | None = None
+    host_id: str | None = None
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _qr_signature(secret: str, payload: str) -> str:
+    return _b64(hmac.new(secret.encode(), _QR_CONTEXT + payload.encode(), hashlib.sha256).digest()[:18])
+
+
+def qr_token(secret: str, target: QrTarget) -> str:
+    parts = [target.shop_slug, target.code, target.show_id, target.host_id]
+    while parts[-1] is None:
+        parts.pop()
+    payload = _b64(orjson.dumps(parts))
+    return f"{payload}.{_qr_signature(secret, payload)}"
+
+
+def read_qr_token(secret: str, token: str) -> QrTarget | None:
+    """The invite link a token names, or None when it was not made with this server's key."""
+    payload, _, signature = token.partition(".")
+    if not payload or not signature or len(token) > 600:
+        return None
+    if not hmac.compare_digest(_qr_signature(secret, payload).encode(), signature.encode()):
+        return None
+    try:
+        parts = orjson.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    except (binascii.Error, ValueError):
+        return None
+    if (
+        not isinstance(parts, list)
+        or not 2 <= len(parts) <= 4
+        or not all(p is None or isinstance(p, str) for p in parts)
+    ):
+        return None
+    slug, code, show, host = [*parts, None, None][:4]
+    if not slug or not code:
+        return None
+    return QrTarget(slug, code, show, host)
+
+
+def qr_urls(base_url: str, secret: str, target: QrTarget) -> tuple[str, str]:
+    """The public PNG and SVG addresses of an invite link's QR code."""
+    prefix = f"{base_url.rstrip('/')}/v1/public/qr/{qr_token(secret, target)}"
+    return f"{prefix}.png", f"{prefix}.svg"

@@ -34,14 +34,47 @@ def seed_hash(seed: str) -> str:
 def pick_winners(seed: str, draw_id: str, ticket_ids: list[str], prize_count: int) -> list[str]:
     """Winner i is the ticket at index HMAC-SHA256(seed, "{draw_id}:{i}") mod (tickets left), without replacement.
 
-    The ticket list is sorted first, so the order it is given in does not matter.
+    The ticket list is sorted first, so the order it is given in does not matter. "Tickets left" are the
+    sorted tickets minus the winners so far, in their order: the published rule is ``pool.pop(index)``.
+    The index is looked up in a Fenwick tree over the sorted tickets, so a draw costs O(n log n) (the sort)
+    instead of O(n·k) for k winners, with exactly the same winners.
     """
     pool = sorted(ticket_ids)
+    left = _Remaining(len(pool))
+    key = seed.encode()
     winners = []
     for i in range(min(prize_count, len(pool))):
-        digest = hmac.new(seed.encode(), f"{draw_id}:{i}".encode(), hashlib.sha256).digest()
-        winners.append(pool.pop(int.from_bytes(digest, "big") % len(pool)))
+        digest = hmac.new(key, f"{draw_id}:{i}".encode(), hashlib.sha256).digest()
+        winners.append(pool[left.take(int.from_bytes(digest, "big") % (len(pool) - i))])
     return winners
+
+
+class _Remaining:
+    """Which of the positions 0…n-1 are still in the pool: a Fenwick (binary indexed) tree of 0/1 counts."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+        # 1-based: node i counts the positions in (i - lowbit(i), i], all of them present at first.
+        self.tree = [0] + [i & -i for i in range(1, n + 1)]
+        self.top = 1 << (n.bit_length() - 1) if n else 0
+
+    def take(self, rank: int) -> int:
+        """Remove the position that has ``rank`` positions left before it, and return it. O(log n).
+
+        Binary lifting from the top: a node the search does not step over covers the position found, and
+        those are exactly the nodes that count it, so they are decremented on the way down.
+        """
+        tree, n, pos, step = self.tree, self.n, 0, self.top
+        while step:
+            node = pos + step
+            if node <= n:
+                if tree[node] <= rank:
+                    pos = node
+                    rank -= tree[node]
+                else:
+                    tree[node] -= 1
+            step >>= 1
+        return pos
 
 
 async def award_ticket(
@@ -80,15 +113,55 @@ async def award_ticket(
 
 
 async def void_ticket(session: AsyncSession, order: Order) -> None:
-    for ticket in (
-        await session.execute(select(DrawTicket).where(DrawTicket.order_id == order.id, DrawTicket.status == "active"))
-    ).scalars():
+    """A fully refunded order's ticket is void (while it has not been drawn)."""
+    await _void(
+        session,
+        select(DrawTicket).where(DrawTicket.order_id == order.id, DrawTicket.status == "active"),
+        "order_refunded",
+    )
+
+
+async def void_referral_tickets(session: AsyncSession, referral: Referral, reason: str) -> None:
+    """Tickets follow their referral: when it is reversed or rejected, every ticket it earned that has not
+    been drawn yet is void, its ledger grant reversed."""
+    await _void(
+        session,
+        select(DrawTicket).where(DrawTicket.referral_id == referral.id, DrawTicket.status == "active"),
+        reason,
+    )
+
+
+async def _void(session: AsyncSession, query: Any, reason: str) -> None:
+    for ticket in (await session.execute(query.order_by(DrawTicket.id))).scalars():
         ticket.status = "void"
         if ticket.ledger_transaction_id:
             await ledger.reverse(
-                session, ticket.shop_id, ticket.ledger_transaction_id, reason="order_refunded", allow_partial=True
+                session, ticket.shop_id, ticket.ledger_transaction_id, reason=reason, allow_partial=True
             )
     await session.flush()
+
+
+async def award_missed_tickets(session: AsyncSession, campaign: Campaign, referral: Referral) -> list[DrawTicket]:
+    """The tickets a referral earns once it is approved: one per order the invitee has paid since it was made
+    (and not refunded in full), which its held status kept from earning one. Each order earns one, once."""
+    orders = (
+        await session.execute(
+            select(Order)
+            .where(
+                Order.shop_id == referral.shop_id,
+                Order.member_id == referral.invitee_id,
+                Order.status.in_(("paid", "partially_refunded")),
+                Order.created_at >= referral.created_at,
+            )
+            .order_by(Order.paid_at, Order.id)
+        )
+    ).scalars()
+    tickets = []
+    for order in list(orders):
+        ticket = await award_ticket(session, campaign, referral, order)
+        if ticket is not None:
+            tickets.append(ticket)
+    return tickets
 
 
 async def create_draw(session: AsyncSession, campaign: Campaign, *, prize_count: int, prize: dict[str, Any]) -> Draw:

@@ -3,14 +3,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from liveloop.kit.money import is_currency
+from liveloop.kit.money import Currency, is_currency
 from liveloop.kit.schemas import (
     MAX_COUNT,
     MAX_MINOR,
     Count,
-    Currency,
     Id,
     Money,
     PositiveCount,
@@ -37,13 +36,6 @@ class CreditReward(RequestModel):
     amount: PositiveMoney = Field(description="Minor units, e.g. 300 = USD 3.00")
     currency: Currency
     label: Label = ""
-
-    @field_validator("currency")
-    @classmethod
-    def _currency(cls, v: str) -> str:
-        if not is_currency(v):
-            raise ValueError("must be an ISO 4217 code such as USD")
-        return v
 
 
 class CouponReward(RequestModel):
@@ -238,8 +230,13 @@ class LeaderboardRow(BaseModel):
     converted: int
 
 
+DRAW_MAX_TICKETS = 25_000  # the most tickets verify recomputes in one request (25,000 real ids fit the 1 MB body limit)
+DRAW_MAX_PRIZES = 10_000  # the most winners a draw has
+TicketId = Annotated[str, Field(min_length=1, max_length=64)]
+
+
 class DrawCreate(RequestModel):
-    prize_count: int = Field(gt=0, le=10_000)
+    prize_count: int = Field(gt=0, le=DRAW_MAX_PRIZES)
     prize: RewardSpec
 
 
@@ -260,11 +257,15 @@ class Draw(BaseModel):
 
 class DrawVerifyIn(RequestModel):
     draw_id: Id
-    seed: str = Field(max_length=128, description="The revealed seed")
-    seed_hash: str = Field(pattern="^[0-9a-fA-F]{64}$", description="SHA-256 of the seed, hex")
-    ticket_ids: list[Id] = Field(max_length=100_000)
-    prize_count: int = Field(gt=0, le=10_000)
-    winners: list[Id] = Field(max_length=10_000)
+    seed: str = Field(min_length=1, max_length=128, description="The revealed seed")
+    seed_hash: str = Field(pattern="^[0-9a-fA-F]{64}$", description="SHA-256 of the seed, published before the draw")
+    ticket_ids: list[TicketId] = Field(
+        max_length=DRAW_MAX_TICKETS,
+        description=f"The draw's tickets, in any order; at most {DRAW_MAX_TICKETS:,} (verify larger draws offline "
+        "with the published algorithm)",
+    )
+    prize_count: int = Field(gt=0, le=DRAW_MAX_PRIZES)
+    winners: list[TicketId] = Field(max_length=DRAW_MAX_PRIZES)
 
 
 class DrawVerifyOut(BaseModel):

@@ -512,7 +512,10 @@ async def _recompute_milestones(session: AsyncSession, campaign: Campaign, invit
 
 
 async def reverse_referral(session: AsyncSession, referral: Referral, reason: str) -> None:
-    """Take back both sides' rewards and any milestone the inviter no longer reaches."""
+    """Take back both sides' rewards, the lottery tickets the referral earned and any milestone the inviter no
+    longer reaches."""
+    from liveloop.referral import lottery
+
     if referral.status not in ("converted", "held", "pending"):
         return
     was_converted = referral.status == "converted"
@@ -520,6 +523,7 @@ async def reverse_referral(session: AsyncSession, referral: Referral, reason: st
         await session.execute(select(Reward).where(Reward.referral_id == referral.id, Reward.status != "reversed"))
     ).scalars():
         await reverse_reward(session, reward, reason)
+    await lottery.void_referral_tickets(session, referral, reason)
     referral.status = "reversed" if was_converted else "rejected"
     referral.reversed_at = utc_now()
     referral.reason_codes = [*referral.reason_codes, reason]
@@ -560,7 +564,11 @@ async def on_order_paid(session: AsyncSession, shop: Shop, order: Order, member:
 
 
 async def on_order_refunded(session: AsyncSession, shop: Shop, order: Order) -> None:
-    """A refund inside the return window takes the referral's rewards back when the order no longer qualifies."""
+    """A refund inside the return window takes the referral's rewards back when the order no longer qualifies.
+
+    A fully refunded order's ticket is void in any case; when the refund (full or partial) reverses the
+    referral, every ticket the referral earned goes with it (see :func:`reverse_referral`).
+    """
     from liveloop.referral import lottery
 
     if order.status == "refunded":
@@ -642,6 +650,11 @@ async def decide_review(
         if campaign.conversion_event == "signup" or order is not None:
             referral.qualifying_order_id = None
             await convert(session, referral, order=order, check_payment=False)
+        if campaign.lottery_enabled and referral.status in ("pending", "converted"):
+            # Orders paid while the referral was held earned no ticket: they earn it now, once each.
+            from liveloop.referral import lottery
+
+            await lottery.award_missed_tickets(session, campaign, referral)
     else:
         await reverse_referral(session, referral, "fraud_confirmed")
     await session.flush()

@@ -1,16 +1,15 @@
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path
 from pydantic import BaseModel, ConfigDict, Field
 
-from liveloop.events import service as events
-from liveloop.kit.errors import Unprocessable
-from liveloop.kit.http import Session, UnitOfWorkRoute
+from liveloop.kit.http import Session, ShownOnce, UnitOfWorkRoute
+from liveloop.kit.money import Currency
 from liveloop.kit.pagination import Page, Pagination
-from liveloop.kit.schemas import JSONObject, PathId, QueryText, RequestModel
+from liveloop.kit.schemas import JSONObject, PathId, RequestModel
 from liveloop.markets import service as markets
 from liveloop.shops import service
 from liveloop.shops.auth import SCOPES, Operator, requires
@@ -26,7 +25,48 @@ class ShopOut(BaseModel):
     reporting_timezone: str
     default_market: str
     landing_url: str
+    shopify_configured: bool = Field(description="Whether a Shopify secret is set (the secret is never shown)")
+    storefront_origins: list[str] = Field(description="Origins whose pages may embed the viewer page")
     created_at: datetime
+
+
+# An origin as the service accepts it (422 invalid_origin otherwise): scheme://host[:port], nothing after.
+ORIGIN = {"pattern": "^[hH][tT][tT][pP][sS]?://[^/?#@\\s]+/?$"}
+
+
+class ShopifySecretIn(RequestModel):
+    secret: str = Field(
+        min_length=8,
+        max_length=128,
+        description="The Shopify app's client secret (or the store's webhook signing secret); write-only",
+        # Checked by the service (422 invalid_shopify_secret); documented here for clients.
+        json_schema_extra={"writeOnly": True, "pattern": "^[\\x21-\\x7e]{8,128}$"},
+    )
+    grace_seconds: int = Field(
+        3600,
+        ge=0,
+        le=604800,
+        description="How long the previous secret still verifies webhooks after a rotation; 0 retires it at once",
+    )
+
+
+class ShopUpdate(RequestModel):
+    name: str | None = Field(None, min_length=1, max_length=200)
+    landing_url: str | None = Field(
+        None,
+        min_length=1,
+        max_length=1000,
+        description="Where invite links land (http or https)",
+        json_schema_extra={"pattern": "^[hH][tT][tT][pP][sS]?://[^/?#]"},  # checked by the service: invalid_url
+    )
+    storefront_origins: list[Annotated[str, Field(max_length=300, json_schema_extra=ORIGIN)]] | None = (
+        Field(
+            None,
+            max_length=20,
+            description="The shop's storefronts, as scheme://host[:port] (e.g. https://shop.example): only their "
+            "pages may frame the viewer page (`/embed.js`). Replaces the list; [] allows no framing at all.",
+        )
+    )
 
 
 class ApiKeyCreate(RequestModel):
@@ -47,25 +87,7 @@ class ApiKeyOut(BaseModel):
 
 
 class ApiKeyCreated(ApiKeyOut):
-    key: str = Field(description="Shown once; store it now")
-
-
-class EndpointCreate(RequestModel):
-    url: str = Field(max_length=2000)
-    event_types: list[Annotated[str, Field(max_length=64)]] = Field(default_factory=lambda: ["*"], max_length=50)
-
-
-class EndpointOut(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-    id: str
-    url: str
-    event_types: list[str]
-    active: bool
-    created_at: datetime
-
-
-class EndpointCreated(EndpointOut):
-    secret: str = Field(description="Verify X-Liveloop-Signature with it; shown once")
+    key: ShownOnce = Field(description="Shown once; store it now")
 
 
 class MarketOut(BaseModel):
@@ -83,7 +105,7 @@ class MarketOut(BaseModel):
 
 class MarketUpdate(RequestModel):
     name: str | None = Field(None, max_length=100)
-    currency: str | None = Field(None, max_length=3)
+    currency: Currency | None = None
     timezone: str | None = Field(None, max_length=64)
     locales: list[Annotated[str, Field(min_length=1, max_length=16)]] | None = Field(None, max_length=20)
     consent_regime: str | None = Field(None, pattern="^(gdpr|ccpa|none)$")
@@ -95,6 +117,21 @@ class MarketUpdate(RequestModel):
 @router.get("/shop", response_model=ShopOut)
 async def get_shop(op: Operator = requires("campaigns:read")) -> Any:
     return op.shop
+
+
+@router.put("/shop/shopify-secret", response_model=ShopOut)
+async def set_shopify_secret(body: ShopifySecretIn, session: Session, op: Operator = requires("admin")) -> Any:
+    """Set or rotate the secret that verifies `POST /v1/webhooks/shopify/{shop}`. It is never returned.
+
+    After a rotation the previous secret keeps verifying for `grace_seconds`, so deliveries Shopify signed
+    before the switch are not lost."""
+    return await service.set_shopify_secret(session, op.shop, body.secret, grace=timedelta(seconds=body.grace_seconds))
+
+
+@router.patch("/shop", response_model=ShopOut)
+async def update_shop(body: ShopUpdate, session: Session, op: Operator = requires("admin")) -> Any:
+    """Change the shop's name, landing page and the storefront origins allowed to embed its viewer page."""
+    return await service.update_shop(session, op.shop, **body.model_dump(exclude_unset=True, exclude_none=True))
 
 
 @router.get("/api-keys", response_model=Page[ApiKeyOut])
@@ -113,42 +150,6 @@ async def create_key(body: ApiKeyCreate, session: Session, op: Operator = requir
 @router.delete("/api-keys/{key_id}", response_model=ApiKeyOut)
 async def revoke_key(key_id: PathId, session: Session, op: Operator = requires("admin")) -> Any:
     return await service.revoke_api_key(session, op.shop_id, key_id)
-
-
-@router.get("/webhook-endpoints", response_model=Page[EndpointOut])
-async def list_endpoints(session: Session, page: Pagination, op: Operator = requires("admin")) -> Any:
-    items, cursor = await service.list_webhook_endpoints(session, op.shop_id, page)
-    return {"items": items, "next_cursor": cursor}
-
-
-@router.post("/webhook-endpoints", response_model=EndpointCreated, status_code=201)
-async def create_endpoint(body: EndpointCreate, session: Session, op: Operator = requires("admin")) -> Any:
-    unknown = sorted(set(body.event_types) - set(events.EVENT_TYPES) - {"*"})
-    if unknown:
-        raise Unprocessable(
-            f"Unknown event types {unknown}; use '*' or some of {list(events.EVENT_TYPES)}.", code="unknown_event_type"
-        )
-    endpoint = await service.add_webhook_endpoint(session, op.shop_id, url=body.url, event_types=body.event_types)
-    return {**EndpointOut.model_validate(endpoint).model_dump(), "secret": endpoint.secret}
-
-
-class EventOut(BaseModel):
-    id: str
-    type: str
-    created_at: str
-    data: dict[str, Any]
-
-
-@router.get("/events", response_model=Page[EventOut])
-async def list_events(
-    session: Session,
-    page: Pagination,
-    type: Annotated[str | None, QueryText(64, "Only events of this type, such as reward.granted")] = None,
-    op: Operator = requires("admin"),
-) -> Any:
-    """The shop's events (what its webhooks receive), newest first."""
-    found, cursor = await events.list_events(session, op.shop_id, page, event_type=type)
-    return {"items": [events.envelope(e) for e in found], "next_cursor": cursor}
 
 
 @router.get("/markets", response_model=list[MarketOut], tags=["markets"])

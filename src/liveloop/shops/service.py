@@ -1,11 +1,13 @@
-"""Shops (tenants), their API keys and webhook endpoints."""
+"""Shops (tenants) and their API keys."""
 
 from __future__ import annotations
 
 import re
 import secrets
+from datetime import datetime, timedelta
+from urllib.parse import urlsplit
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from liveloop.kit.errors import Conflict, NotFound, Unprocessable
@@ -13,7 +15,7 @@ from liveloop.kit.ids import new_id
 from liveloop.kit.pagination import PageRequest, paginate
 from liveloop.kit.time import is_valid_zone, utc_now
 from liveloop.markets.presets import PRESETS
-from liveloop.models import ApiKey, Market, Shop, WebhookEndpoint
+from liveloop.models import ApiKey, Market, Shop
 from liveloop.shops.auth import SCOPES, generate_key
 
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
@@ -41,6 +43,8 @@ async def create_shop(
         )
     if default_market not in PRESETS:
         raise Unprocessable(f"default_market must be one of {sorted(PRESETS)}.", code="unknown_market")
+    if shopify_secret is not None:
+        check_shopify_secret(shopify_secret)
     if (await session.execute(select(Shop.id).where(Shop.slug == slug))).first():
         raise Conflict(f"A shop with the slug {slug!r} exists already; pick another.", code="shop_exists")
     shop = Shop(
@@ -61,11 +65,121 @@ async def create_shop(
     return shop
 
 
+_HOSTNAME = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$")
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def normalize_origin(value: str) -> str:
+    """``scheme://host[:port]`` (http or https, lower case, default port dropped), or 422 ``invalid_origin``."""
+    problem = Unprocessable(
+        f"{value!r} is not an origin. Give scheme://host[:port] with http or https and nothing after it, "
+        "e.g. 'https://shop.example' or 'https://shop.example:8443'.",
+        code="invalid_origin",
+    )
+    parts = urlsplit(value.strip())
+    scheme = parts.scheme.lower()
+    if (
+        scheme not in _DEFAULT_PORTS
+        or parts.path not in ("", "/")
+        or parts.query
+        or parts.fragment
+        or "@" in parts.netloc
+        or not parts.hostname
+    ):
+        raise problem
+    try:
+        port = parts.port
+    except ValueError:
+        raise problem from None
+    host = parts.hostname.lower()
+    if ":" in host:  # IPv6
+        if not re.fullmatch(r"[0-9a-f:.]+", host):
+            raise problem
+        host = f"[{host}]"
+    elif not _HOSTNAME.match(host):
+        raise problem
+    return f"{scheme}://{host}" + (f":{port}" if port is not None and port != _DEFAULT_PORTS[scheme] else "")
+
+
+def check_landing_url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise Unprocessable(
+            f"{value!r} is not a landing URL; give an http(s) URL such as 'https://shop.example/welcome'.",
+            code="invalid_url",
+        )
+    return value
+
+
+async def update_shop(
+    session: AsyncSession,
+    shop: Shop,
+    *,
+    name: str | None = None,
+    landing_url: str | None = None,
+    storefront_origins: list[str] | None = None,
+) -> Shop:
+    """Change a shop's display name, the page its invite links land on and the storefronts that may embed it."""
+    if name is not None:
+        shop.name = name
+    if landing_url is not None:
+        shop.landing_url = check_landing_url(landing_url)
+    if storefront_origins is not None:
+        shop.storefront_origins = list(dict.fromkeys(normalize_origin(o) for o in storefront_origins))
+    await session.flush()
+    return shop
+
+
 async def get_shop_by_slug(session: AsyncSession, slug: str) -> Shop:
     shop = (await session.execute(select(Shop).where(Shop.slug == slug))).scalar_one_or_none()
     if shop is None:
         raise NotFound(f"No shop with the slug {slug!r}; list shops with `liveloop shop list`.", code="shop_not_found")
     return shop
+
+
+_SHOPIFY_SECRET = re.compile(r"^[\x21-\x7e]{8,128}$")
+SHOPIFY_SECRET_GRACE_MAX = timedelta(days=7)
+
+
+def check_shopify_secret(secret: str) -> str:
+    if not _SHOPIFY_SECRET.match(secret):
+        raise Unprocessable(
+            "A Shopify secret is 8 to 128 visible ASCII characters without spaces: copy the app's "
+            "client secret (or the webhook signing secret shown under Settings → Notifications) as it is.",
+            code="invalid_shopify_secret",
+        )
+    return secret
+
+
+async def set_shopify_secret(session: AsyncSession, shop: Shop, secret: str, *, grace: timedelta) -> Shop:
+    """Set or rotate the secret that verifies the shop's Shopify webhooks.
+
+    After a rotation the previous secret keeps verifying for ``grace`` (up to seven days), so deliveries
+    signed before Shopify switched over are not lost; a grace of zero retires it at once (a leaked secret).
+    """
+    check_shopify_secret(secret)
+    if not timedelta(0) <= grace <= SHOPIFY_SECRET_GRACE_MAX:
+        raise Unprocessable("grace_seconds is 0 to 604800 (seven days).", code="invalid_grace")
+    now = utc_now()
+    previous = shop.shopify_secret
+    if previous and previous != secret and grace > timedelta(0):
+        shop.shopify_previous_secret = previous
+        shop.shopify_previous_secret_expires_at = now + grace
+    elif previous != secret or grace == timedelta(0):
+        shop.shopify_previous_secret = None
+        shop.shopify_previous_secret_expires_at = None
+    shop.shopify_secret = secret
+    await session.flush()
+    return shop
+
+
+def shopify_secrets(shop: Shop, now: datetime) -> list[str]:
+    """The secrets a Shopify webhook of this shop may be signed with right now (current first)."""
+    found = [shop.shopify_secret] if shop.shopify_secret else []
+    expires = shop.shopify_previous_secret_expires_at
+    if shop.shopify_previous_secret and expires is not None and now < expires:
+        found.append(shop.shopify_previous_secret)
+    return found
 
 
 def check_scopes(scopes: list[str]) -> list[str]:
@@ -103,39 +217,21 @@ async def page_api_keys(session: AsyncSession, shop_id: str, page: PageRequest) 
 
 
 async def revoke_api_key(session: AsyncSession, shop_id: str, key_id: str) -> ApiKey:
+    """Revoke the key with this id (``key_…``) or lookup prefix (``ll_…``); revoking twice changes nothing."""
     row = (
-        await session.execute(select(ApiKey).where(ApiKey.shop_id == shop_id, ApiKey.id == key_id))
+        await session.execute(
+            select(ApiKey).where(ApiKey.shop_id == shop_id, or_(ApiKey.id == key_id, ApiKey.prefix == key_id))
+        )
     ).scalar_one_or_none()
     if row is None:
-        raise NotFound("No such API key in this shop.", code="api_key_not_found")
+        raise NotFound(
+            "No such API key in this shop; `liveloop apikey list` shows each key's id and prefix.",
+            code="api_key_not_found",
+        )
     if row.revoked_at is None:
         row.revoked_at = utc_now()
     await session.flush()
     return row
-
-
-async def add_webhook_endpoint(
-    session: AsyncSession, shop_id: str, *, url: str, event_types: list[str]
-) -> WebhookEndpoint:
-    if not url.startswith(("http://", "https://")):
-        raise Unprocessable("A webhook URL starts with http:// or https://.", code="invalid_url")
-    endpoint = WebhookEndpoint(
-        id=new_id("whe"),
-        shop_id=shop_id,
-        url=url,
-        secret="whsec_" + secrets.token_urlsafe(32),
-        event_types=event_types or ["*"],
-    )
-    session.add(endpoint)
-    await session.flush()
-    return endpoint
-
-
-async def list_webhook_endpoints(
-    session: AsyncSession, shop_id: str, page: PageRequest
-) -> tuple[list[WebhookEndpoint], str | None]:
-    query = select(WebhookEndpoint).where(WebhookEndpoint.shop_id == shop_id)
-    return await paginate(session, query, page, [WebhookEndpoint.created_at, WebhookEndpoint.id])
 
 
 async def get_market(session: AsyncSession, shop_id: str, code: str) -> Market:

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import html
+import re
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 import orjson
 from fastapi import APIRouter, Request
@@ -13,6 +16,7 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy import select
 
 from liveloop.kit.http import Session, UnitOfWorkRoute
+from liveloop.kit.openapi import errors
 from liveloop.kit.schemas import PathId, QueryText
 from liveloop.live.gateway import public_show
 from liveloop.models import Member, Shop, Show
@@ -28,9 +32,87 @@ def static_files() -> StaticFiles:
     return StaticFiles(directory=STATIC)
 
 
-def _json_for_script(data: Any) -> str:
-    # Inside <script type="application/json">: "</" must not appear, or the script element would end early.
-    return orjson.dumps(data).decode().replace("</", "<\\/")
+_SCRIPT_SAFE = str.maketrans({"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"})
+
+
+def json_for_script(data: Any) -> str:
+    """JSON to embed in ``<script type="application/json">``: no ``</script>``, ``<!--`` or line separators.
+
+    ``<``, ``>`` and ``&`` can only occur inside JSON strings, where ``\\u003c`` and friends mean the same.
+    """
+    return orjson.dumps(data).decode().translate(_SCRIPT_SAFE)
+
+
+def content_security_policy(directives: dict[str, Iterable[str]]) -> str:
+    return "; ".join(f"{name} {' '.join(dict.fromkeys(sources))}" for name, sources in directives.items())
+
+
+_HOST = re.compile(r"^[A-Za-z0-9.-]+(:[0-9]{1,5})?$|^\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?$")
+
+
+def _origin(url: str | None, *, websocket: bool = False) -> list[str]:
+    """``scheme://host[:port]`` of ``url`` for a CSP source list (and its ws/http twin when asked)."""
+    if not url:
+        return []
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https", "ws", "wss") or not parts.netloc or not _HOST.match(parts.netloc):
+        return []
+    origin = f"{parts.scheme}://{parts.netloc}"
+    if not websocket:
+        return [origin]
+    twin = {"http": "ws", "https": "wss", "ws": "http", "wss": "https"}[parts.scheme]
+    return [origin, f"{twin}://{parts.netloc}"]
+
+
+def _self_sockets(request: Request) -> list[str]:
+    """The page's own origin as ws:// or wss://, which not every browser counts as 'self'."""
+    host = request.headers.get("host", "")
+    scheme = "wss" if request.url.scheme == "https" else "ws"
+    own = [f"{scheme}://{host}"] if _HOST.match(host) else []
+    return own + _origin(request.app.state.settings.public_base_url, websocket=True)
+
+
+def viewer_policy(request: Request, show: dict[str, Any], frame_ancestors: list[str]) -> str:
+    """The viewer page's policy: scripts from this server only; framed only by the shop's storefronts.
+
+    Streams (HLS playlists, LiveKit) come from the show's provider, so media and connections may go to any
+    https/wss origin and to the ones this show names; images (product cards) from any https origin.
+    """
+    video = show.get("video") or {}
+    streams = _origin(video.get("hls_url")) + _origin(show.get("replay_url"))
+    livekit = _origin(request.app.state.settings.livekit_url, websocket=True)
+    return content_security_policy(
+        {
+            "default-src": ["'self'"],
+            "script-src": ["'self'"],
+            "style-src": ["'self'"],
+            "img-src": ["'self'", "data:", "blob:", "https:"],
+            "media-src": ["'self'", "blob:", "https:", *streams],
+            "connect-src": ["'self'", *_self_sockets(request), "https:", "wss:", *streams, *livekit],
+            "worker-src": ["'self'", "blob:"],
+            "font-src": ["'self'"],
+            "object-src": ["'none'"],
+            "base-uri": ["'none'"],
+            "form-action": ["'self'"],
+            "frame-ancestors": frame_ancestors or ["'none'"],
+        }
+    )
+
+
+def console_policy(request: Request) -> str:
+    return content_security_policy(
+        {
+            "default-src": ["'self'"],
+            "script-src": ["'self'"],
+            "style-src": ["'self'"],
+            "img-src": ["'self'", "data:"],
+            "connect-src": ["'self'", *_self_sockets(request)],
+            "object-src": ["'none'"],
+            "base-uri": ["'none'"],
+            "form-action": ["'self'"],
+            "frame-ancestors": ["'none'"],
+        }
+    )
 
 
 _PAGE = (STATIC / "room.html").read_text(encoding="utf-8")
@@ -57,19 +139,25 @@ async def viewer_page(show_id: str, request: Request, session: Session, lang: st
         _PAGE.replace("{{lang}}", language)
         .replace("{{dir}}", direction)
         .replace("{{title}}", html.escape(f"{show.title} · {shop_name}"))
-        .replace("{{boot}}", _json_for_script(boot))
+        .replace("{{boot}}", json_for_script(boot))
     )
-    return HTMLResponse(page, headers={"cache-control": "no-store", "x-content-type-options": "nosniff"})
+    policy = viewer_policy(request, boot["show"], list(shop.storefront_origins) if shop else [])
+    return HTMLResponse(page, headers={"cache-control": "no-store", "content-security-policy": policy})
 
 
 _CONSOLE = (STATIC / "console.html").read_text(encoding="utf-8")
 
 
 @pages.get("/console/{show_id}", response_class=HTMLResponse)
-async def host_console(show_id: str) -> HTMLResponse:
+async def host_console(show_id: str, request: Request) -> HTMLResponse:
     """The host console. It asks for an operator API key and then works through the API like any client."""
-    page = _CONSOLE.replace("{{boot}}", _json_for_script({"show_id": show_id}))
-    return HTMLResponse(page, headers={"cache-control": "no-store", "x-frame-options": "DENY"})
+    page = _CONSOLE.replace("{{boot}}", json_for_script({"show_id": show_id}))
+    headers = {
+        "cache-control": "no-store",
+        "x-frame-options": "DENY",
+        "content-security-policy": console_policy(request),
+    }
+    return HTMLResponse(page, headers=headers)
 
 
 @pages.get("/embed.js")
@@ -80,7 +168,7 @@ async def embed_script(request: Request) -> Response:
     return Response(script, media_type="text/javascript", headers={"cache-control": "public, max-age=300"})
 
 
-@share.get("/shows/{show_id}/share")
+@share.get("/shows/{show_id}/share", responses=errors(401))
 async def share_sheet(
     show_id: PathId, request: Request, session: Session, lang: Annotated[str | None, QueryText(16)] = None
 ) -> Any:

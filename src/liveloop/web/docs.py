@@ -1,0 +1,103 @@
+"""The API reference, served from this server only: Swagger UI at ``/docs``, ReDoc at ``/redoc``.
+
+Both viewers are fetched by `liveloop assets` (pinned, integrity-checked; see :mod:`liveloop.web.assets`)
+and started by ``static/docs.js``, so the pages hold no inline script. Without them, each page says how to
+fetch them and links the OpenAPI document itself.
+"""
+
+from __future__ import annotations
+
+import html
+
+from fastapi import APIRouter
+from fastapi.responses import HTMLResponse
+
+from liveloop.web import assets
+from liveloop.web.pages import content_security_policy, json_for_script
+
+docs = APIRouter(include_in_schema=False)
+
+OPENAPI_URL = "/openapi.json"
+VENDOR_DIR = assets.VENDOR
+VENDOR_URL = "/static/live/vendor/"
+# The viewers style their widgets inline (ReDoc injects <style> elements), so styles may be inline; scripts not.
+POLICY = content_security_policy(
+    {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'", "'unsafe-inline'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'", "data:"],
+        "connect-src": ["'self'"],
+        "worker-src": ["'self'", "blob:"],
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+)
+
+_PAGE = """<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{title}</title>
+{head}
+<script type="application/json" id="ll-docs">{config}</script>
+{scripts}
+</head>
+<body>
+{body}
+</body>
+</html>
+"""
+
+_MISSING = """<main>
+<h1>{title}</h1>
+<p>The API reference viewer ({viewer}) is not installed on this server. Fetch it where liveloop is installed with
+<code>liveloop assets</code> (or <code>make install</code>): it comes from npm, pinned and integrity-checked
+(<code>LIVELOOP_NPM_REGISTRY</code> points it at a mirror). Nothing is loaded from a CDN.</p>
+<p>The OpenAPI document itself is at <a href="{openapi}">{openapi}</a>.</p>
+</main>"""
+
+
+def _page(*, title: str, viewer: str, files: tuple[assets.Asset, ...], body: str) -> HTMLResponse:
+    headers = {"content-security-policy": POLICY, "cache-control": "no-cache", "x-frame-options": "DENY"}
+    if not all(assets.present(asset, VENDOR_DIR) for asset in files):
+        page = _PAGE.format(
+            title=html.escape(title),
+            head="",
+            config="{}",
+            scripts="",
+            body=_MISSING.format(title=html.escape(title), viewer=viewer, openapi=OPENAPI_URL),
+        )
+        return HTMLResponse(page, status_code=503, headers=headers)
+    styles = "".join(f'<link rel="stylesheet" href="{VENDOR_URL}{a.name}">\n' for a in files if a.name.endswith(".css"))
+    scripts = "".join(f'<script src="{VENDOR_URL}{a.name}" defer></script>\n' for a in files if a.name.endswith(".js"))
+    config = {"viewer": viewer, "openapi_url": OPENAPI_URL}
+    page = _PAGE.format(
+        title=html.escape(title),
+        head=styles,
+        config=json_for_script(config),
+        scripts=scripts + '<script src="/static/live/docs.js" defer></script>',
+        body=body,
+    )
+    return HTMLResponse(page, headers=headers)
+
+
+@docs.get("/docs", response_class=HTMLResponse)
+async def swagger_ui() -> HTMLResponse:
+    files = tuple(a for a in assets.DOCS if a.package == "swagger-ui-dist")
+    return _page(title="liveloop API", viewer="swagger-ui", files=files, body='<div id="swagger-ui"></div>')
+
+
+@docs.get("/redoc", response_class=HTMLResponse)
+async def redoc() -> HTMLResponse:
+    files = tuple(a for a in assets.DOCS if a.package == "redoc")
+    return _page(
+        title="liveloop API reference",
+        viewer="redoc",
+        files=files,
+        body='<div id="redoc"></div>',
+    )
