@@ -301,6 +301,14 @@ def install_error_handlers(app: Any) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         # The framework's own errors (no route, wrong method, a body it could not read) in the usual shape.
+        if exc.status_code == 400 and isinstance(exc.__cause__, UnicodeError | ValueError):
+            # A JSON body that cannot be decoded (not UTF-8) is as malformed as one with a syntax error: 422.
+            return error_response(
+                422,
+                "invalid_request",
+                "The request is not valid: body: it is not JSON text in UTF-8. Send the body as UTF-8 encoded JSON.",
+                problems=[{"field": "body", "problem": "not JSON text in UTF-8"}],
+            )
         code, message = _HTTP_ERRORS.get(exc.status_code, ("bad_request" if exc.status_code < 500 else "error", ""))
         return error_response(exc.status_code, code, message or str(exc.detail), headers=exc.headers)
 

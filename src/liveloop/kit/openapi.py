@@ -7,7 +7,7 @@ route is, so routes added later are documented the same way:
   (``{"error": {"code", "message", "details"}}``);
 - authenticated (an API key) → 401, 403; writes of an authenticated route also take an ``Idempotency-Key``
   header (documented as a parameter) → 409 (key in use, secret shown once) and 422 (key reused);
-- path parameters → 404; a JSON body that names other resources (``…_id`` fields) → 404;
+- path parameters → 404; a JSON body that names other resources (``…_id`` or ``…_ids`` fields) → 404;
 - a JSON body → 413, 415, 422; any other POST/PUT/PATCH → 413; any parameter → 422;
 - writes → 409 (a duplicate or a concurrent change);
 - rate-limited public routes → 429 with ``Retry-After`` (added by :func:`liveloop.kit.ratelimit.document_limits`,
@@ -109,7 +109,7 @@ def _body_names_resources(operation: dict[str, Any], schemas: dict[str, Any]) ->
             for target in node["discriminator"].get("mapping", {}).values():
                 yield from properties({"$ref": target})
 
-    return any(name == "id" or name.endswith("_id") for name in properties(schema))
+    return any(name == "id" or name.endswith(("_id", "_ids")) for name in properties(schema))
 
 
 def statuses_for(

@@ -59,13 +59,11 @@ class ShopUpdate(RequestModel):
         description="Where invite links land (http or https)",
         json_schema_extra={"pattern": "^[hH][tT][tT][pP][sS]?://[^/?#]"},  # checked by the service: invalid_url
     )
-    storefront_origins: list[Annotated[str, Field(max_length=300, json_schema_extra=ORIGIN)]] | None = (
-        Field(
-            None,
-            max_length=20,
-            description="The shop's storefronts, as scheme://host[:port] (e.g. https://shop.example): only their "
-            "pages may frame the viewer page (`/embed.js`). Replaces the list; [] allows no framing at all.",
-        )
+    storefront_origins: list[Annotated[str, Field(max_length=300, json_schema_extra=ORIGIN)]] | None = Field(
+        None,
+        max_length=20,
+        description="The shop's storefronts, as scheme://host[:port] (e.g. https://shop.example): only their "
+        "pages may frame the viewer page (`/embed.js`). Replaces the list; [] allows no framing at all.",
     )
 
 
