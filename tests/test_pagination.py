@@ -9,7 +9,7 @@ import httpx
 
 from liveloop.kit.pagination import DEFAULT_LIMIT
 from tests.conftest import ShopCtx, make_shop
-from tests.factories import all_items, create_member, ok
+from tests.factories import all_items, create_campaign, create_member, ok
 
 
 async def _pages(api: httpx.AsyncClient, path: str, **params: Any) -> list[list[str]]:
@@ -114,3 +114,28 @@ async def test_another_shop_pages_through_nothing_of_this_one(shop: ShopCtx) -> 
         assert page == {"items": [], "next_cursor": None}
     finally:
         await other.api.aclose()
+
+
+async def test_lists_ordered_by_time_page_past_their_first_page(shop: ShopCtx) -> None:
+    """Lists keyed on a date-time (campaigns, batches, API keys, shows) resume from the cursor's instant."""
+    campaigns = [(await create_campaign(shop.api, name=f"C{n}"))["id"] for n in range(3)]
+    batches = [(await _batch(shop.api, 1))["id"] for _ in range(3)]
+    keys = [
+        ok(await shop.api.post("/v1/api-keys", json={"name": f"k{n}", "scopes": ["members:read"]}), 201)["id"]
+        for n in range(2)
+    ]
+    shows = [
+        ok(
+            await shop.api.post(
+                "/v1/shows", json={"title": f"S{n}", "host_name": "Mai", "scheduled_at": f"2030-01-0{n + 1}T10:00:00Z"}
+            ),
+            201,
+        )["id"]
+        for n in range(3)
+    ]
+    for path, made in (("/v1/campaigns", campaigns), ("/v1/coupon-batches", batches), ("/v1/shows", shows)):
+        pages = await _pages(shop.api, path, limit=1)
+        assert sorted(i for page in pages for i in page) == sorted(made), path
+        assert all(len(page) == 1 for page in pages), path
+    listed = [k for page in await _pages(shop.api, "/v1/api-keys", limit=1) for k in page]
+    assert listed[-2:] == keys and len(listed) == len(set(listed)) == 3  # the shop's own key comes first

@@ -4,12 +4,13 @@ changes nothing, on SQLite and PostgreSQL alike; the OpenAPI document states eve
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, get_args
 
 import orjson
 
 from liveloop.app import create_app
 from liveloop.config import Settings
+from liveloop.kit.ids import new_id
 from tests.conftest import ShopCtx, is_postgres
 from tests.factories import create_campaign, create_member, ok
 
@@ -209,3 +210,135 @@ def test_the_openapi_document_bounds_every_input() -> None:
     member = schema["paths"]["/v1/members/{member_id}"]["get"]["parameters"][0]["schema"]
     assert member["maxLength"] == 64
     assert orjson.dumps(schema)  # the document itself is serializable
+
+
+def _app_schema() -> dict[str, Any]:
+    schema: dict[str, Any] = create_app(Settings(database_url="sqlite+aiosqlite://", secret_key="k" * 40)).openapi()
+    return schema
+
+
+def test_every_request_body_derives_from_the_strict_base() -> None:
+    """A body model that is not a RequestModel would take "1" for 1 and ignore unknown fields: none is."""
+    from fastapi.routing import APIRoute, iter_route_contexts
+    from pydantic import BaseModel
+
+    from liveloop.kit.schemas import RequestModel
+
+    def models(annotation: Any) -> Any:
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            yield annotation
+        for arg in get_args(annotation):
+            yield from models(arg)
+
+    app = create_app(Settings(database_url="sqlite+aiosqlite://", secret_key="k" * 40))
+    bodies: dict[str, type] = {}
+    for context in iter_route_contexts(app.routes):
+        route = context.original_route
+        if isinstance(route, APIRoute):
+            for param in route.dependant.body_params:
+                for model in models(param.field_info.annotation):
+                    bodies[f"{sorted(route.methods)} {context.path_format} {model.__name__}"] = model
+    assert len(bodies) > 30  # the walk found the bodies
+    assert sorted(name for name, model in bodies.items() if not issubclass(model, RequestModel)) == []
+
+
+async def test_a_body_that_is_not_utf8_json_is_422_and_changes_nothing(shop: ShopCtx) -> None:
+    for body in (b'{"name": "Ana \xff"}', b"\xc3"):
+        error = _error(await shop.api.post("/v1/members", content=body, headers=JSON))
+        assert error["code"] == "invalid_request"
+        assert "UTF-8" in error["message"]
+    # A surrogate encoded as UTF-8 bytes decodes, and is refused as the lone surrogate it is.
+    error = _error(await shop.api.post("/v1/members", content=b'{"name": "\xed\xa0\x80"}', headers=JSON))
+    assert error["code"] == "invalid_request" and "surrogate" in error["message"]
+    # Public routes the same (no key at all).
+    async with shop.client(None) as anonymous:
+        response = await anonymous.post("/v1/public/draws/verify", content=b"\xff", headers=JSON)
+    assert _error(response)["code"] == "invalid_request"
+    assert ok(await shop.api.get("/v1/members"))["items"] == []
+
+
+async def test_new_bodies_are_strict_and_a_refused_one_changes_nothing(shop: ShopCtx) -> None:
+    before = ok(await shop.api.get("/v1/shop"))
+    for path, body in (
+        ("/v1/shop/shopify-secret", {"secret": "shpss_0123456789", "grace_seconds": "60"}),
+        ("/v1/shop/shopify-secret", {"secret": "shpss_0123456789", "rotate": True}),
+    ):
+        assert _error(await shop.api.put(path, json=body))["code"] == "invalid_request", body
+    for body in ({"name": "Renamed", "colour": "red"}, {"storefront_origins": "https://shop.example"}):
+        assert _error(await shop.api.patch("/v1/shop", json=body))["code"] == "invalid_request", body
+    batch = {"name": "Any", "kind": "percent", "percent_bp": 500, "currency_free": "true"}
+    assert _error(await shop.api.post("/v1/coupon-batches", json=batch))["code"] == "invalid_request"
+    assert ok(await shop.api.get("/v1/shop")) == before
+    assert ok(await shop.api.get("/v1/coupon-batches"))["items"] == []
+
+
+def _field(schema: dict[str, Any], model: str, name: str) -> dict[str, Any]:
+    node: dict[str, Any] = schema["components"]["schemas"][model]["properties"][name]
+    for option in node.get("anyOf", []):  # optional fields: the non-null branch
+        if option.get("type") != "null":
+            node = option
+    if node.get("type") == "array":
+        node = node["items"]
+    return node
+
+
+def test_request_schemas_state_the_rules_the_server_enforces() -> None:
+    """Enums and patterns in the document are the server's own rules, so a client (or a fuzzer) that follows
+    them sends what the server takes; each is compared with the rule it documents."""
+    import re
+    import zoneinfo
+
+    from liveloop.events.service import EVENT_TYPES
+    from liveloop.kit.money import KNOWN_CURRENCIES
+    from liveloop.kit.schemas import ID_PATTERN
+    from liveloop.ledger.service import is_asset
+    from liveloop.markets.presets import PRESETS
+    from liveloop.members.normalize import normalize_email
+    from liveloop.shops.auth import SCOPES
+    from liveloop.shops.service import check_shopify_secret
+
+    schema = _app_schema()
+    currencies = sorted(KNOWN_CURRENCIES)
+    for model, name in (
+        ("OrderIn", "currency"),
+        ("Check", "currency"),
+        ("Product", "currency"),
+        ("BatchCreate", "currency"),
+    ):
+        assert _field(schema, model, name)["enum"] == currencies, (model, name)
+    assert _field(schema, "MarketUpdate", "currency")["pattern"] == "^[A-Z]{3}$"
+    # URLs: http(s) only, as the server checks them.
+    for model, name in (
+        ("Product", "url"),
+        ("ShowEnd", "replay_url"),
+        ("Video", "hls_url"),
+        ("ShopUpdate", "landing_url"),
+    ):
+        assert _field(schema, model, name)["pattern"].startswith("^[hH][tT][tT][pP][sS]?://"), (model, name)
+    assert _field(schema, "WebhookEndpointCreate", "url")["pattern"] == "^[hH][tT][tT][pP][sS]?://"
+    # Choices the services check one by one.
+    assert _field(schema, "ApiKeyCreate", "scopes")["enum"] == sorted(SCOPES)
+    assert _field(schema, "WebhookEndpointCreate", "event_types")["enum"] == ["*", *EVENT_TYPES]
+    for model, name in (("MemberCreate", "market"), ("ShowCreate", "market"), ("CustomerIn", "market")):
+        assert _field(schema, model, name)["enum"] == sorted(PRESETS), (model, name)
+    assets = _field(schema, "Movement", "asset")["enum"]
+    assert all(is_asset(a) for a in assets) and len(assets) == 2 + len(currencies)
+    assert not is_asset("credit:XXX") and "credit:XXX" not in assets
+    budgets = schema["components"]["schemas"]["CampaignCreate"]["properties"]["budgets"]["propertyNames"]
+    assert budgets["enum"] == ["points", *currencies]
+    # Patterns: nothing the server accepts is outside them.
+    timezone = re.compile(_field(schema, "MemberCreate", "timezone")["pattern"])
+    assert [z for z in zoneinfo.available_timezones() if not timezone.match(z)] == []
+    email = re.compile(_field(schema, "MemberCreate", "email")["pattern"])
+    for address in ("ana@example.com", "a.b+c@mail.example.co.th", "x@y.z"):
+        assert email.match(address) and normalize_email(address)
+    assert not email.match("ana at example.com") and not email.match("ana@localhost")
+    secret = re.compile(_field(schema, "ShopifySecretIn", "secret")["pattern"])
+    for value in ("shpss_0123456789abcdef", "~!" * 5):
+        assert secret.match(value) and check_shopify_secret(value)
+    assert not secret.match("has a space in it")
+    assert re.fullmatch(ID_PATTERN, new_id("mem"))
+    member = schema["paths"]["/v1/members/{member_id}"]["get"]["parameters"][0]["schema"]
+    assert member["pattern"] == ID_PATTERN
+    pattern = re.compile(_field(schema, "BatchCreate", "pattern")["pattern"])
+    assert pattern.match("BF-####") and pattern.match("####") and not pattern.match("BF-###")

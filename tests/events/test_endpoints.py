@@ -332,3 +332,56 @@ async def test_webhook_endpoints_need_the_admin_scope(shop: ShopCtx) -> None:
             await api.get("/v1/events"),
         ):
             assert error_code(response, 403) == "missing_scope"
+
+
+async def test_endpoints_come_in_pages_and_a_cursor_pages_only_its_own_list(
+    shop: ShopCtx, receiver: Receiver, private_targets: None, worker: Worker
+) -> None:
+    ids = [(await register(shop, f"{receiver.url}?n={n}"))["id"] for n in range(3)]
+    first = ok(await shop.api.get("/v1/webhook-endpoints", params={"limit": 2}))
+    assert [e["id"] for e in first["items"]] == ids[:2] and first["next_cursor"]
+    rest = ok(await shop.api.get("/v1/webhook-endpoints", params={"limit": 2, "cursor": first["next_cursor"]}))
+    assert [e["id"] for e in rest["items"]] == ids[2:] and rest["next_cursor"] is None
+    assert all("secret" not in e for e in first["items"] + rest["items"])
+
+    for _ in range(2):
+        await create_member(shop.api)
+    while await worker.deliver_due():
+        pass
+    one = ok(await shop.api.get(f"/v1/webhook-endpoints/{ids[0]}/deliveries", params={"limit": 1}))
+    assert len(one["items"]) == 1 and one["next_cursor"]
+    # A cursor of one endpoint's deliveries does not page another endpoint's, nor another list.
+    other = await shop.api.get(f"/v1/webhook-endpoints/{ids[1]}/deliveries", params={"cursor": one["next_cursor"]})
+    assert error_code(other, 422) == "invalid_cursor"
+    events = await shop.api.get("/v1/events", params={"cursor": first["next_cursor"]})
+    assert error_code(events, 422) == "invalid_cursor"
+    second = ok(
+        await shop.api.get(
+            f"/v1/webhook-endpoints/{ids[0]}/deliveries", params={"limit": 1, "cursor": one["next_cursor"]}
+        )
+    )
+    assert [d["id"] for d in one["items"] + second["items"]] == sorted(
+        (d.id for d in await deliveries(shop) if d.endpoint_id == ids[0]), reverse=True
+    )
+    assert second["next_cursor"] is None
+
+
+async def test_endpoint_bodies_are_strict_and_a_refused_one_changes_nothing(
+    shop: ShopCtx, receiver: Receiver, private_targets: None
+) -> None:
+    endpoint = await register(shop, receiver.url, event_types=["member.created"])
+    base = f"/v1/webhook-endpoints/{endpoint['id']}"
+    for body in (
+        {"url": receiver.url, "event_types": "member.created"},  # a string is not a list
+        {"url": receiver.url, "secret": "whsec_mine"},  # no such field
+        {"url": receiver.url, "description": "x" * 501},
+    ):
+        r = await shop.api.post("/v1/webhook-endpoints", json=body)
+        assert error_code(r, 422) == "invalid_request", body
+    for change in ({"active": "false"}, {"active": 0}, {"event_types": ["*"], "url": None, "paused": True}):
+        assert error_code(await shop.api.patch(base, json=change), 422) == "invalid_request", change
+    for rotation in ({"previous_secret_valid_seconds": "60"}, {"previous_secret_valid_seconds": 60.0}):
+        assert error_code(await shop.api.post(f"{base}/rotate-secret", json=rotation), 422) == "invalid_request"
+    listed = ok(await shop.api.get("/v1/webhook-endpoints"))["items"]
+    assert [(e["id"], e["active"], e["event_types"]) for e in listed] == [(endpoint["id"], True, ["member.created"])]
+    assert ok(await shop.api.get(base))["previous_secret_expires_at"] is None  # never rotated

@@ -42,7 +42,14 @@ class BatchCreate(RequestModel):
     member_ids: list[Id] = Field(
         default_factory=list, max_length=1000, description="Also one code bound to each of these members"
     )
-    pattern: str = Field("####-####", min_length=4, max_length=64, description="'#' is a random character")
+    pattern: str = Field(
+        "####-####",
+        min_length=4,
+        max_length=64,
+        description="'#' is a random character; at least four of them",
+        # Checked by the service (422 pattern_too_small), also against the count.
+        json_schema_extra={"pattern": "^([^#]*#){4}"},
+    )
     amount_minor: PositiveMoney | None = None
     currency: Currency | None = Field(
         None, description="Required, except for a percent coupon marked currency_free; orders must be in it"

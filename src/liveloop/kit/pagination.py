@@ -24,7 +24,7 @@ from typing import Annotated, Any, Generic, TypeVar
 import orjson
 from fastapi import Depends, Query, Request
 from pydantic import BaseModel, Field
-from sqlalchemy import Select, and_, or_
+from sqlalchemy import Select, TypeDecorator, and_, or_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
@@ -132,7 +132,10 @@ Pagination = Annotated[PageRequest, Depends(page_request)]
 
 
 def _key_type(column: InstrumentedAttribute[Any]) -> type:
-    python_type: type = column.type.python_type
+    kind = column.type
+    if isinstance(kind, TypeDecorator):  # e.g. UTC date-times: the type they store decides
+        kind = kind.impl
+    python_type: type = kind.python_type
     return python_type
 
 

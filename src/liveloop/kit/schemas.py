@@ -35,6 +35,7 @@ from pydantic import (
     TypeAdapter,
     UrlConstraints,
     ValidationError,
+    WithJsonSchema,
     model_validator,
 )
 
@@ -127,8 +128,13 @@ def _timestamp(value: Any) -> Any:
 # A date-time: an ISO 8601 string in JSON (offset optional where the field says what a missing one means).
 Timestamp = Annotated[datetime, BeforeValidator(_timestamp)]
 
-# A reference to one of our rows, or to a row of the shop's (customer ids, order ids).
-Id = Annotated[str, Field(min_length=1, max_length=MAX_ID)]
+# The shape of our ids (kit.ids.new_id): a short prefix, "_" and 26 base32 characters. Documented for clients
+# and generators; not enforced, since an id of another shape names nothing and answers 404 like any unknown id.
+ID_PATTERN = "^[a-z]{1,8}_[0-9a-z]{26}$"
+_ID_SCHEMA = {"pattern": ID_PATTERN, "examples": ["mem_01m8rcvv507t9n5vt03zwm7bas"]}
+
+# A reference to one of our rows.
+Id = Annotated[str, Field(min_length=1, max_length=MAX_ID, json_schema_extra=_ID_SCHEMA)]
 ExternalId = Annotated[str, Field(min_length=1, max_length=255)]
 Money = Annotated[int, Field(ge=0, le=MAX_MINOR, description="Integer minor units: 2599 = USD 25.99")]
 PositiveMoney = Annotated[int, Field(gt=0, le=MAX_MINOR, description="Integer minor units: 2599 = USD 25.99")]
@@ -185,11 +191,51 @@ def _fits_url_column(url: HttpUrl) -> HttpUrl:
     return url
 
 
+# What an http(s) URL starts with, in any letter case (as the server checks it).
+HTTP_URL_PATTERN = "^[hH][tT][tT][pP][sS]?://"
+
 # An http(s) URL that fits the 1000-character URL columns.
-WebUrl = Annotated[HttpUrl, UrlConstraints(max_length=MAX_URL), AfterValidator(_fits_url_column)]
+WebUrl = Annotated[
+    HttpUrl,
+    UrlConstraints(max_length=MAX_URL),
+    AfterValidator(_fits_url_column),
+    WithJsonSchema(
+        {"type": "string", "format": "uri", "minLength": 1, "maxLength": MAX_URL, "pattern": HTTP_URL_PATTERN}
+    ),
+]
+
+# An IANA time zone name such as Asia/Singapore or UTC (the service checks that it exists: invalid_timezone).
+TIMEZONE_PATTERN = "^[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+){0,2}$"
+Timezone = Annotated[
+    str,
+    Field(
+        max_length=64,
+        description="IANA time zone, such as Asia/Singapore",
+        json_schema_extra={"pattern": TIMEZONE_PATTERN, "examples": ["Asia/Singapore"]},
+    ),
+]
+
+# An email address as the service accepts it (invalid_email otherwise): something, "@", a domain with a dot.
+EmailAddress = Annotated[
+    str,
+    Field(
+        max_length=320,
+        json_schema_extra={"pattern": "^[^ ]+@[^ @]*[.][^ @]*$", "examples": ["ana@example.com"]},
+    ),
+]
+
+# A phone number, best in international form (invalid_phone when it cannot be one).
+PhoneNumber = Annotated[
+    str,
+    Field(
+        max_length=32,
+        description="International form such as +6591234567; a national number is read in the member's market",
+        json_schema_extra={"pattern": "^[+]?[0-9][0-9 ().-]{3,30}$", "examples": ["+6591234567"]},
+    ),
+]
 
 # Path and query parameters.
-PathId = Annotated[str, Path(min_length=1, max_length=MAX_ID)]
+PathId = Annotated[str, Path(min_length=1, max_length=MAX_ID, json_schema_extra=_ID_SCHEMA)]
 PathCode = Annotated[str, Path(min_length=1, max_length=64, description="A coupon code as printed")]
 
 

@@ -8,6 +8,7 @@ from pydantic import BaseModel, Field
 
 from liveloop.kit.errors import Unprocessable
 from liveloop.kit.http import Session, UnitOfWorkRoute
+from liveloop.kit.money import KNOWN_CURRENCIES
 from liveloop.kit.schemas import MAX_POINTS, Id, PathId, RequestModel, Timestamp
 from liveloop.kit.time import utc_now
 from liveloop.ledger import service
@@ -18,9 +19,17 @@ from liveloop.shops.auth import Operator, requires
 router = APIRouter(prefix="/v1/ledger", route_class=UnitOfWorkRoute, tags=["ledger"])
 
 
+ASSETS: list[Any] = [service.POINTS, service.TICKETS, *(service.credit_asset(c) for c in sorted(KNOWN_CURRENCIES))]
+
+
 class Movement(RequestModel):
     member_id: Id
-    asset: str = Field(max_length=16, description="points, ticket, or credit:<ISO currency> such as credit:USD")
+    asset: str = Field(
+        max_length=16,
+        description="points, ticket, or credit:<ISO currency> such as credit:USD",
+        # Checked by the service (422 invalid_asset); listed here so clients see the choices.
+        json_schema_extra={"enum": ASSETS},
+    )
     amount: int = Field(gt=0, le=MAX_POINTS)
     memo: str = Field("", max_length=300)
     hold: bool = Field(False, description="Credit as pending until released")

@@ -7,7 +7,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from liveloop.kit.http import ShownOnce
 from liveloop.kit.money import Currency
-from liveloop.kit.schemas import ExternalId, Id, Money, RequestModel, Timestamp, WebUrl
+from liveloop.kit.schemas import ExternalId, Id, Money, RequestModel, Timestamp, Timezone, WebUrl
+from liveloop.markets.schemas import MarketCode
 from liveloop.referral.schemas import RewardSpec
 
 # A high point every 15 to 20 minutes (PRODUCT.md, "show rhythm").
@@ -82,11 +83,11 @@ def default_rhythm(minutes: int) -> list[RhythmPoint]:
 
 class ShowCreate(RequestModel):
     title: str = Field(min_length=1, max_length=200)
-    market: str | None = Field(None, max_length=16, description="The shop's default market when absent")
+    market: MarketCode | None = Field(None, description="The shop's default market when absent")
     language: str | None = Field(None, max_length=16, description="The market's first locale when absent")
     host_name: str = Field(min_length=1, max_length=120)
     host_member_id: Id | None = None
-    host_timezone: str | None = Field(None, max_length=64, description="IANA zone; the market's zone when absent")
+    host_timezone: Timezone | None = Field(None, description="IANA zone; the market's zone when absent")
     scheduled_at: Timestamp = Field(
         description="With an offset, an instant; without one, a wall-clock time in the host's time zone"
     )

@@ -5,7 +5,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from liveloop.kit.schemas import RequestModel, Timestamp
+from liveloop.kit.schemas import EmailAddress, PhoneNumber, RequestModel, Timestamp, Timezone
+from liveloop.markets.schemas import MarketCode
 
 CHANNELS = ("email", "sms", "whatsapp", "push", "in_app", "webhook")
 
@@ -41,12 +42,12 @@ class ReferralIn(RequestModel):
 
 class MemberCreate(RequestModel):
     external_id: str | None = Field(None, max_length=255, description="The shop's customer id")
-    email: str | None = Field(None, max_length=320)
-    phone: str | None = Field(None, max_length=32)
+    email: EmailAddress | None = None
+    phone: PhoneNumber | None = None
     name: str | None = Field(None, max_length=200)
     locale: str = Field("en", max_length=16)
-    timezone: str | None = Field(None, max_length=64, description="IANA zone; the market's default if absent")
-    market: str | None = Field(None, max_length=16, description="Market code; the shop's default if absent")
+    timezone: Timezone | None = Field(None, description="IANA zone; the market's default if absent")
+    market: MarketCode | None = Field(None, description="Market code; the shop's default if absent")
     device_id: str | None = Field(None, max_length=128)
     ip: str | None = Field(None, max_length=64, description="Sign-up IP (stored only as a keyed hash)")
     existing_customer: bool = Field(False, description="True for customers who bought before joining")
@@ -55,12 +56,12 @@ class MemberCreate(RequestModel):
 
 
 class MemberUpdate(RequestModel):
-    email: str | None = Field(None, max_length=320)
-    phone: str | None = Field(None, max_length=32)
+    email: EmailAddress | None = None
+    phone: PhoneNumber | None = None
     name: str | None = Field(None, max_length=200)
     locale: str | None = Field(None, max_length=16)
-    timezone: str | None = Field(None, max_length=64)
-    market: str | None = Field(None, max_length=16)
+    timezone: Timezone | None = None
+    market: MarketCode | None = None
     device_id: str | None = Field(None, max_length=128)
 
 

@@ -6,17 +6,18 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from liveloop.kit.money import Currency
-from liveloop.kit.schemas import Money, RequestModel, Timestamp
+from liveloop.kit.schemas import EmailAddress, Money, PhoneNumber, RequestModel, Timestamp, Timezone
+from liveloop.markets.schemas import MarketCode
 
 
 class CustomerIn(RequestModel):
     id: str = Field(min_length=1, max_length=255, description="The shop's customer id")
-    email: str | None = Field(None, max_length=320)
-    phone: str | None = Field(None, max_length=32)
+    email: EmailAddress | None = None
+    phone: PhoneNumber | None = None
     name: str | None = Field(None, max_length=200)
     locale: str | None = Field(None, max_length=16)
-    market: str | None = Field(None, max_length=16)
-    timezone: str | None = Field(None, max_length=64)
+    market: MarketCode | None = None
+    timezone: Timezone | None = None
     device_id: str | None = Field(None, max_length=128)
 
 

@@ -5,7 +5,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from liveloop.kit.money import Currency, is_currency
+from liveloop.kit.money import KNOWN_CURRENCIES, Currency, is_currency
 from liveloop.kit.schemas import (
     MAX_COUNT,
     MAX_MINOR,
@@ -17,11 +17,13 @@ from liveloop.kit.schemas import (
     RequestModel,
     Timestamp,
 )
+from liveloop.markets.schemas import MarketCode
 
 Label = Annotated[str, Field(max_length=200)]
-MarketCode = Annotated[str, Field(min_length=1, max_length=16)]
 # A budget's unit: "points" or an ISO currency.
-BudgetUnit = Annotated[str, Field(min_length=3, max_length=8)]
+BudgetUnit = Annotated[
+    str, Field(min_length=3, max_length=8, json_schema_extra={"enum": ["points", *sorted(KNOWN_CURRENCIES)]})
+]
 BudgetLimit = Annotated[int, Field(ge=0, le=MAX_MINOR)]
 
 

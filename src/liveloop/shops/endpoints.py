@@ -9,8 +9,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from liveloop.kit.http import Session, ShownOnce, UnitOfWorkRoute
 from liveloop.kit.money import Currency
 from liveloop.kit.pagination import Page, Pagination
-from liveloop.kit.schemas import JSONObject, PathId, RequestModel
+from liveloop.kit.schemas import HTTP_URL_PATTERN, JSONObject, PathId, RequestModel, Timezone
 from liveloop.markets import service as markets
+from liveloop.markets.presets import PRESETS
 from liveloop.shops import service
 from liveloop.shops.auth import SCOPES, Operator, requires
 
@@ -29,6 +30,9 @@ class ShopOut(BaseModel):
     storefront_origins: list[str] = Field(description="Origins whose pages may embed the viewer page")
     created_at: datetime
 
+
+# A landing page as the service accepts it (422 invalid_url otherwise): http(s) with a host.
+LandingUrl = Annotated[str, Field(max_length=1000, json_schema_extra={"pattern": HTTP_URL_PATTERN + "[^/?#]"})]
 
 # An origin as the service accepts it (422 invalid_origin otherwise): scheme://host[:port], nothing after.
 ORIGIN = {"pattern": "^[hH][tT][tT][pP][sS]?://[^/?#@\\s]+/?$"}
@@ -52,13 +56,7 @@ class ShopifySecretIn(RequestModel):
 
 class ShopUpdate(RequestModel):
     name: str | None = Field(None, min_length=1, max_length=200)
-    landing_url: str | None = Field(
-        None,
-        min_length=1,
-        max_length=1000,
-        description="Where invite links land (http or https)",
-        json_schema_extra={"pattern": "^[hH][tT][tT][pP][sS]?://[^/?#]"},  # checked by the service: invalid_url
-    )
+    landing_url: LandingUrl | None = Field(None, description="Where invite links land (http or https)")
     storefront_origins: list[Annotated[str, Field(max_length=300, json_schema_extra=ORIGIN)]] | None = Field(
         None,
         max_length=20,
@@ -69,7 +67,7 @@ class ShopUpdate(RequestModel):
 
 class ApiKeyCreate(RequestModel):
     name: str = Field(min_length=1, max_length=200)
-    scopes: list[Annotated[str, Field(max_length=32)]] = Field(
+    scopes: list[Annotated[str, Field(max_length=32, json_schema_extra={"enum": sorted(SCOPES)})]] = Field(
         min_length=1, max_length=len(SCOPES), description=f"Any of: {', '.join(SCOPES)}"
     )
 
@@ -104,7 +102,7 @@ class MarketOut(BaseModel):
 class MarketUpdate(RequestModel):
     name: str | None = Field(None, max_length=100)
     currency: Currency | None = None
-    timezone: str | None = Field(None, max_length=64)
+    timezone: Timezone | None = None
     locales: list[Annotated[str, Field(min_length=1, max_length=16)]] | None = Field(None, max_length=20)
     consent_regime: str | None = Field(None, pattern="^(gdpr|ccpa|none)$")
     points_expiry_months: int | None = Field(None, ge=1, le=120)
@@ -157,7 +155,10 @@ async def list_markets(session: Session, op: Operator = requires("campaigns:read
 
 @router.patch("/markets/{code}", response_model=MarketOut, tags=["markets"])
 async def update_market(
-    code: Annotated[str, Path(max_length=16)], body: MarketUpdate, session: Session, op: Operator = requires("admin")
+    code: Annotated[str, Path(max_length=16, json_schema_extra={"enum": sorted(PRESETS)})],
+    body: MarketUpdate,
+    session: Session,
+    op: Operator = requires("admin"),
 ) -> Any:
     market = await service.get_market(session, op.shop_id, code)
     markets.update_market(market, body.model_dump(exclude_none=True))
