@@ -7,7 +7,8 @@ route is, so routes added later are documented the same way:
   (``{"error": {"code", "message", "details"}}``);
 - authenticated (an API key) → 401, 403; writes of an authenticated route also take an ``Idempotency-Key``
   header (documented as a parameter) → 409 (key in use, secret shown once) and 422 (key reused);
-- path parameters → 404; a JSON body that names other resources (``…_id`` or ``…_ids`` fields) → 404;
+- path parameters → 404; a JSON body that names other resources (``…_id`` or ``…_ids`` fields, at any
+  depth) → 404;
 - a JSON body → 413, 415, 422; any other POST/PUT/PATCH → 413; any parameter → 422;
 - writes → 409 (a duplicate or a concurrent change);
 - rate-limited public routes → 429 with ``Retry-After`` (added by :func:`liveloop.kit.ratelimit.document_limits`,
@@ -89,11 +90,12 @@ def _routes(app: FastAPI) -> Iterator[Any]:
 
 
 def _body_names_resources(operation: dict[str, Any], schemas: dict[str, Any]) -> bool:
+    """Whether the JSON body has, at any depth, a field that names another resource (``id``, ``…_id(s)``)."""
     content = operation.get("requestBody", {}).get("content", {})
     schema = content.get("application/json", {}).get("schema", {})
     seen: set[str] = set()
 
-    def properties(node: dict[str, Any]) -> Iterator[str]:
+    def names(node: dict[str, Any]) -> Iterator[str]:
         ref = node.get("$ref")
         if ref:
             name = ref.rsplit("/", 1)[-1]
@@ -101,15 +103,20 @@ def _body_names_resources(operation: dict[str, Any], schemas: dict[str, Any]) ->
                 return
             seen.add(name)
             node = schemas.get(name, {})
-        yield from node.get("properties", {})
+        for field, child in node.get("properties", {}).items():
+            yield field
+            yield from names(child)
         for key in ("anyOf", "oneOf", "allOf"):
             for child in node.get(key, ()):
-                yield from properties(child)
+                yield from names(child)
+        for key in ("items", "additionalProperties"):
+            if isinstance(node.get(key), dict):
+                yield from names(node[key])
         if "discriminator" in node:
             for target in node["discriminator"].get("mapping", {}).values():
-                yield from properties({"$ref": target})
+                yield from names({"$ref": target})
 
-    return any(name == "id" or name.endswith(("_id", "_ids")) for name in properties(schema))
+    return any(name == "id" or name.endswith(("_id", "_ids")) for name in names(schema))
 
 
 def statuses_for(

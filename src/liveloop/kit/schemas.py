@@ -131,7 +131,7 @@ Timestamp = Annotated[datetime, BeforeValidator(_timestamp)]
 # The shape of our ids (kit.ids.new_id): a short prefix, "_" and 26 base32 characters. Documented for clients
 # and generators; not enforced, since an id of another shape names nothing and answers 404 like any unknown id.
 ID_PATTERN = "^[a-z]{1,8}_[0-9a-z]{26}$"
-_ID_SCHEMA = {"pattern": ID_PATTERN, "examples": ["mem_01m8rcvv507t9n5vt03zwm7bas"]}
+_ID_SCHEMA = {"pattern": ID_PATTERN}
 
 # A reference to one of our rows.
 Id = Annotated[str, Field(min_length=1, max_length=MAX_ID, json_schema_extra=_ID_SCHEMA)]
