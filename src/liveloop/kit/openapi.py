@@ -40,8 +40,10 @@ DESCRIPTIONS = {
     "showed a secret once (`secret_shown_once`).",
     413: "The body is larger than the server accepts (`body_too_large`).",
     415: "A body sent without `Content-Type: application/json` (`unsupported_media_type`).",
-    422: "The request breaks a rule: invalid fields (`invalid_request`, each in `details.problems`), a rule of this "
-    "operation, or an Idempotency-Key already used with another body (`idempotency_key_reused`).",
+    422: "The request breaks a rule: invalid fields or a body that is not UTF-8 JSON (`invalid_request`, each "
+    "field in `details.problems`), a path or query parameter holding a NUL (`invalid_parameter`), a cursor this "
+    "list did not issue (`invalid_cursor`), a value the database cannot store (`value_not_storable`), a rule of "
+    "this operation, or an Idempotency-Key already used with another body (`idempotency_key_reused`).",
     429: "Too many requests from this client; retry after the seconds in `Retry-After` (`rate_limited`).",
 }
 
