@@ -490,19 +490,19 @@ def demo(
 
 @app.command()
 def bench(
-    name: Annotated[str, typer.Argument(help="clicks, conversions, verify, room or all")] = "all",
+    name: Annotated[str, typer.Argument(help="clicks, conversions, verify, room, flood or all")] = "all",
     quick: Annotated[bool, typer.Option(help="Short runs, for a smoke test")] = False,
 ) -> None:
     """Run the benchmarks under benchmarks/ (they report median, p99 and the ratio to their baseline)."""
     root = Path.cwd() / "benchmarks"
     if not root.is_dir():
         _fail("Run this from the liveloop source tree: the benchmarks live in ./benchmarks.")
-    names = ["clicks", "conversions", "verify", "room"] if name == "all" else [name]
+    names = ["clicks", "conversions", "verify", "room", "flood"] if name == "all" else [name]
     code = 0
     for n in names:
         script = root / f"bench_{n}.py"
         if not script.exists():
-            _fail(f"No benchmark {n!r}; choose clicks, conversions, verify, room or all.")
+            _fail(f"No benchmark {n!r}; choose clicks, conversions, verify, room, flood or all.")
         args = [sys.executable, str(script)] + (["--quick"] if quick else []) + (["--baseline"] if n == "room" else [])
         code |= subprocess.call(args)  # noqa: S603 - our own scripts
     raise typer.Exit(code)
