@@ -14,4 +14,3 @@ class EventsErrorCode(StrEnum):
     WEBHOOK_ENDPOINT_NOT_FOUND = "webhook_endpoint_not_found"
     WEBHOOK_DELIVERY_NOT_FOUND = "webhook_delivery_not_found"
     WEBHOOK_ENDPOINT_PAUSED = "webhook_endpoint_paused"  # a re-send to a paused endpoint
-    INVALID_CURSOR = "invalid_cursor"
