@@ -197,9 +197,11 @@ async def shopify_webhook(
         raise _validation_error(exc) from None
     if not await service.claim_event(session, shop.id, "shopify", x_shopify_webhook_id[:255], f"shopify.{kind}"):
         return schemas.WebhookResult(duplicate=True)
+    # A guest checkout has no one to attribute or reward: acknowledged, because an error would make Shopify retry
+    # it for two days and then remove the shop's webhook subscription.
     order = await service.apply_order_facts(session, shop, facts, source="shopify")
     if order is None:
-        return schemas.WebhookResult()
+        return schemas.WebhookResult(skipped="guest_order" if kind == "order" and facts.customer is None else None)
     return schemas.WebhookResult(order_id=order.id, status=order.status)
 
 

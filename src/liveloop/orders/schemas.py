@@ -82,3 +82,6 @@ class WebhookResult(BaseModel):
     duplicate: bool = False
     order_id: str | None = None
     status: str | None = None
+    skipped: str | None = Field(
+        None, description="Why the event was acknowledged without effect (`guest_order`: a checkout with no customer)"
+    )

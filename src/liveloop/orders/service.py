@@ -143,7 +143,8 @@ _REFUNDED_SUM = select(func.coalesce(func.sum(OrderRefund.amount_minor), 0)).whe
 
 
 async def apply_order_facts(session: AsyncSession, shop: Shop, facts: OrderFacts, *, source: str) -> Order | None:
-    """Apply what an event says; None when it is about an order never seen and cannot create it (a refund)."""
+    """Apply what an event says; None when it is about an order never seen and cannot create it (a refund, or a
+    guest checkout: there is no member to attribute it to)."""
     now = utc_now()
     # Events of one order run one at a time (PostgreSQL), so refunds counted by two of them add up.
     lookup = _BY_EXTERNAL_ID_LOCKED if for_update(session) else _BY_EXTERNAL_ID
@@ -152,9 +153,7 @@ async def apply_order_facts(session: AsyncSession, shop: Shop, facts: OrderFacts
         if facts.currency is None or facts.total_minor is None:
             return None  # a refund of an order never seen: nothing to take back
         if facts.customer is None:
-            raise Unprocessable(
-                "The order has no customer; guest orders cannot be attributed to a member.", code="missing_customer"
-            )
+            return None
         member, created = await _member_for(session, shop, facts.customer)
         order = Order(
             id=new_id("ord"),
