@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from liveloop.events.errors import EventsErrorCode
 from liveloop.kit import netguard
-from liveloop.kit.errors import Conflict, NotFound, Unprocessable
+from liveloop.kit.errors import ApiErrorCode, Conflict, NotFound, Unprocessable
 from liveloop.kit.ids import new_id
 from liveloop.kit.sql import for_update, insert_ignoring_conflicts, table
 from liveloop.kit.time import utc_now
@@ -179,7 +179,7 @@ async def check_endpoint_url(url: str, *, allow_private: bool) -> str:
         await netguard.check_url(url, allow_private=allow_private)
     except netguard.TargetRefused as refused:
         if refused.kind == "invalid":
-            raise Unprocessable(refused.reason, code=EventsErrorCode.INVALID_URL) from None
+            raise Unprocessable(refused.reason, code=ApiErrorCode.INVALID_URL) from None
         if refused.kind == "unresolvable":
             raise Unprocessable(
                 f"{refused.reason} Check the spelling and the DNS record, then register it again.",
@@ -305,7 +305,7 @@ def decode_cursor(cursor: str) -> str:
     if not value.startswith("whd_") or len(value) > 40:
         raise Unprocessable(
             "The cursor is not one this API gave out; pass the next_cursor of the previous page as it is.",
-            code=EventsErrorCode.INVALID_CURSOR,
+            code=ApiErrorCode.INVALID_CURSOR,
         )
     return value
 

@@ -68,7 +68,10 @@ def _route_secrets(route: Any) -> tuple[str, ...]:
 
 
 class ErrorDetail(BaseModel):
-    code: str = Field(description="Stable and machine-readable, e.g. `member_not_found`; branch on it.")
+    code: str = Field(
+        description="Stable and machine-readable, e.g. `member_not_found`; branch on it. Every code, with what it "
+        "means and how to fix the request, is listed at /docs/errors."
+    )
     message: str = Field(description="What was wrong and how to fix it, for the developer reading it.")
     details: dict[str, Any] | None = Field(None, description="More about the error, e.g. the fields at fault.")
 
@@ -300,7 +303,9 @@ def install_error_handlers(app: Any) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         # The framework's own errors (no route, wrong method, a body it could not read) in the usual shape.
-        code, message = _HTTP_ERRORS.get(exc.status_code, ("bad_request" if exc.status_code < 500 else "error", ""))
+        code, message = _HTTP_ERRORS.get(
+            exc.status_code, ("bad_request" if exc.status_code < 500 else "internal_error", "")
+        )
         return error_response(exc.status_code, code, message or str(exc.detail), headers=exc.headers)
 
     @app.exception_handler(Exception)
