@@ -16,12 +16,6 @@ class CouponErrorCode(ErrorCode):
         "Fix the terms named in the message: `fixed` needs `amount_minor` and `currency`, `percent` needs "
         "`percent_bp` and a currency (or `currency_free: true`), `gift` needs `gift_sku`.",
     )
-    INVALID_COUNT = (
-        "invalid_count",
-        422,
-        "The number of coupons asked for is outside what one batch can hold.",
-        "Ask for 0 to 100,000 codes; make several batches for more.",
-    )
     PATTERN_TOO_SMALL = (
         "pattern_too_small",
         422,
@@ -33,12 +27,6 @@ class CouponErrorCode(ErrorCode):
         422,
         "`ends_at` is not after `starts_at`.",
         "Give a validity window that ends after it starts, or leave either end open.",
-    )
-    INVALID_LIMIT = (
-        "invalid_limit",
-        422,
-        "A usage limit (per coupon or per member) is below 1.",
-        "Give limits of at least 1.",
     )
     COUPON_BATCH_NOT_FOUND = (
         "coupon_batch_not_found",

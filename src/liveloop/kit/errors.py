@@ -172,12 +172,6 @@ class ApiErrorCode(ErrorCode):
         "This `Idempotency-Key` was used before with a different request body.",
         "Use a new key for a different operation; repeat a key only to retry the very same request.",
     )
-    IDEMPOTENCY_KEY_IN_USE = (
-        "idempotency_key_in_use",
-        409,
-        "A request with this `Idempotency-Key` is still being processed.",
-        "Retry in a moment: once the first request finishes, the retry answers what it answered.",
-    )
     SECRET_SHOWN_ONCE = (
         "secret_shown_once",
         409,

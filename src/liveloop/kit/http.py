@@ -290,6 +290,10 @@ def error_response(
 
 
 _HTTP_ERRORS = {
+    400: (
+        "bad_request",
+        "The request could not be read as sent; send the body as UTF-8 JSON with `Content-Type: application/json`.",
+    ),
     404: ("not_found", "Nothing is at this URL. Check the path against the API reference at /docs."),
     405: ("method_not_allowed", "This URL does not take this method. The API reference at /docs lists its methods."),
 }

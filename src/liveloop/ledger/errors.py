@@ -14,18 +14,6 @@ class LedgerErrorCode(ErrorCode):
         "The asset is not `points`, `ticket` or `credit:<ISO currency>`.",
         "Use `points`, `ticket` or store credit in a currency such as `credit:EUR`.",
     )
-    INVALID_AMOUNT = (
-        "invalid_amount",
-        422,
-        "The amount is zero or negative.",
-        "Send a positive whole number of points, tickets or minor units.",
-    )
-    ZERO_AMOUNT = (
-        "zero_amount",
-        422,
-        "A ledger entry would move nothing.",
-        "Send a non-zero amount.",
-    )
     INVALID_EXPIRY = (
         "invalid_expiry",
         422,

@@ -107,7 +107,7 @@ class LiveErrorCode(ErrorCode):
     COHOST_REQUEST_CLOSED = (
         "cohost_request_closed",
         409,
-        "The co-host request was decided already (approved, declined or withdrawn).",
+        "The co-host request was declined (or closed otherwise), so it can no longer be approved or declined.",
         "Nothing to do; the viewer can ask again from the room.",
     )
     VIDEO_NOT_CONFIGURED = (
@@ -229,12 +229,6 @@ class RoomErrorCode(ErrorCode):
         ROOM,
         "The team named is not one of this team PK's.",
         "Join one of the teams listed in the message.",
-    )
-    NOT_A_FLASH_OFFER = (
-        "not_a_flash_offer",
-        ROOM,
-        "A claim was sent for a card that is not a flash offer.",
-        'Send `"claim"` only to flash offers.',
     )
     LIMIT_REACHED = (
         "limit_reached",
