@@ -23,7 +23,6 @@ from typing import Any
 
 import httpx
 import orjson
-from websockets.asyncio.client import connect
 
 import liveloop
 from liveloop.client import free_port, start_server
@@ -34,7 +33,7 @@ from liveloop.web.errors import DOMAINS
 from tests.conftest import ShopCtx
 from tests.error_codes import PENDING_MERGE
 from tests.factories import create_member
-from tests.live.conftest import anonymous_token, live_show
+from tests.live.conftest import LiveServer, anonymous_token, join, live_show
 
 SRC = Path(liveloop.__file__).resolve().parent
 
@@ -432,12 +431,11 @@ async def test_a_server_process_records_the_codes_it_answers_over_http_and_in_th
             assert (await client.get("/v1/members")).json()["error"]["code"] == "missing_api_key"
             assert (await client.get("/v1/members")).status_code == 401  # recorded once
             assert (await client.get("/no/such/page")).status_code == 404
-        async with connect(f"ws://127.0.0.1:{port}/v1/live/{show['id']}/ws?token={token}") as ws:
-            await ws.recv()  # hello
-            await ws.send(orjson.dumps({"t": "dance"}).decode())
-            while (answer := orjson.loads(await ws.recv())).get("t") != "err":
-                pass
-            assert answer["code"] == "unknown_type"
+        viewer = await join(LiveServer(f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}"), token, show["id"])
+        await viewer.send(t="dance")
+        await viewer.until(lambda v: v.errors)
+        assert viewer.errors[0]["code"] == "unknown_type"
+        await viewer.close()
     finally:
         proc.terminate()
         proc.wait(10)

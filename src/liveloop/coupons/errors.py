@@ -55,7 +55,7 @@ class CouponErrorCode(ErrorCode):
     COUPON_VOID = (
         "coupon_void",
         422,
-        "The shop voided this coupon.",
+        "The coupon was voided, for example because the referral reward it came with was clawed back after a refund.",
         "Use another coupon.",
     )
     COUPON_NOT_STARTED = (

@@ -6,7 +6,7 @@ from liveloop.kit.errors import ErrorCode
 
 
 class EventsErrorCode(ErrorCode):
-    """Events out: webhook endpoints and their deliveries (URLs themselves: ``ApiErrorCode.INVALID_URL``)."""
+    """Events out: webhook endpoints and their deliveries (a URL that is not a URL at all: `invalid_url`)."""
 
     FORBIDDEN_WEBHOOK_TARGET = (
         "forbidden_webhook_target",

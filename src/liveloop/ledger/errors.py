@@ -48,7 +48,7 @@ class LedgerErrorCode(ErrorCode):
     NOT_REVERSIBLE = (
         "not_reversible",
         422,
-        "This transaction cannot be reversed (it is itself a reversal, or was reversed already).",
+        "This transaction cannot be reversed: it is itself a reversal, or an expiry of points.",
         "Post a new correcting transaction instead.",
     )
     NOTHING_TO_REVERSE = (

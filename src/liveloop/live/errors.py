@@ -131,7 +131,8 @@ class RoomErrorCode(ErrorCode):
     RATE_LIMITED = (
         "rate_limited",
         ROOM,
-        "The viewer sends comments, likes, shares or answers faster than the room allows.",
+        "The viewer sends comments, shares or other inputs faster than the room allows (likes beyond the rate are "
+        "dropped without a refusal).",
         "Wait a few seconds before sending more; the viewer page does so by itself.",
     )
     INVALID_LIKES = (

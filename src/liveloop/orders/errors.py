@@ -60,7 +60,7 @@ class OrderErrorCode(ErrorCode):
     MISSING_CUSTOMER = (
         "missing_customer",
         422,
-        "The first event of an order has no customer; guest orders cannot be recorded for a member.",
+        "The first event of an order has no customer; guest orders cannot be attributed to a member.",
         "Include the order's customer (at least its `id`).",
     )
     ORDER_CONFLICT = (
