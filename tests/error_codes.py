@@ -53,7 +53,8 @@ def _catalogued() -> dict[tuple[str, str], str]:
 
 
 def _default_markexpr(config: pytest.Config) -> str:
-    args = shlex.split(" ".join(config.getini("addopts")))
+    addopts = config.getini("addopts")  # already split, as the shell would
+    args = shlex.split(addopts) if isinstance(addopts, str) else list(addopts)
     for i, arg in enumerate(args):
         if arg == "-m" and i + 1 < len(args):
             return args[i + 1]
@@ -65,7 +66,7 @@ def _default_markexpr(config: pytest.Config) -> str:
 def is_full_run(config: pytest.Config) -> bool:
     """Whether this run collected every test of ``tests/`` with no narrowing other than the default ``-m``."""
     option = config.option
-    if getattr(option, "keyword", ""):
+    if getattr(option, "keyword", "") or getattr(option, "collectonly", False):
         return False
     if getattr(option, "markexpr", "") not in ("", _default_markexpr(config)):
         return False

@@ -19,10 +19,12 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import httpx
 import orjson
+import pytest
 
 import liveloop
 from liveloop.client import free_port, start_server
@@ -30,8 +32,9 @@ from liveloop.kit import errors
 from liveloop.kit.errors import ROOM, ApiErrorCode, ErrorCode, LiveloopError, NotFound
 from liveloop.models import Member
 from liveloop.web.errors import DOMAINS
+from tests import error_codes
 from tests.conftest import ShopCtx
-from tests.error_codes import PENDING_MERGE
+from tests.error_codes import PENDING_MERGE, TESTS, is_full_run
 from tests.factories import create_member
 from tests.live.conftest import LiveServer, anonymous_token, join, live_show
 
@@ -400,6 +403,68 @@ async def test_a_write_that_loses_a_race_for_a_unique_key_is_a_conflict(shop: Sh
 
 
 # --- recording: what the checks at the end of a run rely on -----------------------------------------------
+
+
+def _fake_session(tmp_path: Path, *args: str, keyword: str = "", markexpr: str = "not slow") -> Any:
+    option = SimpleNamespace(keyword=keyword, markexpr=markexpr, deselect=None, ignore=None, collectonly=False)
+    config = SimpleNamespace(
+        option=option,
+        args=list(args),
+        invocation_params=SimpleNamespace(dir=TESTS.parent),
+        getini=lambda name: ["-m", "not slow", "-p", "no:cacheprovider"] if name == "addopts" else [],
+    )
+    return SimpleNamespace(
+        config=config,
+        testsfailed=0,
+        testscollected=600,
+        shouldfail=False,
+        shouldstop=False,
+        exitstatus=pytest.ExitCode.OK,
+    )
+
+
+def test_a_full_run_is_told_from_a_partial_one(tmp_path: Path) -> None:
+    assert is_full_run(_fake_session(tmp_path, "tests").config)
+    assert is_full_run(_fake_session(tmp_path, str(TESTS)).config)
+    assert is_full_run(_fake_session(tmp_path, ".").config)  # the repository holds tests/
+    assert is_full_run(_fake_session(tmp_path, "tests", markexpr="").config)  # slow tests too: still everything
+    assert not is_full_run(_fake_session(tmp_path, "tests/live").config)
+    assert not is_full_run(_fake_session(tmp_path, "tests/test_cli.py::test_help").config)
+    assert not is_full_run(_fake_session(tmp_path, "tests", keyword="room").config)
+    assert not is_full_run(_fake_session(tmp_path, "tests", markexpr="slow").config)
+
+
+def test_the_end_of_a_run_fails_on_codes_no_test_produced_or_outside_the_catalogue(tmp_path: Path) -> None:
+    recorded = tmp_path / "codes.txt"
+    every = "".join(f"{m.value} {m.statuses[0]}\n" for m in errors.catalogued_codes() if m.value not in PENDING_MERGE)
+    saved = dict(error_codes._state)
+    try:
+        error_codes._state.update(path=str(recorded), problems=[], missing=[])
+        recorded.write_text(every)
+        session = _fake_session(tmp_path, "tests")
+        error_codes.pytest_sessionfinish(session, 0)  # everything produced: the run stands
+        assert session.exitstatus == pytest.ExitCode.OK and error_codes._state["missing"] == []
+
+        recorded.write_text(every.replace("sold_out room\n", ""))
+        error_codes.pytest_sessionfinish(session, 0)
+        assert session.exitstatus == pytest.ExitCode.TESTS_FAILED
+        assert error_codes._state["missing"] == ["room: sold_out (room)"]
+
+        partial = _fake_session(tmp_path, "tests/live")
+        error_codes._state["missing"] = []
+        error_codes.pytest_sessionfinish(partial, 0)  # a partial run says nothing about what it did not run
+        assert partial.exitstatus == pytest.ExitCode.OK
+
+        recorded.write_text("member_not_found 409\nmystery_code 400\nnot_found 404\n")
+        error_codes.pytest_sessionfinish(partial, 0)  # …but a code outside the catalogue fails any run
+        assert partial.exitstatus == pytest.ExitCode.TESTS_FAILED
+        assert error_codes._state["problems"] == [
+            "member_not_found: answered with 409, catalogued with 404",
+            "mystery_code: answered with 400, and not in any catalogue (add it to a domain's errors.py)",
+        ]
+    finally:
+        error_codes._state.clear()
+        error_codes._state.update(saved)
 
 
 def test_recording_is_off_unless_asked_for() -> None:
