@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from liveloop.kit import errors
 from tests.conftest import ShopCtx
@@ -14,6 +15,11 @@ from tests.test_cli import cli_env
 
 def error(response: object) -> tuple[int, str]:
     return response.status_code, response.json()["error"]["code"]  # type: ignore[attr-defined]
+
+
+def rows(body: Any) -> list[Any]:
+    """The rows of a list answer: the list itself, or the items of one page of it."""
+    return list(body["items"] if isinstance(body, dict) else body)
 
 
 def cli(*args: str, db: Path, stdin: str = "") -> subprocess.CompletedProcess[str]:
@@ -57,5 +63,5 @@ async def test_api_keys_and_markets_that_do_not_exist(shop: ShopCtx) -> None:
     assert error(r) == (404, "market_not_found")
     r = await shop.api.patch("/v1/markets/sea", json={"currency": "ZZZ"})
     assert error(r) == (422, "invalid_currency")
-    markets = {m["code"]: m for m in (await shop.api.get("/v1/markets")).json()}
+    markets = {m["code"]: m for m in rows((await shop.api.get("/v1/markets")).json())}
     assert markets["sea"]["currency"] == "USD"  # unchanged
