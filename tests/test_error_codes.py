@@ -107,15 +107,16 @@ class _Scan:
         self.sites: list[Site] = []
         self.bad: list[str] = []  # uses the scan cannot accept (an unknown enum member …)
 
-    def codes_of(self, node: ast.AST, constants: dict[str, str], where: str) -> Iterator[str] | None:
+    def codes_of(self, node: ast.AST, constants: dict[str, ast.expr], where: str) -> Iterator[str] | None:
         """The codes an expression stands for; None when it is computed (passed through from elsewhere)."""
         if isinstance(node, ast.Constant) and isinstance(node.value, str):
             return iter([node.value])
         if isinstance(node, ast.IfExp):
             body, orelse = self.codes_of(node.body, constants, where), self.codes_of(node.orelse, constants, where)
             return iter([*(body or ()), *(orelse or ())])
-        if isinstance(node, ast.Name) and node.id in constants:
-            return iter([constants[node.id]])
+        if isinstance(node, ast.Name) and node.id in constants:  # a module constant: ERROR_CODE = "rate_limited"
+            others = {name: value for name, value in constants.items() if name != node.id}
+            return self.codes_of(constants[node.id], others, where)
         if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in self.enums:
             member = getattr(self.enums[node.value.id], node.attr, None)
             if not isinstance(member, ErrorCode):
@@ -124,7 +125,7 @@ class _Scan:
             return iter([str(member.value)])
         return None
 
-    def add(self, node: ast.AST | None, status: Any, constants: dict[str, str], where: str) -> None:
+    def add(self, node: ast.AST | None, status: Any, constants: dict[str, ast.expr], where: str) -> None:
         if node is None:
             return
         for code in self.codes_of(node, constants, where) or ():
@@ -134,11 +135,9 @@ class _Scan:
         tree = ast.parse(path.read_text(encoding="utf-8"))
         rel = path.relative_to(SRC).as_posix()
         constants = {
-            target.id: stmt.value.value
+            target.id: stmt.value
             for stmt in tree.body
-            if isinstance(stmt, ast.Assign)
-            and isinstance(stmt.value, ast.Constant)
-            and isinstance(stmt.value.value, str)
+            if isinstance(stmt, ast.Assign) and (isinstance(stmt.value, ast.Constant | ast.Attribute))
             for target in stmt.targets
             if isinstance(target, ast.Name)
         }
@@ -149,7 +148,7 @@ class _Scan:
             elif isinstance(node, ast.Dict):
                 self.mapping(node, constants, where)
 
-    def call(self, node: ast.Call, constants: dict[str, str], where: str, rel: str) -> None:
+    def call(self, node: ast.Call, constants: dict[str, ast.expr], where: str, rel: str) -> None:
         name = _name(node.func)
         code = next((k.value for k in node.keywords if k.arg == "code"), None)
         if name in self.classes:
@@ -175,7 +174,7 @@ class _Scan:
                     if isinstance(inner, ast.Dict) and _is_error(inner):
                         self.mapping(inner, constants, f"{rel}:{inner.lineno}", status=node.args[0].value)
 
-    def mapping(self, node: ast.Dict, constants: dict[str, str], where: str, status: Any = None) -> None:
+    def mapping(self, node: ast.Dict, constants: dict[str, ast.expr], where: str, status: Any = None) -> None:
         keys = [k.value if isinstance(k, ast.Constant) else None for k in node.keys]
         if _is_error(node):
             value = node.values[keys.index("code")]
