@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 PORT   ?= 8000
 
-.PHONY: demo test lint format bench bench-tools install serve migrate clean
+.PHONY: demo test fuzz lint format bench bench-tools install serve migrate clean
 
 $(BIN)/liveloop: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,9 @@ demo: install  ## Migrate a SQLite database, seed a demo shop, simulate traffic 
 
 test: install  ## The whole suite (PostgreSQL too when LIVELOOP_TEST_DATABASE_URL is set)
 	$(BIN)/pytest -q
+
+fuzz: install  ## The long schemathesis run over the whole API (LIVELOOP_FUZZ_EXAMPLES per operation, 25 by default)
+	$(BIN)/pytest -q -m slow tests/test_fuzz.py
 
 lint: install  ## ruff (lint + format check) and mypy
 	$(BIN)/ruff check src tests benchmarks

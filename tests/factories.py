@@ -25,6 +25,18 @@ def ok(response: httpx.Response, status: int | None = None) -> Any:
     return response.json()
 
 
+async def all_items(api: httpx.AsyncClient, path: str, **params: Any) -> list[Any]:
+    """Every item of a paginated list, following ``next_cursor`` page after page."""
+    items: list[Any] = []
+    cursor = None
+    while True:
+        page = ok(await api.get(path, params={**params, **({"cursor": cursor} if cursor else {})}))
+        items.extend(page["items"])
+        cursor = page["next_cursor"]
+        if cursor is None:
+            return items
+
+
 async def create_member(
     api: httpx.AsyncClient,
     *,

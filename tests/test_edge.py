@@ -28,7 +28,7 @@ MB = 1024 * 1024
 
 
 async def members(shop: ShopCtx) -> list[dict[str, Any]]:
-    return list(ok(await shop.api.get("/v1/members")))
+    return list(ok(await shop.api.get("/v1/members"))["items"])
 
 
 def member_body(size: int) -> bytes:

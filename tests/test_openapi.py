@@ -118,6 +118,23 @@ async def test_the_errors_the_api_really_answers_are_the_documented_ones(shop: S
             await anonymous.post(f"/v1/public/shows/{show['id']}/video-token"),
         ),
         ("get", "/v1/public/shows/{show_id}/share", await anonymous.get(f"/v1/public/shows/{show['id']}/share")),
+        # Ids in a list, or deep inside the body, name resources too: 404 when there is none.
+        (
+            "post",
+            "/v1/coupon-batches",
+            await shop.api.post(
+                "/v1/coupon-batches", json={"name": "B", "kind": "gift", "gift_sku": "S", "member_ids": ["mem_nope"]}
+            ),
+        ),
+        (
+            "post",
+            "/v1/campaigns",
+            await shop.api.post(
+                "/v1/campaigns", json={"name": "C", "inviter_reward": {"type": "coupon", "batch_id": "cpb_nope"}}
+            ),
+        ),
+        # A body that is not UTF-8 is as malformed as one that is not JSON.
+        ("post", "/v1/members", await shop.api.post("/v1/members", content=b'{"name": "\xff"}')),
     ]
     await anonymous.aclose()
     reader_key = ok(await shop.api.post("/v1/api-keys", json={"name": "r", "scopes": ["members:read"]}), 201)["key"]

@@ -8,7 +8,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from sqlalchemy import text
 from starlette.types import ASGIApp
 
@@ -24,6 +24,7 @@ from liveloop.kit.db import create_engine, session_factory, transaction
 from liveloop.kit.edge import Edge
 from liveloop.kit.http import install_error_handlers
 from liveloop.kit.ratelimit import Rate, RateLimiter, RateLimitMiddleware, RateRule, create_buckets, document_limits
+from liveloop.kit.schemas import clean_parameters
 from liveloop.ledger.endpoints import router as ledger_router
 from liveloop.live.bus import create_bus
 from liveloop.live.endpoints import public as live_public
@@ -63,6 +64,10 @@ key, a signing secret, a token) is never kept, so its replay answers 409 `secret
 Every error has the body `{"error": {"code", "message", "details"}}`: a stable `code` to branch on and a
 `message` that says how to fix the request. Bodies are JSON (`Content-Type: application/json`, else 415) of
 at most 1 MB by default (else 413). Every response carries an `X-Request-Id`, also found in the server's logs.
+
+Bodies are parsed strictly (no string for a number, no unknown field) and every input is bounded.
+Lists answer `{"items": [...], "next_cursor": "…" | null}`: `limit` 1-200 (50 by default), and
+`cursor=<next_cursor>` for the next page.
 
 **Invite links** are `GET /r/{shop}/{code}?ch={channel}&show={show}&host={host}` (public). They record the
 click and answer 302 to the shop's landing page with `ll_ref`, `ll_click`, `ll_ch` (and `ll_show`,
@@ -182,6 +187,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
         docs_url=None,  # served by web/docs.py from local files, with a Content-Security-Policy
         redoc_url=None,
+        # Ahead of every route: a NUL or lone surrogate in a path or query parameter is a 422.
+        dependencies=[Depends(clean_parameters)],
     )
     app.state.settings = settings
     install_error_handlers(app)

@@ -65,7 +65,8 @@ async def run_demo(
 
 async def _demo_show(api: Any) -> str:
     """The demo's live show: the one already running, or a new one that goes live now."""
-    for show in await _ok(await api.get("/v1/shows", params={"status": "live"})):
+    live = await _ok(await api.get("/v1/shows", params={"status": "live", "limit": 1}))
+    for show in live["items"]:
         return str(show["id"])
     show = await _ok(
         await api.post(

@@ -95,7 +95,7 @@ async def test_a_batch_is_used_only_once_ready_and_a_killed_generation_resumes_w
     assert await codes_of(shop, made.id) == (service.CHUNK, service.CHUNK)
 
     member = await create_member(shop.api)
-    code = ok(await shop.api.get("/v1/coupons", params={"batch_id": made.id, "limit": 1}))[0]["code"]
+    code = ok(await shop.api.get("/v1/coupons", params={"batch_id": made.id, "limit": 1}))["items"][0]["code"]
     check = {"member_id": member["id"], "order_total_minor": 5000, "currency": "USD"}
     r = await shop.api.post(f"/v1/coupons/{code}/validate", json=check)
     assert (r.status_code, r.json()["error"]["code"]) == (409, "coupon_batch_generating")

@@ -64,7 +64,7 @@ async def test_urls_to_non_public_addresses_are_refused_at_registration(shop: Sh
     response = await shop.api.post("/v1/webhook-endpoints", json={"url": url})
     assert error_code(response, 422) == "forbidden_webhook_target"
     assert "not a public one" in response.json()["error"]["message"]
-    assert ok(await shop.api.get("/v1/webhook-endpoints")) == []
+    assert ok(await shop.api.get("/v1/webhook-endpoints"))["items"] == []
 
 
 @pytest.mark.parametrize(
@@ -82,7 +82,7 @@ async def test_urls_to_non_public_addresses_are_refused_at_registration(shop: Sh
 async def test_malformed_urls_are_refused_at_registration(shop: ShopCtx, url: str, code: str) -> None:
     response = await shop.api.post("/v1/webhook-endpoints", json={"url": url})
     assert error_code(response, 422) == code
-    assert ok(await shop.api.get("/v1/webhook-endpoints")) == []
+    assert ok(await shop.api.get("/v1/webhook-endpoints"))["items"] == []
 
 
 async def test_private_targets_are_accepted_only_when_the_setting_allows_them(
@@ -107,7 +107,7 @@ async def test_endpoints_are_listed_read_and_updated(shop: ShopCtx, receiver: Re
     created = await register(shop, receiver.url, event_types=["member.created"], description="CRM sync")
     assert created["secret"].startswith("whsec_") and created["active"] is True
     endpoint_id = created["id"]
-    listed = ok(await shop.api.get("/v1/webhook-endpoints"))
+    listed = ok(await shop.api.get("/v1/webhook-endpoints"))["items"]
     assert [e["id"] for e in listed] == [endpoint_id] and "secret" not in listed[0]
     read = ok(await shop.api.get(f"/v1/webhook-endpoints/{endpoint_id}"))
     assert read["description"] == "CRM sync" and "secret" not in read
@@ -170,7 +170,7 @@ async def test_a_paused_endpoint_receives_nothing_until_it_is_resumed(
 
     ok(await shop.api.patch(f"/v1/webhook-endpoints/{endpoint['id']}", json={"active": True}))
     assert await worker.deliver_due() == 2
-    events = [e["id"] for e in ok(await shop.api.get("/v1/events"))]
+    events = [e["id"] for e in ok(await shop.api.get("/v1/events"))["items"]]
     assert sorted(await received_events(receiver)) == sorted(events)
 
 
@@ -253,9 +253,9 @@ async def test_deliveries_are_listed_newest_first_page_by_page(
     second = ok(await shop.api.get(base, params={"limit": 2, "cursor": first["next_cursor"]}))
     third = ok(await shop.api.get(base, params={"limit": 2, "cursor": second["next_cursor"]}))
     assert third["next_cursor"] is None
-    pages = first["data"] + second["data"] + third["data"]
+    pages = first["items"] + second["items"] + third["items"]
     assert [d["id"] for d in pages] == sorted((d.id for d in await deliveries(shop)), reverse=True)
-    events = {e["id"] for e in ok(await shop.api.get("/v1/events"))}
+    events = {e["id"] for e in ok(await shop.api.get("/v1/events"))["items"]}
     assert {d["event_id"] for d in pages} == events
     assert {d["event_type"] for d in pages} == {"member.created"}
     failed = [d for d in pages if d["status"] == "pending"]
@@ -265,7 +265,7 @@ async def test_deliveries_are_listed_newest_first_page_by_page(
         assert d["next_attempt_at"] is not None and d["last_attempt_at"] is not None
     delivered = [d for d in pages if d["status"] == "delivered"]
     assert len(delivered) == 3 and all(d["next_attempt_at"] is None and d["delivered_at"] for d in delivered)
-    only_pending = ok(await shop.api.get(base, params={"status": "pending"}))["data"]
+    only_pending = ok(await shop.api.get(base, params={"status": "pending"}))["items"]
     assert {d["id"] for d in only_pending} == {d["id"] for d in failed}
 
     bad = await shop.api.get(base, params={"cursor": "not-a-cursor"})
@@ -316,7 +316,7 @@ async def test_failed_deliveries_are_logged_without_secrets_urls_or_bodies(
         assert await worker.deliver_due() == 1
     [record] = [r for r in caplog.records if r.name == "liveloop.worker"]
     line = record.getMessage()
-    [event] = ok(await shop.api.get("/v1/events"))
+    [event] = ok(await shop.api.get("/v1/events"))["items"]
     assert endpoint["id"] in line and event["id"] in line and "error=HTTPStatus" in line and "status=503" in line
     for leaked in (endpoint["secret"], "tok-in-the-query", str(receiver.port), member["id"], "secret.person"):
         assert leaked not in line
@@ -332,3 +332,56 @@ async def test_webhook_endpoints_need_the_admin_scope(shop: ShopCtx) -> None:
             await api.get("/v1/events"),
         ):
             assert error_code(response, 403) == "missing_scope"
+
+
+async def test_endpoints_come_in_pages_and_a_cursor_pages_only_its_own_list(
+    shop: ShopCtx, receiver: Receiver, private_targets: None, worker: Worker
+) -> None:
+    ids = [(await register(shop, f"{receiver.url}?n={n}"))["id"] for n in range(3)]
+    first = ok(await shop.api.get("/v1/webhook-endpoints", params={"limit": 2}))
+    assert [e["id"] for e in first["items"]] == ids[:2] and first["next_cursor"]
+    rest = ok(await shop.api.get("/v1/webhook-endpoints", params={"limit": 2, "cursor": first["next_cursor"]}))
+    assert [e["id"] for e in rest["items"]] == ids[2:] and rest["next_cursor"] is None
+    assert all("secret" not in e for e in first["items"] + rest["items"])
+
+    for _ in range(2):
+        await create_member(shop.api)
+    while await worker.deliver_due():
+        pass
+    one = ok(await shop.api.get(f"/v1/webhook-endpoints/{ids[0]}/deliveries", params={"limit": 1}))
+    assert len(one["items"]) == 1 and one["next_cursor"]
+    # A cursor of one endpoint's deliveries does not page another endpoint's, nor another list.
+    other = await shop.api.get(f"/v1/webhook-endpoints/{ids[1]}/deliveries", params={"cursor": one["next_cursor"]})
+    assert error_code(other, 422) == "invalid_cursor"
+    events = await shop.api.get("/v1/events", params={"cursor": first["next_cursor"]})
+    assert error_code(events, 422) == "invalid_cursor"
+    second = ok(
+        await shop.api.get(
+            f"/v1/webhook-endpoints/{ids[0]}/deliveries", params={"limit": 1, "cursor": one["next_cursor"]}
+        )
+    )
+    assert [d["id"] for d in one["items"] + second["items"]] == sorted(
+        (d.id for d in await deliveries(shop) if d.endpoint_id == ids[0]), reverse=True
+    )
+    assert second["next_cursor"] is None
+
+
+async def test_endpoint_bodies_are_strict_and_a_refused_one_changes_nothing(
+    shop: ShopCtx, receiver: Receiver, private_targets: None
+) -> None:
+    endpoint = await register(shop, receiver.url, event_types=["member.created"])
+    base = f"/v1/webhook-endpoints/{endpoint['id']}"
+    for body in (
+        {"url": receiver.url, "event_types": "member.created"},  # a string is not a list
+        {"url": receiver.url, "secret": "whsec_mine"},  # no such field
+        {"url": receiver.url, "description": "x" * 501},
+    ):
+        r = await shop.api.post("/v1/webhook-endpoints", json=body)
+        assert error_code(r, 422) == "invalid_request", body
+    for change in ({"active": "false"}, {"active": 0}, {"event_types": ["*"], "url": None, "paused": True}):
+        assert error_code(await shop.api.patch(base, json=change), 422) == "invalid_request", change
+    for rotation in ({"previous_secret_valid_seconds": "60"}, {"previous_secret_valid_seconds": 60.0}):
+        assert error_code(await shop.api.post(f"{base}/rotate-secret", json=rotation), 422) == "invalid_request"
+    listed = ok(await shop.api.get("/v1/webhook-endpoints"))["items"]
+    assert [(e["id"], e["active"], e["event_types"]) for e in listed] == [(endpoint["id"], True, ["member.created"])]
+    assert ok(await shop.api.get(base))["previous_secret_expires_at"] is None  # never rotated

@@ -101,7 +101,7 @@ async def test_a_worker_killed_after_claiming_loses_nothing(
 
 async def test_events_without_subscribers_are_kept_in_the_log(shop: ShopCtx) -> None:
     await create_member(shop.api)
-    events = ok(await shop.api.get("/v1/events"))
+    events = ok(await shop.api.get("/v1/events"))["items"]
     assert [e["type"] for e in events] == ["member.created"]
 
 
@@ -201,7 +201,7 @@ async def test_a_hanging_trickling_or_huge_endpoint_delays_no_other_shop_nor_the
             await s.execute(update(Interaction).where(Interaction.id == poll["id"]).values(closes_at=utc_now()))
 
         async def settled() -> bool:
-            body = ok(await shop.api.get(f"/v1/shows/{show['id']}/interactions"))
+            body = ok(await shop.api.get(f"/v1/shows/{show['id']}/interactions"))["items"]
             return bool(body[0]["status"] == "settled")
 
         await eventually(settled)
@@ -218,7 +218,7 @@ async def test_a_hanging_trickling_or_huge_endpoint_delays_no_other_shop_nor_the
             return len(snapshot) == 9 and all(d.last_error or d.status == "delivered" for d in snapshot)
 
         await eventually(all_attempted, within=10)
-        endpoints = {e["id"]: e["url"] for e in ok(await shop.api.get("/v1/webhook-endpoints"))}
+        endpoints = {e["id"]: e["url"] for e in ok(await shop.api.get("/v1/webhook-endpoints"))["items"]}
     finally:
         for server in (hang, trickle, huge):
             server.close()

@@ -180,7 +180,7 @@ async def test_heartbeats_make_an_effective_view_that_converts_a_first_view_refe
     await viewer.send(t="hb")
     await viewer.pump(0.1)
     await gateway.flush()
-    assert ok(await shop.api.get("/v1/referrals"))[0]["status"] == "pending"  # not ten seconds yet
+    assert ok(await shop.api.get("/v1/referrals"))["items"][0]["status"] == "pending"  # not ten seconds yet
     gateway.clock = lambda: t0 + timedelta(seconds=12)
     await viewer.send(t="hb")
     await viewer.pump(0.1)
@@ -190,7 +190,7 @@ async def test_heartbeats_make_an_effective_view_that_converts_a_first_view_refe
         segments = (await s.execute(select(WatchSegment).where(WatchSegment.show_id == show["id"]))).scalars().all()
     assert row.member_id == invitee["id"] and row.effective_at is not None
     assert len(segments) == 1 and (segments[0].last_seen_at - segments[0].started_at).total_seconds() == 12
-    referrals = ok(await shop.api.get("/v1/referrals"))
+    referrals = ok(await shop.api.get("/v1/referrals"))["items"]
     assert referrals[0]["status"] == "converted"
 
 

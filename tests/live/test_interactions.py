@@ -96,7 +96,7 @@ async def test_like_sprint_rewards_members_present_once(shop: ShopCtx, live_serv
     await present(shop, a, b)
     async with transaction(shop.app.state.sessions) as s:
         assert await interactions.settle_due(s, utc_now()) == 1
-    body = ok(await shop.api.get(f"/v1/shows/{show['id']}/interactions"))[0]
+    body = ok(await shop.api.get(f"/v1/shows/{show['id']}/interactions"))["items"][0]
     assert body["status"] == "settled" and body["result"]["reached"] and body["result"]["rewarded"] == 2
     assert await points(shop, ana) == 50 and await points(shop, ben) == 50
     ok(await shop.api.post(f"/v1/interactions/{sprint['id']}/settle"))
@@ -126,7 +126,7 @@ async def test_danmaku_challenge_unlocks_a_coupon_for_everyone_present(shop: Sho
         await v.send(t="c", x="GoGo!")
     await viewers[0][1].until(lambda v: "GoGo!" in v.comments() and len(v.comments()) == 3)
     for _ in range(50):  # the gateway counts keyword comments in batches, once a second
-        settled = ok(await shop.api.get(f"/v1/shows/{show['id']}/interactions"))[0]
+        settled = ok(await shop.api.get(f"/v1/shows/{show['id']}/interactions"))["items"][0]
         if settled["status"] == "settled":
             break
         await asyncio.sleep(0.1)
@@ -137,10 +137,10 @@ async def test_danmaku_challenge_unlocks_a_coupon_for_everyone_present(shop: Sho
         "rewarded": 3,
     }
     for member, _ in viewers:
-        rewards = ok(await shop.api.get(f"/v1/members/{member['id']}/rewards"))
+        rewards = ok(await shop.api.get(f"/v1/members/{member['id']}/rewards"))["items"]
         assert [r["reward_type"] for r in rewards] == ["coupon"] and rewards[0]["coupon_id"]
     ok(await shop.api.post(f"/v1/interactions/{challenge['id']}/settle"))  # again: nothing more
-    assert len(ok(await shop.api.get(f"/v1/members/{viewers[0][0]['id']}/rewards"))) == 1
+    assert len(ok(await shop.api.get(f"/v1/members/{viewers[0][0]['id']}/rewards"))["items"]) == 1
 
 
 async def test_quiz_hides_its_answer_and_pays_right_answers(shop: ShopCtx, live_server: LiveServer) -> None:
@@ -217,7 +217,7 @@ async def test_flash_offer_is_never_oversold(shop: ShopCtx) -> None:
     outcomes = await asyncio.gather(*(claim(m["id"]) for m in members), *(claim(members[0]["id"]) for _ in range(5)))
     assert outcomes.count("ok") == 5
     assert set(outcomes) == {"ok", "sold_out", "limit_reached"} or set(outcomes) == {"ok", "sold_out"}
-    body = ok(await shop.api.get(f"/v1/shows/{show['id']}/interactions"))[0]
+    body = ok(await shop.api.get(f"/v1/shows/{show['id']}/interactions"))["items"][0]
     assert body["progress"] == 5
     paid = [m for m in members if await points(shop, m) == 10]
     assert len(paid) == 5
@@ -261,7 +261,7 @@ async def test_cohost_queue_and_provider_tokens(shop: ShopCtx, live_server: Live
     other = await anonymous_token(shop, show["id"], "Lee")
     await kim.send(t="cohost")
     await kim.until(lambda v: any(f.get("cohost") for f in v.frames))
-    queue = ok(await shop.api.get(f"/v1/shows/{show['id']}/cohosts"))
+    queue = ok(await shop.api.get(f"/v1/shows/{show['id']}/cohosts"))["items"]
     assert [(r["name"], r["status"]) for r in queue] == [("Kim", "waiting")]
     settings = shop.app.state.settings
     headers = {"Authorization": f"Bearer {grant['token']}"}
@@ -297,7 +297,7 @@ async def test_cohost_queue_and_provider_tokens(shop: ShopCtx, live_server: Live
         for _ in range(2):
             r = await shop.api.post("/v1/public/webhooks/livekit", content=payload, headers={"Authorization": auth})
             assert r.status_code == 204
-        events = ok(await shop.api.get("/v1/events", params={"type": "show.video_event"}))
+        events = ok(await shop.api.get("/v1/events", params={"type": "show.video_event"}))["items"]
         assert len(events) == 1 and events[0]["data"]["event"] == "room_started"
         bad = await shop.api.post(
             "/v1/public/webhooks/livekit", content=payload + b" ", headers={"Authorization": auth}

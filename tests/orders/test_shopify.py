@@ -31,7 +31,7 @@ async def balances(shop: ShopCtx, member_id: str) -> dict[str, tuple[int, int]]:
 
 
 async def events(shop: ShopCtx, event_type: str) -> list[dict[str, Any]]:
-    return ok(await shop.api.get("/v1/events", params={"type": event_type}))
+    return ok(await shop.api.get("/v1/events", params={"type": event_type}))["items"]
 
 
 async def member_by_customer(shop: ShopCtx, customer_id: int) -> Member:
@@ -270,7 +270,7 @@ async def test_invite_click_then_shopify_checkout_rewards_the_inviter(shop: Shop
     assert (await balances(shop, inviter["id"]))["points"] == (500, 0)
     buyer = await member_by_customer(shop, 7390213)
     assert (await balances(shop, buyer.id))["credit:USD"] == (300, 0)
-    referrals = ok(await shop.api.get("/v1/referrals", params={"member_id": inviter["id"]}))
+    referrals = ok(await shop.api.get("/v1/referrals", params={"member_id": inviter["id"]}))["items"]
     assert len(referrals) == 1
     referral = referrals[0]
     assert (referral["invitee_id"], referral["status"]) == (buyer.id, "converted")
@@ -285,7 +285,7 @@ async def test_a_code_in_the_landing_site_attributes_a_new_customer(shop: ShopCt
     inviter = await create_member(shop.api)
     landing = f"/products/serum-30?utm_source=wa&ll_ref={inviter['referral_code']}&ll_ch=whatsapp"
     ok(await deliver(shop.api, shop.slug, shopify.order(8002, "30.00", landing_site=landing), "orders/paid"))
-    referral = ok(await shop.api.get("/v1/referrals", params={"member_id": inviter["id"]}))[0]
+    referral = ok(await shop.api.get("/v1/referrals", params={"member_id": inviter["id"]}))["items"][0]
     assert (referral["channel"], referral["status"]) == ("whatsapp", "converted")
 
 
@@ -298,7 +298,7 @@ async def test_attribute_names_with_and_without_underscore_and_an_unknown_click(
         {"name": "_ll_ch", "value": "line"},
     ]
     ok(await deliver(shop.api, shop.slug, shopify.order(8003, "30.00", note_attributes=attributes), "orders/paid"))
-    referral = ok(await shop.api.get("/v1/referrals", params={"member_id": inviter["id"]}))[0]
+    referral = ok(await shop.api.get("/v1/referrals", params={"member_id": inviter["id"]}))["items"][0]
     assert (referral["channel"], referral["status"]) == ("line", "converted")
 
 
@@ -317,11 +317,11 @@ async def test_an_existing_customer_is_not_attributed(shop: ShopCtx) -> None:
     click_id, _ = await click(shop.api, shop.slug, inviter["referral_code"])
     attributes = [{"name": "_ll_click", "value": click_id}]
     ok(await deliver(shop.api, shop.slug, shopify.order(8005, "30.00", note_attributes=attributes), "orders/paid"))
-    assert ok(await shop.api.get("/v1/referrals", params={"member_id": known["id"]})) == []
+    assert ok(await shop.api.get("/v1/referrals", params={"member_id": known["id"]}))["items"] == []
     assert (await balances(shop, inviter["id"])).get("points", (0, 0)) == (0, 0)
     # A buyer new to liveloop whom Shopify knows from earlier orders is an existing customer too.
     returning = shopify.order(8006, "30.00", customer_id=55501, orders_count=4, note_attributes=attributes)
     ok(await deliver(shop.api, shop.slug, returning, "orders/paid"))
-    referral = ok(await shop.api.get("/v1/referrals", params={"member_id": inviter["id"]}))[0]
+    referral = ok(await shop.api.get("/v1/referrals", params={"member_id": inviter["id"]}))["items"][0]
     assert referral["status"] == "rejected" and "existing_customer" in referral["reason_codes"]
     assert (await balances(shop, inviter["id"])).get("points", (0, 0)) == (0, 0)

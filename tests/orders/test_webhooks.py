@@ -195,3 +195,15 @@ async def test_the_generic_webhook_headers_and_signature_are_in_the_openapi_docu
     assert {"x-shopify-hmac-sha256", "x-shopify-topic", "x-shopify-webhook-id"} <= set(headers)
     assert "not signed" in headers["x-shopify-topic"]["description"]
     assert "It covers the body only" in " ".join(shopify["description"].split())
+
+
+async def test_an_api_push_of_a_known_event_under_a_new_idempotency_key_is_a_duplicate(shop: ShopCtx) -> None:
+    """The duplicate is answered as such, and its own Idempotency-Key replays that answer."""
+    event = orjson.loads(order_event("api-dup", "paid", "c-4", "cust-a", 2500))
+    first = ok(await shop.api.post("/v1/orders/events", json=event, headers={"Idempotency-Key": "push-1"}))
+    assert first["duplicate"] is False
+    again = await shop.api.post("/v1/orders/events", json=event, headers={"Idempotency-Key": "push-2"})
+    assert (again.status_code, again.json()["duplicate"]) == (200, True)
+    replay = await shop.api.post("/v1/orders/events", json=event, headers={"Idempotency-Key": "push-2"})
+    assert replay.headers.get("idempotent-replayed") == "true" and replay.json() == again.json()
+    assert ok(await shop.api.get("/v1/orders/c-4"))["status"] == "paid"

@@ -41,7 +41,7 @@ async def test_only_running_campaigns_attribute(shop: ShopCtx) -> None:
     running = await create_campaign(shop.api, starts_at=(utc_now() - timedelta(days=1)).isoformat())
     attributed = await invite(shop.api, shop.slug, inviter)
     assert attributed["referral"]["status"] == "pending"
-    refs = ok(await shop.api.get("/v1/referrals"))
+    refs = ok(await shop.api.get("/v1/referrals"))["items"]
     assert [r["campaign_id"] for r in refs] == [running["id"]]
 
 
@@ -99,5 +99,5 @@ async def test_reaching_last_weeks_target_lifts_this_weeks_perk_level(shop: Shop
         await s.execute(update(VipGroupWeek).values(week_start=this_week - timedelta(days=7)))
     lifted = ok(await shop.api.get(f"/v1/groups/{group['id']}"))
     assert lifted["perk_level"] == 3 and lifted["invites_this_week"] == 0
-    members = ok(await shop.api.get(f"/v1/members/{group['owner_id']}/groups"))
+    members = ok(await shop.api.get(f"/v1/members/{group['owner_id']}/groups"))["items"]
     assert members[0]["perk_level"] == 3

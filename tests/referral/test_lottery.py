@@ -101,7 +101,7 @@ async def test_verify_refuses_what_exceeds_its_bounds(shop: ShopCtx, field: str,
 
 async def _tickets(shop: ShopCtx, member: dict[str, Any]) -> tuple[list[str], int]:
     """(the statuses of the member's tickets by order, their ticket balance)."""
-    tickets = ok(await shop.api.get(f"/v1/members/{member['id']}/tickets"))
+    tickets = ok(await shop.api.get(f"/v1/members/{member['id']}/tickets"))["items"]
     body = ok(await shop.api.get(f"/v1/members/{member['id']}/balances"))
     balance = next((b["available"] for b in body["balances"] if b["asset"] == "ticket"), 0)
     return [t["status"] for t in sorted(tickets, key=lambda t: t["order_id"])], balance
@@ -124,7 +124,7 @@ async def test_a_partial_refund_that_reverses_the_referral_voids_its_tickets(sho
     assert await _tickets(shop, inviter) == (["active", "active"], 2)
     # 5000 - 2500 does not: the referral is reversed, and every ticket it earned goes with it.
     await _order(shop, "partially_refunded", invitee, "a-1", refunded_minor=2500)
-    referral = ok(await shop.api.get("/v1/referrals", params={"member_id": invitee["id"]}))[0]
+    referral = ok(await shop.api.get("/v1/referrals", params={"member_id": invitee["id"]}))["items"][0]
     assert referral["status"] == "reversed"
     assert await _tickets(shop, inviter) == (["void", "void"], 0)
     await _order(shop, "paid", invitee, "a-3")  # a reversed referral earns nothing more
@@ -140,7 +140,7 @@ async def test_a_held_referral_approved_after_payment_earns_its_tickets_once(sho
     await _order(shop, "paid", held, "h-1")
     await _order(shop, "paid", held, "h-2")
     assert await _tickets(shop, inviter) == ([], 0)
-    review = ok(await shop.api.get("/v1/reviews"))[0]
+    review = ok(await shop.api.get("/v1/reviews"))["items"][0]
     ok(await shop.api.post(f"/v1/reviews/{review['id']}/approve", json={}))
     assert await _tickets(shop, inviter) == (["active", "active"], 2)
     ok(await shop.api.post(f"/v1/reviews/{review['id']}/approve", json={}))
@@ -154,7 +154,7 @@ async def test_a_referral_held_for_a_shared_card_earns_its_ticket_on_approval(sh
     invitee = await invite(shop.api, shop.slug, inviter)
     await _order(shop, "paid", invitee, "shared", fingerprint="card-4242")
     assert await _tickets(shop, inviter) == ([], 0)
-    review = ok(await shop.api.get("/v1/reviews"))[0]
+    review = ok(await shop.api.get("/v1/reviews"))["items"][0]
     ok(await shop.api.post(f"/v1/reviews/{review['id']}/approve", json={"note": "family card"}))
     assert await _tickets(shop, inviter) == (["active"], 1)
     await _order(shop, "paid", invitee, "later")

@@ -15,7 +15,7 @@ from tests.factories import click, create_campaign, create_group, create_member,
 
 
 async def rewards_of(shop: ShopCtx, member: dict[str, Any]) -> list[dict[str, Any]]:
-    return ok(await shop.api.get(f"/v1/members/{member['id']}/rewards"))
+    return ok(await shop.api.get(f"/v1/members/{member['id']}/rewards"))["items"]
 
 
 async def balances(shop: ShopCtx, member: dict[str, Any]) -> dict[str, tuple[int, int]]:
@@ -78,7 +78,7 @@ async def test_conversion_rewards_both_sides_instantly(shop: ShopCtx) -> None:
     await pay(shop, invitee, "o1")
     assert (await balances(shop, inviter))["points"] == (500, 0)
     assert (await balances(shop, invitee))["credit:USD"] == (300, 0)
-    referral = ok(await shop.api.get("/v1/referrals"))[0]
+    referral = ok(await shop.api.get("/v1/referrals"))["items"][0]
     assert (referral["status"], referral["channel"]) == ("converted", "line")
 
 
@@ -157,11 +157,11 @@ async def test_same_payment_fingerprint_is_held_then_approved(shop: ShopCtx) -> 
     invitee = await invite(shop.api, shop.slug, inviter)
     await pay(shop, invitee, "inv-1", fingerprint="card-4242")
     assert await rewards_of(shop, invitee) == []
-    reviews = ok(await shop.api.get("/v1/reviews"))
+    reviews = ok(await shop.api.get("/v1/reviews"))["items"]
     assert len(reviews) == 1 and "same_payment" in reviews[0]["reason_codes"]
     ok(await shop.api.post(f"/v1/reviews/{reviews[0]['id']}/approve", json={"note": "family card"}))
     assert [r["role"] for r in await rewards_of(shop, invitee)] == ["invitee"]
-    assert ok(await shop.api.get("/v1/reviews")) == []
+    assert ok(await shop.api.get("/v1/reviews"))["items"] == []
 
 
 async def test_rejected_review_reverses_nothing_granted_and_closes(shop: ShopCtx) -> None:
@@ -169,9 +169,9 @@ async def test_rejected_review_reverses_nothing_granted_and_closes(shop: ShopCtx
     inviter = await create_member(shop.api, email="sam.k@example.com")
     held = await create_member(shop.api, email="sam.k2@example.com", referral={"code": inviter["referral_code"]})
     assert held["referral"]["status"] == "held"
-    review = ok(await shop.api.get("/v1/reviews"))[0]
+    review = ok(await shop.api.get("/v1/reviews"))["items"][0]
     ok(await shop.api.post(f"/v1/reviews/{review['id']}/reject", json={}))
-    referral = ok(await shop.api.get("/v1/referrals"))[0]
+    referral = ok(await shop.api.get("/v1/referrals"))["items"][0]
     assert referral["status"] == "rejected" and "fraud_confirmed" in referral["reason_codes"]
     r = await shop.api.post(f"/v1/reviews/{review['id']}/approve", json={})
     assert (r.status_code, r.json()["error"]["code"]) == (409, "review_decided")
@@ -253,13 +253,15 @@ async def test_budget_exhausted_rejects_with_a_reason(shop: ShopCtx) -> None:
     b = await invite(shop.api, shop.slug, inviter)
     await pay(shop, a, "b1")
     await pay(shop, b, "b2")
-    statuses = {r["invitee_id"]: (r["status"], r["reason_codes"]) for r in ok(await shop.api.get("/v1/referrals"))}
+    statuses = {
+        r["invitee_id"]: (r["status"], r["reason_codes"]) for r in ok(await shop.api.get("/v1/referrals"))["items"]
+    }
     assert statuses[a["id"]][0] == "converted"
     assert statuses[b["id"]] == ("rejected", ["budget_exhausted"])
-    campaign = ok(await shop.api.get("/v1/campaigns"))[0]
+    campaign = ok(await shop.api.get("/v1/campaigns"))["items"][0]
     assert campaign["budgets"] == [{"unit": "USD", "limit": 500, "spent": 300}]
     # The rejected conversion's grants were rolled back, and their events with them.
-    granted = ok(await shop.api.get("/v1/events", params={"type": "reward.granted"}))
+    granted = ok(await shop.api.get("/v1/events", params={"type": "reward.granted"}))["items"]
     assert sorted(e["data"]["member_id"] for e in granted) == sorted([inviter["id"], a["id"]])
     assert (await balances(shop, inviter))["points"] == (500, 0)
 
@@ -272,7 +274,7 @@ async def test_a_budget_added_later_applies_to_the_next_conversion(shop: ShopCtx
     await pay(shop, a, "p1")  # points are unlimited: the campaign has no points budget yet
     ok(await shop.api.patch(f"/v1/campaigns/{campaign['id']}", json={"budgets": {"points": 600}}))
     await pay(shop, b, "p2")  # 500 more points would pass 600 only if the first 500 had been counted
-    statuses = {r["invitee_id"]: r["status"] for r in ok(await shop.api.get("/v1/referrals"))}
+    statuses = {r["invitee_id"]: r["status"] for r in ok(await shop.api.get("/v1/referrals"))["items"]}
     assert statuses == {a["id"]: "converted", b["id"]: "converted"}
     budgets = {x["unit"]: x["spent"] for x in ok(await shop.api.get(f"/v1/campaigns/{campaign['id']}"))["budgets"]}
     assert budgets == {"USD": 600, "points": 500}
@@ -304,7 +306,7 @@ async def test_lottery_relay_and_a_verifiable_draw(shop: ShopCtx) -> None:
         invitee = await invite(shop.api, shop.slug, inviter)
         for j in range(i + 1):
             await pay(shop, invitee, f"lot-{i}-{j}")
-    tickets = ok(await shop.api.get(f"/v1/members/{inviters[2]['id']}/tickets"))
+    tickets = ok(await shop.api.get(f"/v1/members/{inviters[2]['id']}/tickets"))["items"]
     assert len(tickets) == 3
     assert (await balances(shop, inviters[2]))["ticket"] == (3, 0)
     draw = ok(
@@ -343,7 +345,7 @@ async def test_refunded_order_voids_its_ticket(shop: ShopCtx) -> None:
     await pay(shop, invitee, "t1")
     await pay(shop, invitee, "t2")
     ok(await send_order(shop.api, shop.slug, shop.secret, "refunded", "t2", invitee["external_id"], 5000))
-    tickets = ok(await shop.api.get(f"/v1/members/{inviter['id']}/tickets"))
+    tickets = ok(await shop.api.get(f"/v1/members/{inviter['id']}/tickets"))["items"]
     assert sorted(t["status"] for t in tickets) == ["active", "void"]
     assert (await balances(shop, inviter))["ticket"] == (1, 0)
 
@@ -360,7 +362,7 @@ async def test_vip_group_offer_and_weekly_target(shop: ShopCtx) -> None:
     assert roles == ["invitee", "vip_offer"]
     status = ok(await shop.api.get(f"/v1/groups/{group['id']}"))
     assert status["invites_this_week"] == 2 and status["members"] == 3
-    events = ok(await shop.api.get("/v1/events", params={"type": "group.target_reached"}))
+    events = ok(await shop.api.get("/v1/events", params={"type": "group.target_reached"}))["items"]
     assert len(events) == 1 and events[0]["data"]["next_week_perk_level"] == 2
     board = ok(await shop.api.get(f"/v1/groups/{group['id']}/leaderboard"))
     assert board[0]["member_id"] == group["owner_id"] and board[0]["converted"] == 2
@@ -391,7 +393,7 @@ async def test_concurrent_conversions_of_one_inviter_grant_each_milestone_once(s
     async with transaction(shop.app.state.sessions) as s:
         milestones = (await s.execute(select(Reward).where(Reward.role == "milestone"))).scalars().all()
     assert len(milestones) == 1  # granted, and only once
-    assert ok(await shop.api.get("/v1/referrals", params={"status": "converted"})).__len__() == 6
+    assert ok(await shop.api.get("/v1/referrals", params={"status": "converted"}))["items"].__len__() == 6
 
 
 async def test_a_member_cannot_invite_themself(shop: ShopCtx) -> None:

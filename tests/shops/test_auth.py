@@ -44,8 +44,8 @@ async def test_a_key_of_another_shop_sees_nothing_of_this_one(shop: ShopCtx, app
         assert r.status_code == 404, path
     r = await other.api.post("/v1/ledger/credits", json={"member_id": member["id"], "asset": "points", "amount": 5})
     assert r.status_code == 404
-    assert ok(await other.api.get("/v1/members")) == []
-    assert ok(await other.api.get("/v1/campaigns")) == []
+    assert ok(await other.api.get("/v1/members"))["items"] == []
+    assert ok(await other.api.get("/v1/campaigns"))["items"] == []
     await other.api.aclose()
 
 
@@ -65,7 +65,7 @@ async def test_revoked_keys_stop_working(shop: ShopCtx) -> None:
         assert (await temp.get("/v1/campaigns")).status_code == 200
         ok(await shop.api.delete(f"/v1/api-keys/{created['id']}"))
         assert (await temp.get("/v1/campaigns")).status_code == 401
-    listed = ok(await shop.api.get("/v1/api-keys"))
+    listed = ok(await shop.api.get("/v1/api-keys"))["items"]
     assert all("key" not in k for k in listed)  # only ever shown once
 
 
@@ -86,7 +86,7 @@ async def test_idempotent_member_creation_under_concurrency(shop: ShopCtx) -> No
     ids = {rid for status, rid in results if status == 201}
     assert len(ids) == 1, results
     assert all(status in (201, 409) for status, _ in results), results
-    assert len(ok(await shop.api.get("/v1/members"))) == 1
+    assert len(ok(await shop.api.get("/v1/members"))["items"]) == 1
 
 
 async def test_malformed_body_is_422_with_fields(shop: ShopCtx) -> None:
@@ -95,7 +95,7 @@ async def test_malformed_body_is_422_with_fields(shop: ShopCtx) -> None:
     body = r.json()["error"]
     assert body["code"] == "invalid_request"
     assert any(p["field"] == "name" for p in body["details"]["problems"])
-    assert ok(await shop.api.get("/v1/campaigns")) == []
+    assert ok(await shop.api.get("/v1/campaigns"))["items"] == []
 
 
 async def test_market_edits_are_per_shop(shop: ShopCtx, app: Any) -> None:

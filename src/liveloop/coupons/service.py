@@ -16,16 +16,21 @@ but not validated or redeemed (``coupon_batch_generating``).
 
 from __future__ import annotations
 
+import csv
+import io
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from liveloop.kit.db import transaction
 from liveloop.kit.errors import Conflict, NotFound, Unprocessable
 from liveloop.kit.ids import code_from_pattern, new_id, pattern_space
 from liveloop.kit.money import is_currency, percent_of
+from liveloop.kit.pagination import PageRequest, paginate
 from liveloop.kit.sql import for_update, insert_ignoring_conflicts, table
 from liveloop.kit.time import utc_now
 from liveloop.models import (
@@ -497,13 +502,40 @@ async def rollback(session: AsyncSession, shop_id: str, redemption_id: str) -> C
 
 
 async def list_coupons(
-    session: AsyncSession, shop_id: str, *, member_id: str | None = None, batch_id: str | None = None, limit: int = 100
-) -> list[Coupon]:
-    query = select(Coupon).where(Coupon.shop_id == shop_id).order_by(Coupon.created_at.desc(), Coupon.id).limit(limit)
+    session: AsyncSession,
+    shop_id: str,
+    page: PageRequest,
+    *,
+    member_id: str | None = None,
+    batch_id: str | None = None,
+) -> tuple[list[Coupon], str | None]:
+    """Coupons, newest first (ids are time-ordered)."""
+    query = select(Coupon).where(Coupon.shop_id == shop_id)
     if member_id:
         query = query.where(Coupon.member_id == member_id)
     if batch_id:
         query = query.where(Coupon.batch_id == batch_id)
+    return await paginate(session, query, page, [Coupon.id], descending=True)
+
+
+async def list_batches(session: AsyncSession, shop_id: str, page: PageRequest) -> tuple[list[CouponBatch], str | None]:
+    """Coupon batches, newest first."""
+    query = select(CouponBatch).where(CouponBatch.shop_id == shop_id)
+    return await paginate(session, query, page, [CouponBatch.created_at, CouponBatch.id], descending=True)
+
+
+async def batch_codes(session: AsyncSession, batch: CouponBatch, page: PageRequest) -> tuple[list[Coupon], str | None]:
+    """The codes of one batch, in the order they were made (ids are time-ordered; index on batch and id).
+
+    A batch still ``generating`` lists the codes its committed chunks made so far.
+    """
+    query = select(Coupon).where(Coupon.batch_id == batch.id)
+    return await paginate(session, query, page, [Coupon.id])
+
+
+async def first_codes(session: AsyncSession, batch_id: str, *, limit: int) -> list[Coupon]:
+    """The first ``limit`` codes of a batch, in the order they were made."""
+    query = select(Coupon).where(Coupon.batch_id == batch_id).order_by(Coupon.id).limit(limit)
     return list((await session.execute(query)).scalars())
 
 
@@ -514,6 +546,68 @@ async def batch_stats(session: AsyncSession, batch_id: str) -> tuple[int, int]:
         )
     ).one()
     return int(issued), int(used)
+
+
+async def batches_stats(session: AsyncSession, batch_ids: list[str]) -> dict[str, tuple[int, int]]:
+    """``batch_stats`` of several batches in one query."""
+    if not batch_ids:
+        return {}
+    rows = await session.execute(
+        select(Coupon.batch_id, func.count(), func.coalesce(func.sum(Coupon.uses), 0))
+        .where(Coupon.batch_id.in_(batch_ids))
+        .group_by(Coupon.batch_id)
+    )
+    return {batch_id: (int(issued), int(used)) for batch_id, issued, used in rows.all()}
+
+
+EXPORT_COLUMNS = ("code", "status", "member_id", "uses", "max_uses", "created_at")
+EXPORT_CHUNK = 1000
+
+
+def coupon_status(coupon: Coupon | Any) -> str:
+    """``void`` (voided by the shop), ``used_up`` (no uses left) or ``available``."""
+    if coupon.voided_at is not None:
+        return "void"
+    return "used_up" if coupon.uses >= coupon.max_uses else "available"
+
+
+async def export_codes_csv(
+    sessions: async_sessionmaker[AsyncSession], batch_id: str, *, chunk: int = EXPORT_CHUNK
+) -> AsyncIterator[bytes]:
+    """A batch's codes as CSV, read in keyset chunks of ``chunk`` codes, each in its own short transaction.
+
+    The database is held only while a chunk is read, never for the whole export, so a 100,000-code
+    export lets every other request through between its chunks.
+    """
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(EXPORT_COLUMNS)
+    yield out.getvalue().encode()
+    after: str | None = None
+    while True:
+        query = (
+            select(Coupon.id, Coupon.code, Coupon.member_id, Coupon.uses, Coupon.max_uses, Coupon.voided_at)
+            .add_columns(Coupon.created_at)
+            .where(Coupon.batch_id == batch_id)
+            .order_by(Coupon.id)
+            .limit(chunk)
+        )
+        if after is not None:
+            query = query.where(Coupon.id > after)
+        async with transaction(sessions) as session:
+            rows = (await session.execute(query)).all()
+        if not rows:
+            return
+        out.seek(0)
+        out.truncate()
+        for row in rows:
+            writer.writerow(
+                [row.code, coupon_status(row), row.member_id or "", row.uses, row.max_uses, row.created_at.isoformat()]
+            )
+        yield out.getvalue().encode()
+        if len(rows) < chunk:
+            return
+        after = rows[-1].id
 
 
 async def _take_order_slot(session: AsyncSession, shop_id: str, order_ref: str, *, stackable: bool) -> bool:

@@ -5,10 +5,12 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Request
 
 from liveloop.events import schemas, service
 from liveloop.kit.http import Session, UnitOfWorkRoute
+from liveloop.kit.pagination import Page, Pagination
+from liveloop.kit.schemas import PathId, QueryText
 from liveloop.models import DeliveryStatus, WebhookDelivery
 from liveloop.shops.auth import Operator, requires
 
@@ -37,9 +39,11 @@ def _delivery(delivery: WebhookDelivery, event_type: str) -> schemas.WebhookDeli
     )
 
 
-@router.get("/webhook-endpoints", response_model=list[schemas.WebhookEndpoint])
-async def list_endpoints(session: Session, op: Operator = requires("admin")) -> Any:
-    return await service.list_endpoints(session, op.shop_id)
+@router.get("/webhook-endpoints", response_model=Page[schemas.WebhookEndpoint])
+async def list_endpoints(session: Session, page: Pagination, op: Operator = requires("admin")) -> Any:
+    """The shop's webhook endpoints, oldest first (never their secrets)."""
+    items, cursor = await service.list_endpoints(session, op.shop_id, page)
+    return {"items": items, "next_cursor": cursor}
 
 
 @router.post("/webhook-endpoints", response_model=schemas.WebhookEndpointWithSecret, status_code=201)
@@ -59,13 +63,13 @@ async def create_endpoint(
 
 
 @router.get("/webhook-endpoints/{endpoint_id}", response_model=schemas.WebhookEndpoint)
-async def get_endpoint(endpoint_id: str, session: Session, op: Operator = requires("admin")) -> Any:
+async def get_endpoint(endpoint_id: PathId, session: Session, op: Operator = requires("admin")) -> Any:
     return await service.get_endpoint(session, op.shop_id, endpoint_id)
 
 
 @router.patch("/webhook-endpoints/{endpoint_id}", response_model=schemas.WebhookEndpoint)
 async def update_endpoint(
-    endpoint_id: str,
+    endpoint_id: PathId,
     body: schemas.WebhookEndpointUpdate,
     request: Request,
     session: Session,
@@ -82,7 +86,7 @@ async def update_endpoint(
 
 
 @router.delete("/webhook-endpoints/{endpoint_id}", response_model=schemas.WebhookEndpointDeleted)
-async def delete_endpoint(endpoint_id: str, session: Session, op: Operator = requires("admin")) -> Any:
+async def delete_endpoint(endpoint_id: PathId, session: Session, op: Operator = requires("admin")) -> Any:
     """Delete the endpoint: nothing more is sent to it, and its queued deliveries are dropped."""
     await service.delete_endpoint(session, op.shop_id, endpoint_id)
     return {"id": endpoint_id, "deleted": True}
@@ -90,7 +94,7 @@ async def delete_endpoint(endpoint_id: str, session: Session, op: Operator = req
 
 @router.post("/webhook-endpoints/{endpoint_id}/rotate-secret", response_model=schemas.WebhookEndpointWithSecret)
 async def rotate_secret(
-    endpoint_id: str,
+    endpoint_id: PathId,
     session: Session,
     body: schemas.SecretRotation | None = None,
     op: Operator = requires("admin"),
@@ -102,20 +106,17 @@ async def rotate_secret(
     return {**schemas.WebhookEndpoint.model_validate(endpoint).model_dump(), "secret": secret}
 
 
-@router.get("/webhook-endpoints/{endpoint_id}/deliveries", response_model=schemas.WebhookDeliveryPage)
+@router.get("/webhook-endpoints/{endpoint_id}/deliveries", response_model=Page[schemas.WebhookDelivery])
 async def list_deliveries(
-    endpoint_id: str,
+    endpoint_id: PathId,
     session: Session,
-    limit: Annotated[int, Query(ge=1, le=200, description="Page size")] = 50,
-    cursor: Annotated[str | None, Query(max_length=100, description="next_cursor of the previous page")] = None,
+    page: Pagination,
     status: DeliveryStatus | None = None,
     op: Operator = requires("admin"),
 ) -> Any:
     """The endpoint's deliveries, newest first: status, attempts, last status code and error, next retry."""
-    rows, next_cursor = await service.list_deliveries(
-        session, op.shop_id, endpoint_id, limit=limit, cursor=cursor, status=status
-    )
-    return {"data": [_delivery(d, t) for d, t in rows], "next_cursor": next_cursor}
+    rows, next_cursor = await service.list_deliveries(session, op.shop_id, endpoint_id, page, status=status)
+    return {"items": [_delivery(d, t) for d, t in rows], "next_cursor": next_cursor}
 
 
 @router.post(
@@ -124,22 +125,20 @@ async def list_deliveries(
     status_code=202,
 )
 async def resend_delivery(
-    endpoint_id: str, delivery_id: str, session: Session, op: Operator = requires("admin")
+    endpoint_id: PathId, delivery_id: PathId, session: Session, op: Operator = requires("admin")
 ) -> Any:
     """Send the delivery again now (same event id, so receivers dedupe it). Asking twice queues one attempt."""
     delivery, event_type = await service.resend_delivery(session, op.shop_id, endpoint_id, delivery_id)
     return _delivery(delivery, event_type)
 
 
-@router.get("/events", response_model=list[schemas.Event], tags=["events"])
+@router.get("/events", response_model=Page[schemas.Event], tags=["events"])
 async def list_events(
     session: Session,
-    type: str | None = None,
-    limit: Annotated[int, Query(ge=1)] = 50,
+    page: Pagination,
+    type: Annotated[str | None, QueryText(64, "Only events of this type, such as reward.granted")] = None,
     op: Operator = requires("admin"),
 ) -> Any:
-    """The shop's latest events, newest first, whether or not an endpoint subscribes to them."""
-    return [
-        service.envelope(e)
-        for e in await service.list_events(session, op.shop_id, limit=min(limit, 500), event_type=type)
-    ]
+    """The shop's events (what its webhooks receive), newest first, whether or not an endpoint subscribes to them."""
+    found, cursor = await service.list_events(session, op.shop_id, page, event_type=type)
+    return {"items": [service.envelope(e) for e in found], "next_cursor": cursor}

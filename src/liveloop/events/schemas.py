@@ -9,9 +9,19 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from liveloop.events.service import EVENT_TYPES
 from liveloop.kit.http import ShownOnce
+from liveloop.kit.schemas import RequestModel
 from liveloop.models import DeliveryStatus
 
-EventType = Annotated[str, Field(min_length=1, max_length=64, description=f"'*' or one of: {', '.join(EVENT_TYPES)}")]
+EventType = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=64,
+        description=f"'*' or one of: {', '.join(EVENT_TYPES)}",
+        # Checked by the service (422 unknown_event_type); listed here so clients see the choices.
+        json_schema_extra={"enum": ["*", *EVENT_TYPES]},
+    ),
+]
 EventTypes = Annotated[list[EventType], Field(min_length=1, max_length=len(EVENT_TYPES) + 1)]
 EndpointUrl = Annotated[
     str,
@@ -26,13 +36,13 @@ EndpointUrl = Annotated[
 Description = Annotated[str, Field(max_length=500)]
 
 
-class WebhookEndpointCreate(BaseModel):
+class WebhookEndpointCreate(RequestModel):
     url: EndpointUrl
     event_types: EventTypes = Field(default_factory=lambda: ["*"])
     description: Description | None = None
 
 
-class WebhookEndpointUpdate(BaseModel):
+class WebhookEndpointUpdate(RequestModel):
     """Only the fields given change. ``active: false`` pauses the endpoint: its deliveries wait until it is
     active again."""
 
@@ -65,7 +75,7 @@ class WebhookEndpointDeleted(BaseModel):
     deleted: bool = True
 
 
-class SecretRotation(BaseModel):
+class SecretRotation(RequestModel):
     previous_secret_valid_seconds: int = Field(
         86400,
         ge=0,
@@ -88,11 +98,6 @@ class WebhookDelivery(BaseModel):
     next_attempt_at: datetime | None = Field(description="When a pending delivery is tried next; null otherwise")
     delivered_at: datetime | None
     created_at: datetime
-
-
-class WebhookDeliveryPage(BaseModel):
-    data: list[WebhookDelivery]
-    next_cursor: str | None = Field(description="Pass it as `cursor` for the next (older) page; null at the end")
 
 
 class Event(BaseModel):

@@ -6,8 +6,6 @@ deliveries (listed, re-sent).
 
 from __future__ import annotations
 
-import base64
-import binascii
 import secrets
 from datetime import datetime, timedelta
 from typing import Any
@@ -20,6 +18,7 @@ from liveloop.events.errors import EventsErrorCode
 from liveloop.kit import netguard
 from liveloop.kit.errors import ApiErrorCode, Conflict, NotFound, Unprocessable
 from liveloop.kit.ids import new_id
+from liveloop.kit.pagination import PageRequest, paginate
 from liveloop.kit.sql import for_update, insert_ignoring_conflicts, table
 from liveloop.kit.time import utc_now
 from liveloop.kit.txbuffer import TransactionBuffer
@@ -145,12 +144,13 @@ def envelope(event: OutboxEvent) -> dict[str, Any]:
 
 
 async def list_events(
-    session: AsyncSession, shop_id: str, *, limit: int = 50, event_type: str | None = None
-) -> list[OutboxEvent]:
-    query = select(OutboxEvent).where(OutboxEvent.shop_id == shop_id).order_by(OutboxEvent.id.desc()).limit(limit)
+    session: AsyncSession, shop_id: str, page: PageRequest, *, event_type: str | None = None
+) -> tuple[list[OutboxEvent], str | None]:
+    """The shop's events, newest first (ids are time-ordered)."""
+    query = select(OutboxEvent).where(OutboxEvent.shop_id == shop_id)
     if event_type:
         query = query.where(OutboxEvent.type == event_type)
-    return list((await session.execute(query)).scalars())
+    return await paginate(session, query, page, [OutboxEvent.id], descending=True)
 
 
 # Webhook endpoints
@@ -224,9 +224,12 @@ async def create_endpoint(
     return endpoint
 
 
-async def list_endpoints(session: AsyncSession, shop_id: str) -> list[WebhookEndpoint]:
-    query = select(WebhookEndpoint).where(WebhookEndpoint.shop_id == shop_id).order_by(WebhookEndpoint.created_at)
-    return list((await session.execute(query)).scalars())
+async def list_endpoints(
+    session: AsyncSession, shop_id: str, page: PageRequest
+) -> tuple[list[WebhookEndpoint], str | None]:
+    """The shop's webhook endpoints, oldest first."""
+    query = select(WebhookEndpoint).where(WebhookEndpoint.shop_id == shop_id)
+    return await paginate(session, query, page, [WebhookEndpoint.created_at, WebhookEndpoint.id])
 
 
 async def get_endpoint(session: AsyncSession, shop_id: str, endpoint_id: str, *, lock: bool = False) -> WebhookEndpoint:
@@ -293,30 +296,12 @@ def signing_secrets(
     return [secret]
 
 
-def encode_cursor(last_id: str) -> str:
-    return base64.urlsafe_b64encode(last_id.encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> str:
-    try:
-        value = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("ascii")
-    except (binascii.Error, UnicodeError, ValueError):
-        value = ""
-    if not value.startswith("whd_") or len(value) > 40:
-        raise Unprocessable(
-            "The cursor is not one this API gave out; pass the next_cursor of the previous page as it is.",
-            code=ApiErrorCode.INVALID_CURSOR,
-        )
-    return value
-
-
 async def list_deliveries(
     session: AsyncSession,
     shop_id: str,
     endpoint_id: str,
+    page: PageRequest,
     *,
-    limit: int = 50,
-    cursor: str | None = None,
     status: DeliveryStatus | None = None,
 ) -> tuple[list[tuple[WebhookDelivery, str]], str | None]:
     """An endpoint's deliveries with their event types, newest first; and the cursor of the next page."""
@@ -325,17 +310,13 @@ async def list_deliveries(
         select(WebhookDelivery, OutboxEvent.type)
         .join(OutboxEvent, OutboxEvent.id == WebhookDelivery.event_id)
         .where(WebhookDelivery.endpoint_id == endpoint.id)
-        .order_by(WebhookDelivery.id.desc())
-        .limit(limit + 1)
     )
-    if cursor is not None:
-        query = query.where(WebhookDelivery.id < decode_cursor(cursor))
     if status is not None:
         query = query.where(WebhookDelivery.status == status)
-    rows = [(row[0], row[1]) for row in (await session.execute(query)).all()]
-    if len(rows) > limit:
-        return rows[:limit], encode_cursor(rows[limit - 1][0].id)
-    return rows, None
+    rows, cursor = await paginate(
+        session, query, page, [WebhookDelivery.id], descending=True, row_key=lambda row: [row[0].id]
+    )
+    return [(row[0], row[1]) for row in rows], cursor
 
 
 async def resend_delivery(

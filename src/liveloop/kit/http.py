@@ -15,13 +15,14 @@ from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, Field
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from liveloop.kit.errors import Conflict, LiveloopError, Unprocessable
 from liveloop.kit.ids import new_id
 from liveloop.kit.logs import request_id
+from liveloop.kit.schemas import printable
 from liveloop.kit.signing import sha256_hex
 
 log = logging.getLogger("liveloop.http")
@@ -307,9 +308,15 @@ def install_error_handlers(app: Any) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         # The framework's own errors (no route, wrong method, a body it could not read) in the usual shape.
-        code, message = _HTTP_ERRORS.get(
-            exc.status_code, ("bad_request" if exc.status_code < 500 else "internal_error", "")
-        )
+        if exc.status_code == 400 and isinstance(exc.__cause__, UnicodeError | ValueError):
+            # A JSON body that cannot be decoded (not UTF-8) is as malformed as one with a syntax error: 422.
+            return error_response(
+                422,
+                "invalid_request",
+                "The request is not valid: body: it is not JSON text in UTF-8. Send the body as UTF-8 encoded JSON.",
+                problems=[{"field": "body", "problem": "not JSON text in UTF-8"}],
+            )
+        code, message = _HTTP_ERRORS.get(exc.status_code, ("bad_request" if exc.status_code < 500 else "internal_error", ""))
         return error_response(exc.status_code, code, message or str(exc.detail), headers=exc.headers)
 
     @app.exception_handler(Exception)
@@ -332,13 +339,14 @@ def install_error_handlers(app: Any) -> None:
     async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
         problems = []
         for err in exc.errors():
-            loc = ".".join(str(p) for p in err.get("loc", ()) if p != "body")
-            problems.append({"field": loc, "problem": err.get("msg", "invalid")})
+            # Field names can be dict keys the client sent: keep lone surrogates out of the JSON answer.
+            loc = printable(".".join(str(p) for p in err.get("loc", ()) if p != "body"))
+            problems.append({"field": loc, "problem": printable(str(err.get("msg", "invalid")))})
         first = problems[0] if problems else {"field": "body", "problem": "invalid"}
         return error_response(
             422,
             "invalid_request",
-            f"The request body is not valid: {first['field'] or 'body'}: {first['problem']}. "
+            f"The request is not valid: {first['field'] or 'body'}: {first['problem']}. "
             "Fix the listed fields and send it again.",
             problems=problems,
         )
@@ -355,4 +363,20 @@ def install_error_handlers(app: Any) -> None:
             "conflict",
             "The change conflicts with the current state (a concurrent request or a duplicate). "
             "Read the resource again and retry.",
+        )
+
+    @app.exception_handler(DBAPIError)
+    async def _data(_request: Request, exc: DBAPIError) -> JSONResponse:
+        # SQLSTATE class 22 ("data exception": too long, out of range, a character the encoding cannot hold)
+        # and SQLite's DataError mean the database refused a value of the request: a 422, never a 500.
+        # Request models bound their fields so that this is a last line; the driver's message is not echoed.
+        sqlstate = str(getattr(exc.orig, "sqlstate", None) or "")
+        if not (isinstance(exc, DataError) or sqlstate.startswith("22")):
+            raise exc
+        log.warning("data error answered with 422 (%s, sqlstate %s)", type(exc.orig).__name__, sqlstate or "-")
+        return error_response(
+            422,
+            "value_not_storable",
+            "A value in the request does not fit where it is stored (too long, or out of range). "
+            "Shorten or correct it and send the request again.",
         )

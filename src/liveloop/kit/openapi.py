@@ -7,7 +7,8 @@ route is, so routes added later are documented the same way:
   (``{"error": {"code", "message", "details"}}``);
 - authenticated (an API key) → 401, 403; writes of an authenticated route also take an ``Idempotency-Key``
   header (documented as a parameter) → 409 (key in use, secret shown once) and 422 (key reused);
-- path parameters → 404; a JSON body that names other resources (``…_id`` fields) → 404;
+- path parameters → 404; a JSON body that names other resources (``…_id`` or ``…_ids`` fields, at any
+  depth) → 404;
 - a JSON body → 413, 415, 422; any other POST/PUT/PATCH → 413; any parameter → 422;
 - writes → 409 (a duplicate or a concurrent change);
 - rate-limited public routes → 429 with ``Retry-After`` (added by :func:`liveloop.kit.ratelimit.document_limits`,
@@ -39,8 +40,10 @@ DESCRIPTIONS = {
     "showed a secret once (`secret_shown_once`).",
     413: "The body is larger than the server accepts (`body_too_large`).",
     415: "A body sent without `Content-Type: application/json` (`unsupported_media_type`).",
-    422: "The request breaks a rule: invalid fields (`invalid_request`, each in `details.problems`), a rule of this "
-    "operation, or an Idempotency-Key already used with another body (`idempotency_key_reused`).",
+    422: "The request breaks a rule: invalid fields or a body that is not UTF-8 JSON (`invalid_request`, each "
+    "field in `details.problems`), a path or query parameter holding a NUL (`invalid_parameter`), a cursor this "
+    "list did not issue (`invalid_cursor`), a value the database cannot store (`value_not_storable`), a rule of "
+    "this operation, or an Idempotency-Key already used with another body (`idempotency_key_reused`).",
     429: "Too many requests from this client; retry after the seconds in `Retry-After` (`rate_limited`).",
 }
 
@@ -89,11 +92,12 @@ def _routes(app: FastAPI) -> Iterator[Any]:
 
 
 def _body_names_resources(operation: dict[str, Any], schemas: dict[str, Any]) -> bool:
+    """Whether the JSON body has, at any depth, a field that names another resource (``id``, ``…_id(s)``)."""
     content = operation.get("requestBody", {}).get("content", {})
     schema = content.get("application/json", {}).get("schema", {})
     seen: set[str] = set()
 
-    def properties(node: dict[str, Any]) -> Iterator[str]:
+    def names(node: dict[str, Any]) -> Iterator[str]:
         ref = node.get("$ref")
         if ref:
             name = ref.rsplit("/", 1)[-1]
@@ -101,15 +105,20 @@ def _body_names_resources(operation: dict[str, Any], schemas: dict[str, Any]) ->
                 return
             seen.add(name)
             node = schemas.get(name, {})
-        yield from node.get("properties", {})
+        for field, child in node.get("properties", {}).items():
+            yield field
+            yield from names(child)
         for key in ("anyOf", "oneOf", "allOf"):
             for child in node.get(key, ()):
-                yield from properties(child)
+                yield from names(child)
+        for key in ("items", "additionalProperties"):
+            if isinstance(node.get(key), dict):
+                yield from names(node[key])
         if "discriminator" in node:
             for target in node["discriminator"].get("mapping", {}).values():
-                yield from properties({"$ref": target})
+                yield from names({"$ref": target})
 
-    return any(name == "id" or name.endswith("_id") for name in properties(schema))
+    return any(name == "id" or name.endswith(("_id", "_ids")) for name in names(schema))
 
 
 def statuses_for(

@@ -8,6 +8,8 @@ from pydantic import BaseModel, Field
 
 from liveloop.kit.errors import Unprocessable
 from liveloop.kit.http import Session, UnitOfWorkRoute
+from liveloop.kit.money import KNOWN_CURRENCIES
+from liveloop.kit.schemas import MAX_POINTS, Id, PathId, RequestModel, Timestamp
 from liveloop.kit.time import utc_now
 from liveloop.ledger import service
 from liveloop.members.service import get_member
@@ -17,16 +19,24 @@ from liveloop.shops.auth import Operator, requires
 router = APIRouter(prefix="/v1/ledger", route_class=UnitOfWorkRoute, tags=["ledger"])
 
 
-class Movement(BaseModel):
-    member_id: str
-    asset: str = Field(description="points, ticket, or credit:<ISO currency> such as credit:USD")
-    amount: int = Field(gt=0, le=10**12)
+ASSETS: list[Any] = [service.POINTS, service.TICKETS, *(service.credit_asset(c) for c in sorted(KNOWN_CURRENCIES))]
+
+
+class Movement(RequestModel):
+    member_id: Id
+    asset: str = Field(
+        max_length=16,
+        description="points, ticket, or credit:<ISO currency> such as credit:USD",
+        # Checked by the service (422 invalid_asset); listed here so clients see the choices.
+        json_schema_extra={"enum": ASSETS},
+    )
+    amount: int = Field(gt=0, le=MAX_POINTS)
     memo: str = Field("", max_length=300)
     hold: bool = Field(False, description="Credit as pending until released")
-    expires_at: datetime | None = Field(None, description="Points only; the market's expiry by default")
+    expires_at: Timestamp | None = Field(None, description="Points only; the market's expiry by default")
 
 
-class Reversal(BaseModel):
+class Reversal(RequestModel):
     reason: str = Field(min_length=1, max_length=64)
     allow_partial: bool = False
 
@@ -116,12 +126,12 @@ async def debit(body: Movement, request: Request, session: Session, op: Operator
 
 
 @router.get("/transactions/{txn_id}", response_model=Transaction)
-async def get_transaction(txn_id: str, session: Session, op: Operator = requires("ledger:read")) -> Any:
+async def get_transaction(txn_id: PathId, session: Session, op: Operator = requires("ledger:read")) -> Any:
     return await _out(session, op.shop_id, txn_id)
 
 
 @router.post("/transactions/{txn_id}/release", response_model=Transaction)
-async def release(txn_id: str, session: Session, op: Operator = requires("ledger:write")) -> Any:
+async def release(txn_id: PathId, session: Session, op: Operator = requires("ledger:write")) -> Any:
     hold = await service.get_transaction(session, op.shop_id, txn_id)
     expires = None
     market = await service.holder_market(session, hold.id)
@@ -132,7 +142,7 @@ async def release(txn_id: str, session: Session, op: Operator = requires("ledger
 
 
 @router.post("/transactions/{txn_id}/reverse", response_model=Transaction)
-async def reverse(txn_id: str, body: Reversal, session: Session, op: Operator = requires("ledger:write")) -> Any:
+async def reverse(txn_id: PathId, body: Reversal, session: Session, op: Operator = requires("ledger:write")) -> Any:
     result = await service.reverse(session, op.shop_id, txn_id, reason=body.reason, allow_partial=body.allow_partial)
     if result.transaction is None:
         raise Unprocessable(

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from liveloop.kit.errors import Conflict, NotFound, Unprocessable
 from liveloop.kit.ids import new_id
 from liveloop.kit.money import is_currency
+from liveloop.kit.pagination import PageRequest, paginate
 from liveloop.kit.sql import for_update, insert_ignoring_conflicts, table
 from liveloop.kit.time import utc_now
 from liveloop.models import LedgerAccount, LedgerEntry, LedgerTransaction, LotMovement, Member, PointLot
@@ -643,8 +644,9 @@ async def balance(session: AsyncSession, shop_id: str, member_id: str, asset: st
 
 
 async def member_entries(
-    session: AsyncSession, shop_id: str, member_id: str, *, limit: int = 100, before: int | None = None
-) -> list[tuple[LedgerEntry, LedgerTransaction, LedgerAccount]]:
+    session: AsyncSession, shop_id: str, member_id: str, page: PageRequest
+) -> tuple[list[tuple[LedgerEntry, LedgerTransaction, LedgerAccount]], str | None]:
+    """A member's ledger entries, newest first."""
     query = (
         select(LedgerEntry, LedgerTransaction, LedgerAccount)
         .join(LedgerAccount, LedgerAccount.id == LedgerEntry.account_id)
@@ -652,12 +654,9 @@ async def member_entries(
         .where(
             LedgerAccount.shop_id == shop_id, LedgerAccount.owner_type == MEMBER, LedgerAccount.owner_id == member_id
         )
-        .order_by(LedgerEntry.id.desc())
-        .limit(limit)
     )
-    if before is not None:
-        query = query.where(LedgerEntry.id < before)
-    return [(r[0], r[1], r[2]) for r in (await session.execute(query)).all()]
+    rows, cursor = await paginate(session, query, page, [LedgerEntry.id], descending=True, row_key=lambda r: [r[0].id])
+    return [(r[0], r[1], r[2]) for r in rows], cursor
 
 
 async def live_lots(session: AsyncSession, shop_id: str, member_id: str) -> list[PointLot]:

@@ -7,6 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from liveloop.kit.errors import Conflict, NotFound
 from liveloop.kit.ids import new_id
+from liveloop.kit.pagination import PageRequest, paginate
 from liveloop.kit.time import utc_now
 from liveloop.live.notify import to_room
 from liveloop.live.tokens import ViewerClaims
@@ -43,14 +44,10 @@ async def ask(session: AsyncSession, shop_id: str, show_id: str, claims: ViewerC
     return request
 
 
-async def queue(session: AsyncSession, show_id: str) -> list[CohostRequest]:
-    return list(
-        (
-            await session.execute(
-                select(CohostRequest).where(CohostRequest.show_id == show_id).order_by(CohostRequest.created_at)
-            )
-        ).scalars()
-    )
+async def queue(session: AsyncSession, show_id: str, page: PageRequest) -> tuple[list[CohostRequest], str | None]:
+    """Requests to join the host, in the order they were made."""
+    query = select(CohostRequest).where(CohostRequest.show_id == show_id)
+    return await paginate(session, query, page, [CohostRequest.created_at, CohostRequest.id])
 
 
 async def decide(session: AsyncSession, show_id: str, request_id: str, *, approve: bool) -> CohostRequest:

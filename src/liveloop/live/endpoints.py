@@ -1,16 +1,18 @@
 from __future__ import annotations
 
 import secrets
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, Request, Response
-from pydantic import BaseModel, Field
+from fastapi import APIRouter, Body, Path, Request, Response
+from pydantic import Field
 from sqlalchemy import func, select
 
 from liveloop.events.service import emit
 from liveloop.kit.errors import NotFound, Unauthorized, Unprocessable
 from liveloop.kit.http import Session, UnitOfWorkRoute
 from liveloop.kit.openapi import errors
+from liveloop.kit.pagination import Page, Pagination
+from liveloop.kit.schemas import PathId, RequestModel
 from liveloop.live import cohost, interactions, schemas, service, tokens, video
 from liveloop.live.gateway import Gateway
 from liveloop.members import service as members
@@ -46,33 +48,40 @@ async def create_show(body: schemas.ShowCreate, session: Session, op: Operator =
     return _out(await service.create_show(session, op.shop, body))
 
 
-@router.get("/shows", response_model=list[schemas.Show])
-async def list_shows(session: Session, status: str | None = None, op: Operator = requires("live:read")) -> Any:
-    return [_out(s) for s in await service.list_shows(session, op.shop_id, status)]
+@router.get("/shows", response_model=Page[schemas.Show])
+async def list_shows(
+    session: Session,
+    page: Pagination,
+    status: Literal["scheduled", "live", "ended"] | None = None,
+    op: Operator = requires("live:read"),
+) -> Any:
+    """Shows, latest scheduled first."""
+    found, cursor = await service.list_shows(session, op.shop_id, page, status)
+    return {"items": [_out(s) for s in found], "next_cursor": cursor}
 
 
 @router.get("/shows/{show_id}", response_model=schemas.Show)
-async def get_show(show_id: str, session: Session, op: Operator = requires("live:read")) -> Any:
+async def get_show(show_id: PathId, session: Session, op: Operator = requires("live:read")) -> Any:
     show = await service.get_show(session, op.shop_id, show_id)
     return _out(show, await service.counters(session, show.id))
 
 
 @router.patch("/shows/{show_id}", response_model=schemas.Show)
 async def update_show(
-    show_id: str, body: schemas.ShowUpdate, session: Session, op: Operator = requires("live:write")
+    show_id: PathId, body: schemas.ShowUpdate, session: Session, op: Operator = requires("live:write")
 ) -> Any:
     show = await service.get_show(session, op.shop_id, show_id)
     return _out(await service.update_show(session, show, body))
 
 
 @router.post("/shows/{show_id}/start", response_model=schemas.Show)
-async def start_show(show_id: str, session: Session, op: Operator = requires("live:write")) -> Any:
+async def start_show(show_id: PathId, session: Session, op: Operator = requires("live:write")) -> Any:
     return _out(await service.start_show(session, await service.get_show(session, op.shop_id, show_id)))
 
 
 @router.post("/shows/{show_id}/end", response_model=schemas.Show)
 async def end_show(
-    show_id: str, session: Session, body: schemas.ShowEnd | None = None, op: Operator = requires("live:write")
+    show_id: PathId, session: Session, body: schemas.ShowEnd | None = None, op: Operator = requires("live:write")
 ) -> Any:
     show = await service.get_show(session, op.shop_id, show_id)
     replay = str(body.replay_url) if body and body.replay_url else None
@@ -81,7 +90,7 @@ async def end_show(
 
 @router.post("/shows/{show_id}/viewer-tokens", response_model=schemas.TokenOut, status_code=201)
 async def member_token(
-    show_id: str,
+    show_id: PathId,
     body: schemas.ViewerTokenIn,
     request: Request,
     session: Session,
@@ -113,13 +122,13 @@ async def member_token(
     )
 
 
-class HostTokenIn(BaseModel):
+class HostTokenIn(RequestModel):
     name: str | None = Field(None, max_length=60)
 
 
 @router.post("/shows/{show_id}/host-token", response_model=schemas.TokenOut, status_code=201)
 async def host_token(
-    show_id: str,
+    show_id: PathId,
     request: Request,
     session: Session,
     body: HostTokenIn | None = None,
@@ -143,7 +152,7 @@ async def host_token(
     )
 
 
-class RestrictionIn(BaseModel):
+class RestrictionIn(RequestModel):
     viewer_key: str = Field(min_length=3, max_length=80, description="As shown in comments (vk)")
     kind: str = Field(pattern="^(mute|ban)$")
     minutes: int | None = Field(None, ge=1, le=60 * 24 * 30, description="Forever when absent")
@@ -152,7 +161,7 @@ class RestrictionIn(BaseModel):
 
 @router.post("/shows/{show_id}/restrictions", status_code=201)
 async def restrict(
-    show_id: str, body: RestrictionIn, session: Session, op: Operator = requires("live:write")
+    show_id: PathId, body: RestrictionIn, session: Session, op: Operator = requires("live:write")
 ) -> dict[str, Any]:
     show = await service.get_show(session, op.shop_id, show_id)
     row = await service.restrict(session, show, body.viewer_key, body.kind, body.minutes, body.reason)
@@ -161,7 +170,11 @@ async def restrict(
 
 @router.delete("/shows/{show_id}/restrictions/{kind}/{viewer_key}", status_code=204)
 async def lift(
-    show_id: str, kind: str, viewer_key: str, session: Session, op: Operator = requires("live:write")
+    show_id: PathId,
+    kind: Annotated[str, Path(max_length=8, description="mute or ban")],
+    viewer_key: Annotated[str, Path(max_length=80)],
+    session: Session,
+    op: Operator = requires("live:write"),
 ) -> Response:
     if kind not in ("mute", "ban"):
         raise Unprocessable("kind is mute or ban.", code="invalid_restriction")
@@ -170,7 +183,7 @@ async def lift(
 
 
 @router.get("/shows/{show_id}/live-stats")
-async def live_stats(show_id: str, request: Request, session: Session, op: Operator = requires("live:read")) -> Any:
+async def live_stats(show_id: PathId, request: Request, session: Session, op: Operator = requires("live:read")) -> Any:
     """Counters for the host console: viewers now, unique and effective viewers, likes, comments, shares."""
     show = await service.get_show(session, op.shop_id, show_id)
     room = _gateway(request).rooms.get(show.id)
@@ -190,7 +203,7 @@ async def live_stats(show_id: str, request: Request, session: Session, op: Opera
 
 @public.post("/shows/{show_id}/join", response_model=schemas.TokenOut)
 async def join(
-    show_id: str, request: Request, response: Response, session: Session, body: schemas.JoinIn | None = None
+    show_id: PathId, request: Request, response: Response, session: Session, body: schemas.JoinIn | None = None
 ) -> Any:
     """An anonymous viewer's token, tied to this browser's device id (the invite-link cookie when present)."""
     show = (await session.execute(select(Show).where(Show.id == show_id))).scalar_one_or_none()
@@ -217,7 +230,7 @@ async def join(
 
 @router.post("/shows/{show_id}/interactions", response_model=schemas.Interaction, status_code=201)
 async def launch_interaction(
-    show_id: str,
+    show_id: PathId,
     body: Annotated[schemas.InteractionCreate, Body()],
     session: Session,
     op: Operator = requires("live:write"),
@@ -227,20 +240,24 @@ async def launch_interaction(
     return await interactions.launch(session, show, body)
 
 
-@router.get("/shows/{show_id}/interactions", response_model=list[schemas.Interaction])
-async def list_interactions(show_id: str, session: Session, op: Operator = requires("live:read")) -> Any:
+@router.get("/shows/{show_id}/interactions", response_model=Page[schemas.Interaction])
+async def list_interactions(
+    show_id: PathId, session: Session, page: Pagination, op: Operator = requires("live:read")
+) -> Any:
+    """The show's mechanics, the latest launched first."""
     show = await service.get_show(session, op.shop_id, show_id)
-    return await interactions.list_for_show(session, show.id)
+    items, cursor = await interactions.list_for_show(session, show.id, page)
+    return {"items": items, "next_cursor": cursor}
 
 
 @router.post("/interactions/{interaction_id}/settle", response_model=schemas.Interaction)
-async def settle_interaction(interaction_id: str, session: Session, op: Operator = requires("live:write")) -> Any:
+async def settle_interaction(interaction_id: PathId, session: Session, op: Operator = requires("live:write")) -> Any:
     """Close it now and hand out what it promised (settling twice changes nothing)."""
     return await interactions.settle(session, await interactions.get(session, op.shop_id, interaction_id))
 
 
 @public.get("/interactions/{interaction_id}")
-async def public_interaction(interaction_id: str, session: Session) -> Any:
+async def public_interaction(interaction_id: PathId, session: Session) -> Any:
     """Anyone may check a settled lottery: the seed's hash before, the seed, entries and winners after."""
     found = await session.get(Interaction, interaction_id)
     if found is None:
@@ -251,18 +268,29 @@ async def public_interaction(interaction_id: str, session: Session) -> Any:
 # --- co-hosts and video ----------------------------------------------------------------------------------
 
 
-@router.get("/shows/{show_id}/cohosts")
-async def cohost_queue(show_id: str, session: Session, op: Operator = requires("live:read")) -> Any:
+@router.get("/shows/{show_id}/cohosts", response_model=Page[schemas.CohostRequest])
+async def cohost_queue(
+    show_id: PathId, session: Session, page: Pagination, op: Operator = requires("live:read")
+) -> Any:
+    """Viewers asking to join the host on video, in the order they asked."""
     show = await service.get_show(session, op.shop_id, show_id)
-    return [
-        {"id": r.id, "name": r.name, "viewer_key": r.viewer_key, "member_id": r.member_id, "status": r.status}
-        for r in await cohost.queue(session, show.id)
-    ]
+    found, cursor = await cohost.queue(session, show.id, page)
+    return {
+        "items": [
+            {"id": r.id, "name": r.name, "viewer_key": r.viewer_key, "member_id": r.member_id, "status": r.status}
+            for r in found
+        ],
+        "next_cursor": cursor,
+    }
 
 
 @router.post("/shows/{show_id}/cohosts/{request_id}/{decision}")
 async def decide_cohost(
-    show_id: str, request_id: str, decision: str, session: Session, op: Operator = requires("live:write")
+    show_id: PathId,
+    request_id: PathId,
+    decision: Annotated[str, Path(max_length=16, description="approve or decline")],
+    session: Session,
+    op: Operator = requires("live:write"),
 ) -> Any:
     if decision not in ("approve", "decline"):
         raise NotFound("Use /approve or /decline.", code="not_found")
@@ -280,7 +308,7 @@ def _viewer(request: Request, show_id: str) -> tokens.ViewerClaims:
 
 
 @public.post("/shows/{show_id}/video-token", responses=errors(401))
-async def video_token(show_id: str, request: Request, session: Session) -> Any:
+async def video_token(show_id: PathId, request: Request, session: Session) -> Any:
     """The provider token for this viewer: hosts and approved co-hosts may publish, everyone else watches."""
     claims = _viewer(request, show_id)
     provider = video.require(request.app.state.settings)

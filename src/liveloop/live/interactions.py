@@ -22,6 +22,7 @@ from liveloop.events.service import emit
 from liveloop.kit import errors
 from liveloop.kit.errors import Conflict, NotFound, Unprocessable
 from liveloop.kit.ids import new_id
+from liveloop.kit.pagination import PageRequest, paginate
 from liveloop.kit.sql import insert_ignoring_conflicts, table
 from liveloop.kit.time import utc_now
 from liveloop.live.notify import to_room
@@ -169,14 +170,10 @@ async def poll_tallies(session: AsyncSession, interactions: list[Interaction]) -
     return tallies
 
 
-async def list_for_show(session: AsyncSession, show_id: str) -> list[Interaction]:
-    return list(
-        (
-            await session.execute(
-                select(Interaction).where(Interaction.show_id == show_id).order_by(Interaction.created_at)
-            )
-        ).scalars()
-    )
+async def list_for_show(session: AsyncSession, show_id: str, page: PageRequest) -> tuple[list[Interaction], str | None]:
+    """A show's mechanics, the latest launched first."""
+    query = select(Interaction).where(Interaction.show_id == show_id)
+    return await paginate(session, query, page, [Interaction.created_at, Interaction.id], descending=True)
 
 
 # --- viewers taking part ---------------------------------------------------------------------------------

@@ -3,10 +3,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from liveloop.kit.http import ShownOnce
 from liveloop.kit.money import Currency
+from liveloop.kit.schemas import ExternalId, Id, Money, RequestModel, Timestamp, Timezone, WebUrl
+from liveloop.markets.schemas import MarketCode
 from liveloop.referral.schemas import RewardSpec
 
 # A high point every 15 to 20 minutes (PRODUCT.md, "show rhythm").
@@ -14,35 +16,38 @@ RHYTHM_MIN_GAP = 15
 RHYTHM_MAX_GAP = 20
 
 
-class Product(BaseModel):
+class Product(RequestModel):
     sku: str = Field(min_length=1, max_length=100)
     title: str = Field(min_length=1, max_length=200)
-    price_minor: int = Field(ge=0)
+    price_minor: Money
     currency: Currency
-    url: HttpUrl | None = None
-    image_url: HttpUrl | None = None
+    url: WebUrl | None = None
+    image_url: WebUrl | None = None
 
 
-class RhythmPoint(BaseModel):
+class RhythmPoint(RequestModel):
     at_minute: int = Field(ge=1, le=600, description="Minutes after the show starts")
     kind: Literal["perk", "lottery", "reveal"]
     title: str = Field(min_length=1, max_length=200)
     announce_before_seconds: int = Field(120, ge=10, le=900, description="Pre-announced this long ahead")
 
 
-class Moderation(BaseModel):
+BlockedWord = Annotated[str, Field(min_length=1, max_length=100)]
+
+
+class Moderation(RequestModel):
     max_length: int = Field(200, ge=1, le=500)
     slow_mode_seconds: float = Field(0, ge=0, le=300)
     comments_per_10s: int = Field(5, ge=1, le=100)
     likes_per_second: int = Field(30, ge=1, le=1000)
-    blocked_words: dict[str, list[str]] = Field(
-        default_factory=dict, description='Per language code, or "*" for every language'
-    )
+    blocked_words: dict[
+        Annotated[str, Field(min_length=1, max_length=16)], Annotated[list[BlockedWord], Field(max_length=500)]
+    ] = Field(default_factory=dict, max_length=20, description='Per language code, or "*" for every language')
 
 
-class Video(BaseModel):
+class Video(RequestModel):
     provider: Literal["none", "hls", "livekit"] = "none"
-    hls_url: HttpUrl | None = None
+    hls_url: WebUrl | None = None
 
     @model_validator(mode="after")
     def _hls(self) -> Video:
@@ -76,20 +81,22 @@ def default_rhythm(minutes: int) -> list[RhythmPoint]:
     ]
 
 
-class ShowCreate(BaseModel):
+class ShowCreate(RequestModel):
     title: str = Field(min_length=1, max_length=200)
-    market: str | None = Field(None, description="The shop's default market when absent")
+    market: MarketCode | None = Field(None, description="The shop's default market when absent")
     language: str | None = Field(None, max_length=16, description="The market's first locale when absent")
     host_name: str = Field(min_length=1, max_length=120)
-    host_member_id: str | None = None
-    host_timezone: str | None = Field(None, description="IANA zone; the market's zone when absent")
-    scheduled_at: datetime = Field(
+    host_member_id: Id | None = None
+    host_timezone: Timezone | None = Field(None, description="IANA zone; the market's zone when absent")
+    scheduled_at: Timestamp = Field(
         description="With an offset, an instant; without one, a wall-clock time in the host's time zone"
     )
     planned_minutes: int = Field(60, ge=5, le=600)
     pinned: list[Product] = Field(default_factory=list, max_length=50)
     rhythm: list[RhythmPoint] | None = Field(
-        None, description="Planned high points; one every 15 minutes (perk, lottery, reveal…) when absent"
+        None,
+        max_length=50,
+        description="Planned high points; one every 15 minutes (perk, lottery, reveal…) when absent",
     )
     moderation: Moderation = Field(default_factory=Moderation)
     video: Video = Field(default_factory=Video)
@@ -100,14 +107,14 @@ class ShowCreate(BaseModel):
         return None if v is None else check_rhythm(v)
 
 
-class ShowUpdate(BaseModel):
+class ShowUpdate(RequestModel):
     title: str | None = Field(None, min_length=1, max_length=200)
-    scheduled_at: datetime | None = None
+    scheduled_at: Timestamp | None = None
     pinned: list[Product] | None = Field(None, max_length=50)
-    rhythm: list[RhythmPoint] | None = None
+    rhythm: list[RhythmPoint] | None = Field(None, max_length=50)
     moderation: Moderation | None = None
     video: Video | None = None
-    replay_url: HttpUrl | None = None
+    replay_url: WebUrl | None = None
 
     @field_validator("rhythm")
     @classmethod
@@ -115,8 +122,8 @@ class ShowUpdate(BaseModel):
         return None if v is None else check_rhythm(v)
 
 
-class ShowEnd(BaseModel):
-    replay_url: HttpUrl | None = None
+class ShowEnd(RequestModel):
+    replay_url: WebUrl | None = None
 
 
 class Show(BaseModel):
@@ -143,9 +150,9 @@ class Show(BaseModel):
     counters: dict[str, int] = Field(default_factory=dict)
 
 
-class ViewerTokenIn(BaseModel):
-    member_id: str | None = Field(None, description="The member watching (one of member_id, external_id)")
-    external_id: str | None = Field(None, description="The shop's customer id of the member watching")
+class ViewerTokenIn(RequestModel):
+    member_id: Id | None = Field(None, description="The member watching (one of member_id, external_id)")
+    external_id: ExternalId | None = Field(None, description="The shop's customer id of the member watching")
     device_id: str | None = Field(None, max_length=80, description="Links this device's earlier watching")
     name: str | None = Field(None, max_length=60)
 
@@ -156,7 +163,7 @@ class ViewerTokenIn(BaseModel):
         return self
 
 
-class JoinIn(BaseModel):
+class JoinIn(RequestModel):
     name: str | None = Field(None, max_length=60)
 
 
@@ -169,8 +176,11 @@ class TokenOut(BaseModel):
 
 # --- interactions ----------------------------------------------------------------------------------------
 
+# A quiz answer or poll choice (a pinned product's SKU in a "which product next" poll).
+Option = Annotated[str, Field(min_length=1, max_length=100)]
 
-class _Launch(BaseModel):
+
+class _Launch(RequestModel):
     title: str | None = Field(None, max_length=200)
     window_seconds: int = Field(120, ge=5, le=7200, description="Closes by itself after this long")
 
@@ -199,8 +209,8 @@ class Quiz(_Launch):
     kind: Literal["quiz"]
     window_seconds: int = Field(30, ge=5, le=600)
     question: str = Field(min_length=1, max_length=300)
-    options: list[str] = Field(min_length=2, max_length=6)
-    answer: int = Field(ge=0, description="Index of the right option (never shown to viewers before closing)")
+    options: list[Option] = Field(min_length=2, max_length=6)
+    answer: int = Field(ge=0, le=5, description="Index of the right option (never shown to viewers before closing)")
     points: int = Field(ge=1, le=1_000_000, description="Points for each member who answers right")
 
     @model_validator(mode="after")
@@ -214,14 +224,14 @@ class Poll(_Launch):
     kind: Literal["poll"]
     window_seconds: int = Field(60, ge=5, le=7200)
     question: str = Field(min_length=1, max_length=300)
-    options: list[str] = Field(min_length=2, max_length=8)
+    options: list[Option] = Field(min_length=2, max_length=8)
     next_product: bool = Field(False, description='"Which product next": options are pinned product SKUs')
 
 
 class TeamPK(_Launch):
     kind: Literal["team_pk"]
     window_seconds: int = Field(600, ge=30, le=7200)
-    teams: list[str] = Field(min_length=2, max_length=4)
+    teams: list[Annotated[str, Field(max_length=60)]] = Field(min_length=2, max_length=4)
     metric: Literal["invites", "interactions", "watch_time"]
     assign: Literal["choose", "auto"] = "choose"
     reward: RewardSpec = Field(description="Every member of the winning team gets it")
@@ -263,3 +273,11 @@ class Interaction(BaseModel):
     closes_at: datetime | None
     settled_at: datetime | None
     created_at: datetime
+
+
+class CohostRequest(BaseModel):
+    id: str
+    name: str
+    viewer_key: str
+    member_id: str | None
+    status: str

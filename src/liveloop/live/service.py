@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from liveloop.events.service import emit
 from liveloop.kit.errors import Conflict, NotFound, Unprocessable
 from liveloop.kit.ids import new_id
+from liveloop.kit.pagination import PageRequest, paginate
 from liveloop.kit.sql import insert_ignoring_conflicts, table
 from liveloop.kit.time import as_utc, is_valid_zone, utc_now, zone
 from liveloop.live import schemas
@@ -77,11 +78,14 @@ async def get_show(session: AsyncSession, shop_id: str, show_id: str) -> Show:
     return show
 
 
-async def list_shows(session: AsyncSession, shop_id: str, status: str | None = None) -> list[Show]:
-    query = select(Show).where(Show.shop_id == shop_id).order_by(Show.scheduled_at.desc()).limit(200)
+async def list_shows(
+    session: AsyncSession, shop_id: str, page: PageRequest, status: str | None = None
+) -> tuple[list[Show], str | None]:
+    """Shows, latest scheduled first."""
+    query = select(Show).where(Show.shop_id == shop_id)
     if status:
         query = query.where(Show.status == status)
-    return list((await session.execute(query)).scalars())
+    return await paginate(session, query, page, [Show.scheduled_at, Show.id], descending=True)
 
 
 async def update_show(session: AsyncSession, show: Show, data: schemas.ShowUpdate) -> Show:

@@ -1,13 +1,15 @@
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request, Response
-from pydantic import BaseModel, Field
+from fastapi import APIRouter, Path, Request, Response
+from pydantic import Field
 
 from liveloop.events.service import emit
 from liveloop.kit.errors import NotFound
 from liveloop.kit.http import Session, UnitOfWorkRoute
+from liveloop.kit.pagination import Page, Pagination
+from liveloop.kit.schemas import PathId, QueryText, RequestModel
 from liveloop.kit.signing import keyed_hash
 from liveloop.ledger import service as ledger
 from liveloop.members import schemas, service
@@ -66,21 +68,21 @@ async def create_member(
     return out
 
 
-@router.get("", response_model=list[schemas.Member])
-async def list_members(
-    session: Session, limit: int = 50, after: str | None = None, op: Operator = requires("members:read")
-) -> Any:
-    return await service.list_members(session, op.shop_id, limit=min(limit, 500), after=after)
+@router.get("", response_model=Page[schemas.Member])
+async def list_members(session: Session, page: Pagination, op: Operator = requires("members:read")) -> Any:
+    """Members in the order they joined."""
+    items, cursor = await service.list_members(session, op.shop_id, page)
+    return {"items": items, "next_cursor": cursor}
 
 
 @router.get("/{member_id}", response_model=schemas.Member)
-async def get_member(member_id: str, session: Session, op: Operator = requires("members:read")) -> Any:
+async def get_member(member_id: PathId, session: Session, op: Operator = requires("members:read")) -> Any:
     return await service.get_member(session, op.shop_id, member_id)
 
 
 @router.patch("/{member_id}", response_model=schemas.Member)
 async def update_member(
-    member_id: str, body: schemas.MemberUpdate, session: Session, op: Operator = requires("members:write")
+    member_id: PathId, body: schemas.MemberUpdate, session: Session, op: Operator = requires("members:write")
 ) -> Any:
     member = await service.get_member(session, op.shop_id, member_id)
     return await service.update_member(session, op.shop, member, **body.model_dump(exclude_none=True))
@@ -88,14 +90,14 @@ async def update_member(
 
 @router.post("/{member_id}/consents", response_model=schemas.Consent, status_code=201)
 async def add_consent(
-    member_id: str, body: schemas.ConsentIn, session: Session, op: Operator = requires("members:write")
+    member_id: PathId, body: schemas.ConsentIn, session: Session, op: Operator = requires("members:write")
 ) -> Any:
     member = await service.get_member(session, op.shop_id, member_id)
     return await service.record_consent(session, op.shop_id, member.id, body)
 
 
 @router.get("/{member_id}/consents")
-async def consents(member_id: str, session: Session, op: Operator = requires("members:read")) -> Any:
+async def consents(member_id: PathId, session: Session, op: Operator = requires("members:read")) -> Any:
     member = await service.get_member(session, op.shop_id, member_id)
     return {
         "in_force": [
@@ -107,27 +109,31 @@ async def consents(member_id: str, session: Session, op: Operator = requires("me
     }
 
 
-class EffectiveView(BaseModel):
+class EffectiveView(RequestModel):
     show_id: str = Field(min_length=1, max_length=64)
 
 
 @router.post("/{member_id}/effective-views", response_model=list[Reward])
 async def effective_view(
-    member_id: str, body: EffectiveView, session: Session, op: Operator = requires("members:write")
+    member_id: PathId, body: EffectiveView, session: Session, op: Operator = requires("members:write")
 ) -> Any:
     """Report that the member watched a show for at least 10 s (converts first-view campaigns)."""
     member = await service.get_member(session, op.shop_id, member_id)
     return await referral.on_effective_view(session, op.shop, member)
 
 
-@router.get("/{member_id}/rewards", response_model=list[Reward])
-async def rewards(member_id: str, session: Session, op: Operator = requires("members:read")) -> Any:
+@router.get("/{member_id}/rewards", response_model=Page[Reward])
+async def rewards(
+    member_id: PathId, session: Session, page: Pagination, op: Operator = requires("members:read")
+) -> Any:
+    """The member's rewards, newest first."""
     member = await service.get_member(session, op.shop_id, member_id)
-    return await referral.member_rewards(session, op.shop_id, member.id)
+    items, cursor = await referral.member_rewards(session, op.shop_id, member.id, page)
+    return {"items": items, "next_cursor": cursor}
 
 
 @router.get("/{member_id}/balances")
-async def balances(member_id: str, session: Session, op: Operator = requires("members:read")) -> Any:
+async def balances(member_id: PathId, session: Session, op: Operator = requires("members:read")) -> Any:
     member = await service.get_member(session, op.shop_id, member_id)
     lots = await ledger.live_lots(session, op.shop_id, member.id)
     return {
@@ -137,17 +143,14 @@ async def balances(member_id: str, session: Session, op: Operator = requires("me
     }
 
 
-@router.get("/{member_id}/ledger")
+@router.get("/{member_id}/ledger", response_model=Page[schemas.LedgerLine])
 async def ledger_entries(
-    member_id: str,
-    session: Session,
-    limit: int = 100,
-    before: int | None = None,
-    op: Operator = requires("members:read"),
+    member_id: PathId, session: Session, page: Pagination, op: Operator = requires("members:read")
 ) -> Any:
+    """The member's ledger entries, newest first."""
     member = await service.get_member(session, op.shop_id, member_id)
-    rows = await ledger.member_entries(session, op.shop_id, member.id, limit=min(limit, 500), before=before)
-    return [
+    rows, cursor = await ledger.member_entries(session, op.shop_id, member.id, page)
+    items = [
         {
             "entry_id": e.id,
             "transaction_id": t.id,
@@ -161,13 +164,17 @@ async def ledger_entries(
         }
         for e, t, a in rows
     ]
+    return {"items": items, "next_cursor": cursor}
 
 
-@router.get("/{member_id}/tickets")
-async def tickets(member_id: str, session: Session, op: Operator = requires("members:read")) -> Any:
+@router.get("/{member_id}/tickets", response_model=Page[schemas.Ticket])
+async def tickets(
+    member_id: PathId, session: Session, page: Pagination, op: Operator = requires("members:read")
+) -> Any:
+    """The member's lottery-relay draw tickets, in the order they were earned."""
     member = await service.get_member(session, op.shop_id, member_id)
-    rows = await lottery.member_tickets(session, member.id)
-    return [
+    rows, cursor = await lottery.member_tickets(session, member.id, page)
+    items = [
         {
             "id": t.id,
             "campaign_id": t.campaign_id,
@@ -178,25 +185,28 @@ async def tickets(member_id: str, session: Session, op: Operator = requires("mem
         }
         for t in rows
     ]
+    return {"items": items, "next_cursor": cursor}
 
 
-@router.get("/{member_id}/groups")
-async def member_groups(member_id: str, session: Session, op: Operator = requires("members:read")) -> Any:
+@router.get("/{member_id}/groups", response_model=Page[schemas.GroupMembership])
+async def member_groups(
+    member_id: PathId, session: Session, page: Pagination, op: Operator = requires("members:read")
+) -> Any:
+    """The VIP groups the member belongs to, with this week's progress."""
     member = await service.get_member(session, op.shop_id, member_id)
-    out = []
-    for group in await groups.groups_of_member(session, op.shop_id, member.id):
-        out.append({"id": group.id, "name": group.name, **await groups.status(session, op.shop, group)})
-    return out
+    found, cursor = await groups.groups_of_member(session, op.shop_id, member.id, page)
+    items = [{"id": g.id, "name": g.name, **await groups.status(session, op.shop, g)} for g in found]
+    return {"items": items, "next_cursor": cursor}
 
 
 @router.get("/{member_id}/invite-links", response_model=InviteLinks)
 async def invite_links(
-    member_id: str,
+    member_id: PathId,
     request: Request,
     session: Session,
-    show_id: str | None = None,
-    host_id: str | None = None,
-    locale: str | None = None,
+    show_id: Annotated[str | None, QueryText(64)] = None,
+    host_id: Annotated[str | None, QueryText(64)] = None,
+    locale: Annotated[str | None, QueryText(16)] = None,
     op: Operator = requires("members:read"),
 ) -> Any:
     member = await service.get_member(session, op.shop_id, member_id)
@@ -224,11 +234,11 @@ async def invite_links(
     responses={200: {"content": {"image/png": {}, "image/svg+xml": {}}}},
 )
 async def invite_qr(
-    member_id: str,
-    kind: str,
+    member_id: PathId,
+    kind: Annotated[str, Path(max_length=8, description="png or svg")],
     request: Request,
     session: Session,
-    show_id: str | None = None,
+    show_id: Annotated[str | None, QueryText(64)] = None,
     op: Operator = requires("members:read"),
 ) -> Response:
     if kind not in ("png", "svg"):

@@ -5,16 +5,19 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from liveloop.kit.schemas import EmailAddress, PhoneNumber, RequestModel, Timestamp, Timezone
+from liveloop.markets.schemas import MarketCode
+
 CHANNELS = ("email", "sms", "whatsapp", "push", "in_app", "webhook")
 
 
-class ConsentIn(BaseModel):
+class ConsentIn(RequestModel):
     channel: Literal["email", "sms", "whatsapp", "push", "in_app", "webhook"]
     purpose: str = Field(min_length=1, max_length=32, examples=["marketing"])
     granted: bool
     source: str = Field(min_length=1, max_length=200, examples=["checkout-checkbox"])
     text_version: str = Field(min_length=1, max_length=64, examples=["2026-10-01"])
-    recorded_at: datetime | None = None
+    recorded_at: Timestamp | None = None
 
 
 class Consent(BaseModel):
@@ -27,7 +30,7 @@ class Consent(BaseModel):
     text_version: str
 
 
-class ReferralIn(BaseModel):
+class ReferralIn(RequestModel):
     """How the new member arrived: the click id from the landing URL, or a typed invite code."""
 
     click_id: str | None = Field(None, max_length=40)
@@ -37,28 +40,28 @@ class ReferralIn(BaseModel):
     host_id: str | None = Field(None, max_length=64)
 
 
-class MemberCreate(BaseModel):
+class MemberCreate(RequestModel):
     external_id: str | None = Field(None, max_length=255, description="The shop's customer id")
-    email: str | None = Field(None, max_length=320)
-    phone: str | None = Field(None, max_length=32)
+    email: EmailAddress | None = None
+    phone: PhoneNumber | None = None
     name: str | None = Field(None, max_length=200)
     locale: str = Field("en", max_length=16)
-    timezone: str | None = Field(None, max_length=64, description="IANA zone; the market's default if absent")
-    market: str | None = Field(None, max_length=16, description="Market code; the shop's default if absent")
+    timezone: Timezone | None = Field(None, description="IANA zone; the market's default if absent")
+    market: MarketCode | None = Field(None, description="Market code; the shop's default if absent")
     device_id: str | None = Field(None, max_length=128)
     ip: str | None = Field(None, max_length=64, description="Sign-up IP (stored only as a keyed hash)")
     existing_customer: bool = Field(False, description="True for customers who bought before joining")
-    consents: list[ConsentIn] = Field(default_factory=list)
+    consents: list[ConsentIn] = Field(default_factory=list, max_length=20)
     referral: ReferralIn | None = None
 
 
-class MemberUpdate(BaseModel):
-    email: str | None = Field(None, max_length=320)
-    phone: str | None = Field(None, max_length=32)
+class MemberUpdate(RequestModel):
+    email: EmailAddress | None = None
+    phone: PhoneNumber | None = None
     name: str | None = Field(None, max_length=200)
     locale: str | None = Field(None, max_length=16)
-    timezone: str | None = Field(None, max_length=64)
-    market: str | None = Field(None, max_length=16)
+    timezone: Timezone | None = None
+    market: MarketCode | None = None
     device_id: str | None = Field(None, max_length=128)
 
 
@@ -79,3 +82,35 @@ class Member(BaseModel):
 
 class MemberCreated(Member):
     referral: dict[str, object] | None = None
+
+
+class LedgerLine(BaseModel):
+    """One entry of a member's ledger, with the transaction it belongs to."""
+
+    entry_id: int
+    transaction_id: str
+    kind: str
+    asset: str
+    bucket: str
+    amount: int
+    memo: str
+    reverses: str | None
+    created_at: datetime
+
+
+class Ticket(BaseModel):
+    id: str
+    campaign_id: str
+    order_id: str | None
+    status: str
+    draw_id: str | None
+    created_at: datetime
+
+
+class GroupMembership(BaseModel):
+    id: str
+    name: str
+    invites_this_week: int
+    week_start: str
+    perk_level: int
+    members: int

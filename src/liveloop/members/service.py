@@ -8,6 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from liveloop.kit.errors import Conflict, NotFound, Unprocessable
 from liveloop.kit.ids import new_id, short_code
+from liveloop.kit.pagination import PageRequest, paginate
 from liveloop.kit.sql import insert_ignoring_conflicts, table
 from liveloop.kit.time import is_valid_zone, utc_now
 from liveloop.members.normalize import canonical_email, normalize_email, normalize_phone
@@ -205,10 +206,6 @@ async def consent_history(session: AsyncSession, shop_id: str, member_id: str) -
     )
 
 
-async def list_members(
-    session: AsyncSession, shop_id: str, *, limit: int = 50, after: str | None = None
-) -> list[Member]:
-    query = select(Member).where(Member.shop_id == shop_id).order_by(Member.id).limit(limit)
-    if after:
-        query = query.where(Member.id > after)
-    return list((await session.execute(query)).scalars())
+async def list_members(session: AsyncSession, shop_id: str, page: PageRequest) -> tuple[list[Member], str | None]:
+    """Members in the order they joined (ids are time-ordered)."""
+    return await paginate(session, select(Member).where(Member.shop_id == shop_id), page, [Member.id])

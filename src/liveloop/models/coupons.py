@@ -47,7 +47,8 @@ class Coupon(CreatedAt, Base):
         UniqueConstraint("shop_id", "code"),
         CheckConstraint("uses >= 0 AND uses <= max_uses", name="uses_within_limit"),
         Index("ix_coupons_member", "member_id"),
-        Index("ix_coupons_batch", "batch_id"),
+        # A batch's codes are read in id order (its pages and its CSV export): one range scan each.
+        Index("ix_coupons_batch", "batch_id", "id"),
     )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)

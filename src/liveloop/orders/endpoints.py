@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Header, Request
+from fastapi import APIRouter, Header, Path, Request
 from pydantic import ValidationError
 from sqlalchemy import select
 
@@ -102,12 +102,13 @@ creates to the inviter, with the click's channel, show and host.
 async def order_webhook(
     request: Request,
     session: Session,
-    x_liveloop_shop: str | None = Header(None, description="The shop's slug, e.g. `acme`."),
+    x_liveloop_shop: str | None = Header(None, max_length=64, description="The shop's slug, e.g. `acme`."),
     x_liveloop_timestamp: str | None = Header(
-        None, description="Unix time (seconds) the delivery was signed at; part of the signed message."
+        None, max_length=64, description="Unix time (seconds) the delivery was signed at; part of the signed message."
     ),
     x_liveloop_signature: str | None = Header(
         None,
+        max_length=1000,
         description='`v1=<hex HMAC-SHA256 of "{timestamp}.{raw body}" with the shop\'s webhook secret>`; '
         "comma-separated values are allowed, one must match.",
     ),
@@ -151,17 +152,21 @@ async def order_webhook(
     openapi_extra={"requestBody": {"content": {"application/json": {"schema": {"type": "object"}}}}},
 )
 async def shopify_webhook(
-    shop_slug: str,
+    shop_slug: Annotated[str, Path(max_length=64)],
     request: Request,
     session: Session,
     x_shopify_hmac_sha256: str | None = Header(
-        None, description="Base64 HMAC-SHA256 of the raw body with the shop's Shopify secret."
+        None, max_length=1000, description="Base64 HMAC-SHA256 of the raw body with the shop's Shopify secret."
     ),
     x_shopify_topic: str | None = Header(
-        None, description="Informational only: it is not signed, so the body decides what the delivery means."
+        None,
+        max_length=64,
+        description="Informational only: it is not signed, so the body decides what the delivery means.",
     ),
     x_shopify_webhook_id: str | None = Header(
-        None, description="Shopify's id of this delivery: a redelivery with the same id is acknowledged as a duplicate."
+        None,
+        max_length=255,
+        description="Shopify's id of this delivery: a redelivery with the same id is acknowledged as a duplicate.",
     ),
 ) -> Any:
     shop = await _shop(session, shop_slug)
@@ -199,7 +204,11 @@ async def shopify_webhook(
 
 
 @router.get("/v1/orders/{order_id}", response_model=schemas.Order)
-async def get_order(order_id: str, session: Session, op: Operator = requires("members:read")) -> Any:
+async def get_order(
+    order_id: Annotated[str, Path(max_length=255, description="Ours or the shop's")],
+    session: Session,
+    op: Operator = requires("members:read"),
+) -> Any:
     order = (
         (
             await session.execute(

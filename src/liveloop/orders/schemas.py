@@ -6,24 +6,26 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from liveloop.kit.money import Currency
+from liveloop.kit.schemas import EmailAddress, Money, PhoneNumber, RequestModel, Timestamp, Timezone
+from liveloop.markets.schemas import MarketCode
 
 
-class CustomerIn(BaseModel):
+class CustomerIn(RequestModel):
     id: str = Field(min_length=1, max_length=255, description="The shop's customer id")
-    email: str | None = Field(None, max_length=320)
-    phone: str | None = Field(None, max_length=32)
+    email: EmailAddress | None = None
+    phone: PhoneNumber | None = None
     name: str | None = Field(None, max_length=200)
     locale: str | None = Field(None, max_length=16)
-    market: str | None = Field(None, max_length=16)
-    timezone: str | None = Field(None, max_length=64)
+    market: MarketCode | None = None
+    timezone: Timezone | None = None
     device_id: str | None = Field(None, max_length=128)
 
 
-class OrderIn(BaseModel):
+class OrderIn(RequestModel):
     id: str = Field(min_length=1, max_length=255, description="The shop's order id")
     currency: Currency
-    total_minor: int = Field(ge=0, description="Integer minor units: 2599 = USD 25.99")
-    refunded_minor: int = Field(0, ge=0)
+    total_minor: Money
+    refunded_minor: Money = 0
     payment_fingerprint: str | None = Field(None, max_length=128)
     customer: CustomerIn
 
@@ -34,7 +36,7 @@ class OrderIn(BaseModel):
         return self
 
 
-class OrderEventIn(BaseModel):
+class OrderEventIn(RequestModel):
     """A generic order event, as any shop platform can send it."""
 
     model_config = ConfigDict(
@@ -57,7 +59,7 @@ class OrderEventIn(BaseModel):
 
     id: str = Field(min_length=1, max_length=255, description="Unique per event: deliveries with the same id are one")
     type: Literal["order.created", "order.paid", "order.refunded", "order.partially_refunded", "order.cancelled"]
-    occurred_at: datetime | None = None
+    occurred_at: Timestamp | None = None
     order: OrderIn
 
 

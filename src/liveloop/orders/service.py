@@ -15,7 +15,6 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from sqlalchemy import bindparam, func, select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from liveloop.events.service import emit
@@ -79,25 +78,25 @@ async def claim_event(session: AsyncSession, shop_id: str, source: str, event_id
     """Record the delivery; False when this event was handled already (or is being handled right now).
 
     The unique constraint on (shop, source, event id) makes concurrent deliveries of one event wait for
-    the first and then find it, so only one of them has any effect.
+    the first and then find it, so only one of them has any effect. A duplicate changes nothing else in
+    the transaction (its idempotency record, for one, stays), so it is answered like any other request.
     """
-    try:
-        session.add(
-            InboundEvent(
-                id=new_id("inb"),
-                shop_id=shop_id,
-                source=source,
-                event_id=event_id,
-                event_type=event_type,
-                result={},
-                created_at=utc_now(),
-            )
+    claimed = await session.execute(
+        insert_ignoring_conflicts(
+            session,
+            table(InboundEvent),
+            {
+                "id": new_id("inb"),
+                "shop_id": shop_id,
+                "source": source,
+                "event_id": event_id,
+                "event_type": event_type,
+                "result": {},
+                "created_at": utc_now(),
+            },
         )
-        await session.flush()
-    except IntegrityError:
-        await session.rollback()
-        return False
-    return True
+    )
+    return bool(claimed.rowcount == 1)  # type: ignore[attr-defined]
 
 
 def facts_of_event(event: OrderEventIn) -> OrderFacts:

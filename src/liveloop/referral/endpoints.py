@@ -1,12 +1,14 @@
 from __future__ import annotations
 
 import secrets
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 
 from liveloop.kit.errors import NotFound
 from liveloop.kit.http import Session, UnitOfWorkRoute
+from liveloop.kit.pagination import Page, Pagination
+from liveloop.kit.schemas import PathId, QueryText
 from liveloop.kit.time import utc_now, week_start_utc
 from liveloop.live.notify import to_room
 from liveloop.live.service import get_show
@@ -17,6 +19,9 @@ from liveloop.shops.auth import Operator, requires
 
 router = APIRouter(prefix="/v1", route_class=UnitOfWorkRoute, tags=["referral"])
 public = APIRouter(route_class=UnitOfWorkRoute, tags=["public"])
+
+# Leaderboards stay top-N lists.
+LeaderboardLimit = Annotated[int, Query(ge=1, le=200, description="How many top rows (at most 200)")]
 
 
 async def _campaign_out(session: Session, campaign: Any) -> schemas.Campaign:
@@ -35,19 +40,21 @@ async def create_campaign(
     return await _campaign_out(session, await service.create_campaign(session, op.shop_id, body))
 
 
-@router.get("/campaigns", response_model=list[schemas.Campaign])
-async def list_campaigns(session: Session, op: Operator = requires("campaigns:read")) -> Any:
-    return [await _campaign_out(session, c) for c in await service.list_campaigns(session, op.shop_id)]
+@router.get("/campaigns", response_model=Page[schemas.Campaign])
+async def list_campaigns(session: Session, page: Pagination, op: Operator = requires("campaigns:read")) -> Any:
+    """Campaigns, newest first."""
+    found, cursor = await service.list_campaigns(session, op.shop_id, page)
+    return {"items": [await _campaign_out(session, c) for c in found], "next_cursor": cursor}
 
 
 @router.get("/campaigns/{campaign_id}", response_model=schemas.Campaign)
-async def get_campaign(campaign_id: str, session: Session, op: Operator = requires("campaigns:read")) -> Any:
+async def get_campaign(campaign_id: PathId, session: Session, op: Operator = requires("campaigns:read")) -> Any:
     return await _campaign_out(session, await service.get_campaign(session, op.shop_id, campaign_id))
 
 
 @router.patch("/campaigns/{campaign_id}", response_model=schemas.Campaign)
 async def update_campaign(
-    campaign_id: str, body: schemas.CampaignUpdate, session: Session, op: Operator = requires("campaigns:write")
+    campaign_id: PathId, body: schemas.CampaignUpdate, session: Session, op: Operator = requires("campaigns:write")
 ) -> Any:
     campaign = await service.get_campaign(session, op.shop_id, campaign_id)
     return await _campaign_out(session, await service.update_campaign(session, campaign, body))
@@ -55,51 +62,63 @@ async def update_campaign(
 
 @router.get("/campaigns/{campaign_id}/leaderboard", response_model=list[schemas.LeaderboardRow])
 async def campaign_leaderboard(
-    campaign_id: str, session: Session, limit: int = 20, period: str = "all", op: Operator = requires("campaigns:read")
-) -> Any:
-    campaign = await service.get_campaign(session, op.shop_id, campaign_id)
-    since = week_start_utc(utc_now(), op.shop.reporting_timezone) if period == "week" else None
-    return await service.leaderboard(session, campaign.id, limit=min(limit, 200), since=since)
-
-
-@router.get("/referrals", response_model=list[schemas.Referral])
-async def list_referrals(
+    campaign_id: PathId,
     session: Session,
-    campaign_id: str | None = None,
-    member_id: str | None = None,
-    status: str | None = None,
-    limit: int = 100,
+    limit: LeaderboardLimit = 20,
+    period: Literal["all", "week"] = "all",
     op: Operator = requires("campaigns:read"),
 ) -> Any:
-    return await service.list_referrals(
-        session, op.shop_id, campaign_id=campaign_id, inviter_id=member_id, status=status, limit=min(limit, 1000)
-    )
+    """The top inviters by converted invites, of all time or of this week (in the shop's time zone)."""
+    campaign = await service.get_campaign(session, op.shop_id, campaign_id)
+    since = week_start_utc(utc_now(), op.shop.reporting_timezone) if period == "week" else None
+    return await service.leaderboard(session, campaign.id, limit=limit, since=since)
 
 
-@router.get("/reviews", response_model=list[schemas.Review])
-async def list_reviews(
-    session: Session, status: str | None = "pending", op: Operator = requires("campaigns:read")
+@router.get("/referrals", response_model=Page[schemas.Referral])
+async def list_referrals(
+    session: Session,
+    page: Pagination,
+    campaign_id: Annotated[str | None, QueryText(64)] = None,
+    member_id: Annotated[str | None, QueryText(64, "Referrals where this member is the inviter or the invitee")] = None,
+    status: Annotated[str | None, QueryText(16)] = None,
+    op: Operator = requires("campaigns:read"),
 ) -> Any:
-    return await service.list_reviews(session, op.shop_id, status if status != "all" else None)
+    """Referrals, newest first."""
+    items, cursor = await service.list_referrals(
+        session, op.shop_id, page, campaign_id=campaign_id, inviter_id=member_id, status=status
+    )
+    return {"items": items, "next_cursor": cursor}
+
+
+@router.get("/reviews", response_model=Page[schemas.Review])
+async def list_reviews(
+    session: Session,
+    page: Pagination,
+    status: Annotated[str, QueryText(16, 'pending (the default), approved, rejected, or "all"')] = "pending",
+    op: Operator = requires("campaigns:read"),
+) -> Any:
+    """Referrals held for fraud review, oldest first."""
+    items, cursor = await service.list_reviews(session, op.shop_id, page, status if status != "all" else None)
+    return {"items": items, "next_cursor": cursor}
 
 
 @router.post("/reviews/{review_id}/approve", response_model=schemas.Review)
 async def approve(
-    review_id: str, body: schemas.ReviewDecision, session: Session, op: Operator = requires("reviews:write")
+    review_id: PathId, body: schemas.ReviewDecision, session: Session, op: Operator = requires("reviews:write")
 ) -> Any:
     return await service.decide_review(session, op.shop, review_id, approve=True, note=body.note, decided_by=op.key_id)
 
 
 @router.post("/reviews/{review_id}/reject", response_model=schemas.Review)
 async def reject(
-    review_id: str, body: schemas.ReviewDecision, session: Session, op: Operator = requires("reviews:write")
+    review_id: PathId, body: schemas.ReviewDecision, session: Session, op: Operator = requires("reviews:write")
 ) -> Any:
     return await service.decide_review(session, op.shop, review_id, approve=False, note=body.note, decided_by=op.key_id)
 
 
 @router.post("/campaigns/{campaign_id}/draws", response_model=schemas.Draw, status_code=201)
 async def create_draw(
-    campaign_id: str, body: schemas.DrawCreate, session: Session, op: Operator = requires("campaigns:write")
+    campaign_id: PathId, body: schemas.DrawCreate, session: Session, op: Operator = requires("campaigns:write")
 ) -> Any:
     campaign = await service.get_campaign(session, op.shop_id, campaign_id)
     draw = await lottery.create_draw(session, campaign, prize_count=body.prize_count, prize=body.prize.model_dump())
@@ -108,7 +127,10 @@ async def create_draw(
 
 @router.post("/draws/{draw_id}/run", response_model=schemas.Draw)
 async def run_draw(
-    draw_id: str, session: Session, show_id: str | None = None, op: Operator = requires("campaigns:write")
+    draw_id: PathId,
+    session: Session,
+    show_id: Annotated[str | None, QueryText(64)] = None,
+    op: Operator = requires("campaigns:write"),
 ) -> Any:
     """Run the draw; with ``show_id`` (a live show of this shop) the winners are announced in its room."""
     draw = await lottery.get_draw(session, draw_id, op.shop_id)
@@ -124,7 +146,7 @@ async def run_draw(
 
 
 @public.get("/v1/public/draws/{draw_id}", tags=["public"])
-async def public_draw(draw_id: str, session: Session) -> Any:
+async def public_draw(draw_id: PathId, session: Session) -> Any:
     """Anyone may see a draw: the seed's hash before it runs; the seed, tickets and winners after."""
     return lottery.public_view(await lottery.get_draw(session, draw_id))
 
@@ -133,11 +155,13 @@ async def public_draw(draw_id: str, session: Session) -> Any:
 async def verify_draw(body: schemas.DrawVerifyIn) -> Any:
     """Recompute a draw from its revealed seed and ticket list.
 
-    At most 100,000 tickets and 10,000 winners per request (larger draws verify offline with the published
+    At most 25,000 tickets and 10,000 winners per request (larger draws verify offline with the published
     algorithm); the work is O(n log n) in the tickets."""
     recomputed = lottery.pick_winners(body.seed, body.draw_id, body.ticket_ids, body.prize_count)
     return {
-        "seed_matches_hash": secrets.compare_digest(lottery.seed_hash(body.seed), body.seed_hash.lower()),
+        "seed_matches_hash": secrets.compare_digest(
+            lottery.seed_hash(body.seed).encode(), body.seed_hash.lower().encode()
+        ),
         "winners_match": recomputed == body.winners,
         "recomputed_winners": recomputed,
     }
@@ -149,7 +173,11 @@ async def verify_draw(body: schemas.DrawVerifyIn) -> Any:
     responses={200: {"content": {"image/png": {}, "image/svg+xml": {}}}},
     tags=["public"],
 )
-async def public_qr(token: str, kind: str, request: Request) -> Response:
+async def public_qr(
+    token: Annotated[str, Path(min_length=3, max_length=600, description="From qr_png / qr_svg of the invite links")],
+    kind: Annotated[str, Path(max_length=3, json_schema_extra={"enum": ["png", "svg"]})],
+    request: Request,
+) -> Response:
     """An invite link's QR code for an `<img>` or an email, without an API key.
 
     Take the address from `qr_png` / `qr_svg` of `GET /v1/members/{id}/invite-links`: it is signed with the
@@ -215,15 +243,15 @@ async def create_group(
 
 @router.get("/groups/{group_id}", response_model=schemas.Group)
 async def get_group(
-    group_id: str, request: Request, session: Session, op: Operator = requires("campaigns:read")
+    group_id: PathId, request: Request, session: Session, op: Operator = requires("campaigns:read")
 ) -> Any:
     return await _group_out(session, request, op.shop, await groups.get_group(session, op.shop_id, group_id))
 
 
 @router.get("/groups/{group_id}/leaderboard", response_model=list[schemas.LeaderboardRow])
 async def group_leaderboard(
-    group_id: str, session: Session, limit: int = 20, op: Operator = requires("campaigns:read")
+    group_id: PathId, session: Session, limit: LeaderboardLimit = 20, op: Operator = requires("campaigns:read")
 ) -> Any:
     group = await groups.get_group(session, op.shop_id, group_id)
     ids = await groups.member_ids(session, group.id)
-    return await service.leaderboard(session, group.campaign_id, limit=min(limit, 200), inviter_ids=ids)
+    return await service.leaderboard(session, group.campaign_id, limit=limit, inviter_ids=ids)

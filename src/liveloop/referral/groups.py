@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from liveloop.events.service import emit
 from liveloop.kit.errors import NotFound
 from liveloop.kit.ids import new_id, short_code
+from liveloop.kit.pagination import PageRequest, paginate
 from liveloop.kit.sql import insert_ignoring_conflicts, table
 from liveloop.kit.time import utc_now, week_start
 from liveloop.models import Shop, VipGroup, VipGroupMember, VipGroupWeek
@@ -158,13 +159,13 @@ async def status(session: AsyncSession, shop: Shop, group: VipGroup, now: dateti
     }
 
 
-async def groups_of_member(session: AsyncSession, shop_id: str, member_id: str) -> list[VipGroup]:
-    return list(
-        (
-            await session.execute(
-                select(VipGroup)
-                .join(VipGroupMember, VipGroupMember.group_id == VipGroup.id)
-                .where(VipGroup.shop_id == shop_id, VipGroupMember.member_id == member_id)
-            )
-        ).scalars()
+async def groups_of_member(
+    session: AsyncSession, shop_id: str, member_id: str, page: PageRequest
+) -> tuple[list[VipGroup], str | None]:
+    """The VIP groups a member belongs to, in the order they joined them."""
+    query = (
+        select(VipGroup)
+        .join(VipGroupMember, VipGroupMember.group_id == VipGroup.id)
+        .where(VipGroup.shop_id == shop_id, VipGroupMember.member_id == member_id)
     )
+    return await paginate(session, query, page, [VipGroup.created_at, VipGroup.id])

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from liveloop.events.service import emit
 from liveloop.kit.errors import Conflict, NotFound
 from liveloop.kit.ids import new_id
+from liveloop.kit.pagination import PageRequest, paginate
 from liveloop.kit.sql import table
 from liveloop.kit.time import utc_now
 from liveloop.ledger import service as ledger
@@ -258,14 +259,12 @@ async def run_draw(session: AsyncSession, draw: Draw) -> Draw:
     return draw
 
 
-async def member_tickets(session: AsyncSession, member_id: str) -> list[DrawTicket]:
-    return list(
-        (
-            await session.execute(
-                select(DrawTicket).where(DrawTicket.member_id == member_id).order_by(DrawTicket.created_at)
-            )
-        ).scalars()
-    )
+async def member_tickets(
+    session: AsyncSession, member_id: str, page: PageRequest
+) -> tuple[list[DrawTicket], str | None]:
+    """A member's draw tickets, in the order they were earned."""
+    query = select(DrawTicket).where(DrawTicket.member_id == member_id)
+    return await paginate(session, query, page, [DrawTicket.created_at, DrawTicket.id])
 
 
 def public_view(draw: Draw) -> dict[str, Any]:

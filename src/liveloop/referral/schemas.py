@@ -5,37 +5,56 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from liveloop.kit.money import Currency, is_currency
+from liveloop.kit.money import KNOWN_CURRENCIES, Currency, is_currency
+from liveloop.kit.schemas import (
+    MAX_COUNT,
+    MAX_MINOR,
+    Count,
+    Id,
+    Money,
+    PositiveCount,
+    PositiveMoney,
+    RequestModel,
+    Timestamp,
+)
+from liveloop.markets.schemas import MarketCode
+
+Label = Annotated[str, Field(max_length=200)]
+# A budget's unit: "points" or an ISO currency.
+BudgetUnit = Annotated[
+    str, Field(min_length=3, max_length=8, json_schema_extra={"enum": ["points", *sorted(KNOWN_CURRENCIES)]})
+]
+BudgetLimit = Annotated[int, Field(ge=0, le=MAX_MINOR)]
 
 
-class PointsReward(BaseModel):
+class PointsReward(RequestModel):
     type: Literal["points"]
     amount: int = Field(gt=0, le=10_000_000)
-    label: str = ""
+    label: Label = ""
 
 
-class CreditReward(BaseModel):
+class CreditReward(RequestModel):
     type: Literal["credit"]
-    amount: int = Field(gt=0, description="Minor units, e.g. 300 = USD 3.00")
+    amount: PositiveMoney = Field(description="Minor units, e.g. 300 = USD 3.00")
     currency: Currency
-    label: str = ""
+    label: Label = ""
 
 
-class CouponReward(BaseModel):
+class CouponReward(RequestModel):
     type: Literal["coupon"]
-    batch_id: str = Field(description="Each grant issues one new code of this batch, bound to the member")
-    label: str = ""
+    batch_id: Id = Field(description="Each grant issues one new code of this batch, bound to the member")
+    label: Label = ""
 
 
-class GiftReward(BaseModel):
+class GiftReward(RequestModel):
     type: Literal["gift"]
     sku: str = Field(min_length=1, max_length=100)
-    label: str = ""
-    value_minor: int = Field(0, ge=0, description="What the gift costs the shop, counted against the budget")
+    label: Label = ""
+    value_minor: Money = Field(0, description="What the gift costs the shop, counted against the budget")
     currency: Currency | None = None
 
 
-class PerkReward(BaseModel):
+class PerkReward(RequestModel):
     type: Literal["perk"]
     label: str = Field(min_length=1, max_length=200)
 
@@ -45,12 +64,12 @@ RewardSpec = Annotated[
 ]
 
 
-class Milestone(BaseModel):
-    threshold: int = Field(gt=0, description="Converted invites needed")
+class Milestone(RequestModel):
+    threshold: PositiveCount = Field(description="Converted invites needed")
     reward: RewardSpec
 
 
-class MarketRewards(BaseModel):
+class MarketRewards(RequestModel):
     inviter: RewardSpec | None = None
     invitee: RewardSpec | None = None
 
@@ -58,7 +77,7 @@ class MarketRewards(BaseModel):
 ConversionEvent = Literal["signup", "first_view", "first_paid_order"]
 
 
-class CampaignCreate(BaseModel):
+class CampaignCreate(RequestModel):
     name: str = Field(min_length=1, max_length=200)
     conversion_event: ConversionEvent = "first_paid_order"
     attribution_window_days: int = Field(7, ge=1, le=365)
@@ -68,16 +87,20 @@ class CampaignCreate(BaseModel):
     use_market_presets: bool = Field(
         False, description="Fill missing per-market rewards from each target market's presets"
     )
-    market_rewards: dict[str, MarketRewards] = Field(default_factory=dict)
-    milestones: list[Milestone] = Field(default_factory=list)
-    markets: list[str] = Field(default_factory=list, description="Target markets; empty means all")
-    daily_cap_per_inviter: int | None = Field(None, ge=1)
-    budgets: dict[str, int] = Field(default_factory=dict, description='{"USD": 50000, "points": 1000000}')
-    min_order_minor: int = Field(0, ge=0)
+    market_rewards: dict[MarketCode, MarketRewards] = Field(default_factory=dict, max_length=20)
+    milestones: list[Milestone] = Field(default_factory=list, max_length=20)
+    markets: list[MarketCode] = Field(
+        default_factory=list, max_length=20, description="Target markets; empty means all"
+    )
+    daily_cap_per_inviter: PositiveCount | None = None
+    budgets: dict[BudgetUnit, BudgetLimit] = Field(
+        default_factory=dict, max_length=20, description='{"USD": 50000, "points": 1000000}'
+    )
+    min_order_minor: Money = 0
     lottery_enabled: bool = False
-    fraud_velocity_per_hour: int = Field(5, ge=1)
-    starts_at: datetime | None = None
-    ends_at: datetime | None = None
+    fraud_velocity_per_hour: int = Field(5, ge=1, le=MAX_COUNT)
+    starts_at: Timestamp | None = None
+    ends_at: Timestamp | None = None
     status: Literal["draft", "active"] = "draft"
 
     @model_validator(mode="after")
@@ -95,13 +118,13 @@ class CampaignCreate(BaseModel):
         return self
 
 
-class CampaignUpdate(BaseModel):
+class CampaignUpdate(RequestModel):
     name: str | None = Field(None, min_length=1, max_length=200)
     status: Literal["draft", "active", "paused", "ended"] | None = None
-    daily_cap_per_inviter: int | None = Field(None, ge=1)
-    budgets: dict[str, int] | None = None
-    ends_at: datetime | None = None
-    milestones: list[Milestone] | None = None
+    daily_cap_per_inviter: PositiveCount | None = None
+    budgets: dict[BudgetUnit, BudgetLimit] | None = Field(None, max_length=20)
+    ends_at: Timestamp | None = None
+    milestones: list[Milestone] | None = Field(None, max_length=20)
 
 
 class Budget(BaseModel):
@@ -186,7 +209,7 @@ class Reward(BaseModel):
     created_at: datetime
 
 
-class ReviewDecision(BaseModel):
+class ReviewDecision(RequestModel):
     note: str | None = Field(None, max_length=1000)
 
 
@@ -214,7 +237,7 @@ DRAW_MAX_PRIZES = 10_000  # the most winners a draw has
 TicketId = Annotated[str, Field(min_length=1, max_length=64)]
 
 
-class DrawCreate(BaseModel):
+class DrawCreate(RequestModel):
     prize_count: int = Field(gt=0, le=DRAW_MAX_PRIZES)
     prize: RewardSpec
 
@@ -234,8 +257,8 @@ class Draw(BaseModel):
     created_at: datetime
 
 
-class DrawVerifyIn(BaseModel):
-    draw_id: str = Field(min_length=1, max_length=64)
+class DrawVerifyIn(RequestModel):
+    draw_id: Id
     seed: str = Field(min_length=1, max_length=128, description="The revealed seed")
     seed_hash: str = Field(pattern="^[0-9a-fA-F]{64}$", description="SHA-256 of the seed, published before the draw")
     ticket_ids: list[TicketId] = Field(
@@ -253,13 +276,13 @@ class DrawVerifyOut(BaseModel):
     recomputed_winners: list[str]
 
 
-class GroupCreate(BaseModel):
-    campaign_id: str
+class GroupCreate(RequestModel):
+    campaign_id: Id
     name: str = Field(min_length=1, max_length=200)
-    owner_id: str
+    owner_id: Id
     extra_offer: RewardSpec
-    weekly_target: int = Field(0, ge=0)
-    base_perk_level: int = Field(1, ge=0)
+    weekly_target: Count = 0
+    base_perk_level: int = Field(1, ge=0, le=100)
 
 
 class Group(BaseModel):

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from liveloop.events.service import emit
 from liveloop.kit.errors import Conflict, NotFound, Unprocessable
 from liveloop.kit.ids import new_id
+from liveloop.kit.pagination import PageRequest, paginate
 from liveloop.kit.sql import for_update
 from liveloop.kit.time import utc_now
 from liveloop.markets import service as markets
@@ -162,14 +163,10 @@ async def get_campaign(session: AsyncSession, shop_id: str, campaign_id: str) ->
     return campaign
 
 
-async def list_campaigns(session: AsyncSession, shop_id: str) -> list[Campaign]:
-    return list(
-        (
-            await session.execute(
-                select(Campaign).where(Campaign.shop_id == shop_id).order_by(Campaign.created_at.desc())
-            )
-        ).scalars()
-    )
+async def list_campaigns(session: AsyncSession, shop_id: str, page: PageRequest) -> tuple[list[Campaign], str | None]:
+    """Campaigns, newest first."""
+    query = select(Campaign).where(Campaign.shop_id == shop_id)
+    return await paginate(session, query, page, [Campaign.created_at, Campaign.id], descending=True)
 
 
 async def budgets(session: AsyncSession, campaign_id: str) -> list[CampaignBudget]:
@@ -607,11 +604,14 @@ async def on_effective_view(session: AsyncSession, shop: Shop, member: Member) -
 # --- review queue --------------------------------------------------------------------------------------
 
 
-async def list_reviews(session: AsyncSession, shop_id: str, status: str | None = "pending") -> list[FraudReview]:
-    query = select(FraudReview).where(FraudReview.shop_id == shop_id).order_by(FraudReview.created_at)
+async def list_reviews(
+    session: AsyncSession, shop_id: str, page: PageRequest, status: str | None = "pending"
+) -> tuple[list[FraudReview], str | None]:
+    """The review queue, oldest first (the order to work through it)."""
+    query = select(FraudReview).where(FraudReview.shop_id == shop_id)
     if status:
         query = query.where(FraudReview.status == status)
-    return list((await session.execute(query)).scalars())
+    return await paginate(session, query, page, [FraudReview.created_at, FraudReview.id])
 
 
 async def decide_review(
@@ -667,32 +667,29 @@ async def decide_review(
 async def list_referrals(
     session: AsyncSession,
     shop_id: str,
+    page: PageRequest,
     *,
     campaign_id: str | None = None,
     inviter_id: str | None = None,
     status: str | None = None,
-    limit: int = 100,
-) -> list[Referral]:
-    query = select(Referral).where(Referral.shop_id == shop_id).order_by(Referral.created_at.desc()).limit(limit)
+) -> tuple[list[Referral], str | None]:
+    """Referrals, newest first; ``inviter_id`` matches either side of the referral."""
+    query = select(Referral).where(Referral.shop_id == shop_id)
     if campaign_id:
         query = query.where(Referral.campaign_id == campaign_id)
     if inviter_id:
         query = query.where(or_(Referral.inviter_id == inviter_id, Referral.invitee_id == inviter_id))
     if status:
         query = query.where(Referral.status == status)
-    return list((await session.execute(query)).scalars())
+    return await paginate(session, query, page, [Referral.created_at, Referral.id], descending=True)
 
 
-async def member_rewards(session: AsyncSession, shop_id: str, member_id: str) -> list[Reward]:
-    return list(
-        (
-            await session.execute(
-                select(Reward)
-                .where(Reward.shop_id == shop_id, Reward.member_id == member_id)
-                .order_by(Reward.created_at.desc(), Reward.id)
-            )
-        ).scalars()
-    )
+async def member_rewards(
+    session: AsyncSession, shop_id: str, member_id: str, page: PageRequest
+) -> tuple[list[Reward], str | None]:
+    """A member's rewards, newest first."""
+    query = select(Reward).where(Reward.shop_id == shop_id, Reward.member_id == member_id)
+    return await paginate(session, query, page, [Reward.created_at, Reward.id], descending=True)
 
 
 async def leaderboard(

@@ -1,13 +1,17 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Path
 from pydantic import BaseModel, ConfigDict, Field
 
 from liveloop.kit.http import Session, ShownOnce, UnitOfWorkRoute
+from liveloop.kit.money import Currency
+from liveloop.kit.pagination import Page, Pagination
+from liveloop.kit.schemas import HTTP_URL_PATTERN, JSONObject, PathId, RequestModel, Timezone
 from liveloop.markets import service as markets
+from liveloop.markets.presets import PRESETS
 from liveloop.shops import service
 from liveloop.shops.auth import SCOPES, Operator, requires
 
@@ -27,12 +31,20 @@ class ShopOut(BaseModel):
     created_at: datetime
 
 
-class ShopifySecretIn(BaseModel):
+# A landing page as the service accepts it (422 invalid_url otherwise): http(s) with a host.
+LandingUrl = Annotated[str, Field(max_length=1000, json_schema_extra={"pattern": HTTP_URL_PATTERN + "[^/?#]"})]
+
+# An origin as the service accepts it (422 invalid_origin otherwise): scheme://host[:port], nothing after.
+ORIGIN = {"pattern": "^[hH][tT][tT][pP][sS]?://[^/?#@\\s]+/?$"}
+
+
+class ShopifySecretIn(RequestModel):
     secret: str = Field(
         min_length=8,
         max_length=128,
         description="The Shopify app's client secret (or the store's webhook signing secret); write-only",
-        json_schema_extra={"writeOnly": True},
+        # Checked by the service (422 invalid_shopify_secret); documented here for clients.
+        json_schema_extra={"writeOnly": True, "pattern": "^[\\x21-\\x7e]{8,128}$"},
     )
     grace_seconds: int = Field(
         3600,
@@ -42,20 +54,22 @@ class ShopifySecretIn(BaseModel):
     )
 
 
-class ShopUpdate(BaseModel):
+class ShopUpdate(RequestModel):
     name: str | None = Field(None, min_length=1, max_length=200)
-    landing_url: str | None = Field(None, max_length=1000, description="Where invite links land (http or https)")
-    storefront_origins: list[str] | None = Field(
+    landing_url: LandingUrl | None = Field(None, description="Where invite links land (http or https)")
+    storefront_origins: list[Annotated[str, Field(max_length=300, json_schema_extra=ORIGIN)]] | None = Field(
         None,
         max_length=20,
-        description="The shop's storefronts, as scheme://host[:port] (e.g. https://shop.example): only their pages "
-        "may frame the viewer page (`/embed.js`). Replaces the list; [] allows no framing at all.",
+        description="The shop's storefronts, as scheme://host[:port] (e.g. https://shop.example): only their "
+        "pages may frame the viewer page (`/embed.js`). Replaces the list; [] allows no framing at all.",
     )
 
 
-class ApiKeyCreate(BaseModel):
+class ApiKeyCreate(RequestModel):
     name: str = Field(min_length=1, max_length=200)
-    scopes: list[str] = Field(min_length=1, description=f"Any of: {', '.join(SCOPES)}")
+    scopes: list[Annotated[str, Field(max_length=32, json_schema_extra={"enum": sorted(SCOPES)})]] = Field(
+        min_length=1, max_length=len(SCOPES), description=f"Any of: {', '.join(SCOPES)}"
+    )
 
 
 class ApiKeyOut(BaseModel):
@@ -85,15 +99,15 @@ class MarketOut(BaseModel):
     reward_presets: dict[str, Any]
 
 
-class MarketUpdate(BaseModel):
+class MarketUpdate(RequestModel):
     name: str | None = Field(None, max_length=100)
-    currency: str | None = None
-    timezone: str | None = None
-    locales: list[str] | None = None
+    currency: Currency | None = None
+    timezone: Timezone | None = None
+    locales: list[Annotated[str, Field(min_length=1, max_length=16)]] | None = Field(None, max_length=20)
     consent_regime: str | None = Field(None, pattern="^(gdpr|ccpa|none)$")
     points_expiry_months: int | None = Field(None, ge=1, le=120)
     return_window_days: int | None = Field(None, ge=0, le=365)
-    reward_presets: dict[str, Any] | None = None
+    reward_presets: JSONObject | None = None
 
 
 @router.get("/shop", response_model=ShopOut)
@@ -116,9 +130,11 @@ async def update_shop(body: ShopUpdate, session: Session, op: Operator = require
     return await service.update_shop(session, op.shop, **body.model_dump(exclude_unset=True, exclude_none=True))
 
 
-@router.get("/api-keys", response_model=list[ApiKeyOut])
-async def list_keys(session: Session, op: Operator = requires("admin")) -> Any:
-    return await service.list_api_keys(session, op.shop_id)
+@router.get("/api-keys", response_model=Page[ApiKeyOut])
+async def list_keys(session: Session, page: Pagination, op: Operator = requires("admin")) -> Any:
+    """The shop's API keys (never their secrets), oldest first."""
+    items, cursor = await service.page_api_keys(session, op.shop_id, page)
+    return {"items": items, "next_cursor": cursor}
 
 
 @router.post("/api-keys", response_model=ApiKeyCreated, status_code=201)
@@ -128,7 +144,7 @@ async def create_key(body: ApiKeyCreate, session: Session, op: Operator = requir
 
 
 @router.delete("/api-keys/{key_id}", response_model=ApiKeyOut)
-async def revoke_key(key_id: str, session: Session, op: Operator = requires("admin")) -> Any:
+async def revoke_key(key_id: PathId, session: Session, op: Operator = requires("admin")) -> Any:
     return await service.revoke_api_key(session, op.shop_id, key_id)
 
 
@@ -138,7 +154,12 @@ async def list_markets(session: Session, op: Operator = requires("campaigns:read
 
 
 @router.patch("/markets/{code}", response_model=MarketOut, tags=["markets"])
-async def update_market(code: str, body: MarketUpdate, session: Session, op: Operator = requires("admin")) -> Any:
+async def update_market(
+    code: Annotated[str, Path(max_length=16, json_schema_extra={"enum": sorted(PRESETS)})],
+    body: MarketUpdate,
+    session: Session,
+    op: Operator = requires("admin"),
+) -> Any:
     market = await service.get_market(session, op.shop_id, code)
     markets.update_market(market, body.model_dump(exclude_none=True))
     await session.flush()

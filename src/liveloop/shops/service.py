@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from liveloop.kit.errors import Conflict, NotFound, Unprocessable
 from liveloop.kit.ids import new_id
+from liveloop.kit.pagination import PageRequest, paginate
 from liveloop.kit.time import is_valid_zone, utc_now
 from liveloop.markets.presets import PRESETS
 from liveloop.models import ApiKey, Market, Shop
@@ -206,6 +207,12 @@ async def create_api_key(session: AsyncSession, shop: Shop, *, name: str, scopes
 async def list_api_keys(session: AsyncSession, shop_id: str) -> list[ApiKey]:
     return list(
         (await session.execute(select(ApiKey).where(ApiKey.shop_id == shop_id).order_by(ApiKey.created_at))).scalars()
+    )
+
+
+async def page_api_keys(session: AsyncSession, shop_id: str, page: PageRequest) -> tuple[list[ApiKey], str | None]:
+    return await paginate(
+        session, select(ApiKey).where(ApiKey.shop_id == shop_id), page, [ApiKey.created_at, ApiKey.id]
     )
 
 

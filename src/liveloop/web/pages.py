@@ -6,7 +6,7 @@ import html
 import re
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 import orjson
@@ -17,6 +17,7 @@ from sqlalchemy import select
 
 from liveloop.kit.http import Session, UnitOfWorkRoute
 from liveloop.kit.openapi import errors
+from liveloop.kit.schemas import PathId, QueryText
 from liveloop.live.gateway import public_show
 from liveloop.models import Member, Shop, Show
 from liveloop.referral import links
@@ -168,7 +169,9 @@ async def embed_script(request: Request) -> Response:
 
 
 @share.get("/shows/{show_id}/share", responses=errors(401))
-async def share_sheet(show_id: str, request: Request, session: Session, lang: str | None = None) -> Any:
+async def share_sheet(
+    show_id: PathId, request: Request, session: Session, lang: Annotated[str | None, QueryText(16)] = None
+) -> Any:
     """The viewer's share sheet: a member's own invite links for this show; otherwise the room's link."""
     from liveloop.live.endpoints import _viewer
 

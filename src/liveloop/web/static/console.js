@@ -37,6 +37,20 @@
     return data;
   };
 
+  // Every item of a paginated list ({items, next_cursor}), following next_cursor (up to `pages` pages).
+  const allPages = async (path, pages = 10) => {
+    const items = [];
+    let cursor = null;
+    for (let i = 0; i < pages; i++) {
+      const sep = path.includes("?") ? "&" : "?";
+      const page = await api("GET", `${path}${sep}limit=200${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`);
+      items.push(...page.items);
+      cursor = page.next_cursor;
+      if (!cursor) break;
+    }
+    return items;
+  };
+
   const templates = {
     poll: { question: "Which colour should we show next?", options: ["Rose", "Sand", "Night"], window_seconds: 60 },
     quiz: { question: "Where is this silk from?", options: ["Thailand", "Peru"], answer: 0, points: 50, window_seconds: 30 },
@@ -70,9 +84,9 @@
   };
 
   const refreshInteractions = async () => {
-    const list = await api("GET", `/v1/shows/${showId}/interactions`);
+    const page = await api("GET", `/v1/shows/${showId}/interactions?limit=20`); // the latest first
     $("interactions").replaceChildren(
-      ...list.reverse().slice(0, 20).map((ia) => {
+      ...page.items.map((ia) => {
         const item = el("li", {}, [
           el("span", { textContent: `${ia.title} · ${ia.kind} · ${ia.status}${ia.status === "settled" ? " · " + summary(ia.result) : ` · ${ia.progress}`}` }),
         ]);
@@ -102,7 +116,7 @@
   };
 
   const refreshCohosts = async () => {
-    const queue = await api("GET", `/v1/shows/${showId}/cohosts`);
+    const queue = await allPages(`/v1/shows/${showId}/cohosts`);
     $("cohosts").replaceChildren(
       ...queue.map((r) => {
         const item = el("li", {}, [el("span", { textContent: `${r.name} · ${r.status}` })]);
