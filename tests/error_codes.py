@@ -35,8 +35,6 @@ PENDING_MERGE = {
     "invalid_device": "live room identity: a device id the server did not issue",
     "token_revoked": "live room identity: a host token whose API key was revoked",
     "try_again": "live room identity: a batched room input the database could not take",
-    "invalid_parameter": "strict schemas: a NUL or lone surrogate in a path or query parameter",
-    "value_not_storable": "strict schemas: a value the database refuses (SQLSTATE class 22)",
 }
 
 _state: dict[str, Any] = {"path": None, "own_file": False, "problems": [], "missing": [], "full": False}

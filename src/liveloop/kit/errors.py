@@ -88,12 +88,6 @@ def catalogued_codes() -> list[ErrorCode]:
 class ApiErrorCode(ErrorCode):
     """What any route can answer: malformed or oversized requests, routing, idempotency, limits, crashes."""
 
-    BAD_REQUEST = (
-        "bad_request",
-        400,
-        "The request could not be read as sent, for example a body that is not valid UTF-8.",
-        "Send the body as UTF-8 JSON with `Content-Type: application/json`.",
-    )
     INVALID_REQUEST = (
         "invalid_request",
         422,

@@ -316,7 +316,9 @@ def install_error_handlers(app: Any) -> None:
                 "The request is not valid: body: it is not JSON text in UTF-8. Send the body as UTF-8 encoded JSON.",
                 problems=[{"field": "body", "problem": "not JSON text in UTF-8"}],
             )
-        code, message = _HTTP_ERRORS.get(exc.status_code, ("bad_request" if exc.status_code < 500 else "internal_error", ""))
+        code, message = _HTTP_ERRORS.get(
+            exc.status_code, ("bad_request" if exc.status_code < 500 else "internal_error", "")
+        )
         return error_response(exc.status_code, code, message or str(exc.detail), headers=exc.headers)
 
     @app.exception_handler(Exception)

@@ -20,9 +20,3 @@ class MarketErrorCode(ErrorCode):
         "The shop has no market with the code in the path.",
         "List the shop's markets with `GET /v1/markets` and use one of their codes.",
     )
-    INVALID_CURRENCY = (
-        "invalid_currency",
-        422,
-        "The currency is not an ISO 4217 code.",
-        "Send a three-letter ISO 4217 code such as `THB`, `USD` or `EUR`.",
-    )
