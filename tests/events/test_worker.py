@@ -286,3 +286,26 @@ async def test_liveloop_worker_delivers_and_runs_jobs_beside_a_hanging_endpoint(
             await proc.wait()
     assert proc.returncode == 0, (await proc.stderr.read()).decode() if proc.stderr else proc.returncode
     assert orjson.loads(receiver.received[0][1])["data"]["member_id"] == member["id"]
+
+
+async def test_a_stopping_worker_does_not_wait_for_a_hanging_endpoint_and_loses_nothing(
+    shop: ShopCtx, private_targets: None
+) -> None:
+    """Stopping cancels an attempt still hanging after a short grace; its delivery stays queued for a retry."""
+    hang = RawServer("hang")
+    try:
+        await register(shop, hang.url)
+        await create_member(shop.api)
+        worker = Worker(shop.app.state.sessions, poll_seconds=0.01, timeout_seconds=60, allow_private_targets=True)
+        runner = asyncio.create_task(worker.run_forever())
+        await eventually(lambda: hang.open == 1, within=10)
+        started = time.monotonic()
+        worker.stop()
+        await runner
+        await worker.close(grace_seconds=0.5)
+        assert time.monotonic() - started < 5  # not the attempt's 60 s deadline
+        async with shop.app.state.sessions() as s:
+            delivery = (await s.execute(select(WebhookDelivery))).scalar_one()
+        assert delivery.status == "pending" and delivery.delivered_at is None  # sent again once its lease ends
+    finally:
+        hang.close()

@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+import orjson
+from fastapi import APIRouter, Depends, Request
 
 from liveloop.events import schemas, service
 from liveloop.kit.http import Session, UnitOfWorkRoute
@@ -19,6 +20,21 @@ router = APIRouter(prefix="/v1", route_class=UnitOfWorkRoute, tags=["webhooks"])
 
 def _allow_private(request: Request) -> bool:
     return bool(request.app.state.settings.webhook_allow_private_targets)
+
+
+async def _url_checked_first(request: Request) -> None:
+    """Check the body's URL (a DNS lookup) before the request's transaction begins (route dependencies run before
+    the API-key lookup opens it). Only for requests that carry a key; the service checks any URL it did not see."""
+    request.state.checked_urls = {}
+    if not request.headers.get("authorization", "").startswith("Bearer ll_"):
+        return
+    try:
+        body = orjson.loads(await request.body())
+    except orjson.JSONDecodeError:
+        return
+    url = body.get("url") if isinstance(body, dict) else None
+    if isinstance(url, str) and len(url) <= schemas.MAX_URL_LENGTH:
+        request.state.checked_urls = await service.precheck_url(url, allow_private=_allow_private(request))
 
 
 def _delivery(delivery: WebhookDelivery, event_type: str) -> schemas.WebhookDelivery:
@@ -46,7 +62,12 @@ async def list_endpoints(session: Session, page: Pagination, op: Operator = requ
     return {"items": items, "next_cursor": cursor}
 
 
-@router.post("/webhook-endpoints", response_model=schemas.WebhookEndpointWithSecret, status_code=201)
+@router.post(
+    "/webhook-endpoints",
+    response_model=schemas.WebhookEndpointWithSecret,
+    status_code=201,
+    dependencies=[Depends(_url_checked_first)],
+)
 async def create_endpoint(
     body: schemas.WebhookEndpointCreate, request: Request, session: Session, op: Operator = requires("admin")
 ) -> Any:
@@ -58,6 +79,7 @@ async def create_endpoint(
         event_types=body.event_types,
         description=body.description,
         allow_private=_allow_private(request),
+        checked=request.state.checked_urls,
     )
     return {**schemas.WebhookEndpoint.model_validate(endpoint).model_dump(), "secret": endpoint.secret}
 
@@ -67,7 +89,11 @@ async def get_endpoint(endpoint_id: PathId, session: Session, op: Operator = req
     return await service.get_endpoint(session, op.shop_id, endpoint_id)
 
 
-@router.patch("/webhook-endpoints/{endpoint_id}", response_model=schemas.WebhookEndpoint)
+@router.patch(
+    "/webhook-endpoints/{endpoint_id}",
+    response_model=schemas.WebhookEndpoint,
+    dependencies=[Depends(_url_checked_first)],
+)
 async def update_endpoint(
     endpoint_id: PathId,
     body: schemas.WebhookEndpointUpdate,
@@ -81,7 +107,12 @@ async def update_endpoint(
         if changes.get(field, ...) is None:
             del changes[field]  # null means "leave it", except for the description, which it clears
     return await service.update_endpoint(
-        session, op.shop_id, endpoint_id, changes, allow_private=_allow_private(request)
+        session,
+        op.shop_id,
+        endpoint_id,
+        changes,
+        allow_private=_allow_private(request),
+        checked=request.state.checked_urls,
     )
 
 

@@ -23,11 +23,12 @@ EventType = Annotated[
     ),
 ]
 EventTypes = Annotated[list[EventType], Field(min_length=1, max_length=len(EVENT_TYPES) + 1)]
+MAX_URL_LENGTH = 2000
 EndpointUrl = Annotated[
     str,
     Field(
         min_length=1,
-        max_length=2000,
+        max_length=MAX_URL_LENGTH,
         pattern=r"^[hH][tT][tT][pP][sS]?://",
         description="http:// or https:// on the public internet (no user name or password in it). Redirects "
         "are not followed.",

@@ -173,8 +173,17 @@ def check_event_types(event_types: list[str]) -> list[str]:
     return list(dict.fromkeys(event_types)) or ["*"]
 
 
-async def check_endpoint_url(url: str, *, allow_private: bool) -> str:
-    """The URL, if requests may go there: http(s), no credentials, a host that is (resolves to) public addresses."""
+async def check_endpoint_url(url: str, *, allow_private: bool, checked: CheckedUrls | None = None) -> str:
+    """The URL, if requests may go there: http(s), no credentials, a host that is (resolves to) public addresses.
+
+    ``checked`` holds verdicts reached earlier in the request (see :func:`precheck_url`), so the name lookup is not
+    made twice, and not while the request holds the database.
+    """
+    if checked is not None and url in checked:
+        refusal = checked[url]
+        if refusal is not None:
+            raise refusal
+        return url
     try:
         await netguard.check_url(url, allow_private=allow_private)
     except netguard.TargetRefused as refused:
@@ -192,6 +201,19 @@ async def check_endpoint_url(url: str, *, allow_private: bool) -> str:
     return url
 
 
+CheckedUrls = dict[str, Unprocessable | None]
+
+
+async def precheck_url(url: str, *, allow_private: bool) -> CheckedUrls:
+    """The verdict on ``url`` (None: allowed), reached before the request's transaction begins: resolving a name
+    can take seconds, and on SQLite an open transaction holds the only connection for everyone."""
+    try:
+        await check_endpoint_url(url, allow_private=allow_private)
+    except Unprocessable as refusal:
+        return {url: refusal}
+    return {url: None}
+
+
 async def create_endpoint(
     session: AsyncSession,
     shop_id: str,
@@ -200,6 +222,7 @@ async def create_endpoint(
     event_types: list[str],
     description: str | None = None,
     allow_private: bool = False,
+    checked: CheckedUrls | None = None,
 ) -> WebhookEndpoint:
     event_types = check_event_types(event_types)
     count = (await session.execute(select(func.count()).where(WebhookEndpoint.shop_id == shop_id))).scalar_one()
@@ -209,7 +232,7 @@ async def create_endpoint(
             "or subscribe an existing one to more event types.",
             code=EventsErrorCode.TOO_MANY_WEBHOOK_ENDPOINTS,
         )
-    await check_endpoint_url(url, allow_private=allow_private)
+    await check_endpoint_url(url, allow_private=allow_private, checked=checked)
     endpoint = WebhookEndpoint(
         id=new_id("whe"),
         shop_id=shop_id,
@@ -246,14 +269,20 @@ async def get_endpoint(session: AsyncSession, shop_id: str, endpoint_id: str, *,
 
 
 async def update_endpoint(
-    session: AsyncSession, shop_id: str, endpoint_id: str, changes: dict[str, Any], *, allow_private: bool = False
+    session: AsyncSession,
+    shop_id: str,
+    endpoint_id: str,
+    changes: dict[str, Any],
+    *,
+    allow_private: bool = False,
+    checked: CheckedUrls | None = None,
 ) -> WebhookEndpoint:
     """Apply ``changes`` (any of url, event_types, description, active). A new URL is checked again."""
     endpoint = await get_endpoint(session, shop_id, endpoint_id, lock=True)
     if "event_types" in changes:
         endpoint.event_types = check_event_types(changes["event_types"])
     if "url" in changes and changes["url"] != endpoint.url:
-        endpoint.url = await check_endpoint_url(changes["url"], allow_private=allow_private)
+        endpoint.url = await check_endpoint_url(changes["url"], allow_private=allow_private, checked=checked)
     if "description" in changes:
         endpoint.description = changes["description"]
     if "active" in changes:

@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from liveloop.config import Settings
 
 log = logging.getLogger("liveloop.worker")
+SHUTDOWN_GRACE_SECONDS = 5.0  # how long a stopping worker lets attempts under way finish
 LEASE = timedelta(seconds=60)
 
 Job = Callable[[AsyncSession], Awaitable[int]]
@@ -119,10 +120,14 @@ class Worker:
             allow_private_targets=settings.webhook_allow_private_targets,
         )
 
-    async def close(self) -> None:
-        """Let attempts under way finish (each within its deadline), then close the HTTP client."""
+    async def close(self, grace_seconds: float = SHUTDOWN_GRACE_SECONDS) -> None:
+        """Give attempts under way a short grace to finish, then close the HTTP client.
+
+        An attempt still running after the grace (a slow endpoint) is cancelled: its lease expires and the next
+        worker sends it again, so stopping never waits for a hanging endpoint's whole deadline.
+        """
         if self._tasks:
-            _, pending = await asyncio.wait(set(self._tasks), timeout=self.timeout_seconds + 1)
+            _, pending = await asyncio.wait(set(self._tasks), timeout=min(grace_seconds, self.timeout_seconds + 1))
             for task in pending:  # their leases expire and another pass sends them again
                 task.cancel()
             if pending:
