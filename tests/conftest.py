@@ -28,6 +28,14 @@ from liveloop.kit.db import transaction
 from liveloop.migrate import upgrade
 from liveloop.models import Base, Shop
 from liveloop.shops.service import create_api_key, create_shop
+from tests.error_codes import (  # every catalogued error code is produced by some test (see there)
+    pytest_configure,
+    pytest_sessionfinish,
+    pytest_terminal_summary,
+    pytest_unconfigure,
+)
+
+__all__ = ["pytest_configure", "pytest_sessionfinish", "pytest_terminal_summary", "pytest_unconfigure"]
 
 PG_ENV = "LIVELOOP_TEST_DATABASE_URL"
 

@@ -40,6 +40,7 @@ from liveloop.referral.endpoints import public as public_router
 from liveloop.referral.endpoints import router as referral_router
 from liveloop.shops.endpoints import router as shops_router
 from liveloop.web.docs import docs as web_docs
+from liveloop.web.errors import router as error_codes_router
 from liveloop.web.pages import pages as web_pages
 from liveloop.web.pages import share as web_share
 from liveloop.web.pages import static_files
@@ -75,6 +76,9 @@ click and answer 302 to the shop's landing page with `ll_ref`, `ll_click`, `ll_c
 
 **Public endpoints** (invite links and everything under `/v1/public/` but provider webhooks) are rate limited
 per client address and per device: beyond the limit they answer 429 `rate_limited` with `Retry-After`.
+
+**Error codes** are a catalogue: [/docs/errors](/docs/errors) lists each `code` with its status, what it means
+and how to fix the request, grouped by domain (the same as JSON: `GET /v1/error-codes`).
 """
 
 
@@ -209,6 +213,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         web_pages,
         web_share,
         web_docs,
+        error_codes_router,
     ):
         app.include_router(router)
     app.mount("/static/live", static_files(), name="live-static")

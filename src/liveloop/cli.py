@@ -18,6 +18,7 @@ from rich.table import Table
 from typer.core import TyperCommand, TyperGroup
 
 from liveloop.config import SecretKeyMissing, get_settings, persistent_secret_key
+from liveloop.kit import errors
 from liveloop.kit.db import create_engine, session_factory, transaction
 
 
@@ -79,6 +80,13 @@ def _url(database_url: str | None) -> str:
 def _fail(message: str) -> None:
     err.print(f"[bold red]error:[/] {message}")
     raise typer.Exit(2)
+
+
+def _refused(exc: errors.LiveloopError) -> None:
+    """A domain error, said as the API says it: its message, then its code (listed at /docs/errors)."""
+    if errors.recorder is not None:
+        errors.recorder(str(exc.code), exc.status_code)
+    _fail(f"{exc.message} ({exc.code})")
 
 
 @app.command()
@@ -230,7 +238,7 @@ def shop_create(
     try:
         shop_id, secret, key = asyncio.run(run())
     except LiveloopError as exc:
-        _fail(exc.message)
+        _refused(exc)
         return
     table = Table(show_header=False, title=f"Shop {slug}")
     table.add_row("id", shop_id)
@@ -277,7 +285,7 @@ def shop_set_shopify_secret(
     try:
         rotated = asyncio.run(run())
     except LiveloopError as exc:
-        _fail(exc.message)
+        _refused(exc)
         return
     if rotated and grace_seconds:
         console.print(
@@ -332,7 +340,7 @@ def apikey_create(
     try:
         key = asyncio.run(run())
     except LiveloopError as exc:
-        _fail(exc.message)
+        _refused(exc)
         return
     console.print(key)
     err.print("[yellow]Store the key now; it is not shown again.[/]")
@@ -384,7 +392,7 @@ def apikey_revoke(
     try:
         key_id, name, _ = asyncio.run(run())
     except LiveloopError as exc:
-        _fail(exc.message)
+        _refused(exc)
         return
     console.print(f"Revoked {key_id} ({name}).")
 

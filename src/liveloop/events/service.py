@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from liveloop.events.errors import EventsErrorCode
 from liveloop.kit import netguard
-from liveloop.kit.errors import Conflict, NotFound, Unprocessable
+from liveloop.kit.errors import ApiErrorCode, Conflict, NotFound, Unprocessable
 from liveloop.kit.ids import new_id
 from liveloop.kit.pagination import PageRequest, paginate
 from liveloop.kit.sql import for_update, insert_ignoring_conflicts, table
@@ -188,7 +188,7 @@ async def check_endpoint_url(url: str, *, allow_private: bool, checked: CheckedU
         await netguard.check_url(url, allow_private=allow_private)
     except netguard.TargetRefused as refused:
         if refused.kind == "invalid":
-            raise Unprocessable(refused.reason, code=EventsErrorCode.INVALID_URL) from None
+            raise Unprocessable(refused.reason, code=ApiErrorCode.INVALID_URL) from None
         if refused.kind == "unresolvable":
             raise Unprocessable(
                 f"{refused.reason} Check the spelling and the DNS record, then register it again.",

@@ -13,6 +13,8 @@ handlers included), so these hold for every route, public or not, and for routes
 - **Access log.** One line per request on the ``liveloop.access`` logger: request id, shop (when an API key
   named it), method, route template (never the raw path or query string, which can carry tokens), status and
   duration. WebSocket sessions pass through untouched.
+- **Error codes.** When this process records the codes it answers (``LIVELOOP_RECORD_ERROR_CODES``, see
+  :mod:`liveloop.kit.errors`), the code and status of each error body are recorded here, whoever built it.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import orjson
 from starlette.routing import Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from liveloop.kit import errors
 from liveloop.kit.logs import request_id
 
 access_log = logging.getLogger("liveloop.access")
@@ -96,11 +99,17 @@ class Edge:
         limit = self.max_body_bytes
         tripped = False
         sent_start = False
+        recording = errors.recorder is not None
+        error_body: list[bytes] = []
 
         async def send_wrapper(message: Message) -> None:
             nonlocal status, sent_start
             if tripped:
                 return  # the body was too large: the 413 below replaces whatever the application answers
+            if recording and status >= 400 and message["type"] == "http.response.body":
+                error_body.append(message.get("body", b""))
+                if not message.get("more_body"):
+                    _record(status, b"".join(error_body))
             if message["type"] == "http.response.start":
                 status = message["status"]
                 sent_start = True
@@ -120,6 +129,8 @@ class Edge:
             nonlocal status
             status = 413
             body = too_large_body(limit)
+            if recording:
+                _record(status, body)
             await send(
                 {
                     "type": "http.response.start",
@@ -185,6 +196,19 @@ class Edge:
             "duration_ms": duration_ms,
         }
         access_log.info("%s %s %s %.2fms shop=%s", method, route, status, duration_ms, shop, extra=fields)
+
+
+def _record(status: int, body: bytes) -> None:
+    """Record the code of an error body (``{"error": {"code": …}}``); other bodies are not errors of the API."""
+    recorder = errors.recorder
+    if recorder is None or len(body) > 65536:
+        return
+    try:
+        code = orjson.loads(body)["error"]["code"]
+    except (orjson.JSONDecodeError, KeyError, TypeError):
+        return
+    if isinstance(code, str):
+        recorder(code, status)
 
 
 def _int(value: bytes) -> int | None:

@@ -69,7 +69,10 @@ def _route_secrets(route: Any) -> tuple[str, ...]:
 
 
 class ErrorDetail(BaseModel):
-    code: str = Field(description="Stable and machine-readable, e.g. `member_not_found`; branch on it.")
+    code: str = Field(
+        description="Stable and machine-readable, e.g. `member_not_found`; branch on it. Every code, with what it "
+        "means and how to fix the request, is listed at /docs/errors."
+    )
     message: str = Field(description="What was wrong and how to fix it, for the developer reading it.")
     details: dict[str, Any] | None = Field(None, description="More about the error, e.g. the fields at fault.")
 
@@ -288,6 +291,10 @@ def error_response(
 
 
 _HTTP_ERRORS = {
+    400: (
+        "bad_request",
+        "The request could not be read as sent; send the body as UTF-8 JSON with `Content-Type: application/json`.",
+    ),
     404: ("not_found", "Nothing is at this URL. Check the path against the API reference at /docs."),
     405: ("method_not_allowed", "This URL does not take this method. The API reference at /docs lists its methods."),
 }
@@ -309,7 +316,9 @@ def install_error_handlers(app: Any) -> None:
                 "The request is not valid: body: it is not JSON text in UTF-8. Send the body as UTF-8 encoded JSON.",
                 problems=[{"field": "body", "problem": "not JSON text in UTF-8"}],
             )
-        code, message = _HTTP_ERRORS.get(exc.status_code, ("bad_request" if exc.status_code < 500 else "error", ""))
+        code, message = _HTTP_ERRORS.get(
+            exc.status_code, ("bad_request" if exc.status_code < 500 else "internal_error", "")
+        )
         return error_response(exc.status_code, code, message or str(exc.detail), headers=exc.headers)
 
     @app.exception_handler(Exception)

@@ -35,6 +35,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.types import Receive, Scope, Send
 
+from liveloop.kit import errors
 from liveloop.kit.batching import TTLCache
 from liveloop.kit.db import transaction
 from liveloop.kit.errors import Unauthorized
@@ -606,6 +607,8 @@ class Gateway:
         viewer.conn.push(orjson.dumps({"t": "ok", "cohost": request.status}))
 
     def _refuse(self, viewer: Viewer, code: str, message: str) -> None:
+        if errors.recorder is not None:
+            errors.recorder(code, errors.ROOM)
         viewer.conn.push(orjson.dumps({"t": "err", "code": code, "message": message}))
 
 

@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from liveloop.events.service import emit
+from liveloop.kit import errors
 from liveloop.kit.errors import Conflict, NotFound, Unprocessable
 from liveloop.kit.ids import new_id
 from liveloop.kit.pagination import PageRequest, paginate
@@ -179,10 +180,14 @@ async def list_for_show(session: AsyncSession, show_id: str, page: PageRequest) 
 
 
 class Refused(Exception):
+    """A viewer's input the room refuses: answered on the viewer's socket as ``{"t": "err", "code", "message"}``."""
+
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
+        if errors.recorder is not None:  # refused inputs are answered wherever they are caught
+            errors.recorder(code, errors.ROOM)
 
 
 def _check_open(interaction: Interaction, now: datetime) -> None:

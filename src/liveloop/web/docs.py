@@ -3,16 +3,19 @@
 Both viewers are fetched by `liveloop assets` (pinned, integrity-checked; see :mod:`liveloop.web.assets`)
 and started by ``static/docs.js``, so the pages hold no inline script. Without them, each page says how to
 fetch them and links the OpenAPI document itself.
+
+``/docs/errors`` lists every error code (see :mod:`liveloop.web.errors`): a page rendered here, with no script.
 """
 
 from __future__ import annotations
 
 import html
+import re
 
 from fastapi import APIRouter
 from fastapi.responses import HTMLResponse
 
-from liveloop.web import assets
+from liveloop.web import assets, errors
 from liveloop.web.pages import content_security_policy, json_for_script
 
 docs = APIRouter(include_in_schema=False)
@@ -101,3 +104,80 @@ async def redoc() -> HTMLResponse:
         files=files,
         body='<div id="redoc"></div>',
     )
+
+
+# The error catalogue has no script and no inline style: the strictest policy of all the pages.
+ERRORS_POLICY = content_security_policy(
+    {
+        "default-src": ["'none'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'"],
+        "base-uri": ["'none'"],
+        "form-action": ["'none'"],
+        "frame-ancestors": ["'none'"],
+    }
+)
+
+_ERRORS_PAGE = """<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>liveloop error codes</title>
+<link rel="stylesheet" href="/static/live/errors.css">
+</head>
+<body>
+<main>
+<h1>Error codes</h1>
+<p>Every error the liveloop API answers has the body
+<code>{{"error": {{"code": "…", "message": "…", "details": {{…}}}}}}</code>: branch on <code>code</code>, which never
+changes; <code>message</code> says the same for a person, with the values of this request. The live room refuses a
+viewer's input on its WebSocket with <code>{{"t": "err", "code": "…", "message": "…"}}</code> and keeps the connection
+open. The same catalogue, as JSON: <a href="/v1/error-codes">/v1/error-codes</a>. The operations and the statuses
+each can answer: <a href="/docs">/docs</a>.</p>
+<nav><ul>
+{toc}
+</ul></nav>
+{sections}
+</main>
+</body>
+</html>
+"""
+
+_TICKS = re.compile(r"`([^`]+)`")
+
+
+def _text(sentence: str) -> str:
+    """A catalogue sentence as HTML: escaped, with `backticked` spans as code."""
+    return _TICKS.sub(r"<code>\1</code>", html.escape(sentence, quote=False))
+
+
+def _status(code: errors.ErrorCode) -> str:
+    return ", ".join("WebSocket" if s == "room" else str(s) for s in code.statuses)
+
+
+def _section(domain: errors.Domain) -> str:
+    rows = "\n".join(
+        f'<tr id="{html.escape(errors.anchor(code))}"><td><code>{html.escape(code.value)}</code></td>'
+        f"<td>{_status(code)}</td><td>{_text(code.meaning)}</td><td>{_text(code.fix)}</td></tr>"
+        for code in domain.codes
+    )
+    return (
+        f'<section id="{domain.name}">\n<h2>{html.escape(domain.title)}</h2>\n<p>{_text(domain.summary)}</p>\n'
+        "<table>\n<thead><tr><th>Code</th><th>Status</th><th>Meaning</th><th>How to fix it</th></tr></thead>\n"
+        f"<tbody>\n{rows}\n</tbody>\n</table>\n</section>"
+    )
+
+
+def errors_page() -> str:
+    toc = "\n".join(
+        f'<li><a href="#{domain.name}">{html.escape(domain.title)}</a> ({len(domain.codes)})</li>'
+        for domain in errors.DOMAINS
+    )
+    return _ERRORS_PAGE.format(toc=toc, sections="\n".join(_section(domain) for domain in errors.DOMAINS))
+
+
+@docs.get("/docs/errors", response_class=HTMLResponse)
+async def error_codes_page() -> HTMLResponse:
+    headers = {"content-security-policy": ERRORS_POLICY, "cache-control": "no-cache", "x-frame-options": "DENY"}
+    return HTMLResponse(errors_page(), headers=headers)
