@@ -57,12 +57,6 @@ class OrderErrorCode(ErrorCode):
         "The Shopify delivery is neither an order nor a refund.",
         "Subscribe the webhook URL only to the topics listed in the message.",
     )
-    MISSING_CUSTOMER = (
-        "missing_customer",
-        422,
-        "The first event of an order has no customer; guest orders cannot be attributed to a member.",
-        "Include the order's customer (at least its `id`).",
-    )
     ORDER_CONFLICT = (
         "order_conflict",
         409,
