@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 
 from liveloop.client import order_event, signed_order_headers
+from liveloop.members import devices
 
 _seq = itertools.count(1)
 
@@ -37,6 +38,11 @@ async def all_items(api: httpx.AsyncClient, path: str, **params: Any) -> list[An
             return items
 
 
+def new_device(app: Any) -> str:
+    """A device cookie value as the server issues it to a browser (signed with the app's secret key)."""
+    return devices.mint(app.state.settings.secret_key)
+
+
 async def create_member(
     api: httpx.AsyncClient,
     *,
@@ -51,7 +57,7 @@ async def create_member(
         "external_id": external_id or f"cust-{n}",
         "email": email or f"{_letters()}@example.com",
         "market": market,
-        "device_id": device_id or f"device-{n}",
+        **({"device_id": device_id} if device_id else {}),
         **extra,
     }
     return ok(await api.post("/v1/members", json=body), 201)

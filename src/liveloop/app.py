@@ -10,7 +10,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI
 from sqlalchemy import text
-from starlette.types import ASGIApp
+from starlette.types import ASGIApp, Scope
 
 from liveloop import __version__
 from liveloop.config import Settings, get_settings
@@ -33,9 +33,10 @@ from liveloop.live.gateway import Gateway, RoomSockets
 from liveloop.live.notify import RELAY_KEY, RoomRelay
 from liveloop.live.presence import EffectiveView
 from liveloop.live.service import apply_effective_view
+from liveloop.members import devices
 from liveloop.members.endpoints import router as members_router
 from liveloop.orders.endpoints import router as orders_router
-from liveloop.referral.clicks import DEVICE_COOKIE, ClickRecorder, InviteLinkMiddleware
+from liveloop.referral.clicks import ClickRecorder, InviteLinkMiddleware
 from liveloop.referral.endpoints import public as public_router
 from liveloop.referral.endpoints import router as referral_router
 from liveloop.shops.endpoints import router as shops_router
@@ -91,6 +92,11 @@ PUBLIC_LIMITS = [
     RateRule(r"^/v1/public/webhooks/", None),  # signed by the video provider, which sends bursts from few addresses
     RateRule(r"^/v1/public/", "public"),
 ]
+
+
+def _verified_device(scope: Scope, cookie_header: str) -> str | None:
+    """The device a public request's ``ll_did`` cookie proves (per-device rate limits count only those)."""
+    return devices.from_cookie_header(scope["app"].state.settings.secret_key, cookie_header)
 
 
 async def start_services(app: FastAPI, settings: Settings, *, worker: bool) -> Callable[[], Awaitable[None]]:
@@ -198,7 +204,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Viewers' sockets, likewise: each holds only what the room needs (see RoomSockets).
     app.add_middleware(RoomSockets)
     # Outermost of the middleware (only Edge is in front): a flood is refused before anything else reads it.
-    app.add_middleware(RateLimitMiddleware, rules=PUBLIC_LIMITS, prefixes=PUBLIC_PREFIXES, device_cookie=DEVICE_COOKIE)
+    app.add_middleware(RateLimitMiddleware, rules=PUBLIC_LIMITS, prefixes=PUBLIC_PREFIXES, device_of=_verified_device)
     for router in (
         shops_router,
         events_router,

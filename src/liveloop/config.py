@@ -95,7 +95,10 @@ class Settings(BaseSettings):
     )
     rate_limit_ip_burst: int = Field(300, ge=0, description="Public requests a client address may send at once.")
     rate_limit_device_per_minute: int = Field(
-        120, ge=0, description="Public requests per minute per device (its ll_did cookie), per route group; 0: off."
+        120,
+        ge=0,
+        description="Public requests per minute per device (its ll_did cookie, when the server signed it; a "
+        "forged one counts only against its address), per route group; 0: off.",
     )
     rate_limit_device_burst: int = Field(30, ge=0, description="Public requests a device may send at once.")
     rate_limit_max_keys: int = Field(

@@ -16,6 +16,7 @@ from liveloop.config import Settings
 from liveloop.kit.db import transaction
 from liveloop.kit.time import utc_now
 from liveloop.ledger.verify import verify
+from liveloop.members import devices
 from liveloop.models import Referral, Reward, Shop
 from liveloop.shops.service import create_api_key, create_shop
 
@@ -51,7 +52,7 @@ async def run_demo(
             secret = shop.webhook_secret
         async with client_for(app, key) as api:
             if fresh:
-                await _simulate(api, rng, secret, console, inviters)
+                await _simulate(api, rng, secret, console, inviters, device_key=app.state.settings.secret_key)
             else:
                 console.print("[yellow]The demo shop exists already; showing its numbers.[/]")
             summary = await _summary(app, shop.id)
@@ -98,7 +99,9 @@ async def _ok(response: Any) -> Any:
     return response.json() if response.headers.get("content-type", "").startswith("application/json") else None
 
 
-async def _simulate(api: Any, rng: random.Random, secret: str, console: Console, inviters: int) -> None:
+async def _simulate(
+    api: Any, rng: random.Random, secret: str, console: Console, inviters: int, *, device_key: str
+) -> None:
     welcome = await _ok(
         await api.post(
             "/v1/coupon-batches",
@@ -145,6 +148,8 @@ async def _simulate(api: Any, rng: random.Random, secret: str, console: Console,
         )
     )
     members = []
+    # Each seeded member's browser, as the invite link or the live room would have issued it.
+    seed_devices = [devices.mint(device_key) for _ in range(inviters)]
     with Progress(console=console, transient=True) as progress:
         task = progress.add_task("Seeding members", total=inviters)
         for i in range(inviters):
@@ -161,7 +166,7 @@ async def _simulate(api: Any, rng: random.Random, secret: str, console: Console,
                             "market": market,
                             "locale": locale,
                             "timezone": tz,
-                            "device_id": f"dev-seed-{i}",
+                            "device_id": seed_devices[i],
                             "existing_customer": True,
                         },
                     )
@@ -233,13 +238,13 @@ async def _simulate(api: Any, rng: random.Random, secret: str, console: Console,
             progress.advance(task, 3)
 
     # A few abuse attempts, each caught with its reason code.
-    attempts = [
-        {"external_id": "fraud-1", "email": "someone@mailinator.com", "device_id": "dev-f1"},
-        {"external_id": "fraud-2", "email": "member1+promo@example.com", "device_id": "dev-f2"},
-        {"external_id": "fraud-3", "email": "x3@example.net", "device_id": "dev-seed-2"},
+    attempts = [  # (who, whose invite code)
+        ({"external_id": "fraud-1", "email": "someone@mailinator.com", "device_id": devices.mint(device_key)}, 1),
+        ({"external_id": "fraud-2", "email": "member1+promo@example.com", "device_id": devices.mint(device_key)}, 1),
+        ({"external_id": "fraud-3", "email": "x3@example.net", "device_id": seed_devices[2]}, 2),  # the inviter's own
     ]
-    for attempt in attempts:
-        code = members[2]["referral_code"] if attempt["device_id"] == "dev-seed-2" else members[1]["referral_code"]
+    for attempt, inviter_index in attempts:
+        code = members[inviter_index]["referral_code"]
         await _ok(await api.post("/v1/members", json={**attempt, "referral": {"code": code, "channel": "copy"}}))
     draw = await _ok(
         await api.post(

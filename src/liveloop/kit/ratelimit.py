@@ -1,7 +1,8 @@
 """Abuse limits for public endpoints: token buckets per client address and per device, checked before routing.
 
 A bucket holds up to ``burst`` tokens and refills at ``per_minute`` tokens a minute; a request takes
-``cost`` tokens from the bucket of its address and from the bucket of its device (when it names one), and
+``cost`` tokens from the bucket of its address and from the bucket of its device (when it carries one the
+server issued and can verify: a made-up or forged device cookie counts as none), and
 is refused with 429, a ``Retry-After`` header and the usual JSON error body (code ``rate_limited``) when
 either cannot give them. Each group of routes (a :class:`RateRule`) has buckets of its own, so a flood of one
 kind does not spend another's.
@@ -217,26 +218,31 @@ def _too_many(wait: float) -> tuple[list[tuple[bytes, bytes]], bytes]:
     return headers, body
 
 
-def _cookie(header: bytes, name: str) -> str | None:
-    for part in header.decode("latin-1").split(";"):
-        key, _, value = part.strip().partition("=")
-        if key == name and value:
-            return value[:128]
-    return None
+DeviceOf = Callable[[Scope, str], str | None]
+"""Reads the verified device of a request from its ``Cookie`` header (None: no device it can vouch for)."""
 
 
 class RateLimitMiddleware:
     """Checks the rate limits of the first rule a request's path matches, before anything else reads it.
 
     The limiter is the application's ``state.rate_limiter`` (set when its services start); without one,
-    requests pass. The device is the value of the ``device_cookie`` cookie, when the request has one.
+    requests pass. The device is what ``device_of`` reads from the request's cookies: a device the server
+    issued and can verify, so that a client rotating made-up cookies has no device buckets of its own and
+    counts against its address alone. Without ``device_of``, only addresses are counted.
     """
 
-    def __init__(self, app: ASGIApp, *, rules: Sequence[RateRule], prefixes: tuple[str, ...], device_cookie: str):
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        rules: Sequence[RateRule],
+        prefixes: tuple[str, ...],
+        device_of: DeviceOf | None = None,
+    ):
         self.app = app
         self.rules = list(rules)
         self.prefixes = prefixes
-        self.device_cookie = device_cookie.encode()
+        self.device_of = device_of
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not scope["path"].startswith(self.prefixes):
@@ -249,10 +255,12 @@ class RateLimitMiddleware:
             return
         client = scope.get("client")
         device = None
-        for name, value in scope["headers"]:
-            if name == b"cookie" and self.device_cookie in value:
-                device = _cookie(value, self.device_cookie.decode())
-                break
+        if self.device_of is not None:
+            for name, value in scope["headers"]:
+                if name == b"cookie":
+                    device = self.device_of(scope, value.decode("latin-1"))
+                    if device is not None:
+                        break
         wait = await limiter.check(rule.group, address=client[0] if client else None, device=device, cost=rule.cost)
         if wait <= 0:
             await self.app(scope, receive, send)

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import secrets
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Path, Request, Response
@@ -15,10 +14,10 @@ from liveloop.kit.pagination import Page, Pagination
 from liveloop.kit.schemas import PathId, RequestModel
 from liveloop.live import cohost, interactions, schemas, service, tokens, video
 from liveloop.live.gateway import Gateway
+from liveloop.members import devices
 from liveloop.members import service as members
 from liveloop.models import Interaction, Show, ShowViewer
 from liveloop.orders.service import claim_event
-from liveloop.referral.clicks import DEVICE_COOKIE
 from liveloop.referral.service import on_effective_view
 from liveloop.shops.auth import Operator, requires
 
@@ -96,8 +95,12 @@ async def member_token(
     session: Session,
     op: Operator = requires("live:write"),
 ) -> Any:
-    """A token for a signed-in member of the shop (the shop's backend asks for it and hands it to the page)."""
+    """A token for a signed-in member of the shop (the shop's backend asks for it and hands it to the page).
+
+    ``device_id`` is the browser's ``ll_did`` cookie value as liveloop set it; one this server did not sign
+    answers 422 ``invalid_device``."""
     show = await service.get_show(session, op.shop_id, show_id)
+    device_id = devices.require(request.app.state.settings.secret_key, body.device_id)
     if body.member_id:
         member = await members.get_member(session, op.shop_id, body.member_id)
     else:
@@ -105,7 +108,7 @@ async def member_token(
         if found is None:
             raise NotFound("No member has this external_id; create the member first.", code="member_not_found")
         member = found
-    if body.device_id and await service.link_device(session, op.shop_id, body.device_id, member.id):
+    if device_id and await service.link_device(session, op.shop_id, device_id, member.id):
         await on_effective_view(session, op.shop, member)
     token = tokens.mint(
         request.app.state.settings.secret_key,
@@ -205,18 +208,18 @@ async def live_stats(show_id: PathId, request: Request, session: Session, op: Op
 async def join(
     show_id: PathId, request: Request, response: Response, session: Session, body: schemas.JoinIn | None = None
 ) -> Any:
-    """An anonymous viewer's token, tied to this browser's device id (the invite-link cookie when present)."""
+    """An anonymous viewer's token, tied to this browser's device (the ``ll_did`` cookie).
+
+    The device is the one this server issued to the browser (by an invite link or an earlier join); a browser
+    without one, or with a value this server did not sign, is given a fresh one in the ``ll_did`` cookie."""
     show = (await session.execute(select(Show).where(Show.id == show_id))).scalar_one_or_none()
     if show is None:
         raise NotFound("No such show.", code="show_not_found")
-    device = request.cookies.get(DEVICE_COOKIE) or secrets.token_urlsafe(16)
-    if len(device) > 80:
-        device = secrets.token_urlsafe(16)
-    response.set_cookie(DEVICE_COOKIE, device, max_age=31536000, httponly=True, samesite="lax")
-    name = (body.name if body and body.name else None) or f"Guest {device[:4]}"
-    token = tokens.mint(
-        request.app.state.settings.secret_key, shop_id=show.shop_id, show_id=show.id, name=name, device_id=device
-    )
+    secret = request.app.state.settings.secret_key
+    device, cookie = devices.identify(secret, request.headers.get("cookie", ""))
+    devices.set_cookie(response, cookie, request.scope)
+    name = (body.name if body and body.name else None) or devices.guest_name(secret, device)
+    token = tokens.mint(secret, shop_id=show.shop_id, show_id=show.id, name=name, device_id=device)
     return schemas.TokenOut(
         token=token,
         viewer_key=tokens.viewer_key(None, device),

@@ -153,7 +153,12 @@ class Show(BaseModel):
 class ViewerTokenIn(RequestModel):
     member_id: Id | None = Field(None, description="The member watching (one of member_id, external_id)")
     external_id: ExternalId | None = Field(None, description="The shop's customer id of the member watching")
-    device_id: str | None = Field(None, max_length=80, description="Links this device's earlier watching")
+    device_id: str | None = Field(
+        None,
+        max_length=80,
+        description="Links this device's earlier watching: the browser's `ll_did` cookie value as liveloop set "
+        "it (else 422 `invalid_device`)",
+    )
     name: str | None = Field(None, max_length=60)
 
     @model_validator(mode="after")

@@ -12,7 +12,7 @@ from liveloop.kit.pagination import Page, Pagination
 from liveloop.kit.schemas import PathId, QueryText, RequestModel
 from liveloop.kit.signing import keyed_hash
 from liveloop.ledger import service as ledger
-from liveloop.members import schemas, service
+from liveloop.members import devices, schemas, service
 from liveloop.referral import groups, links, lottery
 from liveloop.referral import service as referral
 from liveloop.referral.schemas import InviteLinks, Reward
@@ -25,7 +25,9 @@ router = APIRouter(prefix="/v1/members", route_class=UnitOfWorkRoute, tags=["mem
 async def create_member(
     body: schemas.MemberCreate, request: Request, session: Session, op: Operator = requires("members:write")
 ) -> Any:
-    ip_hash = keyed_hash(request.app.state.settings.secret_key, body.ip) if body.ip else None
+    secret = request.app.state.settings.secret_key
+    device_id = devices.require(secret, body.device_id)
+    ip_hash = keyed_hash(secret, body.ip) if body.ip else None
     member = await service.create_member(
         session,
         op.shop,
@@ -33,15 +35,16 @@ async def create_member(
         email=body.email,
         phone=body.phone,
         name=body.name,
+        display_name=body.display_name,
         locale=body.locale,
         timezone=body.timezone,
         market=body.market,
-        device_id=body.device_id,
+        device_id=device_id,
         ip_hash=ip_hash,
         consents=body.consents,
     )
     found = None
-    if body.referral is not None or body.device_id:
+    if body.referral is not None or device_id:
         ref = body.referral or schemas.ReferralIn()
         found = await referral.attribute_signup(
             session,
@@ -52,7 +55,7 @@ async def create_member(
             channel=ref.channel,
             show_id=ref.show_id,
             host_id=ref.host_id,
-            device_id=body.device_id,
+            device_id=device_id,
             ip_hash=ip_hash,
             existing_customer=body.existing_customer,
         )
@@ -82,10 +85,17 @@ async def get_member(member_id: PathId, session: Session, op: Operator = require
 
 @router.patch("/{member_id}", response_model=schemas.Member)
 async def update_member(
-    member_id: PathId, body: schemas.MemberUpdate, session: Session, op: Operator = requires("members:write")
+    member_id: PathId,
+    body: schemas.MemberUpdate,
+    request: Request,
+    session: Session,
+    op: Operator = requires("members:write"),
 ) -> Any:
+    changes = body.model_dump(exclude_none=True)
+    if body.device_id is not None:
+        changes["device_id"] = devices.require(request.app.state.settings.secret_key, body.device_id)
     member = await service.get_member(session, op.shop_id, member_id)
-    return await service.update_member(session, op.shop, member, **body.model_dump(exclude_none=True))
+    return await service.update_member(session, op.shop, member, **changes)
 
 
 @router.post("/{member_id}/consents", response_model=schemas.Consent, status_code=201)

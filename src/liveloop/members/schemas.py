@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -9,6 +9,22 @@ from liveloop.kit.schemas import EmailAddress, PhoneNumber, RequestModel, Timest
 from liveloop.markets.schemas import MarketCode
 
 CHANNELS = ("email", "sms", "whatsapp", "push", "in_app", "webhook")
+
+DEVICE_ID_DESCRIPTION = (
+    "The browser's device: the value of its `ll_did` cookie exactly as liveloop set it (by an invite link or "
+    "the live room; the shop's backend reads it from the request and passes it on). A value liveloop did not "
+    "sign answers 422 `invalid_device`."
+)
+DeviceId = Annotated[str | None, Field(max_length=80, description=DEVICE_ID_DESCRIPTION)]
+DisplayName = Annotated[
+    str | None,
+    Field(
+        min_length=1,
+        max_length=40,
+        description="What the member chose to show publicly (draw winners, leaderboards). Without one, public "
+        "pages show a masked form of the name (`A•••`), never the name itself.",
+    ),
+]
 
 
 class ConsentIn(RequestModel):
@@ -45,10 +61,11 @@ class MemberCreate(RequestModel):
     email: EmailAddress | None = None
     phone: PhoneNumber | None = None
     name: str | None = Field(None, max_length=200)
+    display_name: DisplayName = None
     locale: str = Field("en", max_length=16)
     timezone: Timezone | None = Field(None, description="IANA zone; the market's default if absent")
     market: MarketCode | None = Field(None, description="Market code; the shop's default if absent")
-    device_id: str | None = Field(None, max_length=128)
+    device_id: DeviceId = None
     ip: str | None = Field(None, max_length=64, description="Sign-up IP (stored only as a keyed hash)")
     existing_customer: bool = Field(False, description="True for customers who bought before joining")
     consents: list[ConsentIn] = Field(default_factory=list, max_length=20)
@@ -59,10 +76,11 @@ class MemberUpdate(RequestModel):
     email: EmailAddress | None = None
     phone: PhoneNumber | None = None
     name: str | None = Field(None, max_length=200)
+    display_name: DisplayName = None
     locale: str | None = Field(None, max_length=16)
     timezone: Timezone | None = None
     market: MarketCode | None = None
-    device_id: str | None = Field(None, max_length=128)
+    device_id: DeviceId = None
 
 
 class Member(BaseModel):
@@ -72,6 +90,7 @@ class Member(BaseModel):
     email: str | None
     phone_e164: str | None
     name: str | None
+    display_name: str | None
     locale: str
     timezone: str
     market: str

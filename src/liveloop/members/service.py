@@ -61,6 +61,7 @@ async def create_member(
     email: str | None = None,
     phone: str | None = None,
     name: str | None = None,
+    display_name: str | None = None,
     locale: str = "en",
     timezone: str | None = None,
     market: str | None = None,
@@ -89,6 +90,7 @@ async def create_member(
             email_canonical=canonical_email(email_n) if email_n else None,
             phone_e164=phone_n,
             name=name,
+            display_name=display_name,
             locale=locale,
             timezone=tz,
             market=market_row.code,
@@ -129,13 +131,35 @@ async def update_member(session: AsyncSession, shop: Shop, member: Member, **cha
         member.email_canonical = canonical_email(member.email)
     if changes.get("phone"):
         member.phone_e164 = normalize_phone(str(changes["phone"]), _PHONE_REGION.get(member.market))
-    for field in ("name", "locale"):
+    for field in ("name", "display_name", "locale"):
         if changes.get(field) is not None:
             setattr(member, field, changes[field])
     if changes.get("device_id"):
         await add_device(session, shop.id, member.id, str(changes["device_id"]))
     await session.flush()
     return member
+
+
+MASK = "\u2022\u2022\u2022"  # "•••"
+
+
+def public_name(member: Member) -> str:
+    """What public pages show for a member: the display name it chose, else its name's initial and a mask
+    (``A•••``), else "Guest"; never the name itself, an id or a contact detail."""
+    if member.erased_at is None and member.display_name:
+        return member.display_name
+    initial = (member.name or "").strip()[:1] if member.erased_at is None else ""
+    return f"{initial.upper()}{MASK}" if initial.isalnum() else "Guest"
+
+
+async def public_names(session: AsyncSession, shop_id: str, member_ids: list[str]) -> dict[str, str]:
+    """:func:`public_name` of each of these members of the shop, by id (missing members: "Guest")."""
+    names = {member_id: "Guest" for member_id in member_ids}
+    if member_ids:
+        found = await session.execute(select(Member).where(Member.shop_id == shop_id, Member.id.in_(set(member_ids))))
+        for member in found.scalars():
+            names[member.id] = public_name(member)
+    return names
 
 
 async def add_device(session: AsyncSession, shop_id: str, member_id: str, device_id: str) -> None:

@@ -24,6 +24,8 @@ class Member(CreatedAt, Base):
     email_canonical: Mapped[str | None] = mapped_column(String(320), nullable=True)
     phone_e164: Mapped[str | None] = mapped_column(String(20), nullable=True)
     name: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    # What the member chose to show publicly; public pages mask the name when there is none.
+    display_name: Mapped[str | None] = mapped_column(String(40), nullable=True)
     locale: Mapped[str] = mapped_column(String(16), default="en")
     timezone: Mapped[str] = mapped_column(String(64), default="UTC")
     market: Mapped[str] = mapped_column(String(16))

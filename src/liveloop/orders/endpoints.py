@@ -15,6 +15,7 @@ from liveloop.kit.http import Session, UnitOfWorkRoute
 from liveloop.kit.openapi import errors
 from liveloop.kit.signing import constant_time_equal, hmac_b64, timestamped_signature
 from liveloop.kit.time import utc_now
+from liveloop.members import devices
 from liveloop.models import Order, Shop
 from liveloop.orders import schemas, service, shopify
 from liveloop.shops.auth import Operator, requires
@@ -30,6 +31,14 @@ async def _shop(session: Session, slug: str | None) -> Shop:
     if shop is None:
         raise NotFound(f"No shop with the slug {slug!r}.", code="shop_not_found")
     return shop
+
+
+def _verified_device(event: schemas.OrderEventIn, request: Request) -> schemas.OrderEventIn:
+    """Keep the customer's device only when liveloop issued it (its bare id, as stored); drop any other value."""
+    customer = event.order.customer
+    if customer.device_id is not None:
+        customer.device_id = devices.verify(request.app.state.settings.secret_key, customer.device_id)
+    return event
 
 
 def _parse(body: bytes) -> Any:
@@ -140,7 +149,7 @@ async def order_webhook(
         raise _validation_error(exc) from None
     if not await service.claim_event(session, shop.id, "generic", event.id, event.type):
         return schemas.WebhookResult(duplicate=True)
-    order = await service.apply_order_event(session, shop, event, source="generic")
+    order = await service.apply_order_event(session, shop, _verified_device(event, request), source="generic")
     return schemas.WebhookResult(order_id=order.id, status=order.status)
 
 
@@ -229,10 +238,10 @@ async def get_order(
 
 @router.post("/v1/orders/events", response_model=schemas.WebhookResult)
 async def push_order_event(
-    body: schemas.OrderEventIn, session: Session, op: Operator = requires("orders:write")
+    body: schemas.OrderEventIn, request: Request, session: Session, op: Operator = requires("orders:write")
 ) -> Any:
     """The same order events as the webhook, sent with an API key instead of a signature."""
     if not await service.claim_event(session, op.shop_id, "api", body.id, body.type):
         return schemas.WebhookResult(duplicate=True)
-    order = await service.apply_order_event(session, op.shop, body, source="api")
+    order = await service.apply_order_event(session, op.shop, _verified_device(body, request), source="api")
     return schemas.WebhookResult(order_id=order.id, status=order.status)

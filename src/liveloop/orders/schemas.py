@@ -18,7 +18,12 @@ class CustomerIn(RequestModel):
     locale: str | None = Field(None, max_length=16)
     market: MarketCode | None = None
     timezone: Timezone | None = None
-    device_id: str | None = Field(None, max_length=128)
+    device_id: str | None = Field(
+        None,
+        max_length=128,
+        description="The buyer's browser device: its `ll_did` cookie value exactly as liveloop set it. A value "
+        "liveloop did not sign is ignored (the order is recorded without it), like an unknown click id.",
+    )
 
 
 class OrderIn(RequestModel):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
@@ -18,6 +17,7 @@ from liveloop.kit.ids import new_id
 from liveloop.kit.signing import keyed_hash
 from liveloop.kit.sql import table
 from liveloop.kit.time import utc_now
+from liveloop.members import devices
 from liveloop.models import InviteClick, Member, Shop, VipGroup
 
 CHANNELS = frozenset(
@@ -112,8 +112,7 @@ class ClickRecorder:
             self._sqlite.close()
 
 
-DEVICE_COOKIE = "ll_did"
-_COOKIE_SAFE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+DEVICE_COOKIE = devices.COOKIE
 _NOT_FOUND = orjson.dumps(
     {
         "error": {
@@ -124,22 +123,15 @@ _NOT_FOUND = orjson.dumps(
 )
 
 
-def _device_from(cookie_header: str) -> str | None:
-    for part in cookie_header.split(";"):
-        name, _, value = part.strip().partition("=")
-        if name == DEVICE_COOKIE and 8 <= len(value) <= 64 and set(value) <= _COOKIE_SAFE:
-            return value
-    return None
-
-
 class InviteLinkMiddleware:
     """Serves ``GET /r/{shop}/{code}`` ahead of the router: the busiest public URL, kept lean.
 
     It records the click (committed before answering; concurrent clicks share one commit) and redirects
     (302) to the shop's landing page with ``ll_ref``, ``ll_click``, ``ll_ch`` and, when given, ``ll_show``
-    and ``ll_host`` in the query. Query parameters: ``ch`` (channel), ``show``, ``host``. A device cookie
-    (``ll_did``) is set for first-touch attribution. An unknown shop or code answers 404
-    ``unknown_invite_code``.
+    and ``ll_host`` in the query. Query parameters: ``ch`` (channel), ``show``, ``host``. The click is
+    recorded on the browser's verified device (``ll_did``, see :mod:`liveloop.members.devices`); a browser
+    without one, or with a value this server did not sign, is given a fresh device, never the value it sent.
+    An unknown shop or code answers 404 ``unknown_invite_code``.
     """
 
     def __init__(self, app: ASGIApp) -> None:
@@ -170,7 +162,8 @@ class InviteLinkMiddleware:
         show = query.get("show", [None])[0]
         host = query.get("host", [None])[0]
         headers = dict(scope["headers"])
-        device = _device_from(headers.get(b"cookie", b"").decode("latin-1")) or secrets.token_urlsafe(16)
+        secret = state.settings.secret_key
+        device, cookie = devices.identify(secret, headers.get(b"cookie", b"").decode("latin-1"))
         client = scope.get("client")
         click_id = await recorder.record(
             target,
@@ -178,7 +171,7 @@ class InviteLinkMiddleware:
             show_id=show,
             host_id=host,
             device_id=device,
-            ip_hash=keyed_hash(state.settings.secret_key, client[0]) if client else None,
+            ip_hash=keyed_hash(secret, client[0]) if client else None,
             user_agent=headers.get(b"user-agent", b"").decode("latin-1"),
         )
         params = {"ll_ref": code, "ll_click": click_id, "ll_ch": channel if channel in CHANNELS else "other"}
@@ -197,7 +190,7 @@ class InviteLinkMiddleware:
             302,
             [
                 (b"location", location.encode("latin-1")),
-                (b"set-cookie", f"{DEVICE_COOKIE}={device}; Max-Age=31536000; Path=/; HttpOnly; SameSite=lax".encode()),
+                devices.set_cookie_header(cookie, scope),
                 (b"cache-control", b"no-store"),
             ],
             b"",

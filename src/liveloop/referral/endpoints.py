@@ -122,7 +122,7 @@ async def create_draw(
 ) -> Any:
     campaign = await service.get_campaign(session, op.shop_id, campaign_id)
     draw = await lottery.create_draw(session, campaign, prize_count=body.prize_count, prize=body.prize.model_dump())
-    return lottery.public_view(draw)
+    return lottery.draw_view(draw)
 
 
 @router.post("/draws/{draw_id}/run", response_model=schemas.Draw)
@@ -135,20 +135,25 @@ async def run_draw(
     """Run the draw; with ``show_id`` (a live show of this shop) the winners are announced in its room."""
     draw = await lottery.get_draw(session, draw_id, op.shop_id)
     show = await get_show(session, op.shop_id, show_id) if show_id else None
-    view = lottery.public_view(await lottery.run_draw(session, draw))
+    view = lottery.draw_view(await lottery.run_draw(session, draw))
     if show is not None:
+        # The room is public: winners by ticket and public name only.
+        winners = await lottery.public_winners(session, draw)
         to_room(
             session,
             show.id,
-            {"k": "draw", "draw_id": draw.id, "winners": draw.winners, "seed": draw.seed, "seed_hash": draw.seed_hash},
+            {"k": "draw", "draw_id": draw.id, "winners": winners, "seed": draw.seed, "seed_hash": draw.seed_hash},
         )
     return view
 
 
-@public.get("/v1/public/draws/{draw_id}", tags=["public"])
+@public.get("/v1/public/draws/{draw_id}", response_model=schemas.PublicDraw, tags=["public"])
 async def public_draw(draw_id: PathId, session: Session) -> Any:
-    """Anyone may see a draw: the seed's hash before it runs; the seed, tickets and winners after."""
-    return lottery.public_view(await lottery.get_draw(session, draw_id))
+    """Anyone may see a draw: the seed's hash before it runs; the seed, tickets and winners after.
+
+    Winners are shown by ticket and by the name each member chose to show (`display_name`), else a masked
+    form of it (`A•••`); never a member id, a reward id or a real name."""
+    return await lottery.public_view(session, await lottery.get_draw(session, draw_id))
 
 
 @public.post("/v1/public/draws/verify", response_model=schemas.DrawVerifyOut, tags=["public"])

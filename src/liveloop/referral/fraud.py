@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from liveloop.kit.time import local_day_bounds
 from liveloop.members.normalize import email_domain, emails_look_alike
-from liveloop.models import Campaign, Member, MemberDevice, Order, Referral
+from liveloop.models import Campaign, InviteClick, Member, MemberDevice, Order, Referral
 
 ALLOW, HOLD, REJECT = "allow", "hold", "reject"
 
@@ -29,6 +29,7 @@ OUTCOMES = {
     "similar_email": HOLD,
     "ip_velocity": HOLD,
     "device_velocity": HOLD,
+    "same_network": HOLD,
 }
 
 
@@ -71,6 +72,7 @@ async def check_signup(
     existing_customer: bool,
     shop_timezone: str,
     now: datetime,
+    click_ip_hash: str | None = None,
 ) -> Verdict:
     verdict = Verdict()
     if inviter.id == invitee.id:
@@ -120,6 +122,10 @@ async def check_signup(
         ).scalar_one()
         if same_ip >= campaign.fraud_velocity_per_hour:
             verdict.add("ip_velocity")
+    networks = sorted({h for h in (ip_hash, click_ip_hash) if h})
+    since = now - timedelta(days=campaign.attribution_window_days)
+    if networks and await on_network_of(session, inviter, networks, since):
+        verdict.add("same_network")
     if campaign.daily_cap_per_inviter:
         start, end = local_day_bounds(now, shop_timezone)
         today = (
@@ -138,6 +144,37 @@ async def check_signup(
         if today >= campaign.daily_cap_per_inviter:
             verdict.add("inviter_daily_cap")
     return verdict
+
+
+async def on_network_of(session: AsyncSession, inviter: Member, networks: list[str], since: datetime) -> bool:
+    """Whether the inviter was seen on one of these networks (keyed IP hashes) since ``since``: signing up
+    from it, or tapping an invite link from it on one of the inviter's own devices."""
+    signed_up = (
+        await session.execute(
+            select(Member.id)
+            .where(Member.id == inviter.id, Member.signup_ip_hash.in_(networks), Member.created_at >= since)
+            .limit(1)
+        )
+    ).first()
+    if signed_up is not None:
+        return True
+    clicked = (
+        await session.execute(
+            select(InviteClick.id)
+            .join(
+                MemberDevice,
+                (MemberDevice.shop_id == InviteClick.shop_id) & (MemberDevice.device_id == InviteClick.device_id),
+            )
+            .where(
+                MemberDevice.member_id == inviter.id,
+                InviteClick.shop_id == inviter.shop_id,
+                InviteClick.ip_hash.in_(networks),
+                InviteClick.created_at >= since,
+            )
+            .limit(1)
+        )
+    ).first()
+    return clicked is not None
 
 
 async def same_payment(session: AsyncSession, inviter_id: str, order: Order) -> bool:

@@ -23,6 +23,7 @@ from liveloop.kit.pagination import PageRequest, paginate
 from liveloop.kit.sql import table
 from liveloop.kit.time import utc_now
 from liveloop.ledger import service as ledger
+from liveloop.members import service as members
 from liveloop.models import Campaign, Draw, DrawTicket, Member, Order, Referral
 from liveloop.referral.rewards import grant_reward
 
@@ -267,8 +268,8 @@ async def member_tickets(
     return await paginate(session, query, page, [DrawTicket.created_at, DrawTicket.id])
 
 
-def public_view(draw: Draw) -> dict[str, Any]:
-    """What anyone may see: the seed only once the draw has run."""
+def draw_view(draw: Draw) -> dict[str, Any]:
+    """What the shop's operators see: the seed only once the draw has run; winners with member and reward ids."""
     return {
         "id": draw.id,
         "campaign_id": draw.campaign_id,
@@ -283,3 +284,17 @@ def public_view(draw: Draw) -> dict[str, Any]:
         "created_at": draw.created_at,
         "algorithm": "winner i = sorted_tickets.pop(int(HMAC_SHA256(key=seed, msg=f'{draw_id}:{i}')) mod len)",
     }
+
+
+async def public_winners(session: AsyncSession, draw: Draw) -> list[dict[str, str]]:
+    """The winners as anyone may see them: the winning ticket and the name the member shows publicly."""
+    names = await members.public_names(session, draw.shop_id, [w["member_id"] for w in draw.winners])
+    return [{"ticket_id": w["ticket_id"], "name": names[w["member_id"]]} for w in draw.winners]
+
+
+async def public_view(session: AsyncSession, draw: Draw) -> dict[str, Any]:
+    """What anyone may see: the seed only once the draw has run, the tickets to check it with, and the winners
+    by ticket and public name (no member id, reward id or name the member did not choose to show)."""
+    view = draw_view(draw)
+    view["winners"] = await public_winners(session, draw)
+    return view

@@ -228,6 +228,9 @@ class LeaderboardRow(BaseModel):
     rank: int
     member_id: str
     name: str | None
+    display_name: str = Field(
+        description="What a public leaderboard shows: the member's display name, else a masked form (`A•••`)"
+    )
     referral_code: str
     converted: int
 
@@ -255,6 +258,28 @@ class Draw(BaseModel):
     winners: list[Any]
     drawn_at: datetime | None
     created_at: datetime
+
+
+class PublicWinner(BaseModel):
+    ticket_id: str
+    name: str = Field(description="The member's display name, else a masked form (`A•••`) or `Guest`")
+
+
+class PublicDraw(BaseModel):
+    """A draw as anyone may see it: enough to check it, nothing that names a member or a reward."""
+
+    id: str
+    campaign_id: str
+    prize_count: int
+    prize: dict[str, Any]
+    seed_hash: str
+    seed: str | None
+    status: str
+    ticket_ids: list[str]
+    winners: list[PublicWinner]
+    drawn_at: datetime | None
+    created_at: datetime
+    algorithm: str
 
 
 class DrawVerifyIn(RequestModel):

@@ -275,6 +275,7 @@ async def attribute_signup(
         existing_customer=existing_customer,
         shop_timezone=shop.reporting_timezone,
         now=now,
+        click_ip_hash=click.ip_hash if click is not None else None,
     )
     if click is not None and click.created_at < now - timedelta(days=campaign.attribution_window_days):
         verdict.add("click_expired")
@@ -702,10 +703,10 @@ async def leaderboard(
 ) -> list[dict[str, Any]]:
     converted = func.count(Referral.id)
     query = (
-        select(Member.id, Member.name, Member.referral_code, converted)
+        select(Member, converted)
         .join(Referral, Referral.inviter_id == Member.id)
         .where(Referral.campaign_id == campaign_id, Referral.status == "converted")
-        .group_by(Member.id, Member.name, Member.referral_code)
+        .group_by(Member.id)
         .order_by(converted.desc(), func.min(Referral.converted_at), Member.id)
         .limit(limit)
     )
@@ -715,8 +716,15 @@ async def leaderboard(
         query = query.where(Referral.converted_at >= since)
     rows = (await session.execute(query)).all()
     return [
-        {"rank": i + 1, "member_id": r[0], "name": r[1], "referral_code": r[2], "converted": r[3]}
-        for i, r in enumerate(rows)
+        {
+            "rank": i + 1,
+            "member_id": member.id,
+            "name": member.name,
+            "display_name": members.public_name(member),
+            "referral_code": member.referral_code,
+            "converted": count,
+        }
+        for i, (member, count) in enumerate(rows)
     ]
 
 
