@@ -15,9 +15,10 @@ from liveloop.client import running_app
 from liveloop.config import Settings
 from liveloop.kit.db import transaction
 from liveloop.kit.ratelimit import MemoryBuckets, Rate, RateLimiter, RedisBuckets
+from liveloop.members import devices
 from liveloop.models import InviteClick
 from tests.conftest import ShopCtx, _clean, make_shop
-from tests.factories import create_member, ok
+from tests.factories import create_member, new_device, ok
 from tests.live.conftest import _serve, live_show
 
 
@@ -81,12 +82,45 @@ async def test_a_device_has_buckets_of_its_own_across_addresses(database_url: st
         inviter = await create_member(shop.api)
         link = f"/r/{shop.slug}/{inviter['referral_code']}"
         statuses = []
+        hopper = new_device(shop.app)
         for i in range(5):  # one browser hopping between networks
-            async with from_address(shop.app, f"198.51.100.{i + 1}", cookies={"ll_did": "device-hopper-1"}) as api:
+            async with from_address(shop.app, f"198.51.100.{i + 1}", cookies={"ll_did": hopper}) as api:
                 statuses.append((await api.get(link)).status_code)
         assert statuses == [302, 302, 302, 429, 429]
-        async with from_address(shop.app, "198.51.100.1", cookies={"ll_did": "device-other-22"}) as api:
+        async with from_address(shop.app, "198.51.100.1", cookies={"ll_did": new_device(shop.app)}) as api:
             assert (await api.get(link)).status_code == 302
+
+
+async def test_rotating_forged_device_cookies_fall_back_to_the_address_limit(database_url: str) -> None:
+    """An attacker who makes up a new ``ll_did`` per request gets no fresh device buckets: a forged value is
+    no device, so every such request counts against the address alone; only a signed device has buckets."""
+    limits = {"rate_limit_device_burst": 3, "rate_limit_device_per_minute": 60}
+    async with limited_shop(database_url, rate_limit_ip_burst=6, rate_limit_ip_per_minute=60, **limits) as shop:
+        inviter = await create_member(shop.api)
+        link = f"/r/{shop.slug}/{inviter['referral_code']}"
+        real = new_device(shop.app)
+        bare = real.split(".")[0]
+        forged = [
+            secrets.token_urlsafe(16),  # a made-up value
+            bare,  # a real device's bare id
+            f"{bare}.{'A' * 22}",  # a forged signature
+            real[:-3],  # a truncated signed value
+            devices.mint("another-secret-key-that-is-long-enough-too"),  # signed with another key
+            secrets.token_urlsafe(16) + "." + secrets.token_urlsafe(16),
+            secrets.token_urlsafe(16),
+            secrets.token_urlsafe(16),
+        ]
+        statuses = []
+        for value in forged:
+            async with from_address(shop.app, "203.0.113.9", cookies={"ll_did": value}) as api:
+                statuses.append((await api.get(link)).status_code)
+        assert statuses == [302] * 6 + [429] * 2  # the address limit stops them
+        # ...and they made no device buckets: forged values cannot fill the store and push real devices' buckets
+        # out of it (a forgotten bucket starts full again), nor spend a real device's bucket by naming its id.
+        buckets = shop.app.state.rate_limiter.buckets
+        assert isinstance(buckets, MemoryBuckets) and len(buckets) == 1  # the address's
+        async with from_address(shop.app, "203.0.113.10", cookies={"ll_did": real}) as api:
+            assert [(await api.get(link)).status_code for _ in range(4)] == [302, 302, 302, 429]
 
 
 async def test_join_and_draw_verify_are_limited_each_on_their_own(database_url: str) -> None:

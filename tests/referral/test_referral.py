@@ -11,7 +11,7 @@ from liveloop.kit.time import utc_now
 from liveloop.models import InviteClick, Reward
 from liveloop.referral.service import release_due_rewards
 from tests.conftest import ShopCtx
-from tests.factories import click, create_campaign, create_group, create_member, invite, ok, send_order
+from tests.factories import click, create_campaign, create_group, create_member, invite, new_device, ok, send_order
 
 
 async def rewards_of(shop: ShopCtx, member: dict[str, Any]) -> list[dict[str, Any]]:
@@ -128,13 +128,14 @@ async def test_one_inviter_per_invitee_and_existing_customers_are_not_new(shop: 
 
 async def test_fraud_reasons(shop: ShopCtx) -> None:
     await create_campaign(shop.api, daily_cap_per_inviter=3, fraud_velocity_per_hour=2)
-    inviter = await create_member(shop.api, email="maria.lopez@gmail.com", device_id="dev-maria")
+    maria = new_device(shop.app)
+    inviter = await create_member(shop.api, email="maria.lopez@gmail.com", device_id=maria)
 
     async def signup(**kw: Any) -> dict[str, Any]:
         member = await create_member(shop.api, referral={"code": inviter["referral_code"]}, **kw)
         return member["referral"]
 
-    assert "same_device" in (await signup(device_id="dev-maria"))["reason_codes"]
+    assert "same_device" in (await signup(device_id=maria))["reason_codes"]
     gmail = await signup(email="Maria.Lopez+deals@googlemail.com")
     assert gmail["status"] == "held" and "similar_email" in gmail["reason_codes"]
     near = await signup(email="maria.lopez1@gmail.com")
