@@ -75,8 +75,13 @@ click and answer 302 to the shop's landing page with `ll_ref`, `ll_click`, `ll_c
 `ll_host`) in the query, plus a device cookie for first-touch attribution. Pass `ll_click` as
 `referral.click_id` when creating the member. An unknown code answers 404 `unknown_invite_code`.
 
+**Devices** are issued by the server: the `ll_did` cookie holds a value liveloop signed, and the invite link
+and the room's join give a browser without a valid one a fresh device (never the value it sent). Where the
+shop's backend passes a browser's device (`device_id`), it passes that cookie's value as it is; any other
+value answers 422 `invalid_device`.
+
 **Public endpoints** (invite links and everything under `/v1/public/` but provider webhooks) are rate limited
-per client address and per device: beyond the limit they answer 429 `rate_limited` with `Retry-After`.
+per client address and per verified device: beyond the limit they answer 429 `rate_limited` with `Retry-After`.
 
 **Error codes** are a catalogue: [/docs/errors](/docs/errors) lists each `code` with its status, what it means
 and how to fix the request, grouped by domain (the same as JSON: `GET /v1/error-codes`).
