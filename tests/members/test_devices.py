@@ -131,6 +131,12 @@ async def test_the_room_join_keeps_a_valid_device_and_replaces_any_other(shop: S
     claims = tokens.verify(KEY, ok(r)["token"], show_id=show["id"])
     assert claims.name.startswith("Guest ") and claims.device_id
     assert claims.name != f"Guest {claims.device_id[:4]}"
+    attributes = {a.strip().lower() for a in _cookie(r).split(";")[1:]}
+    assert {"httponly", "samesite=lax", "path=/", "max-age=31536000"} <= attributes and "secure" not in attributes
+    https = httpx.AsyncClient(transport=httpx.ASGITransport(app=shop.app), base_url="https://live.test")
+    async with https:
+        secure = _cookie(await https.post(join))
+    assert "secure" in {a.strip().lower() for a in secure.split(";")[1:]}
 
 
 async def _invalid_device(response: httpx.Response) -> None:
