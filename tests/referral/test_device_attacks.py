@@ -225,3 +225,10 @@ async def test_leaderboards_carry_the_public_form_of_each_name(shop: ShopCtx) ->
     assert [(r["display_name"], r["converted"]) for r in rows] == [("Glow Queen", 2), ("M\u2022\u2022\u2022", 1)]
     async with transaction(shop.app.state.sessions) as s:
         assert (await s.execute(select(Member.name).where(Member.id == maria["id"]))).scalar_one() == "Maria Lopez"
+
+
+def test_every_fraud_reason_is_documented_on_the_referral() -> None:
+    from liveloop.referral import fraud, schemas
+
+    for reason in fraud.OUTCOMES:
+        assert f"`{reason}`" in schemas.REASON_CODES_DESCRIPTION, reason

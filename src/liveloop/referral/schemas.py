@@ -27,6 +27,15 @@ BudgetUnit = Annotated[
 BudgetLimit = Annotated[int, Field(ge=0, le=MAX_MINOR)]
 
 
+REASON_CODES_DESCRIPTION = (
+    "Why the referral was rejected, held for review or reversed. Rejected: `self_referral`, "
+    "`existing_customer`, `same_device`, `disposable_email`, `inviter_daily_cap`, `budget_exhausted`, "
+    "`click_expired`. Held: `same_payment`, `similar_email`, `ip_velocity`, `device_velocity`, `same_network` "
+    "(the invitee signed up, or tapped the link, from a network the inviter was seen on within the campaign's "
+    "attribution window). Reversed: `order_refunded`, `fraud_confirmed`."
+)
+
+
 class PointsReward(RequestModel):
     type: Literal["points"]
     amount: int = Field(gt=0, le=10_000_000)
@@ -182,7 +191,7 @@ class Referral(BaseModel):
     host_id: str | None
     group_id: str | None
     status: str
-    reason_codes: list[Any]
+    reason_codes: list[Any] = Field(description=REASON_CODES_DESCRIPTION)
     qualifying_order_id: str | None
     converted_at: datetime | None
     reversed_at: datetime | None
@@ -217,7 +226,7 @@ class Review(BaseModel):
     model_config = ConfigDict(from_attributes=True)
     id: str
     referral_id: str
-    reason_codes: list[Any]
+    reason_codes: list[Any] = Field(description=REASON_CODES_DESCRIPTION)
     status: str
     note: str | None
     decided_at: datetime | None
