@@ -112,7 +112,6 @@ class ClickRecorder:
             self._sqlite.close()
 
 
-DEVICE_COOKIE = devices.COOKIE
 _NOT_FOUND = orjson.dumps(
     {
         "error": {
