@@ -358,3 +358,49 @@ async def test_public_results_name_no_member_device_or_reward(shop: ShopCtx, liv
     # The shop hears who won by member id, in its own event.
     events = ok(await shop.api.get("/v1/events", params={"type": "live.interaction_settled"}))["items"]
     assert sorted(events[0]["data"]["winner_member_ids"]) == sorted(m["id"] for m, _ in players)
+
+
+async def test_taking_part_counts_once_per_verified_viewer_whatever_it_copies(
+    shop: ShopCtx, live_server: LiveServer
+) -> None:
+    show = await live_show(shop)
+    member, phone = await member_grant(shop, show["id"], "Tao Nguyen", "Tao")
+    laptop = ok(
+        await shop.api.post(f"/v1/shows/{show['id']}/viewer-tokens", json={"member_id": member["id"], "name": "Tao"}),
+        201,
+    )
+    tao = [await join(live_server, g["token"], show["id"]) for g in (phone, laptop)]
+    assert tao[0].hello["you"]["a"] == tao[1].hello["you"]["a"]  # one member, one identity in the show
+    shop.api.cookies.set("ll_did", tao[0].hello["you"]["a"])  # a copycat with Tao's alias and name
+    copycat_grant = ok(await shop.api.post(f"/v1/public/shows/{show['id']}/join", json={"name": "Tao"}))
+    shop.api.cookies.clear()
+    copycat = await join(live_server, copycat_grant["token"], show["id"])
+    assert copycat.hello["you"]["a"] != tao[0].hello["you"]["a"]
+
+    launched = await shop.api.post(
+        f"/v1/shows/{show['id']}/interactions", json={"kind": "poll", "question": "Next?", "options": ["Red", "Blue"]}
+    )
+    poll = ok(launched, 201)
+    offer = ok(
+        await shop.api.post(
+            f"/v1/shows/{show['id']}/interactions",
+            json={"kind": "flash_offer", "sku": "A1", "quantity": 5, "bonus": {"type": "points", "amount": 10}},
+        ),
+        201,
+    )
+    await tao[0].send(t="v", i=poll["id"], o=0)
+    await tao[0].until(lambda v: any(f.get("choice") == 0 for f in v.frames))
+    await tao[1].send(t="v", i=poll["id"], o=1)  # the same member from another device: refused
+    await tao[1].until(lambda v: v.errors)
+    assert tao[1].errors[-1]["code"] == "already_answered"
+    await copycat.send(t="v", i=poll["id"], o=1)  # someone else: counted on its own
+    await copycat.until(lambda v: any(f.get("choice") == 1 for f in v.frames))
+    await tao[0].send(t="claim", i=offer["id"])
+    await tao[0].until(lambda v: any(f.get("place") for f in v.frames))
+    await tao[1].send(t="claim", i=offer["id"])
+    await tao[1].until(lambda v: len(v.errors) == 2)
+    assert tao[1].errors[-1]["code"] == "limit_reached"
+    settled = ok(await shop.api.post(f"/v1/interactions/{poll['id']}/settle"))
+    assert settled["result"]["votes"] == [1, 1] and settled["result"]["total"] == 2
+    claimed = ok(await shop.api.post(f"/v1/interactions/{offer['id']}/settle"))
+    assert claimed["result"]["claimed"] == 1
