@@ -17,6 +17,8 @@ from websockets.exceptions import ConnectionClosed
 
 from liveloop.kit.db import transaction
 from liveloop.kit.sql import table
+from liveloop.kit.time import utc_now
+from liveloop.live import service
 from liveloop.live.aliases import ALIAS_LENGTH, alias, host_key
 from liveloop.models import InteractionEntry, ShowViewer
 from tests.conftest import ShopCtx
@@ -283,15 +285,29 @@ async def test_a_ban_by_alias_holds_across_reconnects_even_for_a_viewer_who_left
     back = await join(live_server, joe_grant["token"], show["id"])
     assert back.hello["you"]["a"] == joe_alias
 
-    # A viewer written before aliases were stored is still found.
-    async with transaction(shop.app.state.sessions) as session:
-        await session.execute(table(ShowViewer).update().where(ShowViewer.show_id == show["id"]).values(alias=None))
+    # A viewer who watched before aliases were stored (through a process that is gone) is still found.
     await back.close()
-    await asyncio.sleep(0.1)
-    ok(await shop.api.post(base, json={"alias": joe_alias, "kind": "mute"}), 201)
+    async with transaction(shop.app.state.sessions) as session:
+        await session.execute(
+            table(ShowViewer)
+            .insert()
+            .values(
+                shop_id=shop.shop.id,
+                show_id=show["id"],
+                viewer_key="d:watched-last-year",
+                device_id="watched-last-year",
+                first_seen_at=utc_now(),
+            )
+        )
+    old = alias(shop.app.state.settings.secret_key, show["id"], "d:watched-last-year")
+    ok(await shop.api.post(base, json={"alias": old, "kind": "ban"}), 201)
     async with shop.app.state.sessions() as session:
-        stored = await session.execute(select(ShowViewer.alias).where(ShowViewer.show_id == show["id"]))
-        assert list(stored.scalars()) == [joe_alias]
+        stored = await session.execute(
+            select(ShowViewer.viewer_key, ShowViewer.alias).where(ShowViewer.show_id == show["id"])
+        )
+        assert dict(stored.all())["d:watched-last-year"] == old
+        limits = await service.restrictions(session, show["id"])
+        assert limits["ban"] == {"d:watched-last-year"}
 
     # A member, by member id (a shop backend that knows its member), muted and lifted.
     member, grant = await member_grant(shop, show["id"], "Rita Lopez", "Rita")

@@ -33,7 +33,7 @@ _DOMAIN = b"liveloop:room-alias:v1\x00"
 def alias(secret: str, show_id: str, viewer_key: str) -> str:
     """The viewer's alias in this show (cached: comments and bans compute it often)."""
     message = _DOMAIN + show_id.encode() + b"\x00" + viewer_key.encode()
-    digest = hmac.new(secret.encode(), message, hashlib.sha256).digest()
+    digest = hmac.digest(secret.encode(), message, hashlib.sha256)
     return base64.urlsafe_b64encode(digest[:9]).decode()  # 9 bytes: 12 characters, no padding
 
 

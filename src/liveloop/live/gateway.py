@@ -141,6 +141,7 @@ class Gateway:
         self.comment_hooks: list[CommentHook] = [self._keyword_mechanics]
         self._open: TTLCache[str, list[OpenInteraction]] = TTLCache(2.0)
         self._entered: dict[str, set[str]] = {}  # keyword lottery → viewer keys already entered
+        self._aliases: dict[str, dict[str, str]] = {}  # show → alias → viewer key, of viewers who joined here
         self._progress: dict[str, int] = {}  # challenge → keyword comments not yet counted
         self.on_effective_view: Callable[[Any], Awaitable[None]] | None = None
         self.clock: Callable[[], datetime] = utc_now  # heartbeats are stamped with it
@@ -189,11 +190,13 @@ class Gateway:
         if b'"k":"show"' in raw or b'"k":"restrict"' in raw:
             self._shows.forget(room_id)
             change = orjson.loads(raw)
-            banned = change.get("a") if change.get("kind") == "ban" and not change.get("lifted") else None
+            banned = None
+            if change.get("kind") == "ban" and not change.get("lifted"):
+                banned = self.connected_key(room_id, str(change.get("a")))
             for viewer in self.viewers.get(room_id, ()):
                 if change.get("status") == "ended":
                     viewer.conn.close(CLOSE_SHOW_ENDED)
-                elif banned is not None and not viewer.claims.is_host and self.alias(room_id, viewer.claims) == banned:
+                elif banned is not None and viewer.claims.key == banned and not viewer.claims.is_host:
                     viewer.conn.close(CLOSE_BANNED)
 
     def alias(self, show_id: str, claims: tokens.ViewerClaims) -> str:
@@ -201,11 +204,8 @@ class Gateway:
         return alias(self.secret, show_id, claims.key)
 
     def connected_key(self, show_id: str, alias_: str) -> str | None:
-        """The verified key of a viewer connected to this process whose alias in the show is ``alias_``."""
-        for viewer in self.viewers.get(show_id, ()):
-            if self.alias(show_id, viewer.claims) == alias_:
-                return viewer.claims.key
-        return None
+        """The verified key of a viewer who joined the show through this process with alias ``alias_``."""
+        return self._aliases.get(show_id, {}).get(alias_)
 
     # --- background loops ------------------------------------------------------------------------------
 
@@ -256,6 +256,7 @@ class Gateway:
         for show_id, room in list(self.rooms.items()):
             if not room.connections and room.last_active < cutoff:
                 del self.rooms[show_id]
+                self._aliases.pop(show_id, None)
 
     async def _flush_loop(self) -> None:
         while True:
@@ -433,8 +434,10 @@ class Gateway:
                 room.votes.setdefault(poll_id, votes)
 
     def _hello(self, room: Room, show: ShowInfo, claims: tokens.ViewerClaims) -> bytes:
+        own = self.alias(show.id, claims)
+        self._aliases.setdefault(show.id, {})[own] = claims.key  # the host may name this viewer by it
         you = {
-            "a": self.alias(show.id, claims),
+            "a": own,
             "name": claims.name,
             "member": bool(claims.member_id),
             "role": claims.role,
