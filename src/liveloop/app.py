@@ -26,6 +26,7 @@ from liveloop.kit.http import install_error_handlers
 from liveloop.kit.ratelimit import Rate, RateLimiter, RateLimitMiddleware, RateRule, create_buckets, document_limits
 from liveloop.kit.schemas import clean_parameters
 from liveloop.ledger.endpoints import router as ledger_router
+from liveloop.live.aliases import SECRET_INFO_KEY
 from liveloop.live.bus import create_bus
 from liveloop.live.endpoints import public as live_public
 from liveloop.live.endpoints import router as live_router
@@ -115,7 +116,9 @@ async def start_services(app: FastAPI, settings: Settings, *, worker: bool) -> C
     app.state.sessions = session_factory(engine)
     relay = RoomRelay(app.state.sessions, bus)
     coupon_batches = BatchGenerator(app.state.sessions)
-    app.state.sessions.configure(info={RELAY_KEY: relay, GENERATOR_KEY: coupon_batches})
+    app.state.sessions.configure(
+        info={RELAY_KEY: relay, GENERATOR_KEY: coupon_batches, SECRET_INFO_KEY: settings.secret_key}
+    )
     app.state.clicks = ClickRecorder(app.state.sessions)
     app.state.rate_limiter = RateLimiter(
         create_buckets(settings.rate_limit_url, max_keys=settings.rate_limit_max_keys),

@@ -168,11 +168,13 @@ def worker(database_url: DbOption = None) -> None:
     logs.configure(settings.log_level, settings.log_format)
 
     async def run() -> None:
+        from liveloop.live.aliases import SECRET_INFO_KEY
         from liveloop.live.bus import create_bus
         from liveloop.live.notify import RELAY_KEY, RoomRelay
 
         engine = create_engine(_url(database_url))
         sessions = session_factory(engine)
+        sessions.configure(info={SECRET_INFO_KEY: settings.secret_key})  # results name winners by alias
         bus = create_bus(settings.bus_url)
         relay: RoomRelay | None = None
         if bus.name == "memory":
@@ -184,7 +186,7 @@ def worker(database_url: DbOption = None) -> None:
         else:
             await bus.start(None)  # publish only: the worker has no viewers
             relay = RoomRelay(sessions, bus)
-            sessions.configure(info={RELAY_KEY: relay})
+            sessions.configure(info={RELAY_KEY: relay, SECRET_INFO_KEY: settings.secret_key})
             await relay.start()
         w = Worker.from_settings(sessions, settings, jobs=JOBS)
         console.print("Worker running; Ctrl-C stops it.")

@@ -89,7 +89,7 @@ async def test_slow_mode_mutes_and_bans(shop: ShopCtx, live_server: LiveServer) 
     assert eve.errors[0]["code"] == "slow_mode"
     ok(
         await shop.api.post(
-            f"/v1/shows/{show['id']}/restrictions", json={"viewer_key": grant["viewer_key"], "kind": "ban"}
+            f"/v1/shows/{show['id']}/restrictions", json={"alias": eve.hello["you"]["a"], "kind": "ban"}
         ),
         201,
     )

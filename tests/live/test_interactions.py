@@ -69,10 +69,12 @@ async def test_keyword_lottery_is_provably_fair_and_pays_through_the_ledger(
     result = settled["result"]
     assert result["entries"] == 4 and len(result["winners"]) == 2
     assert seed_hash(result["seed"]) == card["seed_hash"]
-    assert [w["viewer_key"] for w in result["winners"]] == pick_winners(
-        result["seed"], card["id"], result["tickets"], 2
-    )
-    winners = {w["member_id"] for w in result["winners"]}
+    assert [w["a"] for w in result["winners"]] == pick_winners(result["seed"], card["id"], result["tickets"], 2)
+    # Tickets and winners are the entrants' aliases and room names: each player finds its own in its hello.
+    mine = {viewer.hello["you"]["a"]: member for member, viewer in players}
+    assert sorted(result["tickets"]) == sorted(mine)
+    assert all(w["name"] == mine[w["a"]]["name"] for w in result["winners"])
+    winners = {mine[w["a"]]["id"] for w in result["winners"]}
     for member, _ in players:
         assert await points(shop, member) == (300 if member["id"] in winners else 0)
     again = ok(await shop.api.post(f"/v1/interactions/{card['id']}/settle"))

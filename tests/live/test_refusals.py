@@ -45,7 +45,7 @@ async def test_the_room_says_why_it_refuses_a_comment(shop: ShopCtx, live_server
 
     ok(
         await shop.api.post(
-            f"/v1/shows/{show['id']}/restrictions", json={"viewer_key": grant["viewer_key"], "kind": "mute"}
+            f"/v1/shows/{show['id']}/restrictions", json={"alias": noa.hello["you"]["a"], "kind": "mute"}
         ),
         201,
     )

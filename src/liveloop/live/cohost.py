@@ -1,4 +1,8 @@
-"""The co-host queue: viewers ask to join the host on video; the host approves or declines."""
+"""The co-host queue: viewers ask to join the host on video; the host approves or declines.
+
+A request belongs to the verified viewer key of the token that asked; approving it lets that viewer's own
+token publish video (``approved``), and the room hears of it only by the viewer's alias and name.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ from liveloop.kit.errors import Conflict, NotFound
 from liveloop.kit.ids import new_id
 from liveloop.kit.pagination import PageRequest, paginate
 from liveloop.kit.time import utc_now
+from liveloop.live.aliases import alias
 from liveloop.live.notify import to_room
 from liveloop.live.tokens import ViewerClaims
 from liveloop.models import CohostRequest
@@ -50,7 +55,7 @@ async def queue(session: AsyncSession, show_id: str, page: PageRequest) -> tuple
     return await paginate(session, query, page, [CohostRequest.created_at, CohostRequest.id])
 
 
-async def decide(session: AsyncSession, show_id: str, request_id: str, *, approve: bool) -> CohostRequest:
+async def decide(session: AsyncSession, show_id: str, request_id: str, *, approve: bool, secret: str) -> CohostRequest:
     request = (
         await session.execute(
             select(CohostRequest).where(CohostRequest.show_id == show_id, CohostRequest.id == request_id)
@@ -66,7 +71,13 @@ async def decide(session: AsyncSession, show_id: str, request_id: str, *, approv
     request.status = status
     request.decided_at = utc_now()
     await session.flush()
-    to_room(session, show_id, {"k": "cohost_queue", "change": status, "name": request.name, "vk": request.viewer_key})
+    change = {
+        "k": "cohost_queue",
+        "change": status,
+        "name": request.name,
+        "a": alias(secret, show_id, request.viewer_key),
+    }
+    to_room(session, show_id, change)
     return request
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Path, Request, Response
-from pydantic import Field
+from pydantic import Field, model_validator
 from sqlalchemy import func, select
 
 from liveloop.events.service import emit
@@ -11,8 +11,9 @@ from liveloop.kit.errors import NotFound, Unauthorized, Unprocessable
 from liveloop.kit.http import Session, UnitOfWorkRoute
 from liveloop.kit.openapi import errors
 from liveloop.kit.pagination import Page, Pagination
-from liveloop.kit.schemas import PathId, RequestModel
+from liveloop.kit.schemas import Id, PathId, RequestModel
 from liveloop.live import cohost, interactions, schemas, service, tokens, video
+from liveloop.live.aliases import ALIAS_LENGTH, alias, host_device, host_key
 from liveloop.live.gateway import Gateway
 from liveloop.members import devices
 from liveloop.members import service as members
@@ -137,51 +138,108 @@ async def host_token(
     body: HostTokenIn | None = None,
     op: Operator = requires("live:write"),
 ) -> Any:
-    """A token for the host console: comments appear as the host's, and the room's counters are visible."""
+    """A token for the host console: comments appear as the host's, and the room's counters are visible.
+
+    Every host console of a show shares one identity in it, which no viewer can take and nobody can restrict.
+    """
     show = await service.get_show(session, op.shop_id, show_id)
     token = tokens.mint(
         request.app.state.settings.secret_key,
         shop_id=op.shop_id,
         show_id=show.id,
         name=(body.name if body and body.name else show.host_name),
-        device_id=f"host-{op.key_id}",
+        device_id=host_device(show.id),
         role="host",
     )
     return schemas.TokenOut(
         token=token,
-        viewer_key=f"d:host-{op.key_id}",
+        viewer_key=host_key(show.id),
         expires_in=int(tokens.VIEWER_TTL.total_seconds()),
         ws_url=_ws_url(request, show.id),
     )
 
 
+AliasText = Annotated[
+    str,
+    Field(
+        min_length=ALIAS_LENGTH,
+        max_length=ALIAS_LENGTH,
+        pattern="^[A-Za-z0-9_-]+$",
+        description="The viewer's alias in this show: the `a` of its comments",
+    ),
+]
+
+
 class RestrictionIn(RequestModel):
-    viewer_key: str = Field(min_length=3, max_length=80, description="As shown in comments (vk)")
+    alias: AliasText | None = None
+    member_id: Id | None = Field(None, description="A member of the shop, for a backend that knows its member")
     kind: str = Field(pattern="^(mute|ban)$")
     minutes: int | None = Field(None, ge=1, le=60 * 24 * 30, description="Forever when absent")
     reason: str = Field("", max_length=200)
 
+    @model_validator(mode="after")
+    def _one_target(self) -> RestrictionIn:
+        if (self.alias is None) == (self.member_id is None):
+            raise ValueError("give alias or member_id (one of them)")
+        return self
 
-@router.post("/shows/{show_id}/restrictions", status_code=201)
+
+async def _target(
+    request: Request, session: Session, show: Show, *, alias_: str | None = None, member_id: str | None = None
+) -> tuple[str, str]:
+    secret = request.app.state.settings.secret_key
+    connected = _gateway(request).connected_key(show.id, alias_) if alias_ is not None else None
+    return await service.restriction_target(
+        session, show, secret, alias_=alias_, member_id=member_id, connected=connected
+    )
+
+
+@router.post("/shows/{show_id}/restrictions", status_code=201, response_model=schemas.Restriction)
 async def restrict(
-    show_id: PathId, body: RestrictionIn, session: Session, op: Operator = requires("live:write")
-) -> dict[str, Any]:
+    show_id: PathId, body: RestrictionIn, request: Request, session: Session, op: Operator = requires("live:write")
+) -> Any:
+    """Mute or ban a viewer, named by its alias (or a member by id). It holds across reconnects."""
     show = await service.get_show(session, op.shop_id, show_id)
-    row = await service.restrict(session, show, body.viewer_key, body.kind, body.minutes, body.reason)
-    return {"viewer_key": row.viewer_key, "kind": row.kind, "until": row.until}
+    key, alias_ = await _target(request, session, show, alias_=body.alias, member_id=body.member_id)
+    row = await service.restrict(session, show, key, body.kind, body.minutes, body.reason, alias_=alias_)
+    return {"alias": alias_, "kind": row.kind, "until": row.until}
 
 
-@router.delete("/shows/{show_id}/restrictions/{kind}/{viewer_key}", status_code=204)
+def _kind(kind: str) -> str:
+    if kind not in ("mute", "ban"):
+        raise Unprocessable("kind is mute or ban.", code="invalid_restriction")
+    return kind
+
+
+@router.delete("/shows/{show_id}/restrictions/{kind}/{alias}", status_code=204)
 async def lift(
     show_id: PathId,
     kind: Annotated[str, Path(max_length=8, description="mute or ban")],
-    viewer_key: Annotated[str, Path(max_length=80)],
+    alias: Annotated[str, Path(max_length=40, description="The viewer's alias in this show")],
+    request: Request,
     session: Session,
     op: Operator = requires("live:write"),
 ) -> Response:
-    if kind not in ("mute", "ban"):
-        raise Unprocessable("kind is mute or ban.", code="invalid_restriction")
-    await service.lift(session, await service.get_show(session, op.shop_id, show_id), viewer_key, kind)
+    kind = _kind(kind)
+    show = await service.get_show(session, op.shop_id, show_id)
+    key, alias_ = await _target(request, session, show, alias_=alias)
+    await service.lift(session, show, key, kind, alias_=alias_)
+    return Response(status_code=204)
+
+
+@router.delete("/shows/{show_id}/restrictions/{kind}/members/{member_id}", status_code=204)
+async def lift_for_member(
+    show_id: PathId,
+    kind: Annotated[str, Path(max_length=8, description="mute or ban")],
+    member_id: PathId,
+    request: Request,
+    session: Session,
+    op: Operator = requires("live:write"),
+) -> Response:
+    kind = _kind(kind)
+    show = await service.get_show(session, op.shop_id, show_id)
+    key, alias_ = await _target(request, session, show, member_id=member_id)
+    await service.lift(session, show, key, kind, alias_=alias_)
     return Response(status_code=204)
 
 
@@ -265,7 +323,7 @@ async def public_interaction(interaction_id: PathId, session: Session) -> Any:
     found = await session.get(Interaction, interaction_id)
     if found is None:
         raise NotFound("No such interaction.", code="interaction_not_found")
-    return interactions.public_card(found)
+    return interactions.public_card(found)  # results name viewers by alias and room name only
 
 
 # --- co-hosts and video ----------------------------------------------------------------------------------
@@ -273,14 +331,15 @@ async def public_interaction(interaction_id: PathId, session: Session) -> Any:
 
 @router.get("/shows/{show_id}/cohosts", response_model=Page[schemas.CohostRequest])
 async def cohost_queue(
-    show_id: PathId, session: Session, page: Pagination, op: Operator = requires("live:read")
+    show_id: PathId, request: Request, session: Session, page: Pagination, op: Operator = requires("live:read")
 ) -> Any:
-    """Viewers asking to join the host on video, in the order they asked."""
+    """Viewers asking to join the host on video, in the order they asked (by alias and name, as in the room)."""
     show = await service.get_show(session, op.shop_id, show_id)
     found, cursor = await cohost.queue(session, show.id, page)
+    secret = request.app.state.settings.secret_key
     return {
         "items": [
-            {"id": r.id, "name": r.name, "viewer_key": r.viewer_key, "member_id": r.member_id, "status": r.status}
+            {"id": r.id, "alias": alias(secret, show.id, r.viewer_key), "name": r.name, "status": r.status}
             for r in found
         ],
         "next_cursor": cursor,
@@ -292,13 +351,16 @@ async def decide_cohost(
     show_id: PathId,
     request_id: PathId,
     decision: Annotated[str, Path(max_length=16, description="approve or decline")],
+    http_request: Request,
     session: Session,
     op: Operator = requires("live:write"),
 ) -> Any:
+    """Approving grants video publishing to the viewer who asked, and only to the token that viewer holds."""
     if decision not in ("approve", "decline"):
         raise NotFound("Use /approve or /decline.", code="not_found")
     show = await service.get_show(session, op.shop_id, show_id)
-    request = await cohost.decide(session, show.id, request_id, approve=decision == "approve")
+    secret = http_request.app.state.settings.secret_key
+    request = await cohost.decide(session, show.id, request_id, approve=decision == "approve", secret=secret)
     return {"id": request.id, "status": request.status}
 
 
@@ -312,15 +374,20 @@ def _viewer(request: Request, show_id: str) -> tokens.ViewerClaims:
 
 @public.post("/shows/{show_id}/video-token", responses=errors(401))
 async def video_token(show_id: PathId, request: Request, session: Session) -> Any:
-    """The provider token for this viewer: hosts and approved co-hosts may publish, everyone else watches."""
+    """The provider token for this viewer: hosts and approved co-hosts may publish, everyone else watches.
+
+    Publishing is decided by the verified identity of the token sent (an approved request of that very viewer);
+    in the provider's room the viewer appears by its alias, as in the live room.
+    """
     claims = _viewer(request, show_id)
     provider = video.require(request.app.state.settings)
     publish = claims.is_host or await cohost.approved(session, show_id, claims.key) is not None
+    identity = alias(request.app.state.settings.secret_key, show_id, claims.key)
     return {
         "provider": "livekit",
         "url": provider.url,
         "room": video.room_name(show_id),
-        "token": provider.token(video.room_name(show_id), claims.key, claims.name, publish=publish),
+        "token": provider.token(video.room_name(show_id), identity, claims.name, publish=publish),
         "can_publish": publish,
     }
 

@@ -67,6 +67,13 @@ class LiveErrorCode(ErrorCode):
         "The alias named is the show's host, who cannot be muted or banned in its own show.",
         "Pick the alias of a viewer's comment instead.",
     )
+    VIEWER_NOT_FOUND = (
+        "viewer_not_found",
+        404,
+        "No viewer of this show has the alias named: it is not the `a` of anyone who watched this show (aliases "
+        "differ from show to show).",
+        "Take the alias from a comment of this show (`a`), or name a member of the shop by `member_id`.",
+    )
     MISSING_TOKEN = (
         "missing_token",
         401,

@@ -8,10 +8,13 @@ client → server
     {"t":"l","n":5}                  likes, batched by the client (1-50 per message)
     {"t":"s","ch":"whatsapp"}        the viewer shared the room on a channel
 server → client
-    {"t":"hello",…}                  on join: the show, you, the active cards, counters
+    {"t":"hello",…}                  on join: the show, you ({"a","name","member","role"}), the active cards, counters
     {"t":"r","gap":false,"m":[…]}    on join with ?since=N: everything after message N (gap: some is gone)
     {"t":"f","n":…,"q":…,"lk":…,"v":…,"dc":…,"m":[…]}   a frame: messages, likes, viewers, comment count
     {"t":"err","code":…,"message":…} a refused input (the connection stays open)
+
+A viewer appears to others by its alias in the show ("a", see live/aliases.py) and display name ("u"), never by
+its viewer key, member id or device id: nothing a frame carries grants anything.
 
 Close codes: 4401 bad token, 4403 banned, 4410 show ended, 4400 malformed or oversized input,
 4008 too slow to keep up (reconnect with ?since=<last q>).
@@ -43,6 +46,7 @@ from liveloop.kit.ids import new_id
 from liveloop.kit.sql import increment_counters, table
 from liveloop.kit.time import utc_now
 from liveloop.live import cohost, interactions, moderation, service, tokens
+from liveloop.live.aliases import alias
 from liveloop.live.bus import Bus
 from liveloop.live.notify import to_room
 from liveloop.live.presence import Presence
@@ -126,7 +130,7 @@ class Gateway:
         self.process = f"{os.getpid()}-{new_id('gw')[-6:]}"
         self.rooms: dict[str, Room] = {}
         self.viewers: dict[str, set[Viewer]] = {}
-        self.presence = Presence()
+        self.presence = Presence(secret=secret)
         self._shows: TTLCache[str, ShowInfo] = TTLCache(2.0)
         self._loading: dict[str, asyncio.Future[ShowInfo | None]] = {}
         self._likes: dict[str, int] = {}  # not yet published, per show
@@ -137,6 +141,7 @@ class Gateway:
         self.comment_hooks: list[CommentHook] = [self._keyword_mechanics]
         self._open: TTLCache[str, list[OpenInteraction]] = TTLCache(2.0)
         self._entered: dict[str, set[str]] = {}  # keyword lottery → viewer keys already entered
+        self._aliases: dict[str, dict[str, str]] = {}  # show → alias → viewer key, of viewers who joined here
         self._progress: dict[str, int] = {}  # challenge → keyword comments not yet counted
         self.on_effective_view: Callable[[Any], Awaitable[None]] | None = None
         self.clock: Callable[[], datetime] = utc_now  # heartbeats are stamped with it
@@ -185,11 +190,22 @@ class Gateway:
         if b'"k":"show"' in raw or b'"k":"restrict"' in raw:
             self._shows.forget(room_id)
             change = orjson.loads(raw)
+            banned = None
+            if change.get("kind") == "ban" and not change.get("lifted"):
+                banned = self.connected_key(room_id, str(change.get("a")))
             for viewer in self.viewers.get(room_id, ()):
                 if change.get("status") == "ended":
                     viewer.conn.close(CLOSE_SHOW_ENDED)
-                elif change.get("kind") == "ban" and not change.get("lifted") and viewer.claims.key == change.get("vk"):
+                elif banned is not None and viewer.claims.key == banned and not viewer.claims.is_host:
                     viewer.conn.close(CLOSE_BANNED)
+
+    def alias(self, show_id: str, claims: tokens.ViewerClaims) -> str:
+        """What the room shows of this viewer in this show (its key stays with the server)."""
+        return alias(self.secret, show_id, claims.key)
+
+    def connected_key(self, show_id: str, alias_: str) -> str | None:
+        """The verified key of a viewer who joined the show through this process with alias ``alias_``."""
+        return self._aliases.get(show_id, {}).get(alias_)
 
     # --- background loops ------------------------------------------------------------------------------
 
@@ -240,6 +256,7 @@ class Gateway:
         for show_id, room in list(self.rooms.items()):
             if not room.connections and room.last_active < cutoff:
                 del self.rooms[show_id]
+                self._aliases.pop(show_id, None)
 
     async def _flush_loop(self) -> None:
         while True:
@@ -417,7 +434,14 @@ class Gateway:
                 room.votes.setdefault(poll_id, votes)
 
     def _hello(self, room: Room, show: ShowInfo, claims: tokens.ViewerClaims) -> bytes:
-        you = {"key": claims.key, "name": claims.name, "member": bool(claims.member_id), "role": claims.role}
+        own = self.alias(show.id, claims)
+        self._aliases.setdefault(show.id, {})[own] = claims.key  # the host may name this viewer by it
+        you = {
+            "a": own,
+            "name": claims.name,
+            "member": bool(claims.member_id),
+            "role": claims.role,
+        }
         head = orjson.dumps({"t": "hello", "show": show.public, "you": you, "process": self.process})
         return b"".join(
             (
@@ -500,8 +524,10 @@ class Gateway:
             self._refuse(viewer, exc.code, exc.message)
             return
         viewer.last_comment = now
-        # Kept small: this is most of every frame's bytes. "vk" lets the host mute or ban the writer.
-        message = {"k": "hc" if claims.is_host else DANMAKU, "u": claims.name or "Guest", "vk": claims.key, "x": clean}
+        # Kept small: this is most of every frame's bytes. "a" (the writer's alias in the show, which grants
+        # nothing) is what the host's mute and ban buttons name; the server maps it back to the viewer.
+        kind = "hc" if claims.is_host else DANMAKU
+        message = {"k": kind, "u": claims.name or "Guest", "a": self.alias(show.id, claims), "x": clean}
         await self.bus.publish(show.id, orjson.dumps(message))
         self._count(show.id, "comments")
         self._team_score(show.id, viewer, 1)

@@ -5,6 +5,11 @@ Each is an ``Interaction`` row: launched by the host (a card appears in the room
 its window closes, or when its target is reached. Settling is a conditional update from ``open``, so two
 processes (or a double click) cannot settle twice; every prize goes through the ledger and is recorded on
 the entry it rewards, so no member is rewarded twice for one interaction.
+
+Entries, votes, answers and claims are de-duplicated on the verified viewer key of the token (``claims.key``),
+never on anything the room shows. Results (broadcast in the room and public at
+``GET /v1/public/interactions/{id}``) name viewers by their alias in the show and the name the room showed;
+member ids and reward ids stay with the shop (the ``live.interaction_settled`` event).
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from liveloop.kit.ids import new_id
 from liveloop.kit.pagination import PageRequest, paginate
 from liveloop.kit.sql import insert_ignoring_conflicts, table
 from liveloop.kit.time import utc_now
+from liveloop.live.aliases import alias, secret_of
 from liveloop.live.notify import to_room
 from liveloop.live.presence import SEGMENT_GAP
 from liveloop.live.tokens import ViewerClaims
@@ -209,6 +215,7 @@ async def _entry(
                 "slot": slot,
                 "member_id": claims.member_id,
                 "choice": choice,
+                "name": claims.name or None,
                 "created_at": utc_now(),
             },
         )
@@ -433,30 +440,26 @@ async def settle(session: AsyncSession, interaction: Interaction, *, reached: bo
     now = utc_now()
     config = interaction.config
     result: dict[str, Any] = {}
+    for_shop: dict[str, Any] = {}  # what only the shop's event carries: member ids
     kind = interaction.kind
     if kind == "keyword_lottery":
+        # Tickets are the entrants' aliases in the show: anyone can recompute the draw, and each viewer can find
+        # its own ticket (its hello carries its alias), but nothing in the result names a member or a device.
+        secret = secret_of(session)
         entries = [e for e in await _entries(session, interaction.id) if e.member_id]
-        tickets = [e.viewer_key for e in entries]
+        by_alias = {alias(secret, interaction.show_id, e.viewer_key): e for e in entries}
+        tickets = sorted(by_alias)
         winners = pick_winners(interaction.seed or "", interaction.id, tickets, int(config["winners"]))
-        by_key = {e.viewer_key: e for e in entries}
-        members = [(by_key[w].member_id or "", await _market(session, by_key[w].member_id or "")) for w in winners]
+        members = [(by_alias[w].member_id or "", await _market(session, by_alias[w].member_id or "")) for w in winners]
         await _reward_members(session, interaction, members, config["prize"], "live_lottery")
-        names = {
-            m.id: m.name or "Member"
-            for m in (
-                await session.execute(select(Member).where(Member.id.in_([by_key[w].member_id for w in winners])))
-            ).scalars()
-        }
         result = {
             "entries": len(tickets),
-            "tickets": sorted(tickets),
-            "winners": [
-                {"viewer_key": w, "member_id": by_key[w].member_id, "name": names.get(by_key[w].member_id or "", "")}
-                for w in winners
-            ],
+            "tickets": tickets,
+            "winners": [{"a": w, "name": by_alias[w].name or "Member"} for w in winners],
             "seed": interaction.seed,
             "algorithm": "winner i = sorted_tickets.pop(int(HMAC_SHA256(key=seed, msg=f'{id}:{i}')) mod len)",
         }
+        for_shop["winner_member_ids"] = [m for m, _ in members]
     elif kind in ("like_sprint", "danmaku_challenge"):
         if kind == "like_sprint":
             interaction.progress = max(await _likes(session, interaction.show_id) - interaction.base, 0)
@@ -516,7 +519,13 @@ async def settle(session: AsyncSession, interaction: Interaction, *, reached: bo
         session,
         interaction.shop_id,
         "live.interaction_settled",
-        {"interaction_id": interaction.id, "show_id": interaction.show_id, "kind": kind, "result": _brief(result)},
+        {
+            "interaction_id": interaction.id,
+            "show_id": interaction.show_id,
+            "kind": kind,
+            "result": _brief(result),
+            **for_shop,
+        },
     )
     return interaction
 

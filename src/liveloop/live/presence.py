@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from liveloop.kit.ids import new_id
 from liveloop.kit.sql import insert_ignoring_conflicts, table
+from liveloop.live.aliases import alias
 from liveloop.models import ShowViewer, WatchSegment
 
 SEGMENT_GAP = timedelta(seconds=45)
@@ -83,9 +84,14 @@ class Flush:
 
 @dataclass
 class Presence:
-    """One process's view of who is watching which show."""
+    """One process's view of who is watching which show.
+
+    With the server's ``secret``, each viewer's row is written with its alias in the show, which is how the
+    host's moderation finds the viewer a comment came from.
+    """
 
     viewers: dict[tuple[str, str], _Viewer] = field(default_factory=dict)
+    secret: str | None = None
 
     def beat(
         self, shop_id: str, show_id: str, key: str, member_id: str | None, device_id: str | None, now: datetime
@@ -136,6 +142,7 @@ class Presence:
                         "viewer_key": v.key,
                         "member_id": v.member_id,
                         "device_id": v.device_id,
+                        "alias": alias(self.secret, v.show_id, v.key) if self.secret else None,
                         "first_seen_at": v.first_seen,
                     }
                 )

@@ -282,7 +282,12 @@ class Interaction(BaseModel):
 
 class CohostRequest(BaseModel):
     id: str
+    alias: str = Field(description="The viewer's alias in the show, as its comments carry it")
     name: str
-    viewer_key: str
-    member_id: str | None
     status: str
+
+
+class Restriction(BaseModel):
+    alias: str = Field(description="The restricted viewer's alias in the show")
+    kind: str
+    until: datetime | None

@@ -9,12 +9,13 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from liveloop.events.service import emit
-from liveloop.kit.errors import Conflict, NotFound, Unprocessable
+from liveloop.kit.errors import Conflict, Forbidden, NotFound, Unprocessable
 from liveloop.kit.ids import new_id
 from liveloop.kit.pagination import PageRequest, paginate
 from liveloop.kit.sql import insert_ignoring_conflicts, table
 from liveloop.kit.time import as_utc, is_valid_zone, utc_now, zone
 from liveloop.live import schemas
+from liveloop.live.aliases import alias, host_key
 from liveloop.live.notify import to_room
 from liveloop.members import service as members
 from liveloop.models import Market, Member, Shop, Show, ShowCounter, ShowCue, ShowRestriction, ShowViewer
@@ -168,6 +169,70 @@ async def counters(session: AsyncSession, show_id: str) -> dict[str, int]:
 
 
 # --- moderation --------------------------------------------------------------------------------------
+#
+# The host names a viewer by the alias its comments carry (or, for a shop backend that knows its member, by
+# member id); the server finds the verified viewer key behind it. Restrictions are stored and enforced on that
+# key, so a viewer who copies another's alias gains nothing, and nobody can restrict the host in its own show.
+
+
+async def viewer_by_alias(session: AsyncSession, show: Show, secret: str, alias_: str) -> str | None:
+    """The viewer key of the show's viewer whose alias is ``alias_`` (present now or earlier), or None."""
+    found = await session.execute(
+        select(ShowViewer.viewer_key).where(ShowViewer.show_id == show.id, ShowViewer.alias == alias_).limit(1)
+    )
+    key = found.scalar_one_or_none()
+    if key is not None:
+        return str(key)
+    # Viewers written before aliases were stored: fill theirs in (once per show) and look again.
+    legacy = (
+        await session.execute(
+            select(ShowViewer.id, ShowViewer.viewer_key).where(
+                ShowViewer.show_id == show.id, ShowViewer.alias.is_(None)
+            )
+        )
+    ).all()
+    for row_id, viewer_key in legacy:
+        own = alias(secret, show.id, viewer_key)
+        await session.execute(table(ShowViewer).update().where(ShowViewer.id == row_id).values(alias=own))
+        if own == alias_:
+            key = viewer_key
+    return str(key) if key is not None else None
+
+
+async def restriction_target(
+    session: AsyncSession,
+    show: Show,
+    secret: str,
+    *,
+    alias_: str | None = None,
+    member_id: str | None = None,
+    connected: str | None = None,
+) -> tuple[str, str]:
+    """(viewer key, alias) of the viewer the host names; refuses the host itself and unknown viewers.
+
+    ``connected`` is the key of a viewer with this alias connected to this process (not written out yet).
+    """
+    if member_id is not None:
+        if show.host_member_id is not None and member_id == show.host_member_id:
+            raise Forbidden(
+                "This member hosts the show and cannot be muted or banned in it.", code="cannot_restrict_host"
+            )
+        member = await members.get_member(session, show.shop_id, member_id)
+        member_key = f"m:{member.id}"
+        return member_key, alias(secret, show.id, member_key)
+    if alias_ is None:
+        raise Unprocessable("Name the viewer by alias (or member_id).", code="invalid_restriction")
+    if alias_ == alias(secret, show.id, host_key(show.id)):
+        raise Forbidden("This alias is the show's host, who cannot be muted or banned.", code="cannot_restrict_host")
+    found = connected or await viewer_by_alias(session, show, secret, alias_)
+    if found is None:
+        raise NotFound(
+            "No viewer of this show has this alias; use the `a` of one of the show's comments.",
+            code="viewer_not_found",
+        )
+    if found == host_key(show.id) or (show.host_member_id is not None and found == f"m:{show.host_member_id}"):
+        raise Forbidden("This alias is the show's host, who cannot be muted or banned.", code="cannot_restrict_host")
+    return found, alias_
 
 
 def _restriction(show_id: str, viewer_key: str, kind: str) -> Any:
@@ -177,8 +242,16 @@ def _restriction(show_id: str, viewer_key: str, kind: str) -> Any:
 
 
 async def restrict(
-    session: AsyncSession, show: Show, viewer_key: str, kind: str, minutes: int | None, reason: str
+    session: AsyncSession,
+    show: Show,
+    viewer_key: str,
+    kind: str,
+    minutes: int | None,
+    reason: str,
+    *,
+    alias_: str,
 ) -> ShowRestriction:
+    """Mute or ban the viewer with this (verified) key; the room hears of it by the viewer's alias."""
     if kind not in ("mute", "ban"):
         raise Unprocessable("kind is mute or ban.", code="invalid_restriction")
     until = utc_now() + timedelta(minutes=minutes) if minutes else None
@@ -199,16 +272,16 @@ async def restrict(
         existing.until = until
         existing.reason = reason[:200]
     await session.flush()
-    to_room(session, show.id, {"k": "restrict", "vk": viewer_key, "kind": kind})
+    to_room(session, show.id, {"k": "restrict", "a": alias_, "kind": kind})
     return existing
 
 
-async def lift(session: AsyncSession, show: Show, viewer_key: str, kind: str) -> None:
+async def lift(session: AsyncSession, show: Show, viewer_key: str, kind: str, *, alias_: str) -> None:
     row = (await session.execute(_restriction(show.id, viewer_key, kind))).scalar_one_or_none()
     if row is not None:
         await session.delete(row)
         await session.flush()
-    to_room(session, show.id, {"k": "restrict", "vk": viewer_key, "kind": kind, "lifted": True})
+    to_room(session, show.id, {"k": "restrict", "a": alias_, "kind": kind, "lifted": True})
 
 
 async def restrictions(session: AsyncSession, show_id: str) -> dict[str, set[str]]:

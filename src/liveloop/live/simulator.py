@@ -15,6 +15,7 @@ import orjson
 from liveloop.kit.db import transaction
 from liveloop.kit.ids import new_id
 from liveloop.live import interactions, schemas
+from liveloop.live.aliases import alias
 from liveloop.live.gateway import Gateway
 from liveloop.live.service import live_shows
 
@@ -44,7 +45,8 @@ async def run(gateway: Gateway, show_id: str, *, seed: int = 11) -> None:
         tick += 1
         try:
             name = rng.choice(NAMES)
-            message = {"k": "c", "id": new_id("c")[-12:], "u": name, "vk": f"d:demo-{name}", "x": rng.choice(LINES)}
+            a = alias(gateway.secret, show_id, f"d:demo-{name}")  # as the room shows a real viewer
+            message = {"k": "c", "id": new_id("c")[-12:], "u": name, "a": a, "x": rng.choice(LINES)}
             await gateway.bus.publish(show_id, orjson.dumps(message))
             gateway._likes[show_id] = gateway._likes.get(show_id, 0) + rng.randint(1, 30)
             if tick % 20 == 0:

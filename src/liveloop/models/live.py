@@ -55,7 +55,10 @@ class ShowViewer(Base):
     """One row per viewer per show: first join, whether the view became effective, interactions."""
 
     __tablename__ = "show_viewers"
-    __table_args__ = (UniqueConstraint("show_id", "viewer_key"),)
+    __table_args__ = (
+        UniqueConstraint("show_id", "viewer_key"),
+        Index("ix_show_viewers_show_alias", "show_id", "alias"),
+    )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
     shop_id: Mapped[str] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"), index=True)
@@ -63,6 +66,8 @@ class ShowViewer(Base):
     viewer_key: Mapped[str] = mapped_column(String(80))
     member_id: Mapped[str | None] = mapped_column(String(40), nullable=True, index=True)
     device_id: Mapped[str | None] = mapped_column(String(80), nullable=True)
+    # What the room shows instead of the key (live/aliases.py); the host's moderation targets resolve through it.
+    alias: Mapped[str | None] = mapped_column(String(16), nullable=True)
     first_seen_at: Mapped[datetime]
     effective_at: Mapped[datetime | None] = mapped_column(nullable=True)
     interacted_at: Mapped[datetime | None] = mapped_column(nullable=True)
@@ -159,6 +164,7 @@ class InteractionEntry(Base):
     slot: Mapped[int] = mapped_column(default=1)  # a buyer's 1st, 2nd… claim of a flash offer
     member_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
     choice: Mapped[str | None] = mapped_column(String(80), nullable=True)
+    name: Mapped[str | None] = mapped_column(String(60), nullable=True)  # as the room showed the viewer
     reward_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
     created_at: Mapped[datetime]
 

@@ -136,11 +136,11 @@
     const text = el("span");
     text.innerHTML = m.x; // escaped by the server
     const item = el("li", {}, [el("span", {}, [el("span", { className: "who", textContent: m.u }), text])]);
-    if (m.k === "c" && m.vk) {
+    if (m.k === "c" && m.a) {
       for (const kind of ["mute", "ban"]) {
         const b = el("button", { className: "secondary", textContent: kind });
         b.onclick = async () => {
-          await api("POST", `/v1/shows/${showId}/restrictions`, { viewer_key: m.vk, kind });
+          await api("POST", `/v1/shows/${showId}/restrictions`, { alias: m.a, kind }); // the server finds the viewer
           toast(`${m.u}: ${kind}`);
         };
         item.append(b);

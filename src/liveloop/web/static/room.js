@@ -7,7 +7,7 @@
   const $ = (id) => document.getElementById(id);
   const MAX_COMMENTS = 40;
   const decoder = new TextDecoder();
-  const state = { token: null, key: null, ws: null, lastQ: 0, retry: 0, pendingLikes: 0, likes: 0, cards: new Map(),
+  const state = { token: null, alias: null, ws: null, lastQ: 0, retry: 0, pendingLikes: 0, likes: 0, cards: new Map(),
     startedAt: show.started_at ? Date.parse(show.started_at) : null, status: show.status, closed: false };
 
   const fmt = (text, vars) => text.replace(/\{(\w)\}/g, (_, k) => (vars && k in vars ? vars[k] : ""));
@@ -87,7 +87,7 @@
     if (card.k === "keyword_lottery") {
       body.push(el("p", { textContent: fmt(T.keyword, { k: c.keyword }) }));
       if (result) {
-        const names = (result.winners || []).map((w) => w.name || w.viewer_key);
+        const names = (result.winners || []).map((w) => w.name || w.a);
         body.push(el("p", { className: "done winners", textContent: `${T.winners}: ${names.length ? names.join(", ") : T.no_winner}` }));
       }
     } else if (card.k === "quiz" || card.k === "poll") {
@@ -191,7 +191,7 @@
 
   const onFrame = (data) => {
     if (data.t === "hello") {
-      state.key = data.you.key;
+      state.alias = data.you.a; // what the room shows of this viewer (its key stays with the server)
       setCounts(data.lk, data.v);
       for (const raw of data.cards || []) onMessage(Object.assign({}, raw, { q: 0 }));
       for (const [id, votes] of Object.entries(data.votes || {})) {
