@@ -134,6 +134,8 @@ async def live_show(shop: ShopCtx, **overrides: Any) -> dict[str, Any]:
 
 async def anonymous_token(shop: ShopCtx, show_id: str, name: str | None = None) -> dict[str, Any]:
     shop.api.cookies.clear()
-    body = ok(await shop.api.post(f"/v1/public/shows/{show_id}/join", json={"name": name} if name else None))
+    response = await shop.api.post(f"/v1/public/shows/{show_id}/join", json={"name": name} if name else None)
+    body = ok(response)
+    body["device_cookie"] = response.cookies.get("ll_did")  # the signed value this browser now holds
     shop.api.cookies.clear()
     return body

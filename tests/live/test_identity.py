@@ -277,7 +277,7 @@ async def test_a_ban_by_alias_holds_across_reconnects_even_for_a_viewer_who_left
     base = f"/v1/shows/{show['id']}/restrictions"
     assert ok(await shop.api.post(base, json={"alias": joe_alias, "kind": "ban"}), 201)["alias"] == joe_alias
     assert await entry_refused(live_server, joe_grant["token"], show["id"]) == 4403
-    shop.api.cookies.set("ll_did", joe_grant["viewer_key"].removeprefix("d:"))  # the same browser, a new token
+    shop.api.cookies.set("ll_did", joe_grant["device_cookie"])  # the same browser, a new token
     again = ok(await shop.api.post(f"/v1/public/shows/{show['id']}/join", json={"name": "Joseph"}))
     shop.api.cookies.clear()
     assert await entry_refused(live_server, again["token"], show["id"]) == 4403
