@@ -143,6 +143,7 @@ async def host_token(
         name=(body.name if body and body.name else show.host_name),
         device_id=f"host-{op.key_id}",
         role="host",
+        key_id=op.key_id,
     )
     return schemas.TokenOut(
         token=token,
@@ -311,6 +312,7 @@ def _viewer(request: Request, show_id: str) -> tokens.ViewerClaims:
 async def video_token(show_id: PathId, request: Request, session: Session) -> Any:
     """The provider token for this viewer: hosts and approved co-hosts may publish, everyone else watches."""
     claims = _viewer(request, show_id)
+    await _gateway(request).check_key(claims)
     provider = video.require(request.app.state.settings)
     publish = claims.is_host or await cohost.approved(session, show_id, claims.key) is not None
     return {
