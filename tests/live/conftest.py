@@ -16,6 +16,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 from websockets.typing import Subprotocol
 
+from liveloop import client
 from liveloop.client import free_port
 from liveloop.kit.time import utc_now
 from liveloop.live.transport import SUBPROTOCOL, GatewayProtocol
@@ -110,13 +111,12 @@ class ViewerClient:
 
 
 def room_url(server: LiveServer, show_id: str, since: int | None = None) -> str:
-    url = f"{server.ws_base}/v1/live/{show_id}/ws"
-    return url if since is None else f"{url}?since={since}"
+    return client.room_url(server.ws_base, show_id, since)
 
 
 def room_protocols(token: str) -> list[Subprotocol]:
     """What a viewer offers: the protocol, then its token (the way the viewer page does)."""
-    return [Subprotocol(SUBPROTOCOL), Subprotocol(token)]
+    return [Subprotocol(p) for p in client.room_subprotocols(token)]
 
 
 async def join(server: LiveServer, token: str, show_id: str, since: int | None = None) -> ViewerClient:
