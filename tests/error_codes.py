@@ -33,8 +33,6 @@ TESTS = Path(__file__).resolve().parent
 PENDING_MERGE = {
     "cannot_restrict_host": "live room identity: the host's alias cannot be muted or banned",
     "invalid_device": "live room identity: a device id the server did not issue",
-    "token_revoked": "live room identity: a host token whose API key was revoked",
-    "try_again": "live room identity: a batched room input the database could not take",
 }
 
 _state: dict[str, Any] = {"path": None, "own_file": False, "problems": [], "missing": [], "full": False}
