@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import os
 import time
@@ -430,7 +431,7 @@ class Gateway:
         scope["subprotocols"] = []
         await send(accept)
         client = scope.get("client")
-        address = address_key(str(client[0])) if client else ""
+        address = self._address(str(client[0])) if client else ""
         scope["headers"] = []  # not needed past the handshake; a connection may last for hours
         if token_in_query:
             await _close(send, CLOSE_UNAUTHORIZED, "token_in_query: send it as the subprotocol: liveloop.v1, <token>")
@@ -517,6 +518,11 @@ class Gateway:
                         await task
         finally:
             self._release(viewer)
+
+    def _address(self, host: str) -> str:
+        """What counts as one client address (IPv6: its /64), as a keyed hash: no address is kept in memory."""
+        key = address_key(host).encode()
+        return hashlib.blake2b(key, key=self.secret.encode()[:64], digest_size=12).hexdigest()
 
     def _budget(self, show: ShowInfo, claims: tokens.ViewerClaims) -> Budget:
         key = (show.id, claims.key)
