@@ -88,6 +88,7 @@ CLOSE_TOO_MANY_SOCKETS = 4429
 INPUTS_PER_SECOND = 2.0  # answers, votes, team joins, claims and co-host requests per viewer, after a burst of
 INPUTS_BURST = 10
 CHALLENGE_PER_VIEWER = 10  # keyword comments a danmaku challenge counts per viewer (its config's per_viewer wins)
+HOLD_SECONDS = 0.05  # a viewer over its budget is not read from for this long (TCP pushes back on a flood)
 BUDGET_KEEP_SECONDS = 60.0  # a viewer's budget outlives its last socket this long: reconnecting does not refill it
 
 
@@ -114,6 +115,7 @@ class Budget:
     teams: dict[str, str] = field(default_factory=dict)  # team PK → the team this viewer plays for
     sockets: int = 0
     idle_since: float = 0.0
+    hold_until: float = 0.0  # over budget: its sockets are not read from until then
 
 
 @dataclass(eq=False, slots=True)
@@ -506,6 +508,9 @@ class Gateway:
                         conn.close(CLOSE_BAD_FRAME)
                         break
                     await self.handle_input(await self.show_info(show_id) or show, viewer, parsed)
+                    hold = budget.hold_until - time.monotonic()
+                    if hold > 0:  # a flood waits in its own socket's buffers, not in this process
+                        await asyncio.sleep(hold)
             finally:
                 room.connections.discard(conn)
                 self.viewers.get(show_id, set()).discard(viewer)
@@ -650,6 +655,7 @@ class Gateway:
                 self._refuse(viewer, "invalid_likes", f"n is a whole number from 1 to {MAX_LIKES_PER_MESSAGE}.")
                 return
             if not viewer.likes.allow(now, n):
+                viewer.budget.hold_until = now + HOLD_SECONDS
                 return  # likes beyond the rate are dropped silently: the button keeps working
             self.add_likes(show.id, n)
             self._team_score(show.id, viewer, n)
@@ -843,6 +849,8 @@ class Gateway:
         self._refuse(viewer, "try_again", "The room is busy; send it again in a moment.")
 
     def _refuse(self, viewer: Viewer, code: str, message: str) -> None:
+        if code == "rate_limited":
+            viewer.budget.hold_until = time.monotonic() + HOLD_SECONDS
         if errors.recorder is not None:
             errors.recorder(code, errors.ROOM)
         viewer.conn.push(orjson.dumps({"t": "err", "code": code, "message": message}))

@@ -29,6 +29,7 @@ TRANSPORT_KEY = "liveloop.transport"
 SUBPROTOCOL = "liveloop.v1"  # offered first; the token is the other value offered
 TOKEN_PARAMS = frozenset({"token", "access_token", "jwt"})  # query parameters that would carry a token
 REDACTED = "redacted"
+READ_SLICE = 4096  # bytes of a viewer's input parsed at a time; the rest waits until the app has taken it
 _SECRET_HEADERS = frozenset({"sec-websocket-protocol", "authorization", "cookie"})
 
 
@@ -161,6 +162,11 @@ class GatewayProtocol(WebSocketsSansIOProtocol):
 
     It also keeps less per connection: an idle viewer costs the queue and event of every connection, and a
     room has thousands of them.
+
+    And it parses a viewer's input a slice at a time: a socket flooding the room (thousands of small frames in
+    one read) is parsed as fast as the app takes its messages, not all at once in one callback that would hold
+    the event loop for everyone else. While bytes wait unparsed, the socket is not read from, so TCP pushes
+    back on the sender.
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -168,6 +174,46 @@ class GatewayProtocol(WebSocketsSansIOProtocol):
         self.conn.logger = _HandshakeLog(self.conn.logger, {})
         self.queue = _Inbox()  # type: ignore[assignment]
         self.writable = _Flag()  # type: ignore[assignment]
+        self.unread = bytearray()
+
+    def data_received(self, data: bytes) -> None:
+        if not self.handshake_complete or self.close_sent:
+            super().data_received(data)
+            return
+        self.unread += data
+        if not self.queue.empty():  # the app has messages to take first
+            self._pause()
+            return
+        self._parse_some()
+
+    def _parse_some(self) -> None:
+        """Parse slices of what is unread until a message is queued for the app or nothing is left."""
+        while self.unread and self.queue.empty() and not self.disconnected:
+            chunk = bytes(self.unread[:READ_SLICE])
+            del self.unread[:READ_SLICE]
+            super().data_received(chunk)
+        if self.unread:
+            self._pause()
+        elif self.read_paused and self.queue.empty():
+            self.read_paused = False
+            self.transport.resume_reading()
+
+    def _pause(self) -> None:
+        if not self.read_paused:
+            self.read_paused = True
+            self.transport.pause_reading()
+
+    async def receive(self) -> Any:
+        if self.unread and self.queue.empty():
+            self._parse_some()
+        message = await self.queue.get()
+        if self.queue.empty():
+            if self.unread:
+                self._parse_some()
+            elif self.read_paused:
+                self.read_paused = False
+                self.transport.resume_reading()
+        return message
 
     def handle_connect(self, event: Any) -> None:
         super().handle_connect(event)
