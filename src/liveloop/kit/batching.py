@@ -110,6 +110,7 @@ class TransactionBatcher:
         self._pending: deque[tuple[Work, OnError]] = deque()
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._current: asyncio.Future[None] | None = None
         self._last = 0.0
 
     def __len__(self) -> int:
@@ -133,7 +134,9 @@ class TransactionBatcher:
                 if delay > 0:
                     await asyncio.sleep(delay)
                 self._last = time.monotonic()
-                await self._apply()
+                # Shielded: stopping the loop never cuts a transaction short, so no caller goes unanswered.
+                self._current = asyncio.ensure_future(self._apply())
+                await asyncio.shield(self._current)
 
     async def _apply(self) -> None:
         taken: list[tuple[Work, OnError]] = []
@@ -168,6 +171,9 @@ class TransactionBatcher:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+        if self._current is not None:
+            with contextlib.suppress(Exception):
+                await self._current
         while self._pending:
             await self._apply()
 
