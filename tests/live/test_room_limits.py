@@ -167,3 +167,14 @@ async def test_a_full_write_queue_answers_try_again(shop: ShopCtx, live_server: 
     await asyncio.sleep(0.2)
     await busy.send(t="v", i=poll["id"], o=1)  # sent again once the queue drained: taken
     await busy.until(lambda x: any(f.get("t") == "ok" for f in x.frames))
+
+
+async def test_a_burst_read_in_slices_loses_nothing(shop: ShopCtx, live_server: LiveServer) -> None:
+    show = await live_show(shop, moderation={"likes_per_second": 1000})
+    liker = await join(live_server, (await anonymous_token(shop, show["id"]))["token"], show["id"])
+    other = await join(live_server, (await anonymous_token(shop, show["id"]))["token"], show["id"])
+    for i in range(2000):  # ~40 KB that arrive together: parsed 4 KB at a time, frames cut across slices
+        await liker.ws.send(b'{"t":"l","n":1}' if i % 2 else '{"t":"l","n":1,"pad":"%s"}' % ("x" * (i % 37)))
+    await other.send(t="c", x="still heard")
+    await other.until(lambda v: "still heard" in v.comments() and v.frames[-1].get("lk") == 2000, within=10)
+    assert not liker.errors and liker.ws.close_code is None
