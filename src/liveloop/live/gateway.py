@@ -421,17 +421,15 @@ class Gateway:
             return
         scrub_scope(scope)  # before the accept, which servers log with the path and query string
         offered = [str(p) for p in scope.get("subprotocols") or ()]
-        token = next((p for p in offered if p != SUBPROTOCOL), "") if SUBPROTOCOL in offered else ""
+        speaks = SUBPROTOCOL in offered
+        token = next((p for p in offered if p != SUBPROTOCOL), "") if speaks else ""
         del offered
+        scope["subprotocols"] = []
         query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
         since = _int(query.get("since", [None])[0])
         token_in_query = bool(scope.get("extensions", {}).get("liveloop.token_in_query"))
         del query
-        accept: dict[str, Any] = {"type": "websocket.accept"}
-        if SUBPROTOCOL in (scope.get("subprotocols") or ()):
-            accept["subprotocol"] = SUBPROTOCOL
-        scope["subprotocols"] = []
-        await send(accept)
+        await send({"type": "websocket.accept", "subprotocol": SUBPROTOCOL} if speaks else {"type": "websocket.accept"})
         client = scope.get("client")
         address = self._address(str(client[0])) if client else ""
         scope["headers"] = []  # not needed past the handshake; a connection may last for hours
