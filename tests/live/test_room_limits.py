@@ -119,7 +119,7 @@ async def test_a_flood_of_claims_and_votes_is_written_in_few_transactions_and_an
     await sockets[0].send(t="v", i=warm_poll["id"], o=0)
     await sockets[0].until(lambda v: sum(1 for f in v.frames if f.get("t") == "ok") == 2)
     sockets[0].frames.clear()
-    # However slow this machine is today: a transaction takes inputs for up to half a second (25 ms by default).
+    # However slow this machine is today: a transaction takes inputs for up to half a second (10 ms by default).
     shop.app.state.gateway.writes.max_hold = 0.5
     commits: list[int] = []
     engine = shop.app.state.engine.sync_engine
