@@ -35,6 +35,7 @@ import websockets
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import free_port, median, percentile, save, start_server
 
+from liveloop.client import room_subprotocols, room_url
 from liveloop.kit.db import create_engine, session_factory, transaction
 from liveloop.kit.time import utc_now
 from liveloop.migrate import upgrade
@@ -95,7 +96,7 @@ async def prepare(base: str, key: str) -> dict[str, Any]:
         tokens = [
             (await post(f"/v1/shows/{show['id']}/viewer-tokens", {"member_id": m["id"]}))["token"] for m in members[1:]
         ]
-    ws = base.replace("http://", "ws://", 1) + f"/v1/live/{show['id']}/ws"
+    ws = room_url(base, show["id"])  # the token goes in the subprotocol, never in the URL
     return {
         "show": show["id"],
         "poll": poll["id"],
@@ -161,7 +162,7 @@ async def _flood(base: str, key: str, room: dict[str, Any], seconds: float, coun
         while time.perf_counter() < stop:
             try:
                 async with websockets.connect(
-                    room["ws"], subprotocols=["liveloop.v1", token], max_size=None, open_timeout=10
+                    room["ws"], subprotocols=room_subprotocols(token), max_size=None, open_timeout=10
                 ) as ws:
 
                     async def drain() -> None:

@@ -155,7 +155,7 @@ def sweep(
     missed ``refine`` times, so the figure reported is not just the coarse step below it."""
     steps: list[dict] = []
 
-    def step(n: int) -> bool:
+    def run_step(n: int) -> bool:
         result = load(port, token_file, n, protocol=protocol, show=show, seconds=seconds, watch=watch)
         steps.append(result)
         cpu = ", ".join(f"{name} {share:.0%}" for name, share in result.get("cpu", {}).items())
@@ -169,16 +169,16 @@ def sweep(
 
     low, high = 0, 0
     for n in counts:
-        if not step(n):
+        if not run_step(n):
             high = n
             break
         low = n
     for _ in range(refine if low and high else 0):
-        step = granularity if high - low >= 4 * granularity else max((high - low) // 4, 1)  # small counts too
-        middle = round((low + high) / 2 / step) * step
+        grain = granularity if high - low >= 4 * granularity else max((high - low) // 4, 1)  # small counts too
+        middle = round((low + high) / 2 / grain) * grain
         if middle in (low, high):
             break
-        if step(middle):
+        if run_step(middle):
             low = middle
         else:
             high = middle
@@ -234,6 +234,8 @@ def main() -> None:
         "LIVELOOP_RUN_WORKER": "false",
         "LIVELOOP_LOG_LEVEL": "WARNING",
         "LIVELOOP_SECRET_KEY": SECRET,
+        # Every simulated viewer connects from this machine's one address.
+        "LIVELOOP_ROOM_SOCKETS_PER_IP": "0",
     }
     server = start_server(env, port)
     result: dict[str, Any] = {"comments_per_s": 500, "likes_per_s": 10_000, "target_p99_ms": TARGET_MS}

@@ -52,9 +52,11 @@ def client_frame(payload: bytes, opcode: int = 0x1) -> bytes:
     return head + b"\x00\x00\x00\x00" + payload
 
 
-async def open_ws(host: str, port: int, path: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+async def open_ws(
+    host: str, port: int, path: str, token: str | None = None
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
     reader, writer = await asyncio.open_connection(host, port, limit=2**22)
-    writer.write(upgrade_request(host, port, path))
+    writer.write(upgrade_request(host, port, path, token))
     head = await reader.readuntil(b"\r\n\r\n")
     if b" 101 " not in head.split(b"\r\n", 1)[0]:
         raise ConnectionError(head.split(b"\r\n", 1)[0].decode())
@@ -82,13 +84,13 @@ class Watchers:
         self.sockets: list[socket.socket] = []
         self.view = memoryview(_SINK)
 
-    async def open(self, host: str, port: int, path: str) -> bool:
+    async def open(self, host: str, port: int, path: str, token: str | None) -> bool:
         loop = asyncio.get_running_loop()
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setblocking(False)
         try:
             await loop.sock_connect(sock, (host, port))
-            await loop.sock_sendall(sock, upgrade_request(host, port, path))
+            await loop.sock_sendall(sock, upgrade_request(host, port, path, token))
             head = b""
             while b"\r\n\r\n" not in head:
                 data = await loop.sock_recv(sock, 4096)
@@ -138,11 +140,13 @@ class Watchers:
         self.sockets.clear()
 
 
-def upgrade_request(host: str, port: int, path: str) -> bytes:
+def upgrade_request(host: str, port: int, path: str, token: str | None = None) -> bytes:
+    """The HTTP upgrade; the room's token goes in the subprotocol header, as the viewer page sends it."""
     key = base64.b64encode(os.urandom(16)).decode()
+    protocol = f"Sec-WebSocket-Protocol: liveloop.v1, {token}\r\n" if token else ""
     return (
         f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-        f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n{protocol}\r\n"
     ).encode()
 
 
@@ -170,10 +174,15 @@ class Run:
         self.ports = [int(p) for p in str(args.port).split(",")]
         self.watchers = Watchers(self)
 
-    def path(self, token: str) -> str:
+    def path(self, since: int | None = None) -> str:
         if self.args.protocol == "socketio":
             return "/socket.io/?EIO=4&transport=websocket"
-        return f"/v1/live/{self.args.show}/ws?token={token}"
+        path = f"/v1/live/{self.args.show}/ws"
+        return path if since is None else f"{path}?since={since}"
+
+    def token(self, token: str) -> str | None:
+        """What goes in the subprotocol header: our gateway's token (Socket.IO sends none)."""
+        return None if self.args.protocol == "socketio" else token
 
     def port(self, index: int) -> int:
         """Viewers and talkers are spread over the gateways round-robin."""
@@ -181,7 +190,7 @@ class Run:
 
     async def watcher(self, token: str, index: int) -> None:
         """A plain viewer of our gateway: reads every byte of every frame, in sweeps (see Watchers)."""
-        if await self.watchers.open(self.args.host, self.port(index), self.path(token)):
+        if await self.watchers.open(self.args.host, self.port(index), self.path(), self.token(token)):
             self.connected += 1
         else:
             self.failed += 1
@@ -190,7 +199,7 @@ class Run:
         if not sampled and self.args.protocol != "socketio":
             return await self.watcher(token, index)
         try:
-            reader, writer = await open_ws(self.args.host, self.port(index), self.path(token))
+            reader, writer = await open_ws(self.args.host, self.port(index), self.path(), self.token(token))
         except (OSError, ConnectionError, asyncio.IncompleteReadError):
             self.failed += 1
             return
@@ -230,7 +239,7 @@ class Run:
         rng = random.Random(rng_seed)
         last = 0
         try:
-            reader, writer = await open_ws(self.args.host, port, self.path(token))
+            reader, writer = await open_ws(self.args.host, port, self.path(), self.token(token))
         except (OSError, ConnectionError, asyncio.IncompleteReadError):
             self.failed += 1
             return
@@ -249,7 +258,9 @@ class Run:
         writer.close()
         try:
             # Back to another gateway when there are several: a resume must not depend on the process.
-            reader, writer = await open_ws(self.args.host, self.port(rng_seed + 1), self.path(token) + f"&since={last}")
+            reader, writer = await open_ws(
+                self.args.host, self.port(rng_seed + 1), self.path(since=last), self.token(token)
+            )
             await read_frame(reader)  # hello
             _, resumed = await read_frame(reader)
             if b'"t":"r","gap":false' in resumed[:30]:
@@ -268,7 +279,7 @@ class Run:
             writer.close()
 
     async def talker(self, token: str, index: int, comments_per_s: float, likes_per_s: float) -> None:
-        reader, writer = await open_ws(self.args.host, self.port(index), self.path(token))
+        reader, writer = await open_ws(self.args.host, self.port(index), self.path(), self.token(token))
         socketio = self.args.protocol == "socketio"
         if socketio:
             await read_frame(reader)

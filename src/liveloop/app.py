@@ -126,7 +126,14 @@ async def start_services(app: FastAPI, settings: Settings, *, worker: bool) -> C
         per_ip=Rate(settings.rate_limit_ip_per_minute, settings.rate_limit_ip_burst),
         per_device=Rate(settings.rate_limit_device_per_minute, settings.rate_limit_device_burst),
     )
-    gateway = Gateway(app.state.sessions, bus, secret=settings.secret_key, frame_ms=settings.frame_ms)
+    gateway = Gateway(
+        app.state.sessions,
+        bus,
+        secret=settings.secret_key,
+        frame_ms=settings.frame_ms,
+        sockets_per_ip=settings.room_sockets_per_ip,
+        sockets_per_viewer=settings.room_sockets_per_viewer,
+    )
 
     async def effective_view(view: EffectiveView) -> None:
         async with transaction(app.state.sessions) as session:

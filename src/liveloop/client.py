@@ -17,6 +17,7 @@ from fastapi import FastAPI
 from liveloop.app import create_app, start_services
 from liveloop.config import Settings
 from liveloop.kit.signing import timestamped_signature
+from liveloop.live.transport import SUBPROTOCOL
 
 
 @asynccontextmanager
@@ -82,6 +83,20 @@ def order_event(
             },
         }
     )
+
+
+def room_url(base: str, show_id: str, since: int | None = None) -> str:
+    """A show's room socket URL on ``base`` (http(s)://… or ws(s)://…); the token never goes in it."""
+    url = base.replace("https://", "wss://", 1).replace("http://", "ws://", 1).rstrip("/") + f"/v1/live/{show_id}/ws"
+    return url if since is None else f"{url}?since={since}"
+
+
+def room_subprotocols(token: str) -> list[str]:
+    """What a client offers as ``Sec-WebSocket-Protocol``: the room protocol, then its token.
+
+    The server answers with ``liveloop.v1``; a token in the URL is refused (4401).
+    """
+    return [SUBPROTOCOL, token]
 
 
 def free_port() -> int:

@@ -77,6 +77,18 @@ class Settings(BaseSettings):
         description="Room bus between gateway processes: memory:// (one process), redis://…, nats://….",
     )
     frame_ms: int = Field(100, ge=20, le=1000, description="Live-room messages are sent in frames this often.")
+    room_sockets_per_ip: int = Field(
+        100,
+        ge=0,
+        description="Room sockets one client address (IPv6: its /64) may hold open at once, per process; more are "
+        "closed with 4429. 0: off. Generous, as a carrier's NAT can put many viewers behind one address.",
+    )
+    room_sockets_per_viewer: int = Field(
+        5,
+        ge=0,
+        description="Room sockets one verified viewer (a member, a device, the host) may hold open in a show at "
+        "once, per process; more are closed with 4429. 0: off.",
+    )
     demo_show_id: str | None = Field(None, description="Simulate an audience in this show (set by `liveloop demo`).")
     livekit_url: str | None = Field(
         None, description="LiveKit server URL (wss://…) for video; none: HLS or a test card."

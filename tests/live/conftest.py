@@ -14,10 +14,12 @@ import pytest
 import uvicorn
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
+from websockets.typing import Subprotocol
 
+from liveloop import client
 from liveloop.client import free_port
 from liveloop.kit.time import utc_now
-from liveloop.live.transport import GatewayProtocol
+from liveloop.live.transport import SUBPROTOCOL, GatewayProtocol
 from tests.conftest import ShopCtx
 from tests.factories import ok
 
@@ -108,11 +110,18 @@ class ViewerClient:
         await self.ws.close()
 
 
+def room_url(server: LiveServer, show_id: str, since: int | None = None) -> str:
+    return client.room_url(server.ws_base, show_id, since)
+
+
+def room_protocols(token: str) -> list[Subprotocol]:
+    """What a viewer offers: the protocol, then its token (the way the viewer page does)."""
+    return [Subprotocol(p) for p in client.room_subprotocols(token)]
+
+
 async def join(server: LiveServer, token: str, show_id: str, since: int | None = None) -> ViewerClient:
-    url = f"{server.ws_base}/v1/live/{show_id}/ws?token={token}"
-    if since is not None:
-        url += f"&since={since}"
-    ws = await connect(url, max_size=2**20)
+    ws = await connect(room_url(server, show_id, since), subprotocols=room_protocols(token), max_size=2**20)
+    assert ws.subprotocol == SUBPROTOCOL
     hello = orjson.loads(await ws.recv())
     return ViewerClient(ws=ws, hello=hello)
 

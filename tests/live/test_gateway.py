@@ -20,7 +20,16 @@ from liveloop.live.presence import Presence
 from liveloop.models import ShowViewer, WatchSegment
 from tests.conftest import ShopCtx, make_shop
 from tests.factories import create_campaign, create_member, invite, ok
-from tests.live.conftest import LiveServer, ViewerClient, anonymous_token, create_show, join, live_show
+from tests.live.conftest import (
+    LiveServer,
+    ViewerClient,
+    anonymous_token,
+    create_show,
+    join,
+    live_show,
+    room_protocols,
+    room_url,
+)
 
 
 async def closed_with(viewer: ViewerClient) -> int | None:
@@ -32,8 +41,8 @@ async def closed_with(viewer: ViewerClient) -> int | None:
     return viewer.ws.close_code
 
 
-async def close_code(server: LiveServer, path: str) -> int | None:
-    async with connect(server.ws_base + path) as ws:
+async def close_code(server: LiveServer, show_id: str, token: str) -> int | None:
+    async with connect(room_url(server, show_id), subprotocols=room_protocols(token)) as ws:
         try:
             while True:
                 await asyncio.wait_for(ws.recv(), 5)
@@ -97,16 +106,15 @@ async def test_slow_mode_mutes_and_bans(shop: ShopCtx, live_server: LiveServer) 
         while True:
             await asyncio.wait_for(eve.ws.recv(), 5)
     assert eve.ws.close_code == 4403
-    assert await close_code(live_server, f"/v1/live/{show['id']}/ws?token={grant['token']}") == 4403
+    assert await close_code(live_server, show["id"], grant["token"]) == 4403
 
 
 async def test_bad_tokens_and_bad_frames_close_only_that_connection(shop: ShopCtx, live_server: LiveServer) -> None:
     show = await live_show(shop)
-    path = f"/v1/live/{show['id']}/ws?token="
     forged = tokens.mint(
         "not-the-servers-secret-not-the-servers", shop_id=shop.shop.id, show_id=show["id"], name="x", device_id="d"
     )
-    assert await close_code(live_server, path + forged) == 4401
+    assert await close_code(live_server, show["id"], forged) == 4401
     expired = tokens.mint(
         shop.app.state.settings.secret_key,
         shop_id=shop.shop.id,
@@ -115,8 +123,8 @@ async def test_bad_tokens_and_bad_frames_close_only_that_connection(shop: ShopCt
         device_id="d",
         ttl=timedelta(seconds=-1),
     )
-    assert await close_code(live_server, path + expired) == 4401
-    assert await close_code(live_server, path + "garbage") == 4401
+    assert await close_code(live_server, show["id"], expired) == 4401
+    assert await close_code(live_server, show["id"], "garbage") == 4401
 
     good = await join(live_server, (await anonymous_token(shop, show["id"]))["token"], show["id"])
     for bad in ("not json", orjson.dumps([1, 2]).decode(), '{"t":"c","x":"' + "a" * 5000 + '"}'):
@@ -162,7 +170,7 @@ async def test_ended_show_closes_the_room_and_refuses_new_viewers(shop: ShopCtx,
         while True:
             await asyncio.wait_for(viewer.ws.recv(), 5)
     assert viewer.ws.close_code == 4410
-    assert await close_code(live_server, f"/v1/live/{show['id']}/ws?token={token}") == 4410
+    assert await close_code(live_server, show["id"], token) == 4410
 
 
 async def test_heartbeats_make_an_effective_view_that_converts_a_first_view_referral(
@@ -275,7 +283,11 @@ async def test_a_viewer_too_slow_to_read_is_closed_with_4008_and_can_resume(
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # a phone on a bad network, reading nothing
     sock.connect(("127.0.0.1", int(live_server.base.rsplit(":", 1)[1])))
     slow = await connect(
-        f"{live_server.ws_base}/v1/live/{show['id']}/ws?token={token}", sock=sock, max_size=2**22, max_queue=1
+        room_url(live_server, show["id"]),
+        subprotocols=room_protocols(token),
+        sock=sock,
+        max_size=2**22,
+        max_queue=1,
     )
     talker = await join(live_server, (await anonymous_token(shop, show["id"]))["token"], show["id"])
     await talker.until(lambda v: len(gateway.rooms[show["id"]].connections) == 2)

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import sqlite3
 import threading
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any, Generic, TypeVar
 
@@ -23,6 +25,8 @@ from liveloop.kit.db import transaction
 
 K = TypeVar("K")
 V = TypeVar("V")
+
+log = logging.getLogger(__name__)
 
 
 Flush = Callable[[list[dict[str, Any]]], Awaitable[None]]
@@ -67,6 +71,122 @@ class GroupCommitWriter:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+
+
+Work = Callable[[AsyncSession], Awaitable[Callable[[], object] | None]]
+OnError = Callable[[BaseException], None]
+
+
+class TransactionBatcher:
+    """Many callers' small units of work in one short transaction, each in its own savepoint.
+
+    ``submit(work, on_error)`` queues ``work`` and returns at once (False, and nothing queued, when
+    ``max_pending`` units are waiting already: the caller refuses). A loop runs the queue in order, at most one
+    transaction every ``interval`` seconds; a transaction takes units for at most ``max_hold`` seconds, then
+    commits, so under a flood the database (SQLite's only connection) is free most of the time for others.
+
+    Each unit runs in a savepoint of the shared transaction: what one unit raises rolls back that unit only, and
+    goes to its ``on_error``. The callable a unit returns runs after the commit (an answer to push: it is
+    never sent for a write that did not happen). When the commit fails, every unit's ``on_error`` gets the error.
+    """
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        *,
+        interval: float = 0.05,
+        max_hold: float = 0.025,
+        max_pending: int = 5000,
+        max_batch: int = 500,
+        name: str = "transaction-batcher",
+    ) -> None:
+        self.sessions = sessions
+        self.interval = interval
+        self.max_hold = max_hold
+        self.max_pending = max_pending
+        self.max_batch = max_batch
+        self.name = name
+        self.transactions = 0  # committed so far
+        self._pending: deque[tuple[Work, OnError]] = deque()
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._current: asyncio.Future[None] | None = None
+        self._last = 0.0
+
+    def __len__(self) -> int:
+        return len(self._pending)
+
+    def submit(self, work: Work, on_error: OnError) -> bool:
+        if len(self._pending) >= self.max_pending:
+            return False
+        self._pending.append((work, on_error))
+        self._wake.set()
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self._run(), name=self.name)
+        return True
+
+    async def _run(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self._pending:
+                delay = self._last + self.interval - time.monotonic()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                self._last = time.monotonic()
+                # Shielded: stopping the loop never cuts a transaction short, so no caller goes unanswered.
+                self._current = asyncio.ensure_future(self._apply())
+                await asyncio.shield(self._current)
+
+    async def _apply(self) -> None:
+        taken: list[tuple[Work, OnError]] = []
+        after: list[Callable[[], object]] = []
+        try:
+            async with transaction(self.sessions) as session:
+                deadline = time.monotonic() + self.max_hold
+                while self._pending and len(taken) < self.max_batch and (not taken or time.monotonic() < deadline):
+                    work, on_error = self._pending.popleft()
+                    taken.append((work, on_error))
+                    try:
+                        async with session.begin_nested():
+                            done = await work(session)
+                    except Exception as exc:
+                        after.append(_bind(on_error, exc))
+                    else:
+                        if done is not None:
+                            after.append(done)
+        except Exception as exc:
+            log.exception("%s: a batch of %d writes could not be committed", self.name, len(taken))
+            for _, on_error in taken:
+                _call(_bind(on_error, exc))
+            return
+        self.transactions += 1
+        for done in after:
+            _call(done)
+
+    async def close(self) -> None:
+        """Stop the loop, then write what is still queued."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        if self._current is not None:
+            with contextlib.suppress(Exception):
+                await self._current
+        while self._pending:
+            await self._apply()
+
+
+def _bind(on_error: OnError, exc: BaseException) -> Callable[[], None]:
+    return lambda: on_error(exc)
+
+
+def _call(fn: Callable[[], object]) -> None:
+    try:
+        fn()
+    except Exception:
+        log.exception("an answer to a batched write failed")
 
 
 def session_flush(sessions: async_sessionmaker[AsyncSession], table: Table) -> Flush:

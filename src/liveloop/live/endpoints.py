@@ -150,6 +150,7 @@ async def host_token(
         name=(body.name if body and body.name else show.host_name),
         device_id=host_device(show.id),
         role="host",
+        key_id=op.key_id,
     )
     return schemas.TokenOut(
         token=token,
@@ -380,6 +381,7 @@ async def video_token(show_id: PathId, request: Request, session: Session) -> An
     in the provider's room the viewer appears by its alias, as in the live room.
     """
     claims = _viewer(request, show_id)
+    await _gateway(request).check_key(claims)
     provider = video.require(request.app.state.settings)
     publish = claims.is_host or await cohost.approved(session, show_id, claims.key) is not None
     identity = alias(request.app.state.settings.secret_key, show_id, claims.key)

@@ -253,6 +253,7 @@ class RoomErrorCode(ErrorCode):
     TRY_AGAIN = (
         "try_again",
         ROOM,
-        "The room could not record the input this time (a fault on the server's side, not in the input).",
+        "The room could not record the input this time: its queue of writes was full (a flood of answers, votes "
+        "and claims), or the write failed on the server's side. Nothing is wrong with the input.",
         "Send the same input again in a moment.",
     )

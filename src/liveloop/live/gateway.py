@@ -1,5 +1,12 @@
 """The gateway: viewers' WebSockets, the rooms of this process, and the bus that joins processes.
 
+Joining: ``/v1/live/{show}/ws[?since=N]``, with the viewer's (or host's) token as the WebSocket subprotocol, never
+in the URL (servers and proxies log URLs)::
+
+    new WebSocket(url, ["liveloop.v1", token])       // Sec-WebSocket-Protocol: liveloop.v1, <token>
+
+The server accepts with the subprotocol ``liveloop.v1``. A token in the query string is refused (4401).
+
 Protocol (JSON objects; the server sends binary frames of UTF-8 JSON, the client may send text or binary):
 
 client → server
@@ -16,14 +23,25 @@ server → client
 A viewer appears to others by its alias in the show ("a", see live/aliases.py) and display name ("u"), never by
 its viewer key, member id or device id: nothing a frame carries grants anything.
 
-Close codes: 4401 bad token, 4403 banned, 4410 show ended, 4400 malformed or oversized input,
-4008 too slow to keep up (reconnect with ?since=<last q>).
+Close codes (the reason names the cause): 4401 no token, a bad, expired or revoked one (``token_revoked``: the
+API key that minted a host token was revoked; open host sockets are closed within seconds), or a token in the
+query string; 4403 banned; 4410 show ended; 4400 malformed or oversized input; 4429 too many sockets open at
+once from one client address or for one viewer (``LIVELOOP_ROOM_SOCKETS_PER_IP`` / ``_PER_VIEWER``; close some,
+then reconnect); 4008 too slow to keep up (reconnect with ?since=<last q>).
+
+Budgets are per verified viewer, not per socket: a viewer's sockets in a show share one comment, like and
+input budget. Inputs that write to the database (answers, votes, team joins, claims, lottery entries, co-host
+requests) are queued and written for many viewers at once, in one short transaction (~10 ms) every ~50 ms;
+the reply (``{"t":"ok",…}`` or ``{"t":"err",…}``) comes after the commit. When the queue is full the input is
+refused with ``try_again``. A viewer over a budget is not read from for a moment, so a flood waits in its own
+socket's buffers.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import os
 import time
@@ -39,10 +57,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.types import Receive, Scope, Send
 
 from liveloop.kit import errors
-from liveloop.kit.batching import TTLCache
+from liveloop.kit.batching import TransactionBatcher, TTLCache
 from liveloop.kit.db import transaction
 from liveloop.kit.errors import Unauthorized
 from liveloop.kit.ids import new_id
+from liveloop.kit.ratelimit import address_key
 from liveloop.kit.sql import increment_counters, table
 from liveloop.kit.time import utc_now
 from liveloop.live import cohost, interactions, moderation, service, tokens
@@ -62,14 +81,20 @@ from liveloop.live.room import (
     Connection,
     Room,
 )
-from liveloop.live.transport import TRANSPORT_KEY
-from liveloop.models import Interaction, Show, ShowCounter, ShowViewer
+from liveloop.live.transport import SUBPROTOCOL, TRANSPORT_KEY, scrub_scope
+from liveloop.models import ApiKey, Interaction, Show, ShowCounter, ShowViewer
 from liveloop.referral.links import CHANNELS
 
 log = logging.getLogger(__name__)
 
 MAX_INPUT_BYTES = 2048
 MAX_LIKES_PER_MESSAGE = 50
+CLOSE_TOO_MANY_SOCKETS = 4429
+INPUTS_PER_SECOND = 2.0  # answers, votes, team joins, claims and co-host requests per viewer, after a burst of
+INPUTS_BURST = 10
+CHALLENGE_PER_VIEWER = 10  # keyword comments a danmaku challenge counts per viewer (its config's per_viewer wins)
+HOLD_SECONDS = 0.05  # a viewer over its budget is not read from for this long (TCP pushes back on a flood)
+BUDGET_KEEP_SECONDS = 60.0  # a viewer's budget outlives its last socket this long: reconnecting does not refill it
 
 
 @dataclass
@@ -85,13 +110,52 @@ class ShowInfo:
 
 
 @dataclass(eq=False, slots=True)
-class Viewer:
-    claims: tokens.ViewerClaims
-    conn: Connection
+class Budget:
+    """What one verified viewer may still do in a show, shared by all of its sockets in this process."""
+
     comments: moderation.TokenBucket
     likes: moderation.TokenBucket
+    inputs: moderation.TokenBucket  # answers, votes, team joins, claims, co-host requests
     last_comment: float = 0.0
     teams: dict[str, str] = field(default_factory=dict)  # team PK → the team this viewer plays for
+    sockets: int = 0
+    idle_since: float = 0.0
+    hold_until: float = 0.0  # over budget: its sockets are not read from until then
+
+
+@dataclass(eq=False, slots=True)
+class Viewer:
+    """One socket of a verified viewer; its budget is the viewer's, shared with the viewer's other sockets."""
+
+    claims: tokens.ViewerClaims
+    conn: Connection
+    budget: Budget
+    address: str = ""
+    close_reason: str = ""
+
+    @property
+    def comments(self) -> moderation.TokenBucket:
+        return self.budget.comments
+
+    @property
+    def likes(self) -> moderation.TokenBucket:
+        return self.budget.likes
+
+    @property
+    def inputs(self) -> moderation.TokenBucket:
+        return self.budget.inputs
+
+    @property
+    def last_comment(self) -> float:
+        return self.budget.last_comment
+
+    @last_comment.setter
+    def last_comment(self, value: float) -> None:
+        self.budget.last_comment = value
+
+    @property
+    def teams(self) -> dict[str, str]:
+        return self.budget.teams
 
 
 @dataclass
@@ -118,6 +182,12 @@ class Gateway:
         flush_seconds: float = 3.0,
         history_size: int = 5000,
         max_buffer: int = 512 * 1024,
+        sockets_per_ip: int = 100,
+        sockets_per_viewer: int = 5,
+        key_check_seconds: float = 3.0,
+        write_interval: float = 0.05,  # at most one transaction of room writes this often,
+        write_hold: float = 0.01,  # taking inputs for at most this long: SQLite's connection stays mostly free
+        max_pending_writes: int = 5000,
     ) -> None:
         self.sessions = sessions
         self.bus = bus
@@ -127,6 +197,21 @@ class Gateway:
         self.flush_seconds = flush_seconds
         self.history_size = history_size
         self.max_buffer = max_buffer  # bytes a viewer may have unread before it is closed as too slow
+        self.sockets_per_ip = sockets_per_ip  # 0: no cap
+        self.sockets_per_viewer = sockets_per_viewer  # 0: no cap
+        self._sockets_by_address: dict[str, int] = {}
+        self._budgets: dict[tuple[str, str], Budget] = {}  # (show, viewer key) → its budget
+        self._budgets_pruned = time.monotonic()
+        # API key id → still in force; a host token minted by a revoked key stops working within this TTL.
+        self.active_keys: TTLCache[str, bool] = TTLCache(key_check_seconds)
+        self._keyed: set[Viewer] = set()  # sockets of tokens that name an API key (hosts)
+        self.writes = TransactionBatcher(
+            sessions,
+            interval=write_interval,
+            max_hold=write_hold,
+            max_pending=max_pending_writes,
+            name="liveloop-room-writes",
+        )
         self.process = f"{os.getpid()}-{new_id('gw')[-6:]}"
         self.rooms: dict[str, Room] = {}
         self.viewers: dict[str, set[Viewer]] = {}
@@ -140,9 +225,10 @@ class Gateway:
         self._tasks: list[asyncio.Task[None]] = []
         self.comment_hooks: list[CommentHook] = [self._keyword_mechanics]
         self._open: TTLCache[str, list[OpenInteraction]] = TTLCache(2.0)
-        self._entered: dict[str, set[str]] = {}  # keyword lottery → viewer keys already entered
+        self._entered: dict[str, set[str]] = {}  # keyword lottery → viewer keys already entered (or queued)
         self._aliases: dict[str, dict[str, str]] = {}  # show → alias → viewer key, of viewers who joined here
         self._progress: dict[str, int] = {}  # challenge → keyword comments not yet counted
+        self._counted: dict[str, dict[str, int]] = {}  # challenge → viewer key → keyword comments counted
         self.on_effective_view: Callable[[Any], Awaitable[None]] | None = None
         self.clock: Callable[[], datetime] = utc_now  # heartbeats are stamped with it
 
@@ -162,6 +248,8 @@ class Gateway:
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        with contextlib.suppress(Exception):
+            await self.writes.close()  # what viewers sent is written (and answered) before the sockets close
         with contextlib.suppress(Exception):
             await self.flush()
         for viewers in self.viewers.values():
@@ -245,6 +333,8 @@ class Gateway:
                     if not n:
                         self._last_presence.pop(show_id, None)
                 self._evict_idle_rooms()
+                self._prune_budgets()
+                await self._close_revoked()
                 await self._apply_progress()
             except asyncio.CancelledError:
                 raise
@@ -352,11 +442,26 @@ class Gateway:
         """One viewer's socket, as a plain ASGI WebSocket (no framework objects held per connection)."""
         if (await receive())["type"] != "websocket.connect":
             return
-        await send({"type": "websocket.accept"})
+        scrub_scope(scope)  # before the accept, which servers log with the path and query string
+        offered = [str(p) for p in scope.get("subprotocols") or ()]
+        speaks = SUBPROTOCOL in offered
+        token = next((p for p in offered if p != SUBPROTOCOL), "") if speaks else ""
+        del offered
+        scope["subprotocols"] = []
         query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
-        token, since = query.get("token", [""])[0], _int(query.get("since", [None])[0])
+        since = _int(query.get("since", [None])[0])
+        token_in_query = bool(scope.get("extensions", {}).get("liveloop.token_in_query"))
         del query
+        await send({"type": "websocket.accept", "subprotocol": SUBPROTOCOL} if speaks else {"type": "websocket.accept"})
+        client = scope.get("client")
+        address = self._address(str(client[0])) if client else ""
         scope["headers"] = []  # not needed past the handshake; a connection may last for hours
+        if token_in_query:
+            await _close(send, CLOSE_UNAUTHORIZED, "token_in_query: send it as the subprotocol: liveloop.v1, <token>")
+            return
+        if not token:
+            await _close(send, CLOSE_UNAUTHORIZED, "missing_token: send it as the subprotocol: liveloop.v1, <token>")
+            return
         try:
             claims = tokens.verify(self.secret, token, show_id=show_id)
         except Unauthorized as exc:
@@ -373,55 +478,155 @@ class Gateway:
         if claims.key in show.banned:
             await _close(send, CLOSE_BANNED, "banned")
             return
+        if claims.key_id is not None and not await self.key_active(claims.key_id):
+            await _close(send, CLOSE_UNAUTHORIZED, "token_revoked")
+            return
         room = self.room(show_id)
         if not room.cards_loaded:
             await self._load_cards(room)
-        now = time.monotonic()
-        rules = show.rules
+        # From here to the registration below nothing awaits, so the caps cannot be raced past.
+        budget = self._budget(show, claims)
+        if self.sockets_per_viewer and budget.sockets >= self.sockets_per_viewer:
+            await _close(send, CLOSE_TOO_MANY_SOCKETS, "too_many_sockets: this viewer has too many open; close one")
+            return
+        if self.sockets_per_ip and address and self._sockets_by_address.get(address, 0) >= self.sockets_per_ip:
+            await _close(send, CLOSE_TOO_MANY_SOCKETS, "too_many_sockets: this address has too many open; close one")
+            return
         transport = scope.get("extensions", {}).get(TRANSPORT_KEY)
         conn = Connection(claims.key, limit=self.queue_frames, transport=transport, max_buffer=self.max_buffer)
-        viewer = Viewer(
-            claims=claims,
-            conn=conn,
-            comments=moderation.TokenBucket(rules.comments_per_10s / 10, rules.comments_per_10s, now),
-            likes=moderation.TokenBucket(rules.likes_per_second, rules.likes_per_second * 2, now),
-        )
-        await send({"type": "websocket.send", "bytes": self._hello(room, show, claims)})
-        if since is not None:
-            await send({"type": "websocket.send", "bytes": room.resume_frame(since)})
-        closing: list[asyncio.Task[None]] = []
-        # Closing (too slow, banned, show over) is an ASGI close from wherever it is decided; the server then
-        # hands this loop a disconnect, which ends it.
-        conn.on_close = lambda code: closing.append(asyncio.get_running_loop().create_task(_close(send, code, "")))
-        writer = None if transport is not None else asyncio.create_task(self._write(send, conn))
-        if writer is not None:
-            conn.on_overflow = writer.cancel  # a send stuck on a slow viewer must not hold the close
-        room.connections.add(conn)
-        self.viewers.setdefault(show_id, set()).add(viewer)
-        self.presence.beat(show.shop_id, show_id, claims.key, claims.member_id, claims.device_id, self.clock())
+        viewer = Viewer(claims=claims, conn=conn, budget=budget, address=address)
+        budget.sockets += 1
+        if address:
+            self._sockets_by_address[address] = self._sockets_by_address.get(address, 0) + 1
+        if claims.key_id is not None:
+            self._keyed.add(viewer)
         try:
-            while not conn.closing:
-                message = await receive()
-                if message["type"] != "websocket.receive":
-                    break
-                data = message.get("bytes")
-                if data is None:
-                    data = (message.get("text") or "").encode()
-                parsed = _parse_input(data)
-                if parsed is None:
-                    conn.close(CLOSE_BAD_FRAME)
-                    break
-                await self.handle_input(await self.show_info(show_id) or show, viewer, parsed)
-        finally:
-            room.connections.discard(conn)
-            self.viewers.get(show_id, set()).discard(viewer)
+            await send({"type": "websocket.send", "bytes": self._hello(room, show, claims)})
+            if since is not None:
+                await send({"type": "websocket.send", "bytes": room.resume_frame(since)})
+            closing: list[asyncio.Task[None]] = []
+            # Closing (too slow, banned, show over) is an ASGI close from wherever it is decided; the server then
+            # hands this loop a disconnect, which ends it.
+            conn.on_close = lambda code: closing.append(
+                asyncio.get_running_loop().create_task(_close(send, code, viewer.close_reason))
+            )
+            writer = None if transport is not None else asyncio.create_task(self._write(send, conn))
             if writer is not None:
-                writer.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await writer
-            for task in closing:
-                with contextlib.suppress(Exception):
-                    await task
+                conn.on_overflow = writer.cancel  # a send stuck on a slow viewer must not hold the close
+            room.connections.add(conn)
+            self.viewers.setdefault(show_id, set()).add(viewer)
+            self.presence.beat(show.shop_id, show_id, claims.key, claims.member_id, claims.device_id, self.clock())
+            try:
+                while not conn.closing:
+                    message = await receive()
+                    if message["type"] != "websocket.receive":
+                        break
+                    data = message.get("bytes")
+                    if data is None:
+                        data = (message.get("text") or "").encode()
+                    parsed = _parse_input(data)
+                    if parsed is None:
+                        conn.close(CLOSE_BAD_FRAME)
+                        break
+                    await self.handle_input(await self.show_info(show_id) or show, viewer, parsed)
+                    hold = budget.hold_until - time.monotonic()
+                    if hold > 0:  # a flood waits in its own socket's buffers, not in this process
+                        await asyncio.sleep(hold)
+            finally:
+                room.connections.discard(conn)
+                self.viewers.get(show_id, set()).discard(viewer)
+                if writer is not None:
+                    writer.cancel()
+                    with contextlib.suppress(asyncio.CancelledError, Exception):
+                        await writer
+                for task in closing:
+                    with contextlib.suppress(Exception):
+                        await task
+        finally:
+            self._release(viewer)
+
+    def _address(self, host: str) -> str:
+        """What counts as one client address (IPv6: its /64), as a keyed hash: no address is kept in memory."""
+        key = address_key(host).encode()
+        return hashlib.blake2b(key, key=self.secret.encode()[:64], digest_size=12).hexdigest()
+
+    def _budget(self, show: ShowInfo, claims: tokens.ViewerClaims) -> Budget:
+        key = (show.id, claims.key)
+        budget = self._budgets.get(key)
+        if budget is None:
+            now, rules = time.monotonic(), show.rules
+            budget = Budget(
+                comments=moderation.TokenBucket(rules.comments_per_10s / 10, rules.comments_per_10s, now),
+                likes=moderation.TokenBucket(rules.likes_per_second, rules.likes_per_second * 2, now),
+                inputs=moderation.TokenBucket(INPUTS_PER_SECOND, INPUTS_BURST, now),
+            )
+            self._budgets[key] = budget
+        return budget
+
+    def _release(self, viewer: Viewer) -> None:
+        viewer.budget.sockets -= 1
+        viewer.budget.idle_since = time.monotonic()
+        self._keyed.discard(viewer)
+        if viewer.address:
+            left = self._sockets_by_address.get(viewer.address, 1) - 1
+            if left > 0:
+                self._sockets_by_address[viewer.address] = left
+            else:
+                self._sockets_by_address.pop(viewer.address, None)
+
+    def _prune_budgets(self) -> None:
+        """Forget the budgets of viewers gone for a while (a viewer back later starts afresh)."""
+        now = time.monotonic()
+        if now - self._budgets_pruned < 10:
+            return
+        self._budgets_pruned = now
+        cutoff = now - BUDGET_KEEP_SECONDS
+        for key, budget in list(self._budgets.items()):
+            if budget.sockets <= 0 and budget.idle_since < cutoff:
+                del self._budgets[key]
+
+    # --- API keys behind host tokens -------------------------------------------------------------------
+
+    async def key_active(self, key_id: str, session: AsyncSession | None = None) -> bool:
+        """Whether the API key is still in force (cached for a few seconds)."""
+        cached = self.active_keys.get(key_id)
+        if cached is not None:
+            return cached
+        return (await self._check_keys({key_id}, session))[key_id]
+
+    async def check_key(self, claims: tokens.ViewerClaims, session: AsyncSession | None = None) -> None:
+        """``Unauthorized`` (``token_revoked``) when the token names an API key that has been revoked."""
+        if claims.key_id is not None and not await self.key_active(claims.key_id, session):
+            raise Unauthorized(
+                "The API key that minted this host token has been revoked; mint a new host token with a key in force.",
+                code="token_revoked",
+            )
+
+    async def _check_keys(self, key_ids: set[str], session: AsyncSession | None = None) -> dict[str, bool]:
+        query = select(ApiKey.id).where(ApiKey.id.in_(sorted(key_ids)), ApiKey.revoked_at.is_(None))
+        if session is not None:
+            active = set((await session.execute(query)).scalars())
+        else:
+            async with self.sessions() as own:
+                active = set((await own.execute(query)).scalars())
+        found = {key_id: key_id in active for key_id in key_ids}
+        for key_id, ok in found.items():
+            self.active_keys.put(key_id, ok)
+        return found
+
+    async def _close_revoked(self) -> None:
+        """Close the open sockets of host tokens whose API key was revoked (checked once per cache TTL)."""
+        if not self._keyed:
+            return
+        key_ids = {v.claims.key_id for v in self._keyed if v.claims.key_id is not None}
+        stale = {k for k in key_ids if self.active_keys.get(k) is None}
+        if stale:
+            await self._check_keys(stale)
+        for viewer in list(self._keyed):
+            key_id = viewer.claims.key_id
+            if key_id is not None and self.active_keys.get(key_id) is False and not viewer.conn.closing:
+                viewer.close_reason = "token_revoked"
+                viewer.conn.close(CLOSE_UNAUTHORIZED)
 
     async def _load_cards(self, room: Room) -> None:
         """A room new to this process starts with the show's open interactions, read from the database."""
@@ -478,6 +683,7 @@ class Gateway:
                 self._refuse(viewer, "invalid_likes", f"n is a whole number from 1 to {MAX_LIKES_PER_MESSAGE}.")
                 return
             if not viewer.likes.allow(now, n):
+                viewer.budget.hold_until = now + HOLD_SECONDS
                 return  # likes beyond the rate are dropped silently: the button keeps working
             self.add_likes(show.id, n)
             self._team_score(show.id, viewer, n)
@@ -552,6 +758,7 @@ class Gateway:
         return found
 
     async def _keyword_mechanics(self, show_id: str, viewer: Viewer, text: str) -> None:
+        key = viewer.claims.key
         for ia in await self.open_interactions(show_id):
             keyword = ia.config.get("keyword")
             if not keyword or not moderation.contains_keyword(text, keyword):
@@ -559,22 +766,34 @@ class Gateway:
             if ia.closes_at is not None and self.clock() >= ia.closes_at:
                 continue
             if ia.kind == "danmaku_challenge":
+                # A count that pays out: each viewer's keyword comments count up to a cap, however many it sends.
+                counted = self._counted.setdefault(ia.id, {})
+                n = counted.get(key, 0)
+                if n >= int(ia.config.get("per_viewer") or CHALLENGE_PER_VIEWER):
+                    continue
+                counted[key] = n + 1
                 self._progress[ia.id] = self._progress.get(ia.id, 0) + 1
             elif ia.kind == "keyword_lottery":
                 entered = self._entered.setdefault(ia.id, set())
-                if viewer.claims.key in entered:
+                if key in entered:
                     continue
-                async with transaction(self.sessions) as session:
-                    interaction = await session.get(Interaction, ia.id)
-                    if interaction is None:
-                        continue
-                    try:
-                        await interactions.enter_lottery(session, interaction, viewer.claims)
-                    except interactions.Refused as exc:
-                        self._refuse(viewer, exc.code, exc.message)
-                        continue
-                entered.add(viewer.claims.key)
-                viewer.conn.push(orjson.dumps({"t": "ok", "card": ia.id, "entered": True}))
+                entered.add(key)  # queued: a second comment while the entry is written does not enter twice
+                self._enter_lottery(viewer, ia.id, entered)
+
+    def _enter_lottery(self, viewer: Viewer, interaction_id: str, entered: set[str]) -> None:
+        async def work(session: AsyncSession) -> Callable[[], object] | None:
+            interaction = await session.get(Interaction, interaction_id)
+            if interaction is None:
+                return lambda: entered.discard(viewer.claims.key)
+            await interactions.enter_lottery(session, interaction, viewer.claims)
+            return lambda: viewer.conn.push(orjson.dumps({"t": "ok", "card": interaction_id, "entered": True}))
+
+        def failed(exc: BaseException) -> None:
+            entered.discard(viewer.claims.key)
+            self._write_failed(viewer, exc)
+
+        if not self.writes.submit(work, failed):
+            failed(_Busy())
 
     async def _apply_progress(self) -> None:
         pending, self._progress = self._progress, {}
@@ -583,9 +802,11 @@ class Gateway:
                 total = await interactions.add_progress(session, interaction_id, n)
                 interaction = await session.get(Interaction, interaction_id)
                 if total is None or interaction is None:
+                    self._counted.pop(interaction_id, None)  # closed: its per-viewer counts are done with
                     continue
                 if total >= int(interaction.config["target"]):
                     await interactions.settle(session, interaction, reached=True)
+                    self._counted.pop(interaction_id, None)
                 else:
                     to_room(session, interaction.show_id, {"k": "progress", "card": interaction_id, "progress": total})
 
@@ -594,31 +815,40 @@ class Gateway:
         if not isinstance(interaction_id, str):
             self._refuse(viewer, "invalid_interaction", "i is the id of the card you are answering.")
             return
-        try:
-            async with transaction(self.sessions) as session:
-                interaction = await session.get(Interaction, interaction_id)
-                if interaction is None or interaction.show_id != show.id:
-                    raise interactions.Refused("unknown_interaction", "There is no such card in this show.")
-                expected = {"a": ("quiz",), "v": ("poll",), "team": ("team_pk",), "claim": ("flash_offer",)}[kind]
-                if interaction.kind not in expected:
-                    raise interactions.Refused("wrong_interaction", f"This card is a {interaction.kind}.")
-                reply: dict[str, Any] = {"t": "ok", "card": interaction_id}
-                if kind in ("a", "v"):
-                    await interactions.choose(session, interaction, viewer.claims, message.get("o"))
-                    reply["choice"] = message.get("o")
-                    if kind == "v":
-                        await self._publish_vote(session, interaction, message.get("o"))
-                elif kind == "team":
-                    viewer.teams[interaction_id] = await interactions.join_team(
-                        session, interaction, viewer.claims, message.get("team")
-                    )
-                    reply["team"] = viewer.teams[interaction_id]
-                else:
-                    reply["place"] = await interactions.claim_flash(session, interaction, viewer.claims)
-        except interactions.Refused as exc:
-            self._refuse(viewer, exc.code, exc.message)
+        if not viewer.inputs.allow(time.monotonic()):
+            self._refuse(viewer, "rate_limited", "You are answering too fast; wait a few seconds.")
             return
-        viewer.conn.push(orjson.dumps(reply))
+        expected = {"a": ("quiz",), "v": ("poll",), "team": ("team_pk",), "claim": ("flash_offer",)}[kind]
+        option, team = message.get("o"), message.get("team")
+
+        async def work(session: AsyncSession) -> Callable[[], object]:
+            interaction = await session.get(Interaction, interaction_id)
+            if interaction is None or interaction.show_id != show.id:
+                raise interactions.Refused("unknown_interaction", "There is no such card in this show.")
+            if interaction.kind not in expected:
+                raise interactions.Refused("wrong_interaction", f"This card is a {interaction.kind}.")
+            reply: dict[str, Any] = {"t": "ok", "card": interaction_id}
+            joined: str | None = None
+            if kind in ("a", "v"):
+                await interactions.choose(session, interaction, viewer.claims, option)
+                reply["choice"] = option
+                if kind == "v":
+                    await self._publish_vote(session, interaction, option)
+            elif kind == "team":
+                joined = await interactions.join_team(session, interaction, viewer.claims, team)
+                reply["team"] = joined
+            else:
+                reply["place"] = await interactions.claim_flash(session, interaction, viewer.claims)
+
+            def answer() -> None:
+                if joined is not None:
+                    viewer.teams[interaction_id] = joined
+                viewer.conn.push(orjson.dumps(reply))
+
+            return answer
+
+        if not self.writes.submit(work, lambda exc: self._write_failed(viewer, exc)):
+            self._write_failed(viewer, _Busy())
 
     async def _publish_vote(self, session: AsyncSession, interaction: Interaction, option: Any) -> None:
         to_room(session, interaction.show_id, {"k": "vote", "card": interaction.id, "o": option})
@@ -628,14 +858,36 @@ class Gateway:
             self._count(show_id, f"pk:{interaction_id}:{team}", n)
 
     async def _ask_to_cohost(self, show: ShowInfo, viewer: Viewer) -> None:
-        async with transaction(self.sessions) as session:
-            request = await cohost.ask(session, show.shop_id, show.id, viewer.claims)
-        viewer.conn.push(orjson.dumps({"t": "ok", "cohost": request.status}))
+        if not viewer.inputs.allow(time.monotonic()):
+            self._refuse(viewer, "rate_limited", "You are asking too fast; wait a few seconds.")
+            return
+
+        async def work(session: AsyncSession) -> Callable[[], object]:
+            status = (await cohost.ask(session, show.shop_id, show.id, viewer.claims)).status
+            return lambda: viewer.conn.push(orjson.dumps({"t": "ok", "cohost": status}))
+
+        if not self.writes.submit(work, lambda exc: self._write_failed(viewer, exc)):
+            self._write_failed(viewer, _Busy())
+
+    def _write_failed(self, viewer: Viewer, exc: BaseException) -> None:
+        """A queued input's refusal, or ``try_again`` when the queue was full or the write failed."""
+        if isinstance(exc, interactions.Refused):
+            self._refuse(viewer, exc.code, exc.message)
+            return
+        if not isinstance(exc, _Busy):
+            log.error("a room input could not be written", exc_info=exc)
+        self._refuse(viewer, "try_again", "The room is busy; send it again in a moment.")
 
     def _refuse(self, viewer: Viewer, code: str, message: str) -> None:
+        if code == "rate_limited":
+            viewer.budget.hold_until = time.monotonic() + HOLD_SECONDS
         if errors.recorder is not None:
             errors.recorder(code, errors.ROOM)
         viewer.conn.push(orjson.dumps({"t": "err", "code": code, "message": message}))
+
+
+class _Busy(Exception):
+    """The queue of room writes is full."""
 
 
 def public_show(show: Show) -> dict[str, Any]:

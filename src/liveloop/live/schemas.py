@@ -173,10 +173,16 @@ class JoinIn(RequestModel):
 
 
 class TokenOut(BaseModel):
-    token: ShownOnce
-    viewer_key: str
-    expires_in: int
-    ws_url: str
+    token: ShownOnce = Field(
+        description="Signed; shown once. Send it as the WebSocket subprotocol, never in a URL: "
+        "`new WebSocket(ws_url, [\"liveloop.v1\", token])`."
+    )
+    viewer_key: str = Field(
+        description="Who this token speaks for, for the token holder only: the room never shows it to others "
+        "(they see a per-show alias)."
+    )
+    expires_in: int = Field(description="Seconds until the token expires; ask for a new one then.")
+    ws_url: str = Field(description="The room's socket; `?since=<last q>` resumes after a reconnect.")
 
 
 # --- interactions ----------------------------------------------------------------------------------------

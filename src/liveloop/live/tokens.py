@@ -2,6 +2,12 @@
 
 A token names a member (minted by the shop's backend, which knows who is logged in) or an anonymous
 device (minted by the public join endpoint). Anonymous devices can later be linked to a member.
+
+A host token also names the API key that minted it (claim ``kid``): the gateway and the video-token endpoint
+refuse it once that key is revoked (``token_revoked``), and close the host's open sockets.
+
+Tokens travel in headers only, never in a URL: ``Authorization: Bearer <token>`` over HTTP, and the WebSocket
+subprotocol (``Sec-WebSocket-Protocol: liveloop.v1, <token>``) for the room.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ class ViewerClaims:
     member_id: str | None = None
     device_id: str | None = None
     role: str = "viewer"  # viewer host
+    key_id: str | None = None  # the API key that minted a host token
 
     @property
     def is_host(self) -> bool:
@@ -51,8 +58,12 @@ def mint(
     member_id: str | None = None,
     device_id: str | None = None,
     role: str = "viewer",
+    key_id: str | None = None,
     ttl: timedelta = VIEWER_TTL,
 ) -> str:
+    """A signed token; a host token (``role="host"``) names the API key minting it as ``key_id``."""
+    if role == "host" and not key_id:
+        raise ValueError("a host token names the API key that mints it")
     now = utc_now()
     claims = {
         "iss": ISSUER,
@@ -64,6 +75,7 @@ def mint(
         "mid": member_id,
         "did": device_id,
         "role": role,
+        "kid": key_id,
         "iat": int(now.timestamp()),
         "exp": int((now + ttl).timestamp()),
     }
@@ -87,6 +99,11 @@ def verify(secret: str, token: str, *, show_id: str | None = None) -> ViewerClai
         raise Unauthorized("The viewer token is not valid; ask for a new one.", code="invalid_token") from exc
     if show_id is not None and claims["show"] != show_id:
         raise Unauthorized("This viewer token is for another show.", code="wrong_show")
+    role = claims.get("role") or "viewer"
+    key_id = claims.get("kid")
+    if role == "host" and not (isinstance(key_id, str) and key_id):
+        # Only a token that names its API key can be revoked with it; mint a new one.
+        raise Unauthorized("This host token is not valid any more; mint a new host token.", code="invalid_token")
     return ViewerClaims(
         shop_id=claims["shop"],
         show_id=claims["show"],
@@ -94,5 +111,6 @@ def verify(secret: str, token: str, *, show_id: str | None = None) -> ViewerClai
         name=str(claims.get("name") or "")[:60],
         member_id=claims.get("mid"),
         device_id=claims.get("did"),
-        role=claims.get("role") or "viewer",
+        role=role,
+        key_id=key_id if isinstance(key_id, str) else None,
     )

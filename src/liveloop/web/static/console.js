@@ -154,7 +154,7 @@
     if (show.status !== "live") return;
     const grant = await api("POST", `/v1/shows/${showId}/host-token`, {});
     const scheme = location.protocol === "https:" ? "wss" : "ws";
-    ws = new WebSocket(`${scheme}://${location.host}/v1/live/${showId}/ws?token=${encodeURIComponent(grant.token)}`);
+    ws = new WebSocket(`${scheme}://${location.host}/v1/live/${showId}/ws`, ["liveloop.v1", grant.token]);
     ws.binaryType = "arraybuffer";
     const decoder = new TextDecoder();
     ws.onmessage = (event) => {

@@ -336,9 +336,10 @@
   const connect = async () => {
     if (!state.token) await getToken();
     const scheme = location.protocol === "https:" ? "wss" : "ws";
-    let url = `${scheme}://${location.host}/v1/live/${encodeURIComponent(show.id)}/ws?token=${encodeURIComponent(state.token)}`;
-    if (state.lastQ) url += `&since=${state.lastQ}`;
-    const ws = new WebSocket(url);
+    let url = `${scheme}://${location.host}/v1/live/${encodeURIComponent(show.id)}/ws`;
+    if (state.lastQ) url += `?since=${state.lastQ}`;
+    // The token travels as the subprotocol, never in the URL (servers and proxies log URLs).
+    const ws = new WebSocket(url, ["liveloop.v1", state.token]);
     ws.binaryType = "arraybuffer";
     state.ws = ws;
     ws.onopen = () => { state.retry = 0; };
