@@ -311,6 +311,12 @@ def main() -> None:
         )
         try:
             time.sleep(3.0)
+            if proc.poll() is not None:
+                reason = (proc.stderr.read() if proc.stderr else b"").decode(errors="replace").strip()
+                raise SystemExit(
+                    f"The python-socketio baseline server did not start: {reason.splitlines()[-1] if reason else ''}\n"
+                    "Install the benchmark extras (pip install -e '.[dev,bench]', as `make bench` does)."
+                )
             base_counts = [10, 20] if args.quick else [int(c) for c in args.baseline_counts.split(",")]
             steps = sweep(
                 port,
