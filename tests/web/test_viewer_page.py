@@ -296,3 +296,17 @@ async def test_a_livekit_show_joins_the_providers_room_with_a_viewer_token(
     assert claims["video"]["room"] == video.room_name(show["id"]) and claims["video"]["roomJoin"] is True
     assert not claims["video"].get("canPublish")  # a viewer watches; hosts and approved co-hosts publish
     await page.wait_for_function("() => document.querySelector('#test-card')")  # no media: the card stays
+
+
+async def test_a_viewer_the_host_bans_is_told_so_and_cannot_write(
+    shop: ShopCtx, live_server: LiveServer, browser: Any
+) -> None:
+    show = await live_show(shop)
+    page = await member_page(browser, shop, live_server, show["id"], "Troll", "ar")
+    alias = await page.evaluate("() => window.liveloop.state.alias")
+    assert alias
+    base = f"/v1/shows/{show['id']}/restrictions"
+    ok(await shop.api.post(base, json={"alias": alias, "kind": "ban"}), 201)
+    await page.wait_for_function("() => document.querySelector('#text').disabled")
+    assert await page.locator("#toast").inner_text() == "أزالك المضيف من هذا البث"  # not "the show has ended"
+    assert await page.locator("#send").is_disabled()

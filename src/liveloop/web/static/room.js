@@ -347,7 +347,7 @@
     ws.onclose = (event) => {
       state.ws = null;
       if (event.code === 4410) { state.status = "ended"; renderStatus(); if (!state.closed) ended(show.replay_url); return; }
-      if (event.code === 4403) { toast(T.ended); return; }
+      if (event.code === 4403) { toast(T.removed); $("text").disabled = $("send").disabled = true; return; }
       if (event.code === 4401) state.token = fragmentToken && state.retry < 1 ? fragmentToken : null;
       if (state.closed) return;
       toast(T.reconnecting);
