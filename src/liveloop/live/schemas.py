@@ -175,7 +175,7 @@ class JoinIn(RequestModel):
 class TokenOut(BaseModel):
     token: ShownOnce = Field(
         description="Signed; shown once. Send it as the WebSocket subprotocol, never in a URL: "
-        "`new WebSocket(ws_url, [\"liveloop.v1\", token])`."
+        '`new WebSocket(ws_url, ["liveloop.v1", token])`.'
     )
     viewer_key: str = Field(
         description="Who this token speaks for, for the token holder only: the room never shows it to others "
