@@ -420,3 +420,24 @@ async def test_taking_part_counts_once_per_verified_viewer_whatever_it_copies(
     assert settled["result"]["votes"] == [1, 1] and settled["result"]["total"] == 2
     claimed = ok(await shop.api.post(f"/v1/interactions/{offer['id']}/settle"))
     assert claimed["result"]["claimed"] == 1
+
+
+async def test_the_room_shows_a_members_chosen_name_or_a_mask_never_the_real_name_unasked(
+    shop: ShopCtx, live_server: LiveServer
+) -> None:
+    show = await live_show(shop)
+    private = await create_member(shop.api, name="Priya Raman")
+    chosen = await create_member(shop.api, name="Wei Chen", display_name="Wei from Penang")
+    named: dict[str, str] = {}
+    for member, body in ((private, {}), (chosen, {}), (private, {"name": "Shop-chosen nickname"})):
+        grant = ok(
+            await shop.api.post(f"/v1/shows/{show['id']}/viewer-tokens", json={"member_id": member["id"], **body}), 201
+        )
+        viewer = await join(live_server, grant["token"], show["id"])
+        await viewer.send(t="c", x=f"hi from {len(named)}")
+        await viewer.until(lambda v, n=len(named): any(m.get("x") == f"hi from {n}" for m in v.messages))
+        shown = next(m for m in viewer.messages if m.get("x") == f"hi from {len(named)}")
+        named[str(len(named))] = shown["u"]
+        assert shown["u"] == viewer.hello["you"]["name"]
+        await viewer.close()
+    assert named == {"0": "P•••", "1": "Wei from Penang", "2": "Shop-chosen nickname"}

@@ -73,7 +73,9 @@ async def test_keyword_lottery_is_provably_fair_and_pays_through_the_ledger(
     # Tickets and winners are the entrants' aliases and room names: each player finds its own in its hello.
     mine = {viewer.hello["you"]["a"]: member for member, viewer in players}
     assert sorted(result["tickets"]) == sorted(mine)
-    assert all(w["name"] == mine[w["a"]]["name"] for w in result["winners"])
+    shown = {viewer.hello["you"]["a"]: viewer.hello["you"]["name"] for _, viewer in players}
+    assert all(w["name"] == shown[w["a"]] for w in result["winners"])
+    assert not {mine[w["a"]]["name"] for w in result["winners"]} & {w["name"] for w in result["winners"]}
     winners = {mine[w["a"]]["id"] for w in result["winners"]}
     for member, _ in players:
         assert await points(shop, member) == (300 if member["id"] in winners else 0)

@@ -37,7 +37,7 @@ async def browser() -> AsyncIterator[Any]:
 
 
 async def member_page(browser: Any, shop: ShopCtx, server: LiveServer, show_id: str, name: str, lang: str) -> Any:
-    member = await create_member(shop.api, name=name)
+    member = await create_member(shop.api, name=name, display_name=name)  # a name the member chose to show
     grant = ok(await shop.api.post(f"/v1/shows/{show_id}/viewer-tokens", json={"member_id": member["id"]}), 201)
     context = await browser.new_context(viewport={"width": 390, "height": 844})
     page = await context.new_page()

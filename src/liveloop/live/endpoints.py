@@ -115,7 +115,7 @@ async def member_token(
         request.app.state.settings.secret_key,
         shop_id=op.shop_id,
         show_id=show.id,
-        name=body.name or member.name or "Member",
+        name=body.name or members.public_name(member),  # the room is public: never the real name unasked
         member_id=member.id,
     )
     return schemas.TokenOut(

@@ -159,7 +159,12 @@ class ViewerTokenIn(RequestModel):
         description="Links this device's earlier watching: the browser's `ll_did` cookie value as liveloop set "
         "it (else 422 `invalid_device`)",
     )
-    name: str | None = Field(None, max_length=60)
+    name: str | None = Field(
+        None,
+        max_length=60,
+        description="The name the room shows for this member. Without it: the member's `display_name`, "
+        "else the initial of its name and a mask (`A•••`); the room never shows a real name unasked.",
+    )
 
     @model_validator(mode="after")
     def _who(self) -> ViewerTokenIn:
