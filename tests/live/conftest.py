@@ -30,9 +30,12 @@ class LiveServer:
     ws_base: str
 
 
-async def _serve(app: Any, protocol: Any) -> AsyncIterator[LiveServer]:
+async def serve(app: Any, protocol: Any, **options: Any) -> AsyncIterator[LiveServer]:
+    """uvicorn around ``app`` on a free local port, until the caller is done (``options``: more of its config)."""
     port = free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="off", log_level="warning", ws=protocol)
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, lifespan="off", ws=protocol, **{"log_level": "warning", **options}
+    )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     for _ in range(200):
@@ -55,7 +58,7 @@ async def live_server(shop: ShopCtx, request: pytest.FixtureRequest) -> AsyncIte
     gateway sends through ASGI instead.
     """
     protocol = "websockets-sansio" if getattr(request, "param", "fast") == "plain" else GatewayProtocol
-    async for server in _serve(shop.app, protocol):
+    async for server in serve(shop.app, protocol):
         yield server
 
 

@@ -10,18 +10,16 @@ from typing import Any
 
 import jwt
 import pytest
-import uvicorn
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from liveloop.client import free_port
 from liveloop.kit.db import transaction
 from liveloop.live import tokens
 from liveloop.live.transport import GatewayProtocol
 from liveloop.shops.service import revoke_api_key
 from tests.conftest import ShopCtx
 from tests.factories import ok
-from tests.live.conftest import LiveServer, anonymous_token, join, live_show, room_protocols, room_url
+from tests.live.conftest import LiveServer, anonymous_token, join, live_show, room_protocols, room_url, serve
 
 LOGGERS = ("", "uvicorn", "uvicorn.error", "uvicorn.asgi", "uvicorn.access", "websockets", "liveloop")
 CLIENTS = ("websockets.client", "httpx", "httpcore")  # the test's own clients, which log what they send
@@ -59,22 +57,8 @@ def every_log_line() -> Iterator[Keep]:
 @contextlib.asynccontextmanager
 async def chatty_server(app: Any) -> AsyncIterator[LiveServer]:
     """The server as `liveloop serve` runs it (its WebSocket protocol), logging everything it can."""
-    port = free_port()
-    config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, lifespan="off", log_level="trace", log_config=None, ws=GatewayProtocol
-    )
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    for _ in range(200):
-        if server.started:
-            break
-        await asyncio.sleep(0.02)
-    try:
-        yield LiveServer(base=f"http://127.0.0.1:{port}", ws_base=f"ws://127.0.0.1:{port}")
-    finally:
-        server.should_exit = True
-        with contextlib.suppress(asyncio.CancelledError):
-            await asyncio.wait_for(task, 10)
+    async for server in serve(app, GatewayProtocol, log_level="trace", log_config=None):
+        yield server
 
 
 async def refused(url: str, **kwargs: Any) -> tuple[int | None, str | None]:

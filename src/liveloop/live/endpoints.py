@@ -5,6 +5,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Body, Path, Request, Response
 from pydantic import Field, model_validator
 from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from liveloop.events.service import emit
 from liveloop.kit.errors import NotFound, Unauthorized, Unprocessable
@@ -212,6 +213,13 @@ def _kind(kind: str) -> str:
     return kind
 
 
+async def _lift(request: Request, session: AsyncSession, op: Operator, show_id: str, kind: str, **target: str) -> None:
+    """Lift a restriction of the viewer named by ``alias_`` or ``member_id`` (the same rules as restricting)."""
+    show = await service.get_show(session, op.shop_id, show_id)
+    key, alias_ = await _target(request, session, show, **target)
+    await service.lift(session, show, key, _kind(kind), alias_=alias_)
+
+
 @router.delete("/shows/{show_id}/restrictions/{kind}/{alias}", status_code=204)
 async def lift(
     show_id: PathId,
@@ -221,10 +229,7 @@ async def lift(
     session: Session,
     op: Operator = requires("live:write"),
 ) -> Response:
-    kind = _kind(kind)
-    show = await service.get_show(session, op.shop_id, show_id)
-    key, alias_ = await _target(request, session, show, alias_=alias)
-    await service.lift(session, show, key, kind, alias_=alias_)
+    await _lift(request, session, op, show_id, kind, alias_=alias)
     return Response(status_code=204)
 
 
@@ -237,10 +242,7 @@ async def lift_for_member(
     session: Session,
     op: Operator = requires("live:write"),
 ) -> Response:
-    kind = _kind(kind)
-    show = await service.get_show(session, op.shop_id, show_id)
-    key, alias_ = await _target(request, session, show, member_id=member_id)
-    await service.lift(session, show, key, kind, alias_=alias_)
+    await _lift(request, session, op, show_id, kind, member_id=member_id)
     return Response(status_code=204)
 
 
