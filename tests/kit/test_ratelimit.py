@@ -19,7 +19,7 @@ from liveloop.members import devices
 from liveloop.models import InviteClick
 from tests.conftest import ShopCtx, _clean, make_shop
 from tests.factories import create_member, new_device, ok
-from tests.live.conftest import _serve, live_show
+from tests.live.conftest import live_show, serve
 
 
 @asynccontextmanager
@@ -56,7 +56,7 @@ async def test_a_click_flood_gets_429_with_retry_after_while_another_address_get
     async with limited_shop(database_url, rate_limit_ip_burst=5, rate_limit_ip_per_minute=60) as shop:
         inviter = await create_member(shop.api)
         link = f"/r/{shop.slug}/{inviter['referral_code']}"
-        async for server in _serve(shop.app, "websockets-sansio"):
+        async for server in serve(shop.app, "websockets-sansio"):
             # Real sockets: the flood comes from 127.0.0.1, the bystander from 127.0.0.2.
             flood = httpx.AsyncClient(base_url=server.base)
             bystander = httpx.AsyncClient(

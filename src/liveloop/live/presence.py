@@ -164,7 +164,10 @@ class Presence:
             if not v.effective and v.watched_before + (v.last_seen - v.segment_start) >= EFFECTIVE:
                 effective.append(EffectiveView(v.shop_id, v.show_id, v.key, v.member_id, v.last_seen))
         if new_viewers:
-            await session.execute(insert_ignoring_conflicts(session, table(ShowViewer), new_viewers))
+            # Rows as execute parameters (an executemany): the statement is compiled once and cached, and the
+            # rows go to the database driver as they are. Rows inlined into one statement would be walked and
+            # compiled anew by each flush, on the event loop, for every viewer who joined since the last one.
+            await session.execute(insert_ignoring_conflicts(session, table(ShowViewer)), new_viewers)
         if new_segments:
             await session.execute(table(WatchSegment).insert(), new_segments)
         if extended:
