@@ -215,9 +215,10 @@ def _kind(kind: str) -> str:
 
 async def _lift(request: Request, session: AsyncSession, op: Operator, show_id: str, kind: str, **target: str) -> None:
     """Lift a restriction of the viewer named by ``alias_`` or ``member_id`` (the same rules as restricting)."""
+    kind = _kind(kind)  # a wrong kind is refused before anything is looked up
     show = await service.get_show(session, op.shop_id, show_id)
     key, alias_ = await _target(request, session, show, **target)
-    await service.lift(session, show, key, _kind(kind), alias_=alias_)
+    await service.lift(session, show, key, kind, alias_=alias_)
 
 
 @router.delete("/shows/{show_id}/restrictions/{kind}/{alias}", status_code=204)
