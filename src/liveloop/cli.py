@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -189,7 +191,8 @@ def worker(database_url: DbOption = None) -> None:
             sessions.configure(info={RELAY_KEY: relay, SECRET_INFO_KEY: settings.secret_key})
             await relay.start()
         w = Worker.from_settings(sessions, settings, jobs=JOBS)
-        console.print("Worker running; Ctrl-C stops it.")
+        _stop_on_signals(w.stop)
+        console.print("Worker running; Ctrl-C (or SIGTERM) stops it after the pass under way.")
         try:
             await w.run_forever()
         finally:
@@ -201,8 +204,31 @@ def worker(database_url: DbOption = None) -> None:
 
     try:
         asyncio.run(run())
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, asyncio.CancelledError):
         console.print("Stopped.")
+        return
+    console.print("Stopped.")
+
+
+def _stop_on_signals(stop: Callable[[], None]) -> None:
+    """SIGINT and SIGTERM ask the running loops to stop after their current pass; a second one cancels them.
+
+    Stopping between passes, not inside one, keeps every transaction whole: a database call cut short by a
+    cancellation is not always closed cleanly by the driver, and the process would then wait on it forever.
+    """
+    loop = asyncio.get_running_loop()
+    main = asyncio.current_task()
+    asked = False
+
+    def on_signal() -> None:
+        nonlocal asked
+        if asked and main is not None:
+            main.cancel()
+        asked = True
+        stop()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, on_signal)
 
 
 @shop_app.command("create")

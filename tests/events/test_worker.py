@@ -238,10 +238,14 @@ async def test_a_hanging_trickling_or_huge_endpoint_delays_no_other_shop_nor_the
             assert d.last_error.startswith("DeadlineExceeded"), d.last_error
 
 
+@pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
 async def test_liveloop_worker_delivers_and_runs_jobs_beside_a_hanging_endpoint(
-    shop: ShopCtx, receiver: Receiver, private_targets: None, database_url: str
+    shop: ShopCtx, receiver: Receiver, private_targets: None, database_url: str, stop_signal: signal.Signals
 ) -> None:
-    """`liveloop worker` on its own, as a deployment runs it apart from the API: both loops run."""
+    """`liveloop worker` on its own, as a deployment runs it apart from the API: both loops run.
+
+    Ctrl-C and SIGTERM stop it between passes, with every transaction whole, and it exits 0.
+    """
     from liveloop.ledger import service as ledger
 
     hang = RawServer("hang")
@@ -278,7 +282,7 @@ async def test_liveloop_worker_delivers_and_runs_jobs_beside_a_hanging_endpoint(
         assert hang.open >= 1  # still hanging all along
     finally:
         hang.close()
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(stop_signal)
         try:
             await asyncio.wait_for(proc.wait(), 20)
         except TimeoutError:

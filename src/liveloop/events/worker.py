@@ -102,6 +102,7 @@ class Worker:
         self._stop = asyncio.Event()
         self._wake = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
+        self._sending: set[asyncio.Task[None]] = set()  # the tasks still waiting on their endpoint
         self._in_flight: dict[str, int] = {}
 
     @classmethod
@@ -123,15 +124,17 @@ class Worker:
     async def close(self, grace_seconds: float = SHUTDOWN_GRACE_SECONDS) -> None:
         """Give attempts under way a short grace to finish, then close the HTTP client.
 
-        An attempt still running after the grace (a slow endpoint) is cancelled: its lease expires and the next
-        worker sends it again, so stopping never waits for a hanging endpoint's whole deadline.
+        An attempt still sending after the grace (a slow endpoint) is cancelled: its lease expires and the next
+        worker sends it again, so stopping never waits for a hanging endpoint's whole deadline. An attempt that
+        is already recording its outcome is never cancelled (a transaction cut short is not rolled back cleanly
+        on every driver); it is waited for.
         """
         if self._tasks:
-            _, pending = await asyncio.wait(set(self._tasks), timeout=min(grace_seconds, self.timeout_seconds + 1))
-            for task in pending:  # their leases expire and another pass sends them again
+            await asyncio.wait(set(self._tasks), timeout=min(grace_seconds, self.timeout_seconds + 1))
+            for task in self._sending & self._tasks:  # their leases expire and another pass sends them again
                 task.cancel()
-            if pending:
-                await asyncio.wait(pending)
+            if self._tasks:
+                await asyncio.wait(set(self._tasks))
         await self.client.aclose()
 
     def stop(self) -> None:
@@ -357,10 +360,15 @@ class Worker:
         return outcome
 
     async def _deliver(self, item: Claimed) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._sending.add(task)
         try:
             outcome = await self._send(item)
         except Exception as exc:  # never lose the task to a surprise: record it like any failed attempt
             outcome = Outcome(error_class=type(exc).__name__, error=f"{type(exc).__name__} while sending")
+        finally:
+            self._sending.discard(task)
         async with transaction(self.sessions) as session:
             delivery = await session.get(WebhookDelivery, item.delivery_id)
             if delivery is None:  # the endpoint was deleted meanwhile, and its deliveries with it
