@@ -3,7 +3,8 @@
 Viewers are raw asyncio sockets: an HTTP upgrade, then bytes read and thrown away — no WebSocket library
 per connection. A sample of viewers parses frames to find the send time stamped in each comment, which gives
 the delivery latency (from the talker's send to the viewer's read; both on this machine's clock). Talkers
-send masked client frames: comments at a fixed rate, likes in batches.
+send masked client frames at random moments (Poisson arrivals at a fixed mean rate): comments, and likes in
+batches of 50.
 
 Two protocols: ``liveloop`` (our gateway) and ``socketio`` (Engine.IO 4 over WebSocket, for the baseline).
 The result is printed as one JSON line on stdout.
@@ -15,7 +16,9 @@ import argparse
 import asyncio
 import base64
 import json
+import math
 import os
+import random
 import socket
 import struct
 import sys
@@ -285,28 +288,33 @@ class Run:
             await read_frame(reader)
             writer.write(client_frame(b"40"))
         drain = asyncio.create_task(self._drain(reader))
-        interval = 0.1
-        comment_due = 0.0
-        like_due = 0.0
-        next_at = time.monotonic()
+        # Each talker sends at its own random moments (a Poisson process), as an audience does: a fixed 100 ms
+        # tick shared by all talkers would lock every comment to one phase of the gateway's frame clock and turn
+        # that phase, different in every run, into a constant offset of 0-100 ms on every latency measured.
+        rng = random.Random(index)
+        likes_rate = likes_per_s / 50  # likes go in batches of 50
+        now = time.monotonic()
+        next_comment = now + rng.expovariate(comments_per_s) if comments_per_s > 0 else math.inf
+        next_like = now + rng.expovariate(likes_rate) if likes_rate > 0 else math.inf
         try:
             while not self.stop.is_set():
-                comment_due += comments_per_s * interval
-                like_due += likes_per_s * interval
-                while comment_due >= 1:
-                    comment_due -= 1
+                due = min(next_comment, next_like)
+                if due == math.inf:
+                    await self.stop.wait()
+                    break
+                await asyncio.sleep(max(due - time.monotonic(), 0))
+                if next_comment <= next_like:
                     text = f"T~{time.time_ns()}~ from {index}"
                     if socketio:
                         data = b"42" + json.dumps(["comment", {"x": text}]).encode()
                     else:
                         data = json.dumps({"t": "c", "x": text}).encode()
                     writer.write(client_frame(data))
-                while like_due >= 50:
-                    like_due -= 50
+                    next_comment += rng.expovariate(comments_per_s)
+                else:
                     data = b'42["like",{"n":50}]' if socketio else b'{"t":"l","n":50}'
                     writer.write(client_frame(data))
-                next_at += interval
-                await asyncio.sleep(max(next_at - time.monotonic(), 0))
+                    next_like += rng.expovariate(likes_rate)
         finally:
             drain.cancel()
             writer.close()
