@@ -21,7 +21,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import free_port, h2load_rate, save, start_server, wrk
 
-from liveloop.kit.db import create_engine, session_factory, transaction
+from liveloop.database import session_factory
+from liveloop.kit.db import create_engine, transaction
 from liveloop.members.service import create_member
 from liveloop.migrate import upgrade
 from liveloop.shops.service import create_shop

@@ -26,7 +26,8 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from liveloop.kit.db import create_engine, session_factory, transaction
+from liveloop.database import session_factory
+from liveloop.kit.db import create_engine, transaction
 from liveloop.members.service import create_member
 from liveloop.migrate import upgrade
 from liveloop.orders.schemas import OrderEventIn

@@ -36,7 +36,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import free_port, median, percentile, save, start_server
 
 from liveloop.client import room_subprotocols, room_url
-from liveloop.kit.db import create_engine, session_factory, transaction
+from liveloop.database import session_factory
+from liveloop.kit.db import create_engine, transaction
 from liveloop.kit.time import utc_now
 from liveloop.migrate import upgrade
 from liveloop.shops.service import create_api_key, create_shop

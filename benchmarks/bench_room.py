@@ -29,7 +29,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import free_port, save, start_server
 
-from liveloop.kit.db import create_engine, session_factory, transaction
+from liveloop.database import session_factory
+from liveloop.kit.db import create_engine, transaction
 from liveloop.kit.time import utc_now
 from liveloop.live import schemas, service, tokens
 from liveloop.migrate import upgrade

@@ -16,15 +16,17 @@ from liveloop import __version__
 from liveloop.config import Settings, get_settings
 from liveloop.coupons.endpoints import router as coupons_router
 from liveloop.coupons.tasks import GENERATOR_KEY, BatchGenerator
+from liveloop.database import session_factory
 from liveloop.events.endpoints import router as events_router
 from liveloop.events.worker import Worker
 from liveloop.jobs import JOBS
 from liveloop.kit import openapi
-from liveloop.kit.db import create_engine, session_factory, transaction
+from liveloop.kit.db import create_engine, transaction
 from liveloop.kit.edge import Edge
 from liveloop.kit.http import install_error_handlers
 from liveloop.kit.ratelimit import Rate, RateLimiter, RateLimitMiddleware, RateRule, create_buckets, document_limits
 from liveloop.kit.schemas import clean_parameters
+from liveloop.ledger.endpoints import members as ledger_members
 from liveloop.ledger.endpoints import router as ledger_router
 from liveloop.live.aliases import SECRET_INFO_KEY
 from liveloop.live.bus import create_bus
@@ -38,6 +40,7 @@ from liveloop.members import devices
 from liveloop.members.endpoints import router as members_router
 from liveloop.orders.endpoints import router as orders_router
 from liveloop.referral.clicks import ClickRecorder, InviteLinkMiddleware
+from liveloop.referral.endpoints import members as referral_members
 from liveloop.referral.endpoints import public as public_router
 from liveloop.referral.endpoints import router as referral_router
 from liveloop.shops.endpoints import router as shops_router
@@ -224,6 +227,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         shops_router,
         events_router,
         members_router,
+        referral_members,
+        ledger_members,
         orders_router,
         ledger_router,
         coupons_router,

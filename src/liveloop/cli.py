@@ -20,8 +20,9 @@ from rich.table import Table
 from typer.core import TyperCommand, TyperGroup
 
 from liveloop.config import SecretKeyMissing, get_settings, persistent_secret_key
+from liveloop.database import session_factory
 from liveloop.kit import errors
-from liveloop.kit.db import create_engine, session_factory, transaction
+from liveloop.kit.db import create_engine, transaction
 
 
 def _plain_flags(params: list[Any]) -> list[Any]:

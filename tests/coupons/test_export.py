@@ -11,7 +11,8 @@ from typing import Any
 
 from liveloop.coupons import service
 from liveloop.coupons.service import export_codes_csv
-from liveloop.kit.db import session_factory, transaction
+from liveloop.database import session_factory
+from liveloop.kit.db import transaction
 from liveloop.models import Shop
 from tests.conftest import ShopCtx, make_shop
 from tests.factories import create_member, ok

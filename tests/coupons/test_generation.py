@@ -9,8 +9,9 @@ from sqlalchemy import func, select
 
 from liveloop.coupons import service
 from liveloop.coupons.tasks import BatchGenerator, coupon_batches
+from liveloop.database import session_factory
 from liveloop.events.worker import Worker
-from liveloop.kit.db import session_factory, transaction
+from liveloop.kit.db import transaction
 from liveloop.models import Coupon, CouponBatch
 from tests.conftest import ShopCtx
 from tests.factories import create_member, ok

@@ -7,7 +7,8 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from liveloop.kit.db import session_factory, transaction
+from liveloop.database import session_factory
+from liveloop.kit.db import transaction
 from liveloop.kit.time import utc_now
 from liveloop.live.bus import with_seq
 from liveloop.live.notify import to_room

@@ -14,7 +14,6 @@ import asyncio
 import contextlib
 import logging
 
-from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session
 
@@ -83,8 +82,8 @@ class BatchGenerator:
                 await self._task
 
 
-@event.listens_for(Session, "after_commit")
-def _start_generation(session: Session) -> None:
+def start_generation(session: Session) -> None:
+    """After a commit that created a batch: this process's generator starts on it (see ``liveloop.database``)."""
     if session.in_nested_transaction():
         return  # a savepoint was released: the transaction around it has not committed yet
     if session.info.pop(GENERATION_STARTED, False):
@@ -93,8 +92,8 @@ def _start_generation(session: Session) -> None:
             generator.kick()
 
 
-@event.listens_for(Session, "after_rollback")
-def _forget_generation(session: Session) -> None:
+def forget_generation(session: Session) -> None:
+    """After a rollback: the batch it created is gone, and nothing is generated."""
     session.info.pop(GENERATION_STARTED, None)
 
 

@@ -10,7 +10,7 @@ import secrets
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, event, func, or_, select, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
@@ -53,7 +53,7 @@ EVENT_TYPES = (
 )
 
 
-_OUTBOX = TransactionBuffer("outbox")
+OUTBOX = TransactionBuffer("outbox")
 
 
 async def emit(session: AsyncSession, shop_id: str, event_type: str, data: dict[str, Any]) -> str:
@@ -63,7 +63,7 @@ async def emit(session: AsyncSession, shop_id: str, event_type: str, data: dict[
     events emitted inside a savepoint that rolls back are dropped with it.
     """
     event_id = new_id("evt")
-    _OUTBOX.add(
+    OUTBOX.add(
         session, {"id": event_id, "shop_id": shop_id, "type": event_type, "payload": data, "created_at": utc_now()}
     )
     return event_id
@@ -75,13 +75,13 @@ async def flush_outbox(session: AsyncSession) -> None:
 
 
 def _write_pending(session: Session) -> None:
-    rows = _OUTBOX.take(session)
+    rows = OUTBOX.take(session)
     if rows:
         session.execute(table(OutboxEvent).insert(), rows)
 
 
-@event.listens_for(Session, "before_commit")
-def _before_commit(session: Session) -> None:
+def write_outbox(session: Session) -> None:
+    """Before a commit: the events buffered in the transaction, in one INSERT (see ``liveloop.database``)."""
     if not session.in_nested_transaction():
         _write_pending(session)
 

@@ -1,29 +1,24 @@
-"""HTTP plumbing shared by every domain: the unit-of-work route, idempotency and error bodies."""
+"""HTTP plumbing shared by every domain: the unit-of-work route, secrets shown once and error bodies."""
 
 from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Callable, Coroutine, Mapping
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from typing import Annotated, Any
 
-import orjson
 from fastapi import Depends, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, Field
-from sqlalchemy import select
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from liveloop.kit.errors import Conflict, LiveloopError, Unprocessable
-from liveloop.kit.ids import new_id
+from liveloop.kit.errors import LiveloopError
 from liveloop.kit.logs import request_id
 from liveloop.kit.schemas import printable
-from liveloop.kit.signing import sha256_hex
 
 log = logging.getLogger("liveloop.http")
 
@@ -43,7 +38,7 @@ ShownOnce = Annotated[str, SHOWN_ONCE]
 
 The idempotency record of a request whose response model has such a field keeps the response without it,
 and a replay of that request answers 409 ``secret_shown_once`` instead of the secret (see
-:func:`claim_idempotency_key`). Declare secrets with it and the rule follows; nothing else to do.
+:func:`liveloop.shops.idempotency.claim`). Declare secrets with it and the rule follows; nothing else to do.
 """
 
 
@@ -59,7 +54,8 @@ def shown_once_fields(model: Any) -> tuple[str, ...]:
     )
 
 
-def _route_secrets(route: Any) -> tuple[str, ...]:
+def route_secrets(route: Any) -> tuple[str, ...]:
+    """The :data:`ShownOnce` fields of a route's response model (looked up once per route)."""
     found: tuple[str, ...] | None = getattr(route, "_shown_once", None)
     if found is None:
         found = shown_once_fields(getattr(route, "response_model", None))
@@ -132,9 +128,8 @@ class UnitOfWorkRoute(APIRoute):
                     if response.status_code >= 400:
                         await session.rollback()
                         return response
-                    guard: IdempotencyGuard | None = getattr(request.state, "idempotency", None)
-                    if guard is not None:
-                        await guard.save(session, response)
+                    for hook in getattr(request.state, "before_commit", ()):
+                        await hook(session, response)
                     await session.commit()
                     return response
                 except BaseException:
@@ -152,133 +147,23 @@ def get_session(request: Request) -> AsyncSession:
 Session = Annotated[AsyncSession, Depends(get_session)]
 
 
+BeforeCommit = Callable[[AsyncSession, Response], Awaitable[None]]
+
+
+def before_commit(request: Request, hook: BeforeCommit) -> None:
+    """Run ``hook`` with the request's session and its successful response, just before the commit."""
+    hooks: list[BeforeCommit] | None = getattr(request.state, "before_commit", None)
+    if hooks is None:
+        hooks = request.state.before_commit = []
+    hooks.append(hook)
+
+
 class IdempotentReplay(Exception):
+    """Answer with a stored response (the first answer to a request repeated with its Idempotency-Key)."""
+
     def __init__(self, status_code: int, body: Any) -> None:
         self.status_code = status_code
         self.body = body
-
-
-@dataclass
-class IdempotencyGuard:
-    record_id: str
-    secrets: tuple[str, ...] = ()
-
-    async def save(self, session: AsyncSession, response: Response) -> None:
-        from liveloop.models import IdempotencyRecord
-
-        record = await session.get(IdempotencyRecord, self.record_id)
-        assert record is not None
-        record.status_code = response.status_code
-        body = bytes(response.body) if hasattr(response, "body") else b"null"
-        stored = orjson.loads(body) if body else None
-        if self.secrets and isinstance(stored, dict):
-            stored = {k: v for k, v in stored.items() if k not in self.secrets}  # never kept: shown once
-        record.response_body = {"json": stored}
-        await session.flush()
-
-
-def canonical_body(body: bytes) -> bytes:
-    """The body as canonical JSON (sorted keys, no whitespace), so neither changes its idempotency hash.
-
-    Bodies that are not JSON are compared as they are.
-    """
-    if not body:
-        return body
-    try:
-        return orjson.dumps(orjson.loads(body), option=orjson.OPT_SORT_KEYS)
-    except (orjson.JSONDecodeError, TypeError):
-        return body
-
-
-async def claim_idempotency_key(request: Request, session: AsyncSession, shop_id: str) -> None:
-    """Reserve the request's ``Idempotency-Key`` (if any) in this transaction, or replay its first answer.
-
-    The reservation is a row under a unique constraint on (shop, scope, key): a concurrent request with the
-    same key waits on that row and, once the first commits, replays its stored response.
-    """
-    from liveloop.models import IdempotencyRecord
-
-    key = request.headers.get(IDEMPOTENCY_HEADER)
-    if key is None:
-        return
-    if not 1 <= len(key) <= 255:
-        raise Unprocessable(
-            "Idempotency-Key must be 1 to 255 characters; use a UUID per logical operation.",
-            code="invalid_idempotency_key",
-        )
-    scope = f"{request.method} {request.url.path}"
-    raw = await request.body()
-    request_hash = sha256_hex(scope.encode() + b"\n" + canonical_body(raw))
-    # Records written before bodies were canonicalized hold the hash of the raw bytes; they still match.
-    accepted = {request_hash, sha256_hex(scope.encode() + b"\n" + raw)}
-    secret_fields = _route_secrets(request.scope.get("route"))
-
-    async def existing() -> IdempotencyRecord | None:
-        return (
-            await session.execute(
-                select(IdempotencyRecord).where(
-                    IdempotencyRecord.shop_id == shop_id,
-                    IdempotencyRecord.scope == scope,
-                    IdempotencyRecord.key == key,
-                )
-            )
-        ).scalar_one_or_none()
-
-    def replay(record: IdempotencyRecord) -> IdempotentReplay:
-        if record.request_hash not in accepted:
-            return IdempotentReplay(
-                422,
-                {
-                    "error": {
-                        "code": "idempotency_key_reused",
-                        "message": "This Idempotency-Key was already used with a different request body. "
-                        "Use a new key for a different operation.",
-                    }
-                },
-            )
-        stored = record.response_body.get("json")
-        if secret_fields:
-            resource = {k: v for k, v in stored.items() if k not in secret_fields} if isinstance(stored, dict) else None
-            return IdempotentReplay(
-                409,
-                {
-                    "error": {
-                        "code": "secret_shown_once",
-                        "message": "This request succeeded already, and its answer held a secret "
-                        f"({', '.join(secret_fields)}) that is shown only once and was not kept. The resource it "
-                        "created is in details.resource; if the secret was lost, revoke or rotate it, or repeat "
-                        "the request with a new Idempotency-Key.",
-                        "details": {"resource": resource},
-                    }
-                },
-            )
-        return IdempotentReplay(record.status_code, stored)
-
-    found = await existing()
-    if found is not None:
-        raise replay(found)
-    record = IdempotencyRecord(
-        id=new_id("idem"),
-        shop_id=shop_id,
-        scope=scope,
-        key=key,
-        request_hash=request_hash,
-        status_code=0,
-        response_body={},
-    )
-    session.add(record)
-    try:
-        await session.flush()
-    except IntegrityError:
-        await session.rollback()
-        found = await existing()
-        if found is None or found.status_code == 0:
-            raise Conflict(
-                "A request with this Idempotency-Key is still being processed; retry in a moment.",
-                code="idempotency_key_in_use",
-            ) from None
-        raise replay(found) from None
-    request.state.idempotency = IdempotencyGuard(record.id, secret_fields)
 
 
 def error_response(

@@ -10,15 +10,41 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, SessionTransaction
 
 
+class NotListening(RuntimeError):
+    """A buffer was used before its listeners were registered: what it holds would never be written."""
+
+
 class TransactionBuffer:
+    """Items kept on a session for its transaction; ``listen()`` registers the listeners that keep them right.
+
+    Buffers are created at import time and listen only once told to (by the app's and the worker's session
+    factory), so what a transaction does never depends on which modules happen to have been imported.
+    """
+
     def __init__(self, name: str) -> None:
+        self.name = name
         self._items = f"liveloop.{name}"
         self._marks = f"liveloop.{name}.marks"
-        event.listen(Session, "after_transaction_create", self._mark)
-        event.listen(Session, "after_soft_rollback", self._drop)
-        event.listen(Session, "after_transaction_end", self._end)
+
+    def listen(self) -> None:
+        """Register this buffer's listeners on every Session (once; calling it again changes nothing)."""
+        for name, fn in (
+            ("after_transaction_create", self._mark),
+            ("after_soft_rollback", self._drop),
+            ("after_transaction_end", self._end),
+        ):
+            if not event.contains(Session, name, fn):
+                event.listen(Session, name, fn)
+
+    @property
+    def listening(self) -> bool:
+        return event.contains(Session, "after_transaction_end", self._end)
 
     def add(self, session: AsyncSession, item: Any) -> None:
+        if not self.listening:
+            raise NotListening(
+                f"The {self.name} buffer has no listeners: open sessions with liveloop.database.session_factory."
+            )
         if not session.in_transaction():
             session.sync_session.begin()  # the item lives and dies with a transaction, as a written row would
         session.sync_session.info.setdefault(self._items, []).append(item)

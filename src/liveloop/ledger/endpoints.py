@@ -9,14 +9,18 @@ from pydantic import BaseModel, Field
 from liveloop.kit.errors import Unprocessable
 from liveloop.kit.http import Session, UnitOfWorkRoute
 from liveloop.kit.money import KNOWN_CURRENCIES
+from liveloop.kit.pagination import Page, Pagination
 from liveloop.kit.schemas import MAX_POINTS, Id, PathId, RequestModel, Timestamp
 from liveloop.kit.time import utc_now
 from liveloop.ledger import service
+from liveloop.ledger.schemas import LedgerLine
+from liveloop.markets import service as markets
 from liveloop.members.service import get_member
-from liveloop.referral.rewards import points_expiry
 from liveloop.shops.auth import Operator, requires
 
 router = APIRouter(prefix="/v1/ledger", route_class=UnitOfWorkRoute, tags=["ledger"])
+# A member's balances and entries, under the member's path.
+members = APIRouter(prefix="/v1/members", route_class=UnitOfWorkRoute, tags=["members"])
 
 
 ASSETS: list[Any] = [service.POINTS, service.TICKETS, *(service.credit_asset(c) for c in sorted(KNOWN_CURRENCIES))]
@@ -92,7 +96,7 @@ async def credit(body: Movement, request: Request, session: Session, op: Operato
     member = await get_member(session, op.shop_id, body.member_id)
     expires = None
     if body.asset == service.POINTS and not body.hold:
-        expires = body.expires_at or await points_expiry(session, op.shop_id, member.market, utc_now())
+        expires = body.expires_at or await markets.points_expiry(session, op.shop_id, member.market, utc_now())
         if expires <= utc_now() + timedelta(seconds=1):
             raise Unprocessable("expires_at must be in the future.", code="invalid_expiry")
     txn = await service.grant(
@@ -136,7 +140,7 @@ async def release(txn_id: PathId, session: Session, op: Operator = requires("led
     expires = None
     market = await service.holder_market(session, hold.id)
     if market is not None:
-        expires = await points_expiry(session, op.shop_id, market, utc_now())
+        expires = await markets.points_expiry(session, op.shop_id, market, utc_now())
     txn = await service.release(session, op.shop_id, txn_id, expires_at=expires)
     return await _out(session, op.shop_id, txn.id)
 
@@ -151,3 +155,38 @@ async def reverse(txn_id: PathId, body: Reversal, session: Session, op: Operator
             shortfall=result.shortfall,
         )
     return await _out(session, op.shop_id, result.transaction.id)
+
+
+@members.get("/{member_id}/balances")
+async def balances(member_id: PathId, session: Session, op: Operator = requires("members:read")) -> Any:
+    member = await get_member(session, op.shop_id, member_id)
+    lots = await service.live_lots(session, op.shop_id, member.id)
+    return {
+        "member_id": member.id,
+        "balances": [b.__dict__ for b in await service.balances(session, op.shop_id, member.id)],
+        "point_lots": [{"id": lot.id, "remaining": lot.remaining, "expires_at": lot.expires_at} for lot in lots],
+    }
+
+
+@members.get("/{member_id}/ledger", response_model=Page[LedgerLine])
+async def ledger_entries(
+    member_id: PathId, session: Session, page: Pagination, op: Operator = requires("members:read")
+) -> Any:
+    """The member's ledger entries, newest first."""
+    member = await get_member(session, op.shop_id, member_id)
+    rows, cursor = await service.member_entries(session, op.shop_id, member.id, page)
+    items = [
+        {
+            "entry_id": e.id,
+            "transaction_id": t.id,
+            "kind": t.kind,
+            "asset": a.asset,
+            "bucket": a.bucket,
+            "amount": e.amount,
+            "memo": t.memo,
+            "reverses": t.reverses_id,
+            "created_at": t.created_at,
+        }
+        for e, t, a in rows
+    ]
+    return {"items": items, "next_cursor": cursor}

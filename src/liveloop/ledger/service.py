@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, event, select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
@@ -74,15 +74,15 @@ _ACCOUNT_IDS: weakref.WeakKeyDictionary[Any, dict[tuple[str, str, str, str, str]
 _SEEN = "liveloop.ledger.accounts_seen"
 
 
-@event.listens_for(Session, "after_commit")
-def _remember_accounts(session: Session) -> None:
+def remember_accounts(session: Session) -> None:
+    """After a commit: the account ids the transaction saw are remembered (see ``liveloop.database``)."""
     seen = session.info.pop(_SEEN, None)
     if seen and session.bind is not None:
         _ACCOUNT_IDS.setdefault(session.bind, {}).update(seen)
 
 
-@event.listens_for(Session, "after_rollback")
-def _forget_accounts(session: Session) -> None:
+def forget_accounts(session: Session) -> None:
+    """After a rollback: the account ids it saw are not remembered."""
     session.info.pop(_SEEN, None)
 
 

@@ -8,18 +8,21 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from liveloop.events.service import emit
-from liveloop.kit.errors import NotFound, Unauthorized, Unprocessable
+from liveloop.kit.errors import NotFound, Unprocessable
 from liveloop.kit.http import Session, UnitOfWorkRoute
 from liveloop.kit.openapi import errors
 from liveloop.kit.pagination import Page, Pagination
-from liveloop.kit.schemas import Id, PathId, RequestModel
+from liveloop.kit.schemas import Id, PathId, QueryText, RequestModel
 from liveloop.live import cohost, interactions, schemas, service, tokens, video
 from liveloop.live.aliases import ALIAS_LENGTH, alias, host_device, host_key
 from liveloop.live.gateway import Gateway
+from liveloop.live.notify import to_room
 from liveloop.members import devices
 from liveloop.members import service as members
 from liveloop.models import Interaction, Show, ShowViewer
 from liveloop.orders.service import claim_event
+from liveloop.referral import lottery
+from liveloop.referral import schemas as referral_schemas
 from liveloop.referral.service import on_effective_view
 from liveloop.shops.auth import Operator, requires
 
@@ -42,6 +45,31 @@ def _gateway(request: Request) -> Gateway:
 def _ws_url(request: Request, show_id: str) -> str:
     base = request.app.state.settings.public_base_url.rstrip("/")
     return base.replace("https://", "wss://", 1).replace("http://", "ws://", 1) + f"/v1/live/{show_id}/ws"
+
+
+@router.post("/draws/{draw_id}/run", response_model=referral_schemas.Draw, tags=["referral"])
+async def run_draw(
+    draw_id: PathId,
+    session: Session,
+    show_id: Annotated[str | None, QueryText(64)] = None,
+    op: Operator = requires("campaigns:write"),
+) -> Any:
+    """Run the draw; with ``show_id`` (a live show of this shop) the winners are announced in its room.
+
+    Registered by the live room, which announces the winners; the draw itself is the referral domain's.
+    """
+    draw = await lottery.get_draw(session, draw_id, op.shop_id)
+    show = await service.get_show(session, op.shop_id, show_id) if show_id else None
+    view = lottery.draw_view(await lottery.run_draw(session, draw))
+    if show is not None:
+        # The room is public: winners by ticket and public name only.
+        winners = await lottery.public_winners(session, draw)
+        to_room(
+            session,
+            show.id,
+            {"k": "draw", "draw_id": draw.id, "winners": winners, "seed": draw.seed, "seed_hash": draw.seed_hash},
+        )
+    return view
 
 
 @router.post("/shows", response_model=schemas.Show, status_code=201)
@@ -369,11 +397,9 @@ async def decide_cohost(
 
 
 def _viewer(request: Request, show_id: str) -> tokens.ViewerClaims:
-    auth = request.headers.get("authorization", "")
-    token = auth.removeprefix("Bearer ").strip()
-    if not token:
-        raise Unauthorized("Send the viewer token as Authorization: Bearer <token>.", code="missing_token")
-    return tokens.verify(request.app.state.settings.secret_key, token, show_id=show_id)
+    return tokens.from_authorization(
+        request.app.state.settings.secret_key, request.headers.get("authorization", ""), show_id=show_id
+    )
 
 
 @public.post("/shows/{show_id}/video-token", responses=errors(401))

@@ -46,6 +46,7 @@ from liveloop.models import (
 )
 from liveloop.referral.lottery import pick_winners, seed_hash
 from liveloop.referral.rewards import grant_reward
+from liveloop.referral.service import check_spec
 
 DEFAULT_TITLES = {
     "keyword_lottery": "Comment to win",
@@ -91,12 +92,10 @@ async def _likes(session: AsyncSession, show_id: str) -> int:
 async def launch(session: AsyncSession, show: Show, data: Any) -> Interaction:
     if show.status != "live":
         raise Conflict("Mechanics run in a live show; start the show first.", code="show_not_live")
-    from liveloop.referral.service import _check_spec
-
     config = data.model_dump(mode="json", exclude={"kind", "title", "window_seconds"})
     for key in ("prize", "reward", "bonus"):
         if key in config:
-            await _check_spec(session, show.shop_id, config[key])
+            await check_spec(session, show.shop_id, config[key])
     if data.kind == "poll" and data.next_product:
         skus = {p["sku"] for p in show.pinned}
         unknown = [o for o in data.options if o not in skus]

@@ -18,7 +18,7 @@ from datetime import timedelta
 from typing import Any
 
 import orjson
-from sqlalchemy import delete, event, select
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session
 
@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 
 RELAY_KEY = "liveloop.room_relay"  # the sessionmaker's info carries the process's room relay under this key
 EPHEMERAL = frozenset({"vote", "progress", "flash_claim", "pk_scores"})
-_ROOM_OUT = TransactionBuffer("room_out")
+ROOM_OUT = TransactionBuffer("room_out")
 _ROOM_MESSAGES = table(RoomMessage)
 
 
@@ -43,28 +43,28 @@ def to_room(session: AsyncSession, room: str, message: dict[str, Any]) -> None:
     mid = None if message.get("k") in EPHEMERAL else new_id("rm")
     if mid is not None:
         message = {"mid": mid, **message}
-    _ROOM_OUT.add(session, (room, orjson.dumps(message), mid))
+    ROOM_OUT.add(session, (room, orjson.dumps(message), mid))
 
 
-@event.listens_for(Session, "before_commit")
-def _write_durable(session: Session) -> None:
+def write_durable(session: Session) -> None:
+    """Before a commit: the durable room messages, as rows (see ``liveloop.database``)."""
     if session.in_nested_transaction():
         return
     now = utc_now()
     rows = [
         {"id": mid, "show_id": room, "payload": payload, "created_at": now}
-        for room, payload, mid in _ROOM_OUT.peek(session)
+        for room, payload, mid in ROOM_OUT.peek(session)
         if mid is not None
     ]
     if rows:
         session.execute(_ROOM_MESSAGES.insert(), rows)
 
 
-@event.listens_for(Session, "after_commit")
-def _publish(session: Session) -> None:
+def publish_committed(session: Session) -> None:
+    """After a commit: the room messages of the transaction go to this process's relay."""
     if session.in_nested_transaction():
         return  # a savepoint was released: the transaction around it has not committed yet
-    pending = _ROOM_OUT.take(session)
+    pending = ROOM_OUT.take(session)
     relay = session.info.get(RELAY_KEY)
     if pending and relay is not None:
         relay.publish_committed(pending)

@@ -19,6 +19,7 @@ from liveloop.live.aliases import alias, host_key
 from liveloop.live.notify import to_room
 from liveloop.members import service as members
 from liveloop.models import Market, Member, Shop, Show, ShowCounter, ShowCue, ShowRestriction, ShowViewer
+from liveloop.referral.service import on_effective_view
 
 
 def _instant(value: datetime, tz: str) -> datetime:
@@ -362,8 +363,6 @@ async def live_shows(session: AsyncSession) -> list[Show]:
 
 async def apply_effective_view(session: AsyncSession, shop_id: str, member_id: str) -> None:
     """A member's view became effective: a referral that converts on the first view converts now."""
-    from liveloop.referral.service import on_effective_view
-
     shop = await session.get(Shop, shop_id)
     member = await session.get(Member, member_id)
     if shop is not None and member is not None and member.shop_id == shop.id:

@@ -114,3 +114,11 @@ def verify(secret: str, token: str, *, show_id: str | None = None) -> ViewerClai
         role=role,
         key_id=key_id if isinstance(key_id, str) else None,
     )
+
+
+def from_authorization(secret: str, authorization: str, *, show_id: str) -> ViewerClaims:
+    """The verified claims of the viewer token sent as ``Authorization: Bearer <token>`` for this show."""
+    token = authorization.removeprefix("Bearer ").strip()
+    if not token:
+        raise Unauthorized("Send the viewer token as Authorization: Bearer <token>.", code="missing_token")
+    return verify(secret, token, show_id=show_id)

@@ -1,8 +1,9 @@
-"""Market terms that the reward path reads on every conversion, cached briefly per process."""
+"""Market terms (return window, points expiry) that the reward path reads on every conversion, cached briefly."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import bindparam, select
@@ -11,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from liveloop.kit.batching import TTLCache
 from liveloop.kit.errors import Unprocessable
 from liveloop.kit.money import is_currency
-from liveloop.kit.time import is_valid_zone
+from liveloop.kit.time import add_months, is_valid_zone
 from liveloop.models import Market
 
 
@@ -41,6 +42,11 @@ async def terms(session: AsyncSession, shop_id: str, code: str) -> MarketTerms:
         found = MarketTerms(row[0], row[1]) if row is not None else DEFAULT_TERMS
         _terms.put(key, found)
     return found
+
+
+async def points_expiry(session: AsyncSession, shop_id: str, market_code: str, earned_at: datetime) -> datetime:
+    """When points earned at ``earned_at`` in this market expire (its ``points_expiry_months`` later)."""
+    return add_months(earned_at, (await terms(session, shop_id, market_code)).points_expiry_months)
 
 
 def update_market(market: Market, changes: dict[str, Any]) -> Market:

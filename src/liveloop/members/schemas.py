@@ -101,35 +101,3 @@ class Member(BaseModel):
 
 class MemberCreated(Member):
     referral: dict[str, object] | None = None
-
-
-class LedgerLine(BaseModel):
-    """One entry of a member's ledger, with the transaction it belongs to."""
-
-    entry_id: int
-    transaction_id: str
-    kind: str
-    asset: str
-    bucket: str
-    amount: int
-    memo: str
-    reverses: str | None
-    created_at: datetime
-
-
-class Ticket(BaseModel):
-    id: str
-    campaign_id: str
-    order_id: str | None
-    status: str
-    draw_id: str | None
-    created_at: datetime
-
-
-class GroupMembership(BaseModel):
-    id: str
-    name: str
-    invites_this_week: int
-    week_start: str
-    perk_level: int
-    members: int

@@ -4,14 +4,18 @@ import secrets
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Request, Response
+from pydantic import Field
 
+from liveloop.events.service import emit
 from liveloop.kit.errors import NotFound
 from liveloop.kit.http import Session, UnitOfWorkRoute
 from liveloop.kit.pagination import Page, Pagination
-from liveloop.kit.schemas import PathId, QueryText
+from liveloop.kit.schemas import PathId, QueryText, RequestModel
+from liveloop.kit.signing import keyed_hash
 from liveloop.kit.time import utc_now, week_start_utc
-from liveloop.live.notify import to_room
-from liveloop.live.service import get_show
+from liveloop.members import devices
+from liveloop.members import schemas as member_schemas
+from liveloop.members import service as member_service
 from liveloop.members.service import get_member
 from liveloop.models import Shop
 from liveloop.referral import groups, links, lottery, schemas, service
@@ -19,6 +23,8 @@ from liveloop.shops.auth import Operator, requires
 
 router = APIRouter(prefix="/v1", route_class=UnitOfWorkRoute, tags=["referral"])
 public = APIRouter(route_class=UnitOfWorkRoute, tags=["public"])
+# Under the member's path: the sign-up (attributed to whoever invited the member) and the member's referral side.
+members = APIRouter(prefix="/v1/members", route_class=UnitOfWorkRoute, tags=["members"])
 
 # Leaderboards stay top-N lists.
 LeaderboardLimit = Annotated[int, Query(ge=1, le=200, description="How many top rows (at most 200)")]
@@ -123,28 +129,6 @@ async def create_draw(
     campaign = await service.get_campaign(session, op.shop_id, campaign_id)
     draw = await lottery.create_draw(session, campaign, prize_count=body.prize_count, prize=body.prize.model_dump())
     return lottery.draw_view(draw)
-
-
-@router.post("/draws/{draw_id}/run", response_model=schemas.Draw)
-async def run_draw(
-    draw_id: PathId,
-    session: Session,
-    show_id: Annotated[str | None, QueryText(64)] = None,
-    op: Operator = requires("campaigns:write"),
-) -> Any:
-    """Run the draw; with ``show_id`` (a live show of this shop) the winners are announced in its room."""
-    draw = await lottery.get_draw(session, draw_id, op.shop_id)
-    show = await get_show(session, op.shop_id, show_id) if show_id else None
-    view = lottery.draw_view(await lottery.run_draw(session, draw))
-    if show is not None:
-        # The room is public: winners by ticket and public name only.
-        winners = await lottery.public_winners(session, draw)
-        to_room(
-            session,
-            show.id,
-            {"k": "draw", "draw_id": draw.id, "winners": winners, "seed": draw.seed, "seed_hash": draw.seed_hash},
-        )
-    return view
 
 
 @public.get("/v1/public/draws/{draw_id}", response_model=schemas.PublicDraw, tags=["public"])
@@ -260,3 +244,163 @@ async def group_leaderboard(
     group = await groups.get_group(session, op.shop_id, group_id)
     ids = await groups.member_ids(session, group.id)
     return await service.leaderboard(session, group.campaign_id, limit=limit, inviter_ids=ids)
+
+
+@members.post("", response_model=member_schemas.MemberCreated, status_code=201)
+async def create_member(
+    body: member_schemas.MemberCreate, request: Request, session: Session, op: Operator = requires("members:write")
+) -> Any:
+    secret = request.app.state.settings.secret_key
+    device_id = devices.require(secret, body.device_id)
+    ip_hash = keyed_hash(secret, body.ip) if body.ip else None
+    member = await member_service.create_member(
+        session,
+        op.shop,
+        external_id=body.external_id,
+        email=body.email,
+        phone=body.phone,
+        name=body.name,
+        display_name=body.display_name,
+        locale=body.locale,
+        timezone=body.timezone,
+        market=body.market,
+        device_id=device_id,
+        ip_hash=ip_hash,
+        consents=body.consents,
+    )
+    found = None
+    if body.referral is not None or device_id:
+        ref = body.referral or member_schemas.ReferralIn()
+        found = await service.attribute_signup(
+            session,
+            op.shop,
+            member,
+            click_id=ref.click_id,
+            code=ref.code,
+            channel=ref.channel,
+            show_id=ref.show_id,
+            host_id=ref.host_id,
+            device_id=device_id,
+            ip_hash=ip_hash,
+            existing_customer=body.existing_customer,
+        )
+    await emit(session, op.shop_id, "member.created", {"member_id": member.id, "external_id": member.external_id})
+    out = member_schemas.MemberCreated.model_validate(member)
+    if found is not None:
+        out.referral = {
+            "id": found.id,
+            "inviter_id": found.inviter_id,
+            "status": found.status,
+            "reason_codes": found.reason_codes,
+        }
+    return out
+
+
+class EffectiveView(RequestModel):
+    show_id: str = Field(min_length=1, max_length=64)
+
+
+@members.post("/{member_id}/effective-views", response_model=list[schemas.Reward])
+async def effective_view(
+    member_id: PathId, body: EffectiveView, session: Session, op: Operator = requires("members:write")
+) -> Any:
+    """Report that the member watched a show for at least 10 s (converts first-view campaigns)."""
+    member = await get_member(session, op.shop_id, member_id)
+    return await service.on_effective_view(session, op.shop, member)
+
+
+@members.get("/{member_id}/rewards", response_model=Page[schemas.Reward])
+async def rewards(
+    member_id: PathId, session: Session, page: Pagination, op: Operator = requires("members:read")
+) -> Any:
+    """The member's rewards, newest first."""
+    member = await get_member(session, op.shop_id, member_id)
+    items, cursor = await service.member_rewards(session, op.shop_id, member.id, page)
+    return {"items": items, "next_cursor": cursor}
+
+
+@members.get("/{member_id}/tickets", response_model=Page[schemas.Ticket])
+async def tickets(
+    member_id: PathId, session: Session, page: Pagination, op: Operator = requires("members:read")
+) -> Any:
+    """The member's lottery-relay draw tickets, in the order they were earned."""
+    member = await get_member(session, op.shop_id, member_id)
+    rows, cursor = await lottery.member_tickets(session, member.id, page)
+    items = [
+        {
+            "id": t.id,
+            "campaign_id": t.campaign_id,
+            "order_id": t.order_id,
+            "status": t.status,
+            "draw_id": t.draw_id,
+            "created_at": t.created_at,
+        }
+        for t in rows
+    ]
+    return {"items": items, "next_cursor": cursor}
+
+
+@members.get("/{member_id}/groups", response_model=Page[schemas.GroupMembership])
+async def member_groups(
+    member_id: PathId, session: Session, page: Pagination, op: Operator = requires("members:read")
+) -> Any:
+    """The VIP groups the member belongs to, with this week's progress."""
+    member = await get_member(session, op.shop_id, member_id)
+    found, cursor = await groups.groups_of_member(session, op.shop_id, member.id, page)
+    items = [{"id": g.id, "name": g.name, **await groups.status(session, op.shop, g)} for g in found]
+    return {"items": items, "next_cursor": cursor}
+
+
+@members.get("/{member_id}/invite-links", response_model=schemas.InviteLinks)
+async def invite_links(
+    member_id: PathId,
+    request: Request,
+    session: Session,
+    show_id: Annotated[str | None, QueryText(64)] = None,
+    host_id: Annotated[str | None, QueryText(64)] = None,
+    locale: Annotated[str | None, QueryText(16)] = None,
+    op: Operator = requires("members:read"),
+) -> Any:
+    member = await get_member(session, op.shop_id, member_id)
+    settings = request.app.state.settings
+    base = settings.public_base_url
+    lang = links.pick_locale(locale or member.locale)
+    # Signed public addresses: they work in an <img> or an email without an API key, and name no member.
+    target = links.QrTarget(op.shop.slug, member.referral_code, show_id, host_id)
+    qr_png, qr_svg = links.qr_urls(base, settings.secret_key, target)
+    return {
+        "member_id": member.id,
+        "code": member.referral_code,
+        "locale": lang,
+        "links": links.share_targets(
+            base, op.shop.slug, op.shop.name, member.referral_code, lang, show_id=show_id, host_id=host_id
+        ),
+        "qr_png": qr_png,
+        "qr_svg": qr_svg,
+    }
+
+
+@members.get(
+    "/{member_id}/invite-links/qr.{kind}",
+    response_class=Response,
+    responses={200: {"content": {"image/png": {}, "image/svg+xml": {}}}},
+)
+async def invite_qr(
+    member_id: PathId,
+    kind: Annotated[str, Path(max_length=8, description="png or svg")],
+    request: Request,
+    session: Session,
+    show_id: Annotated[str | None, QueryText(64)] = None,
+    op: Operator = requires("members:read"),
+) -> Response:
+    if kind not in ("png", "svg"):
+        raise NotFound("QR codes come as .png or .svg.", code="unknown_format")
+    member = await get_member(session, op.shop_id, member_id)
+    url = links.invite_url(
+        request.app.state.settings.public_base_url, op.shop.slug, member.referral_code, channel="qr", show_id=show_id
+    )
+    return Response(
+        links.qr(url, kind),
+        media_type="image/png" if kind == "png" else "image/svg+xml",
+        headers={"Cache-Control": "private, max-age=3600"},
+    )

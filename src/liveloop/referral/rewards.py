@@ -13,7 +13,7 @@ from liveloop.events.service import emit
 from liveloop.kit.errors import Unprocessable
 from liveloop.kit.ids import new_id
 from liveloop.kit.sql import table
-from liveloop.kit.time import add_months, utc_now
+from liveloop.kit.time import utc_now
 from liveloop.ledger import service as ledger_service
 from liveloop.markets import service as markets
 from liveloop.models import Campaign, CampaignBudget, Coupon, CouponBatch, Reward
@@ -21,10 +21,6 @@ from liveloop.models import Campaign, CampaignBudget, Coupon, CouponBatch, Rewar
 
 class BudgetExhausted(Unprocessable):
     code = "budget_exhausted"
-
-
-async def points_expiry(session: AsyncSession, shop_id: str, market_code: str, earned_at: datetime) -> datetime:
-    return add_months(earned_at, (await markets.terms(session, shop_id, market_code)).points_expiry_months)
 
 
 async def budget_cost(session: AsyncSession, spec: dict[str, Any]) -> tuple[str | None, int]:
@@ -121,7 +117,9 @@ async def grant_reward(
     ref = ("reward", reward.id)
     if spec["type"] in ("points", "credit"):
         asset = ledger_service.POINTS if spec["type"] == "points" else ledger_service.credit_asset(spec["currency"])
-        expires = await points_expiry(session, shop_id, member_market, now) if spec["type"] == "points" else None
+        expires = (
+            await markets.points_expiry(session, shop_id, member_market, now) if spec["type"] == "points" else None
+        )
         txn = await ledger_service.grant(
             session,
             shop_id,
@@ -163,7 +161,7 @@ async def release_reward(session: AsyncSession, reward: Reward, member_market: s
     if reward.ledger_transaction_id:
         expires = None
         if reward.reward_type == "points":
-            expires = await points_expiry(session, reward.shop_id, member_market, now)
+            expires = await markets.points_expiry(session, reward.shop_id, member_market, now)
         await ledger_service.release(session, reward.shop_id, reward.ledger_transaction_id, expires_at=expires)
     elif reward.reward_type == "coupon" and reward.campaign_id:
         spec = await _spec_of(session, reward)

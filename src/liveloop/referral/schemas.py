@@ -332,3 +332,21 @@ class Group(BaseModel):
     perk_level: int
     link: str
     members: int
+
+
+class Ticket(BaseModel):
+    id: str
+    campaign_id: str
+    order_id: str | None
+    status: str
+    draw_id: str | None
+    created_at: datetime
+
+
+class GroupMembership(BaseModel):
+    id: str
+    name: str
+    invites_this_week: int
+    week_start: str
+    perk_level: int
+    members: int

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import bindparam, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from liveloop.coupons import service as coupons
 from liveloop.events.service import emit
 from liveloop.kit.errors import Conflict, NotFound, Unprocessable
 from liveloop.kit.ids import new_id
@@ -67,7 +68,7 @@ async def create_campaign(session: AsyncSession, shop_id: str, data: CampaignCre
             code="no_rewards",
         )
     for spec in _all_specs(data, market_rewards):
-        await _check_spec(session, shop_id, spec)
+        await check_spec(session, shop_id, spec)
     campaign = Campaign(
         id=new_id("cmp"),
         shop_id=shop_id,
@@ -105,11 +106,9 @@ def _all_specs(data: CampaignCreate, market_rewards: dict[str, Any]) -> list[dic
     return specs
 
 
-async def _check_spec(session: AsyncSession, shop_id: str, spec: dict[str, Any]) -> None:
+async def check_spec(session: AsyncSession, shop_id: str, spec: dict[str, Any]) -> None:
     if spec.get("type") == "coupon":
-        from liveloop.coupons.service import get_batch
-
-        await get_batch(session, shop_id, spec["batch_id"])
+        await coupons.get_batch(session, shop_id, spec["batch_id"])
 
 
 async def update_campaign(session: AsyncSession, campaign: Campaign, data: CampaignUpdate) -> Campaign:

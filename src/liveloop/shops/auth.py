@@ -12,8 +12,9 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import select
 
 from liveloop.kit.errors import Forbidden, Unauthorized
-from liveloop.kit.http import Session, claim_idempotency_key
+from liveloop.kit.http import Session
 from liveloop.models import ApiKey, Shop
+from liveloop.shops import idempotency
 
 SCOPES = {
     "admin": "Everything, including API keys, webhook endpoints and shop settings.",
@@ -89,8 +90,8 @@ async def _authenticate(request: Request, session: Session, creds: HTTPAuthoriza
     return operator
 
 
-def requires(scope: str) -> Any:
-    """Dependency: an authenticated operator holding ``scope``; writes also claim the Idempotency-Key."""
+def authorized(scope: str) -> Any:
+    """Dependency: an authenticated operator holding ``scope`` (and nothing else)."""
 
     async def dependency(
         request: Request,
@@ -99,8 +100,20 @@ def requires(scope: str) -> Any:
     ) -> Operator:
         operator = await _authenticate(request, session, creds)
         operator.require(scope)
-        if request.method in ("POST", "PUT", "PATCH", "DELETE"):
-            await claim_idempotency_key(request, session, operator.shop_id)
+        return operator
+
+    return Depends(dependency)
+
+
+def requires(scope: str) -> Any:
+    """Dependency: an operator holding ``scope``; a write also claims its Idempotency-Key, once the shop is known.
+
+    The key is scoped to the operator's shop, so the claim follows authentication (see ``shops.idempotency``).
+    """
+
+    async def dependency(request: Request, session: Session, operator: Operator = authorized(scope)) -> Operator:
+        if request.method in idempotency.WRITES:
+            await idempotency.claim(request, session, operator.shop_id)
         return operator
 
     return Depends(dependency)

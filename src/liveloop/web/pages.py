@@ -18,6 +18,7 @@ from sqlalchemy import select
 from liveloop.kit.http import Session, UnitOfWorkRoute
 from liveloop.kit.openapi import errors
 from liveloop.kit.schemas import PathId, QueryText
+from liveloop.live import tokens
 from liveloop.live.gateway import public_show
 from liveloop.models import Member, Shop, Show
 from liveloop.referral import links
@@ -173,9 +174,9 @@ async def share_sheet(
     show_id: PathId, request: Request, session: Session, lang: Annotated[str | None, QueryText(16)] = None
 ) -> Any:
     """The viewer's share sheet: a member's own invite links for this show; otherwise the room's link."""
-    from liveloop.live.endpoints import _viewer
-
-    claims = _viewer(request, show_id)
+    claims = tokens.from_authorization(
+        request.app.state.settings.secret_key, request.headers.get("authorization", ""), show_id=show_id
+    )
     show = (await session.execute(select(Show).where(Show.id == show_id))).scalar_one_or_none()
     shop = await session.get(Shop, claims.shop_id)
     base = request.app.state.settings.public_base_url.rstrip("/")
