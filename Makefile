@@ -4,12 +4,12 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 PORT   ?= 8000
 
-.PHONY: demo test fuzz lint format bench bench-tools install serve migrate clean
+.PHONY: demo test fuzz lint format bench bench-tools lock install serve migrate clean
 
-$(BIN)/liveloop: pyproject.toml
+$(BIN)/liveloop: pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -c requirements.lock -e '.[dev]'
 	@touch $@
 
 VENDOR := src/liveloop/web/static/vendor
@@ -30,17 +30,22 @@ fuzz: install  ## The long schemathesis run over the whole API (LIVELOOP_FUZZ_EX
 	$(BIN)/pytest -q -m slow tests/test_fuzz.py
 
 lint: install  ## ruff (lint + format check) and mypy
-	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks migrations
+	$(BIN)/ruff format --check src tests benchmarks migrations
 	$(BIN)/mypy
 
 format: install
-	$(BIN)/ruff format src tests benchmarks
-	$(BIN)/ruff check --fix src tests benchmarks
+	$(BIN)/ruff format src tests benchmarks migrations
+	$(BIN)/ruff check --fix src tests benchmarks migrations
 
 bench: install bench-tools  ## Benchmarks: clicks, conversions (vs pgbench), ledger verify, live room (vs python-socketio)
-	$(BIN)/pip install --quiet -e '.[dev,bench]'
+	$(BIN)/pip install --quiet -c requirements.lock -e '.[dev,bench]'
 	$(BIN)/liveloop bench all
+
+lock: install  ## Upgrade the dependencies within pyproject.toml's ranges and write the versions to requirements.lock
+	$(BIN)/pip install --quiet --upgrade -e '.[dev,bench]'
+	{ sed -n '/^#/p' requirements.lock; $(BIN)/pip freeze --exclude-editable; } > requirements.lock.new
+	mv requirements.lock.new requirements.lock
 
 bench-tools:  ## Load generators the benchmarks drive from separate processes (wrk, h2load; pgbench comes with PostgreSQL)
 	@command -v wrk >/dev/null && command -v h2load >/dev/null || { \

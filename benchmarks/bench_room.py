@@ -115,7 +115,8 @@ def load(
     if reconnect_within:
         cmd += ["--reconnect-within", str(reconnect_within)]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    assert proc.stderr is not None and proc.stdout is not None
+    assert proc.stderr is not None
+    assert proc.stdout is not None
     watch = watch or {}
     cpu: dict[str, float] = {}
     started = 0.0

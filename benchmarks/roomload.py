@@ -205,7 +205,7 @@ class Run:
             reader, writer = await open_ws(self.args.host, self.port(index), self.path(), self.token(token))
         except (OSError, ConnectionError, asyncio.IncompleteReadError):
             self.failed += 1
-            return
+            return None
         self.connected += 1
         socketio = self.args.protocol == "socketio"
         try:
@@ -230,7 +230,7 @@ class Run:
                     self.latencies.append((now - int(payload[at + 2 : end])) / 1e6)
                     start = end + 1
         except (asyncio.IncompleteReadError, ConnectionError, OSError, ValueError):
-            return
+            return None
         finally:
             writer.close()
 

@@ -28,8 +28,13 @@ def run_migrations_offline() -> None:
 
 
 def _run(connection: Connection) -> None:
-    context.configure(connection=connection, target_metadata=target_metadata, render_as_batch=True,
-                      compare_type=True, on_version_apply=config.attributes.get("on_version_apply"))
+    context.configure(
+        connection=connection,
+        target_metadata=target_metadata,
+        render_as_batch=True,
+        compare_type=True,
+        on_version_apply=config.attributes.get("on_version_apply"),
+    )
     with context.begin_transaction():
         context.run_migrations()
 

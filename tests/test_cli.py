@@ -46,22 +46,29 @@ def test_migrate_shop_apikey_and_verify(tmp_path: Path) -> None:
     db = tmp_path / "cli.db"
     migrated = run("migrate", db=db)
     assert migrated.returncode == 0
-    assert "Applied 0001: foundation" in migrated.stdout and "Applied 0010:" in migrated.stdout
+    assert "Applied 0001: foundation" in migrated.stdout
+    assert "Applied 0010:" in migrated.stdout
     again = run("migrate", db=db)
-    assert again.returncode == 0 and "already up to date" in again.stdout and "Applied" not in again.stdout
+    assert again.returncode == 0
+    assert "already up to date" in again.stdout
+    assert "Applied" not in again.stdout
     created = run("shop", "create", "acme", "--name", "Acme", "--timezone", "Asia/Jakarta", db=db)
     assert created.returncode == 0, created.stderr
     assert re.search(r"ll_[0-9a-f]{12}_\S+", created.stdout)
     again = run("shop", "create", "acme", db=db)
-    assert again.returncode == 2 and "exists already" in again.stderr
+    assert again.returncode == 2
+    assert "exists already" in again.stderr
     key = run("apikey", "create", "--shop", "acme", "--scope", "members:read", "--scope", "ledger:read", db=db)
-    assert key.returncode == 0 and key.stdout.strip().startswith("ll_")
+    assert key.returncode == 0
+    assert key.stdout.strip().startswith("ll_")
     bad = run("apikey", "create", "--shop", "acme", "--scope", "everything", db=db)
-    assert bad.returncode == 2 and "Unknown scopes" in bad.stderr
+    assert bad.returncode == 2
+    assert "Unknown scopes" in bad.stderr
     listed = run("apikey", "list", "--shop", "acme", db=db)
     assert "ledger:read members:read" in listed.stdout  # stored sorted
     verified = run("ledger", "verify", db=db)
-    assert verified.returncode == 0 and "verified" in verified.stdout
+    assert verified.returncode == 0
+    assert "verified" in verified.stdout
 
 
 def test_apikey_revoke_stops_a_key(tmp_path: Path) -> None:
@@ -72,11 +79,14 @@ def test_apikey_revoke_stops_a_key(tmp_path: Path) -> None:
     prefix = "_".join(key.split("_")[:2])
     revoked = run("apikey", "revoke", prefix, "--shop", "acme", db=db)
     assert revoked.returncode == 0, revoked.stderr
-    assert "Revoked key_" in revoked.stdout and "(till)" in revoked.stdout
+    assert "Revoked key_" in revoked.stdout
+    assert "(till)" in revoked.stdout
     rows = [line for line in run("apikey", "list", "--shop", "acme", db=db).stdout.splitlines() if prefix in line]
-    assert len(rows) == 1 and "revoked" in rows[0]
+    assert len(rows) == 1
+    assert "revoked" in rows[0]
     unknown = run("apikey", "revoke", "ll_000000000000", "--shop", "acme", db=db)
-    assert unknown.returncode == 2 and "No such API key" in unknown.stderr
+    assert unknown.returncode == 2
+    assert "No such API key" in unknown.stderr
 
 
 def commands(group: typer.Typer, path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], str]]:
@@ -87,7 +97,8 @@ def commands(group: typer.Typer, path: tuple[str, ...] = ()) -> Iterator[tuple[t
             name = name.removeprefix(prefix)
         yield (*path, name), (info.help or (info.callback.__doc__ if info.callback else "") or "").strip()
     for sub in group.registered_groups:
-        assert sub.typer_instance is not None and sub.name
+        assert sub.typer_instance is not None
+        assert sub.name
         yield (*path, sub.name), str(sub.help or sub.typer_instance.info.help or "")
         yield from commands(sub.typer_instance, (*path, sub.name))
 
@@ -103,7 +114,8 @@ def test_every_command_has_its_own_help_without_placeholders_for_flags() -> None
         assert out.exit_code == 0, (path, out.output)
         text = " ".join(out.stdout.split())
         first = " ".join(doc.split("\n\n", 1)[0].split())
-        assert first and first[:60] in text, (path, first)
+        assert first, path
+        assert first[:60] in text, (path, first)
         assert "<bool>" not in out.stdout, path
         assert "--help" in out.stdout
 
@@ -177,7 +189,9 @@ def test_serve_keeps_a_generated_secret_key_so_tokens_survive_a_restart(tmp_path
     assert f"Generated a secret key into {secret_file}" in said
     # The access log: one line per request, by route template; the token and the API key never appear.
     assert re.search(r"GET /v1/public/shows/\{show_id\}/share 200 [0-9.]+ms", said), said
-    assert token not in said and key.group(0) not in said and show["id"] not in said
+    assert token not in said
+    assert key.group(0) not in said
+    assert show["id"] not in said
     assert stat.S_IMODE(secret_file.stat().st_mode) == 0o600
     assert len(secret_file.read_text().strip()) >= 32
 
@@ -200,7 +214,8 @@ def test_serve_keeps_a_generated_secret_key_so_tokens_survive_a_restart(tmp_path
     assert [(a["method"], a["route"], a["status"]) for a in access] == [
         ("GET", "/v1/public/shows/{show_id}/share", 401)
     ]
-    assert access[0]["request_id"] and access[0]["duration_ms"] >= 0
+    assert access[0]["request_id"]
+    assert access[0]["duration_ms"] >= 0
     assert any(line["logger"].startswith("uvicorn") for line in lines)  # the server's own lines are JSON too
     assert token not in said
 
@@ -216,7 +231,8 @@ def test_without_a_key_serve_and_worker_refuse_to_start_on_postgresql(tmp_path: 
             timeout=60,
         )
         assert out.returncode == 2, (command, out.stderr)
-        assert "LIVELOOP_SECRET_KEY is not set" in out.stderr and "export LIVELOOP_SECRET_KEY=" in out.stderr
+        assert "LIVELOOP_SECRET_KEY is not set" in out.stderr
+        assert "export LIVELOOP_SECRET_KEY=" in out.stderr
         assert "LIVELOOP_SECRET_KEY_FILE" in out.stderr
 
 
@@ -232,7 +248,8 @@ def test_a_key_file_others_can_read_is_refused(tmp_path: Path) -> None:
         env=cli_env(),
         timeout=60,
     )
-    assert out.returncode == 2 and f"chmod 600 {secret}" in " ".join(out.stderr.split())
+    assert out.returncode == 2
+    assert f"chmod 600 {secret}" in " ".join(out.stderr.split())
 
 
 def test_the_demo_runs_with_no_setup(tmp_path: Path) -> None:
@@ -240,7 +257,8 @@ def test_the_demo_runs_with_no_setup(tmp_path: Path) -> None:
     assert out.returncode == 0, out.stderr
     assert "/live/shw_" in out.stdout
     kept = tmp_path / "demo.db.secret"
-    assert kept.exists() and stat.S_IMODE(kept.stat().st_mode) == 0o600
+    assert kept.exists()
+    assert stat.S_IMODE(kept.stat().st_mode) == 0o600
 
 
 def test_a_configured_key_file_serves_postgresql_too(tmp_path: Path) -> None:
@@ -249,7 +267,9 @@ def test_a_configured_key_file_serves_postgresql_too(tmp_path: Path) -> None:
     path = tmp_path / "keys" / "liveloop.key"
     settings = Settings(database_url="postgresql+asyncpg://db.internal/liveloop", secret_key_file=path)
     key, notice = persistent_secret_key(settings)
-    assert notice and str(path) in notice and path.read_text().strip() == key
+    assert notice
+    assert str(path) in notice
+    assert path.read_text().strip() == key
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert persistent_secret_key(settings) == (key, None)  # the next start reads it back
     assert persistent_secret_key(Settings(secret_key="s" * 40, secret_key_file=path)) == ("s" * 40, None)

@@ -100,5 +100,6 @@ async def test_kill_during_a_burst_then_redeliver(shop: ShopCtx, database_url: s
         rewards: Any = dict((await s.execute(select(Reward.role, func.count()).group_by(Reward.role))).all())
         report = await verify(s)
     assert (orders, events, converted) == (ORDERS, ORDERS, ORDERS)
-    assert rewards["inviter"] == ORDERS and rewards["invitee"] == ORDERS
+    assert rewards["inviter"] == ORDERS
+    assert rewards["invitee"] == ORDERS
     assert report.ok, report.problems

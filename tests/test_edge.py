@@ -48,7 +48,8 @@ async def test_a_body_over_the_limit_is_413_before_parsing_and_changes_nothing(s
     assert r.json()["error"]["code"] == "body_too_large"
     assert r.json()["error"]["details"] == {"max_bytes": MB}
     assert "LIVELOOP_MAX_BODY_BYTES" in r.json()["error"]["message"]
-    assert r.headers["x-content-type-options"] == "nosniff" and r.headers["x-request-id"]
+    assert r.headers["x-content-type-options"] == "nosniff"
+    assert r.headers["x-request-id"]
 
     # Streamed without a Content-Length: refused once the chunks add up to more than the limit.
     streamed = await shop.api.post(
@@ -102,7 +103,8 @@ async def small_limit(database_url: str) -> AsyncIterator[ShopCtx]:
 async def test_the_limit_is_a_setting(small_limit: ShopCtx) -> None:
     headers = {"content-type": "application/json"}
     refused = await small_limit.api.post("/v1/members", content=member_body(4097), headers=headers)
-    assert refused.status_code == 413 and refused.json()["error"]["details"] == {"max_bytes": 4096}
+    assert refused.status_code == 413
+    assert refused.json()["error"]["details"] == {"max_bytes": 4096}
     accepted = await small_limit.api.post("/v1/members", content=member_body(150), headers=headers)
     assert accepted.status_code == 201
 
@@ -149,7 +151,8 @@ async def test_idempotency_compares_bodies_as_json(shop: ShopCtx) -> None:
         content=b'{\n  "email":"x1@example.com" ,\n  "external_id": "x-1"\n}',
         headers={"content-type": "application/json", "Idempotency-Key": "k-1"},
     )
-    assert reordered.status_code == 201 and reordered.json()["id"] == first.json()["id"]
+    assert reordered.status_code == 201
+    assert reordered.json()["id"] == first.json()["id"]
     assert reordered.headers["idempotent-replayed"] == "true"
     other = await shop.api.post(
         "/v1/members", json={"external_id": "x-2", "email": "x1@example.com"}, headers={"Idempotency-Key": "k-1"}
@@ -169,12 +172,14 @@ async def test_a_retry_of_a_request_recorded_before_bodies_were_canonical_still_
             .values(request_hash=sha256_hex(b"POST /v1/members\n" + raw))
         )
     again = await shop.api.post("/v1/members", content=raw, headers=headers)
-    assert again.status_code == 201 and again.json()["id"] == first["id"]
+    assert again.status_code == 201
+    assert again.json()["id"] == first["id"]
 
 
 async def test_every_response_has_a_request_id_and_nosniff(shop: ShopCtx) -> None:
     r = await shop.api.get("/v1/members")
-    assert len(r.headers["x-request-id"]) == 16 and r.headers["x-content-type-options"] == "nosniff"
+    assert len(r.headers["x-request-id"]) == 16
+    assert r.headers["x-content-type-options"] == "nosniff"
     assert (await shop.api.get("/v1/members")).headers["x-request-id"] != r.headers["x-request-id"]
     mine = await shop.api.get("/healthz", headers={"X-Request-Id": "lb-7f3a.91"})
     assert mine.headers["x-request-id"] == "lb-7f3a.91"  # a load balancer's id is kept
@@ -206,7 +211,8 @@ async def test_the_access_log_has_one_line_per_request_and_no_secrets(
     assert len(lines) == 2
     read, click = lines
     assert (read.method, read.route, read.status, read.shop) == ("GET", "/v1/members/{member_id}", 200, shop.shop.id)
-    assert read.request_id == r.headers["x-request-id"] and read.duration_ms >= 0
+    assert read.request_id == r.headers["x-request-id"]
+    assert read.duration_ms >= 0
     assert (click.route, click.status, click.shop) == ("/r/{shop}/{code}", 404, "-")
     text = caplog.text + "".join(JsonFormatter().format(rec) for rec in lines)
     for secret in (token, shop.key, member["id"], "NOSUCHCODE"):

@@ -261,7 +261,8 @@ def test_every_catalogued_code_is_used_in_the_source_and_pending_ones_are_not_ye
                 landed.append(f"{member.value}: it is in the source now, remove it from PENDING_MERGE")
         elif member.value not in PENDING_MERGE:
             dead.append(f"{member.value}: no raise site, refusal or error body uses it")
-    assert dead == [] and landed == [], "\n".join(dead + landed)
+    assert dead == [], "\n".join(dead)
+    assert landed == [], "\n".join(landed)
     catalogued = {str(m.value) for m in errors.catalogued_codes()}
     assert set(PENDING_MERGE) <= catalogued
     assert set(NOT_ANSWERED).isdisjoint(catalogued)
@@ -311,11 +312,13 @@ def test_a_domain_error_takes_a_catalogue_member_or_its_string() -> None:
     by_string = NotFound("No such member in this shop.", code="member_not_found")
     assert orjson.dumps(by_member.to_body()) == orjson.dumps(by_string.to_body())
     assert by_member.to_body()["error"]["code"].__class__ is str  # plain JSON, whatever the encoder
-    assert by_member.code == "member_not_found" and by_member.status_code == 404
+    assert by_member.code == "member_not_found"
+    assert by_member.status_code == 404
     # Raised as the base class, an error answers the status its code is catalogued with.
     assert LiveloopError("x", code=MemberErrorCode.MEMBER_NOT_FOUND).status_code == 404
     assert LiveloopError("x", code=ApiErrorCode.RATE_LIMITED).status_code == 429
-    assert ApiErrorCode("not_found") is ApiErrorCode.NOT_FOUND and ApiErrorCode.NOT_FOUND.status == 404
+    assert ApiErrorCode("not_found") is ApiErrorCode.NOT_FOUND
+    assert ApiErrorCode.NOT_FOUND.status == 404
 
 
 # --- what an integrator sees ----------------------------------------------------------------------------
@@ -349,24 +352,32 @@ async def test_the_catalogue_is_served_as_json_without_a_key(shop: ShopCtx) -> N
 
 async def test_the_docs_page_lists_every_code_with_its_meaning_and_fix(shop: ShopCtx) -> None:
     response = await shop.api.get("/docs/errors")
-    assert response.status_code == 200 and response.headers["content-type"].startswith("text/html")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/html")
     policy = response.headers["content-security-policy"]
-    assert "default-src 'none'" in policy and "script-src" not in policy and "unsafe-inline" not in policy
+    assert "default-src 'none'" in policy
+    assert "script-src" not in policy
+    assert "unsafe-inline" not in policy
     assert "frame-ancestors 'none'" in policy
     page = response.text
-    assert "<script" not in page and "style=" not in page
+    assert "<script" not in page
+    assert "style=" not in page
     for domain in DOMAINS:
-        assert f'<section id="{domain.name}">' in page and f'href="#{domain.name}"' in page
+        assert f'<section id="{domain.name}">' in page
+        assert f'href="#{domain.name}"' in page
     rows = dict(re.findall(r'<tr id="([^"]+)"><td><code>[^<]+</code></td>(.*?)</tr>', page))
     assert len(rows) == len(errors.catalogued_codes())
     member = rows["member_not_found"]
-    assert "<td>404</td>" in member and "The shop has no member with this id" in member
+    assert "<td>404</td>" in member
+    assert "The shop has no member with this id" in member
     assert "<code>GET /v1/members</code>" in member  # `backticks` become code
-    assert "<td>WebSocket</td>" in rows["room-rate_limited"] and "<td>429</td>" in rows["rate_limited"]
+    assert "<td>WebSocket</td>" in rows["room-rate_limited"]
+    assert "<td>429</td>" in rows["rate_limited"]
     assert "<td>422, 409</td>" in rows["coupon_bound_to_other"]
     assert "&lt;scope&gt;" in rows["missing_scope"]  # text is escaped
     css = await shop.api.get("/static/live/errors.css")
-    assert css.status_code == 200 and "table" in css.text
+    assert css.status_code == 200
+    assert "table" in css.text
 
 
 async def test_a_write_that_loses_a_race_for_a_unique_key_is_a_conflict(shop: ShopCtx) -> None:
@@ -390,7 +401,8 @@ async def test_a_write_that_loses_a_race_for_a_unique_key_is_a_conflict(shop: Sh
 
     app.add_api_route("/v1/test-late-twin", late_twin, methods=["POST"])
     r = await shop.api.post("/v1/test-late-twin")
-    assert r.status_code == 409 and r.json()["error"]["code"] == "conflict"
+    assert r.status_code == 409
+    assert r.json()["error"]["code"] == "conflict"
     assert "twin" not in r.text  # the conflicting values are never echoed
     assert (await shop.api.get("/v1/members/mem_twin")).status_code == 404  # the loser's write left nothing
     assert (await shop.api.get(f"/v1/members/{member['id']}")).json()["external_id"] == "twin"
@@ -437,7 +449,8 @@ def test_the_end_of_a_run_fails_on_codes_no_test_produced_or_outside_the_catalog
         recorded.write_text(every)
         session = _fake_session(tmp_path, "tests")
         error_codes.pytest_sessionfinish(session, 0)  # everything produced: the run stands
-        assert session.exitstatus == pytest.ExitCode.OK and error_codes._state["missing"] == []
+        assert session.exitstatus == pytest.ExitCode.OK
+        assert error_codes._state["missing"] == []
 
         recorded.write_text(every.replace("sold_out room\n", ""))
         error_codes.pytest_sessionfinish(session, 0)

@@ -105,12 +105,15 @@ async def test_private_targets_are_accepted_only_when_the_setting_allows_them(
 
 async def test_endpoints_are_listed_read_and_updated(shop: ShopCtx, receiver: Receiver, private_targets: None) -> None:
     created = await register(shop, receiver.url, event_types=["member.created"], description="CRM sync")
-    assert created["secret"].startswith("whsec_") and created["active"] is True
+    assert created["secret"].startswith("whsec_")
+    assert created["active"] is True
     endpoint_id = created["id"]
     listed = ok(await shop.api.get("/v1/webhook-endpoints"))["items"]
-    assert [e["id"] for e in listed] == [endpoint_id] and "secret" not in listed[0]
+    assert [e["id"] for e in listed] == [endpoint_id]
+    assert "secret" not in listed[0]
     read = ok(await shop.api.get(f"/v1/webhook-endpoints/{endpoint_id}"))
-    assert read["description"] == "CRM sync" and "secret" not in read
+    assert read["description"] == "CRM sync"
+    assert "secret" not in read
 
     other = Receiver("/other")
     try:
@@ -122,7 +125,8 @@ async def test_endpoints_are_listed_read_and_updated(shop: ShopCtx, receiver: Re
         )
     finally:
         other.close()
-    assert changed["url"] == other.url and changed["event_types"] == ["order.paid", "order.refunded"]
+    assert changed["url"] == other.url
+    assert changed["event_types"] == ["order.paid", "order.refunded"]
     assert changed["description"] is None
 
     # A new URL is checked again, and a refused change changes nothing.
@@ -188,7 +192,8 @@ async def test_a_deleted_endpoint_receives_nothing_more(
     assert await worker.deliver_due() == 0  # …and dropped with it
     await create_member(shop.api)
     assert await worker.deliver_due() == 0
-    assert len(receiver.received) == 1 and await deliveries(shop) == []
+    assert len(receiver.received) == 1
+    assert await deliveries(shop) == []
     gone = await shop.api.get(f"/v1/webhook-endpoints/{endpoint['id']}")
     assert error_code(gone, 404) == "webhook_endpoint_not_found"
 
@@ -203,7 +208,8 @@ async def test_a_rotated_secret_signs_beside_the_old_one_until_the_overlap_ends(
         )
     )
     new, old = rotated["secret"], endpoint["secret"]
-    assert new != old and rotated["previous_secret_expires_at"] is not None
+    assert new != old
+    assert rotated["previous_secret_expires_at"] is not None
     assert "secret" not in ok(await shop.api.get(f"/v1/webhook-endpoints/{endpoint['id']}"))
     await create_member(shop.api)
     assert await worker.deliver_due() == 1
@@ -261,10 +267,14 @@ async def test_deliveries_are_listed_newest_first_page_by_page(
     failed = [d for d in pages if d["status"] == "pending"]
     assert len(failed) == 2
     for d in failed:
-        assert d["attempts"] == 1 and d["last_status_code"] == 503 and d["last_error"] == "HTTP 503"
-        assert d["next_attempt_at"] is not None and d["last_attempt_at"] is not None
+        assert d["attempts"] == 1
+        assert d["last_status_code"] == 503
+        assert d["last_error"] == "HTTP 503"
+        assert d["next_attempt_at"] is not None
+        assert d["last_attempt_at"] is not None
     delivered = [d for d in pages if d["status"] == "delivered"]
-    assert len(delivered) == 3 and all(d["next_attempt_at"] is None and d["delivered_at"] for d in delivered)
+    assert len(delivered) == 3
+    assert all(d["next_attempt_at"] is None and d["delivered_at"] for d in delivered)
     only_pending = ok(await shop.api.get(base, params={"status": "pending"}))["items"]
     assert {d["id"] for d in only_pending} == {d["id"] for d in failed}
 
@@ -288,22 +298,26 @@ async def test_a_delivery_is_resent_once_however_often_it_is_asked(
     assert await worker.deliver_due() == 1
     assert await worker.deliver_due() == 0
     ids = await received_events(receiver)
-    assert len(ids) == 2 and ids[0] == ids[1]  # the same event id: the receiver dedupes it
+    assert len(ids) == 2
+    assert ids[0] == ids[1]
     [delivery] = await deliveries(shop)
-    assert delivery.status == "delivered" and delivery.attempts == 2
+    assert delivery.status == "delivered"
+    assert delivery.attempts == 2
 
     # A delivery that failed for good goes out again on request.
     async with transaction(shop.app.state.sessions) as s:
         await s.execute(update(WebhookDelivery).values(status="failed", last_error="HTTP 500"))
     assert ok(await shop.api.post(url), 202)["status"] == "pending"
-    assert await worker.deliver_due() == 1 and len(receiver.received) == 3
+    assert await worker.deliver_due() == 1
+    assert len(receiver.received) == 3
 
     missing = await shop.api.post(f"/v1/webhook-endpoints/{endpoint['id']}/deliveries/whd_nope/resend")
     assert error_code(missing, 404) == "webhook_delivery_not_found"
     ok(await shop.api.patch(f"/v1/webhook-endpoints/{endpoint['id']}", json={"active": False}))
     paused = await shop.api.post(url)
     assert error_code(paused, 409) == "webhook_endpoint_paused"
-    assert await worker.deliver_due() == 0 and len(receiver.received) == 3
+    assert await worker.deliver_due() == 0
+    assert len(receiver.received) == 3
 
 
 async def test_failed_deliveries_are_logged_without_secrets_urls_or_bodies(
@@ -317,7 +331,10 @@ async def test_failed_deliveries_are_logged_without_secrets_urls_or_bodies(
     [record] = [r for r in caplog.records if r.name == "liveloop.worker"]
     line = record.getMessage()
     [event] = ok(await shop.api.get("/v1/events"))["items"]
-    assert endpoint["id"] in line and event["id"] in line and "error=HTTPStatus" in line and "status=503" in line
+    assert endpoint["id"] in line
+    assert event["id"] in line
+    assert "error=HTTPStatus" in line
+    assert "status=503" in line
     for leaked in (endpoint["secret"], "tok-in-the-query", str(receiver.port), member["id"], "secret.person"):
         assert leaked not in line
 
@@ -339,9 +356,11 @@ async def test_endpoints_come_in_pages_and_a_cursor_pages_only_its_own_list(
 ) -> None:
     ids = [(await register(shop, f"{receiver.url}?n={n}"))["id"] for n in range(3)]
     first = ok(await shop.api.get("/v1/webhook-endpoints", params={"limit": 2}))
-    assert [e["id"] for e in first["items"]] == ids[:2] and first["next_cursor"]
+    assert [e["id"] for e in first["items"]] == ids[:2]
+    assert first["next_cursor"]
     rest = ok(await shop.api.get("/v1/webhook-endpoints", params={"limit": 2, "cursor": first["next_cursor"]}))
-    assert [e["id"] for e in rest["items"]] == ids[2:] and rest["next_cursor"] is None
+    assert [e["id"] for e in rest["items"]] == ids[2:]
+    assert rest["next_cursor"] is None
     assert all("secret" not in e for e in first["items"] + rest["items"])
 
     for _ in range(2):
@@ -349,7 +368,8 @@ async def test_endpoints_come_in_pages_and_a_cursor_pages_only_its_own_list(
     while await worker.deliver_due():
         pass
     one = ok(await shop.api.get(f"/v1/webhook-endpoints/{ids[0]}/deliveries", params={"limit": 1}))
-    assert len(one["items"]) == 1 and one["next_cursor"]
+    assert len(one["items"]) == 1
+    assert one["next_cursor"]
     # A cursor of one endpoint's deliveries does not page another endpoint's, nor another list.
     other = await shop.api.get(f"/v1/webhook-endpoints/{ids[1]}/deliveries", params={"cursor": one["next_cursor"]})
     assert error_code(other, 422) == "invalid_cursor"

@@ -70,7 +70,8 @@ async def test_events_are_delivered_signed_and_retried(
     assert await worker.deliver_due() == 1
     [(headers, body)] = receiver.received
     event = orjson.loads(body)
-    assert event["type"] == "member.created" and event["data"]["member_id"] == member["id"]
+    assert event["type"] == "member.created"
+    assert event["data"]["member_id"] == member["id"]
     assert headers["X-Liveloop-Event-Id"] == event["id"]
     assert headers["X-Liveloop-Event-Type"] == "member.created"
     expected = timestamped_signature(endpoint["secret"], int(headers["X-Liveloop-Timestamp"]), body)
@@ -136,9 +137,12 @@ async def test_the_address_is_checked_again_when_connecting(
         assert await strict.deliver_due() == 1
     finally:
         await strict.close()
-    assert receiver.connections == 0 and receiver.received == []
+    assert receiver.connections == 0
+    assert receiver.received == []
     [delivery] = await deliveries(shop)
-    assert delivery.status == "pending" and delivery.attempts == 1 and delivery.last_status_code is None
+    assert delivery.status == "pending"
+    assert delivery.attempts == 1
+    assert delivery.last_status_code is None
     assert delivery.last_error is not None
     assert delivery.last_error.startswith("forbidden_webhook_target: 127.0.0.1 is a loopback address")
     assert delivery.next_attempt_at > utc_now()  # retried later, like any failed attempt
@@ -156,9 +160,12 @@ async def test_redirects_are_not_followed(shop: ShopCtx, private_targets: None, 
     finally:
         target.close()
         redirecting.close()
-    assert len(redirecting.received) == 1 and target.connections == 0
-    assert delivery.status == "pending" and delivery.last_status_code == 307
-    assert delivery.last_error is not None and "redirects are not followed" in delivery.last_error
+    assert len(redirecting.received) == 1
+    assert target.connections == 0
+    assert delivery.status == "pending"
+    assert delivery.last_status_code == 307
+    assert delivery.last_error is not None
+    assert "redirects are not followed" in delivery.last_error
 
 
 async def test_a_hanging_trickling_or_huge_endpoint_delays_no_other_shop_nor_the_scheduled_jobs(
@@ -207,7 +214,8 @@ async def test_a_hanging_trickling_or_huge_endpoint_delays_no_other_shop_nor_the
         await eventually(settled)
         assert time.monotonic() - started < 2.5, "it waited for the slow endpoints"
         assert arrived < 1.5
-        assert hang.open == 2 and trickle.open == 2  # they were still being attempted all along
+        assert hang.open == 2
+        assert trickle.open == 2
         assert hang.accepted == 2  # the third delivery waits for a free slot of its endpoint
 
         # Each attempt ends at its deadline; the huge answer is read only as far as the limit.
@@ -230,11 +238,14 @@ async def test_a_hanging_trickling_or_huge_endpoint_delays_no_other_shop_nor_the
     for d in snapshot:
         by_url.setdefault(endpoints[d.endpoint_id], []).append(d)
     for d in by_url[huge.url]:
-        assert d.status == "delivered" and d.last_status_code == 200
-    assert huge.closed_by_peer == 3 and max(huge.sent) < 64 * 1024 * 1024  # not the gigabyte it offered
+        assert d.status == "delivered"
+        assert d.last_status_code == 200
+    assert huge.closed_by_peer == 3
+    assert max(huge.sent) < 64 * 1024 * 1024
     for url in (hang.url, trickle.url):
         for d in by_url[url]:
-            assert d.status == "pending" and d.last_error is not None
+            assert d.status == "pending"
+            assert d.last_error is not None
             assert d.last_error.startswith("DeadlineExceeded"), d.last_error
 
 
@@ -310,6 +321,7 @@ async def test_a_stopping_worker_does_not_wait_for_a_hanging_endpoint_and_loses_
         assert time.monotonic() - started < 5  # not the attempt's 60 s deadline
         async with shop.app.state.sessions() as s:
             delivery = (await s.execute(select(WebhookDelivery))).scalar_one()
-        assert delivery.status == "pending" and delivery.delivered_at is None  # sent again once its lease ends
+        assert delivery.status == "pending"
+        assert delivery.delivered_at is None
     finally:
         hang.close()

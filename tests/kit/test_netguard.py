@@ -118,7 +118,8 @@ async def test_metadata_multicast_and_reserved_stay_refused_when_private_targets
 async def test_malformed_urls_are_refused_with_a_reason(url: str, words: str) -> None:
     with pytest.raises(TargetRefused) as refused:
         await check_url(url)
-    assert refused.value.kind == "invalid" and words in refused.value.reason
+    assert refused.value.kind == "invalid"
+    assert words in refused.value.reason
 
 
 async def test_a_name_that_does_not_resolve_is_refused() -> None:

@@ -118,7 +118,8 @@ async def test_rotating_forged_device_cookies_fall_back_to_the_address_limit(dat
         # ...and they made no device buckets: forged values cannot fill the store and push real devices' buckets
         # out of it (a forgotten bucket starts full again), nor spend a real device's bucket by naming its id.
         buckets = shop.app.state.rate_limiter.buckets
-        assert isinstance(buckets, MemoryBuckets) and len(buckets) == 1  # the address's
+        assert isinstance(buckets, MemoryBuckets)
+        assert len(buckets) == 1
         async with from_address(shop.app, "203.0.113.10", cookies={"ll_did": real}) as api:
             assert [(await api.get(link)).status_code for _ in range(4)] == [302, 302, 302, 429]
 
@@ -185,7 +186,8 @@ async def test_buckets_in_redis_are_shared_by_processes(redis_url: str, database
     try:
         waits = [await limiter.check("g", address=address, device=device) for limiter in (first, second) * 3]
         assert waits[:4] == [0, 0, 0, 0]
-        assert 0 < waits[4] <= 1.0 and waits[5] > 0
+        assert 0 < waits[4] <= 1.0
+        assert waits[5] > 0
     finally:
         await first.close()
         await second.close()

@@ -123,7 +123,8 @@ async def test_reversal_of_spent_points_takes_what_is_left(shop: ShopCtx) -> Non
             f"/v1/ledger/transactions/{earned}/reverse", json={"reason": "refund", "allow_partial": True}
         )
     )
-    assert rev["meta"]["recovered"] == 40 and rev["meta"]["shortfall"] == 60
+    assert rev["meta"]["recovered"] == 40
+    assert rev["meta"]["shortfall"] == 60
     assert await _balance(shop, member["id"]) == 0
     async with transaction(shop.app.state.sessions) as s:
         assert (await verify(s)).ok
@@ -149,7 +150,8 @@ async def test_verify_finds_a_tampered_balance(shop: ShopCtx) -> None:
     async with transaction(shop.app.state.sessions) as s:
         report = await verify(s)
     assert not report.ok
-    assert report.problems["balance_mismatch"] and report.problems["lots_out_of_step"]
+    assert report.problems["balance_mismatch"]
+    assert report.problems["lots_out_of_step"]
 
 
 async def test_credit_validation_errors(shop: ShopCtx) -> None:
@@ -170,7 +172,8 @@ async def test_credit_with_idempotency_key_is_applied_once(shop: ShopCtx) -> Non
     body = {"member_id": member["id"], "asset": "points", "amount": 25}
     first = ok(await shop.api.post("/v1/ledger/credits", json=body, headers={"Idempotency-Key": "k1"}), 201)
     second = await shop.api.post("/v1/ledger/credits", json=body, headers={"Idempotency-Key": "k1"})
-    assert second.status_code == 201 and second.headers["Idempotent-Replayed"] == "true"
+    assert second.status_code == 201
+    assert second.headers["Idempotent-Replayed"] == "true"
     assert second.json()["id"] == first["id"]
     assert await _balance(shop, member["id"]) == 25
     other = await shop.api.post("/v1/ledger/credits", json={**body, "amount": 26}, headers={"Idempotency-Key": "k1"})

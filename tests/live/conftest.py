@@ -113,6 +113,21 @@ class ViewerClient:
         await self.ws.close()
 
 
+async def until_closed(ws: ClientConnection, *, within: float = 5.0, seen: list[Any] | None = None) -> None:
+    """Read (frames may still arrive, kept in ``seen``) until the server closes the socket.
+
+    A socket still open after ``within`` seconds fails the test with a TimeoutError.
+    """
+    async with asyncio.timeout(within):
+        try:
+            while True:
+                message = await ws.recv()
+                if seen is not None:
+                    seen.append(message)
+        except ConnectionClosed:
+            return
+
+
 def room_url(server: LiveServer, show_id: str, since: int | None = None) -> str:
     return client.room_url(server.ws_base, show_id, since)
 

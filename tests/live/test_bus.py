@@ -39,7 +39,8 @@ async def _two_processes_agree(a: Bus, b: Bus) -> None:
             await asyncio.sleep(0.05)
         assert seen_a.got[room] == seen_b.got[room]  # same numbers, same order, in both processes
         numbers = [seq for seq, _ in seen_a.got[room]]
-        assert numbers == sorted(numbers) and len(set(numbers)) == 100
+        assert numbers == sorted(numbers)
+        assert len(set(numbers)) == 100
         if a.contiguous:
             assert numbers == list(range(1, 101))
         for sender in ("a", "b"):  # each sender's own order is kept

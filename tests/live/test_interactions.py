@@ -54,7 +54,8 @@ async def test_keyword_lottery_is_provably_fair_and_pays_through_the_ledger(
     card = await launch(
         shop, show["id"], kind="keyword_lottery", keyword="666", winners=2, prize={"type": "points", "amount": 300}
     )
-    assert card["seed_hash"] and "seed" not in card
+    assert card["seed_hash"]
+    assert "seed" not in card
     await players[0][1].until(lambda v: any(m.get("card") == card["id"] for m in v.messages))
     for _, viewer in players:
         await viewer.send(t="c", x="666 please!")
@@ -67,7 +68,8 @@ async def test_keyword_lottery_is_provably_fair_and_pays_through_the_ledger(
         await viewer.until(lambda v: any(m.get("entered") for m in v.frames) or v.errors)
     settled = ok(await shop.api.post(f"/v1/interactions/{card['id']}/settle"))
     result = settled["result"]
-    assert result["entries"] == 4 and len(result["winners"]) == 2
+    assert result["entries"] == 4
+    assert len(result["winners"]) == 2
     assert seed_hash(result["seed"]) == card["seed_hash"]
     assert [w["a"] for w in result["winners"]] == pick_winners(result["seed"], card["id"], result["tickets"], 2)
     # Tickets and winners are the entrants' aliases and room names: each player finds its own in its hello.
@@ -101,8 +103,11 @@ async def test_like_sprint_rewards_members_present_once(shop: ShopCtx, live_serv
     async with transaction(shop.app.state.sessions) as s:
         assert await interactions.settle_due(s, utc_now()) == 1
     body = ok(await shop.api.get(f"/v1/shows/{show['id']}/interactions"))["items"][0]
-    assert body["status"] == "settled" and body["result"]["reached"] and body["result"]["rewarded"] == 2
-    assert await points(shop, ana) == 50 and await points(shop, ben) == 50
+    assert body["status"] == "settled"
+    assert body["result"]["reached"]
+    assert body["result"]["rewarded"] == 2
+    assert await points(shop, ana) == 50
+    assert await points(shop, ben) == 50
     ok(await shop.api.post(f"/v1/interactions/{sprint['id']}/settle"))
     assert await points(shop, ana) == 50
 
@@ -134,7 +139,8 @@ async def test_danmaku_challenge_unlocks_a_coupon_for_everyone_present(shop: Sho
         if settled["status"] == "settled":
             break
         await asyncio.sleep(0.1)
-    assert settled["status"] == "settled" and settled["result"] == {
+    assert settled["status"] == "settled"
+    assert settled["result"] == {
         "reached": True,
         "progress": 3,
         "target": 3,
@@ -142,7 +148,8 @@ async def test_danmaku_challenge_unlocks_a_coupon_for_everyone_present(shop: Sho
     }
     for member, _ in viewers:
         rewards = ok(await shop.api.get(f"/v1/members/{member['id']}/rewards"))["items"]
-        assert [r["reward_type"] for r in rewards] == ["coupon"] and rewards[0]["coupon_id"]
+        assert [r["reward_type"] for r in rewards] == ["coupon"]
+        assert rewards[0]["coupon_id"]
     ok(await shop.api.post(f"/v1/interactions/{challenge['id']}/settle"))  # again: nothing more
     assert len(ok(await shop.api.get(f"/v1/members/{viewers[0][0]['id']}/rewards"))["items"]) == 1
 
@@ -163,8 +170,10 @@ async def test_quiz_hides_its_answer_and_pays_right_answers(shop: ShopCtx, live_
     await b.until(lambda v: len(v.errors) == 2)
     assert [e["code"] for e in b.errors] == ["already_answered", "invalid_option"]
     settled = ok(await shop.api.post(f"/v1/interactions/{quiz['id']}/settle"))
-    assert settled["result"]["answer"] == 0 and settled["result"]["votes"] == [1, 1]
-    assert await points(shop, ana) == 20 and await points(shop, ben) == 0
+    assert settled["result"]["answer"] == 0
+    assert settled["result"]["votes"] == [1, 1]
+    assert await points(shop, ana) == 20
+    assert await points(shop, ben) == 0
     await a.until(lambda v: any(m.get("card") == quiz["id"] and m.get("end") for m in v.messages))
 
 
@@ -176,7 +185,8 @@ async def test_poll_counts_one_vote_per_viewer_and_next_product_polls_use_pinned
         f"/v1/shows/{show['id']}/interactions",
         json={"kind": "poll", "question": "Next?", "options": ["A", "Z"], "next_product": True},
     )
-    assert bad.status_code == 422 and bad.json()["error"]["code"] == "unknown_product"
+    assert bad.status_code == 422
+    assert bad.json()["error"]["code"] == "unknown_product"
     poll = await launch(shop, show["id"], kind="poll", question="Colour?", options=["red", "blue"])
     shop.app.state.gateway.rooms.pop(show["id"], None)  # as if this process had never seen the room
     late = await join(live_server, (await anonymous_token(shop, show["id"]))["token"], show["id"])
@@ -194,7 +204,8 @@ async def test_poll_counts_one_vote_per_viewer_and_next_product_polls_use_pinned
     cold = await join(live_server, (await anonymous_token(shop, show["id"]))["token"], show["id"])
     assert cold.hello["votes"] == {poll["id"]: [1, 2]}
     settled = ok(await shop.api.post(f"/v1/interactions/{poll['id']}/settle"))
-    assert settled["result"]["votes"] == [1, 2] and settled["result"]["winner"] == "blue"
+    assert settled["result"]["votes"] == [1, 2]
+    assert settled["result"]["winner"] == "blue"
     await voters[1].send(t="v", i=poll["id"], o=0)
     await voters[1].until(lambda v: v.errors)
     assert voters[1].errors[0]["code"] == "closed"
@@ -254,7 +265,8 @@ async def test_team_pk_scores_interactions_and_rewards_the_winners(shop: ShopCtx
         lambda v: any(m.get("k") == "pk_scores" and m["scores"] == {"Red": 20, "Blue": 6} for m in v.messages)
     )
     settled = ok(await shop.api.post(f"/v1/interactions/{pk['id']}/settle"))
-    assert settled["result"]["scores"] == {"Red": 20, "Blue": 6} and settled["result"]["winner"] == "Red"
+    assert settled["result"]["scores"] == {"Red": 20, "Blue": 6}
+    assert settled["result"]["winner"] == "Red"
     assert (await points(shop, ana), await points(shop, ben), await points(shop, chi)) == (70, 0, 0)
 
 
@@ -270,7 +282,8 @@ async def test_cohost_queue_and_provider_tokens(shop: ShopCtx, live_server: Live
     settings = shop.app.state.settings
     headers = {"Authorization": f"Bearer {grant['token']}"}
     missing = await shop.api.post(f"/v1/public/shows/{show['id']}/video-token", headers=headers)
-    assert missing.status_code == 409 and missing.json()["error"]["code"] == "video_not_configured"
+    assert missing.status_code == 409
+    assert missing.json()["error"]["code"] == "video_not_configured"
     ok(await shop.api.post(f"/v1/shows/{show['id']}/cohosts/{queue[0]['id']}/approve"))
     settings.livekit_url, settings.livekit_api_key, settings.livekit_api_secret = (
         "wss://video.test",
@@ -290,10 +303,8 @@ async def test_cohost_queue_and_provider_tokens(shop: ShopCtx, live_server: Live
         assert forged.status_code == 401
         for body, publish in ((kim_video, True), (lee_video, False)):
             claims = jwt.decode(body["token"], settings.livekit_api_secret, algorithms=["HS256"])
-            assert (
-                claims["video"]["room"] == f"liveloop-{show['id']}"
-                and claims["video"].get("canPublish", False) is publish
-            )
+            assert claims["video"]["room"] == f"liveloop-{show['id']}"
+            assert claims["video"].get("canPublish", False) is publish
         # LiveKit's signed webhook: accepted once, refused when the signature is wrong.
         payload = orjson.dumps({"event": "room_started", "id": "EV_1", "room": {"name": f"liveloop-{show['id']}"}})
         digest = base64.b64encode(hashlib.sha256(payload).digest()).decode()
@@ -302,7 +313,8 @@ async def test_cohost_queue_and_provider_tokens(shop: ShopCtx, live_server: Live
             r = await shop.api.post("/v1/public/webhooks/livekit", content=payload, headers={"Authorization": auth})
             assert r.status_code == 204
         events = ok(await shop.api.get("/v1/events", params={"type": "show.video_event"}))["items"]
-        assert len(events) == 1 and events[0]["data"]["event"] == "room_started"
+        assert len(events) == 1
+        assert events[0]["data"]["event"] == "room_started"
         bad = await shop.api.post(
             "/v1/public/webhooks/livekit", content=payload + b" ", headers={"Authorization": auth}
         )
@@ -336,7 +348,8 @@ async def test_a_relay_draw_run_in_a_show_is_announced_in_the_room(shop: ShopCtx
     ok(await shop.api.post(f"/v1/draws/{draw['id']}/run", params={"show_id": show["id"]}))
     await viewer.until(lambda v: any(m.get("k") == "draw" for m in v.messages))
     message = next(m for m in viewer.messages if m.get("k") == "draw")
-    assert message["draw_id"] == draw["id"] and message["seed_hash"] == draw["seed_hash"]
+    assert message["draw_id"] == draw["id"]
+    assert message["seed_hash"] == draw["seed_hash"]
 
 
 @pytest.mark.parametrize("kind", ["quiz"])
@@ -346,4 +359,5 @@ async def test_mechanics_need_a_live_show(shop: ShopCtx, kind: str) -> None:
         f"/v1/shows/{show['id']}/interactions",
         json={"kind": kind, "question": "?", "options": ["a", "b"], "answer": 0, "points": 1},
     )
-    assert r.status_code == 409 and r.json()["error"]["code"] == "show_not_live"
+    assert r.status_code == 409
+    assert r.json()["error"]["code"] == "show_not_live"

@@ -39,7 +39,9 @@ def test_a_message_published_twice_is_shown_once() -> None:
     room.on_message(2, with_seq(2, first))  # a relay sent it again after its first publisher died
     room.on_message(3, with_seq(3, b'{"mid":"rm_2","k":"draw","winners":["m2"]}'))
     frame = room.build_frame()
-    assert frame is not None and frame.count(b'"k":"draw"') == 2 and room.last_seq == 3
+    assert frame is not None
+    assert frame.count(b'"k":"draw"') == 2
+    assert room.last_seq == 3
 
 
 async def test_published_messages_leave_no_row_and_ephemeral_ones_write_none(
@@ -53,7 +55,8 @@ async def test_published_messages_leave_no_row_and_ephemeral_ones_write_none(
     assert await waiting_rows(shop) == 1  # the cue's, until the relay has seen it published
     await viewer.until(lambda v: {"cue", "vote"} <= {m.get("k") for m in v.messages})
     cue, vote = (next(m for m in viewer.messages if m.get("k") == kind) for kind in ("cue", "vote"))
-    assert cue["mid"].startswith("rm_") and "mid" not in vote
+    assert cue["mid"].startswith("rm_")
+    assert "mid" not in vote
     await shop.app.state.relay.forget_published()
     assert await waiting_rows(shop) == 0
 

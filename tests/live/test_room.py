@@ -33,10 +33,13 @@ def test_a_frame_carries_every_message_once_and_is_the_same_bytes_for_everyone()
     room.on_message(2, msg(2, k="pin", card="pinned"))  # delivered twice by the bus: kept once
     room.on_message(3, msg(3, k="lk", n=7))
     sent = room.tick()
-    assert a.queue[0] is sent and b.queue[0] is sent
+    assert a.queue[0] is sent
+    assert b.queue[0] is sent
     body = frame(sent)
     assert [m["q"] for m in body["m"]] == [2, 1]  # priority lane first
-    assert body["lk"] == 7 and body["q"] == 3 and body["dc"] == 1
+    assert body["lk"] == 7
+    assert body["q"] == 3
+    assert body["dc"] == 1
     assert room.tick() is None  # nothing new, no frame
 
 
@@ -63,7 +66,9 @@ def test_a_viewer_that_falls_behind_is_closed_with_its_own_code() -> None:
         room.on_message(i, msg(i, k="c", x="x"))
         room.tick()
         fast.queue.clear()  # the fast viewer reads everything
-    assert slow.closing and slow.close_code == CLOSE_TOO_SLOW and aborted == [True]
+    assert slow.closing
+    assert slow.close_code == CLOSE_TOO_SLOW
+    assert aborted == [True]
     assert not fast.closing
     assert room.overflows == 1
 
@@ -74,7 +79,8 @@ def test_resume_returns_what_was_missed_or_reports_a_gap() -> None:
         room.on_message(i, msg(i, k="c", x=str(i)))
         room.tick()
     body = frame(room.resume_frame(2))
-    assert body["gap"] is False and [m["q"] for m in body["m"]] == [3, 4]
+    assert body["gap"] is False
+    assert [m["q"] for m in body["m"]] == [3, 4]
     for i in range(5, 12):
         room.on_message(i, msg(i, k="c", x=str(i)))
         room.tick()
@@ -146,7 +152,9 @@ K2 = "another-secret-key-of-thirty-two-b"
 def test_viewer_tokens_refuse_forgery_expiry_and_other_shows() -> None:
     token = tokens.mint(K1, shop_id="s", show_id="show1", name="Ann", member_id="m1")
     claims = tokens.verify(K1, token, show_id="show1")
-    assert claims.key == "m:m1" and claims.member_id == "m1" and not claims.is_host
+    assert claims.key == "m:m1"
+    assert claims.member_id == "m1"
+    assert not claims.is_host
     for secret, show, code in [(K2, "show1", "invalid_token"), (K1, "show2", "wrong_show")]:
         with pytest.raises(Unauthorized) as err:
             tokens.verify(secret, token, show_id=show)
@@ -181,4 +189,5 @@ def test_frames_are_encoded_once_as_websocket_bytes() -> None:
     room.connections |= {Connection(str(i), limit=5, transport=Transport(), max_buffer=1000) for i in range(3)}
     room.on_message(1, msg(1, k="c", x="hi"))
     room.tick()
-    assert len(sent) == 3 and sent[0] is sent[1] is sent[2]  # one encoding, the same object for everyone
+    assert len(sent) == 3
+    assert sent[0] is sent[1] is sent[2]

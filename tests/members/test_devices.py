@@ -39,8 +39,10 @@ def forgeries(real: str) -> dict[str, str]:
 def test_minted_values_verify_and_nothing_else_does() -> None:
     value = devices.mint(KEY)
     device_id = devices.verify(KEY, value)
-    assert device_id is not None and value == f"{device_id}.{value.split('.')[1]}"
-    assert len(value) <= 64 and len(value.split(".")[1]) * 6 >= 96  # at least 96 bits of signature
+    assert device_id is not None
+    assert value == f"{device_id}.{value.split('.')[1]}"
+    assert len(value) <= 64
+    assert len(value.split(".")[1]) * 6 >= 96
     assert devices.verify(KEY, devices.sign(KEY, device_id)) == device_id
     assert devices.mint(KEY) != value
     for name, forged in forgeries(value).items():
@@ -59,7 +61,8 @@ def test_the_cookie_header_gives_the_first_device_that_verifies() -> None:
     assert devices.from_cookie_header(KEY, "") is None
     assert devices.identify(KEY, header) == (device_id, value)
     fresh_id, fresh_value = devices.identify(KEY, "ll_did=" + device_id)
-    assert fresh_id != device_id and devices.verify(KEY, fresh_value) == fresh_id
+    assert fresh_id != device_id
+    assert devices.verify(KEY, fresh_value) == fresh_id
 
 
 def _cookie(response: httpx.Response) -> str:
@@ -107,7 +110,9 @@ async def test_an_invite_link_keeps_a_valid_device_and_replaces_any_other(shop: 
             r = await api.get(link, headers={"cookie": f"ll_did={forged}"})
         fresh = r.cookies.get("ll_did")
         stored = (await _stored_click(shop, r)).device_id
-        assert fresh and fresh != forged and devices.verify(KEY, fresh) == stored, name
+        assert fresh, name
+        assert fresh != forged, name
+        assert devices.verify(KEY, fresh) == stored, name
         assert stored not in (forged, real.split(".")[0]), name
 
 
@@ -118,21 +123,25 @@ async def test_the_room_join_keeps_a_valid_device_and_replaces_any_other(shop: S
     bare = devices.verify(KEY, real)
     async with shop.client() as api:
         r = await api.post(join, headers={"cookie": f"ll_did={real}"})
-    assert ok(r)["viewer_key"] == f"d:{bare}" and r.cookies.get("ll_did") == real
+    assert ok(r)["viewer_key"] == f"d:{bare}"
+    assert r.cookies.get("ll_did") == real
     for name, forged in forgeries(real).items():
         async with shop.client() as api:
             r = await api.post(join, headers={"cookie": f"ll_did={forged}"})
         fresh = r.cookies.get("ll_did")
-        assert fresh and devices.verify(KEY, fresh) is not None, name
+        assert fresh, name
+        assert devices.verify(KEY, fresh) is not None, name
         assert ok(r)["viewer_key"] == f"d:{devices.verify(KEY, fresh)}" != f"d:{bare}", name
     # A guest who gives no name is not named after its device id.
     async with shop.client() as api:
         r = await api.post(join)
     claims = tokens.verify(KEY, ok(r)["token"], show_id=show["id"])
-    assert claims.name.startswith("Guest ") and claims.device_id
+    assert claims.name.startswith("Guest ")
+    assert claims.device_id
     assert claims.name != f"Guest {claims.device_id[:4]}"
     attributes = {a.strip().lower() for a in _cookie(r).split(";")[1:]}
-    assert {"httponly", "samesite=lax", "path=/", "max-age=31536000"} <= attributes and "secure" not in attributes
+    assert {"httponly", "samesite=lax", "path=/", "max-age=31536000"} <= attributes
+    assert "secure" not in attributes
     https = httpx.AsyncClient(transport=httpx.ASGITransport(app=shop.app), base_url="https://live.test")
     async with https:
         secure = _cookie(await https.post(join))

@@ -126,7 +126,8 @@ async def test_a_bad_hmac_is_refused_and_writes_nothing(shop: ShopCtx) -> None:
 async def test_a_guest_order_is_acknowledged_without_effect_so_shopify_does_not_retry_it(shop: ShopCtx) -> None:
     body = ok(await deliver(shop.api, shop.slug, shopify.order(5106, "10.00", customer_id=None), "orders/paid"))
     assert (body["skipped"], body["order_id"]) == ("guest_order", None)
-    assert await count(shop.app, Order) == 0 and await count(shop.app, Member) == 0
+    assert await count(shop.app, Order) == 0
+    assert await count(shop.app, Member) == 0
 
 
 async def test_a_redelivery_with_the_same_webhook_id_is_acknowledged_as_a_duplicate(shop: ShopCtx) -> None:
@@ -324,5 +325,6 @@ async def test_an_existing_customer_is_not_attributed(shop: ShopCtx) -> None:
     returning = shopify.order(8006, "30.00", customer_id=55501, orders_count=4, note_attributes=attributes)
     ok(await deliver(shop.api, shop.slug, returning, "orders/paid"))
     referral = ok(await shop.api.get("/v1/referrals", params={"member_id": inviter["id"]}))["items"][0]
-    assert referral["status"] == "rejected" and "existing_customer" in referral["reason_codes"]
+    assert referral["status"] == "rejected"
+    assert "existing_customer" in referral["reason_codes"]
     assert (await balances(shop, inviter["id"])).get("points", (0, 0)) == (0, 0)

@@ -98,6 +98,7 @@ async def test_reaching_last_weeks_target_lifts_this_weeks_perk_level(shop: Shop
     async with transaction(shop.app.state.sessions) as s:
         await s.execute(update(VipGroupWeek).values(week_start=this_week - timedelta(days=7)))
     lifted = ok(await shop.api.get(f"/v1/groups/{group['id']}"))
-    assert lifted["perk_level"] == 3 and lifted["invites_this_week"] == 0
+    assert lifted["perk_level"] == 3
+    assert lifted["invites_this_week"] == 0
     members = ok(await shop.api.get(f"/v1/members/{group['owner_id']}/groups"))["items"]
     assert members[0]["perk_level"] == 3

@@ -80,4 +80,6 @@ async def test_a_malformed_device_cookie_is_replaced(shop: ShopCtx, cookie: str)
     r = await shop.api.get(f"/r/{shop.slug}/{inviter['referral_code']}", headers={"cookie": f"ll_did={cookie}"})
     assert r.status_code == 302
     device = r.cookies.get("ll_did")
-    assert device and device != cookie and 16 <= len(device) <= 64
+    assert device
+    assert device != cookie
+    assert 16 <= len(device) <= 64

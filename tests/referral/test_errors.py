@@ -27,7 +27,8 @@ async def test_campaign_changes_keep_milestones_distinct_and_budgets_above_what_
     )
     assert error(r) == (422, "invalid_milestones")
     after = ok(await shop.api.get(url))
-    assert after["budgets"] == [{"unit": "USD", "limit": 10_000, "spent": 300}] and after["milestones"] == []
+    assert after["budgets"] == [{"unit": "USD", "limit": 10_000, "spent": 300}]
+    assert after["milestones"] == []
 
 
 async def test_unknown_clicks_groups_and_reviews(shop: ShopCtx) -> None:
@@ -67,4 +68,5 @@ async def test_a_draw_run_twice_at_once_is_run_once(shop: ShopCtx, database_url:
         if refused or not is_postgres(database_url):
             break  # SQLite runs one write at a time, so its requests never overlap
     if is_postgres(database_url):
-        assert refused == ["draw_in_progress"] * len(refused) and refused
+        assert refused == ["draw_in_progress"] * len(refused)
+        assert refused

@@ -20,14 +20,18 @@ async def test_invite_links_give_qr_addresses_that_work_without_an_api_key(shop:
     body = ok(
         await shop.api.get(f"/v1/members/{member['id']}/invite-links", params={"show_id": "shw_1", "host_id": "h_7"})
     )
-    assert body["qr_png"].startswith("http://live.test/v1/public/qr/") and body["qr_png"].endswith(".png")
-    assert body["qr_svg"].startswith("http://live.test/v1/public/qr/") and body["qr_svg"].endswith(".svg")
+    assert body["qr_png"].startswith("http://live.test/v1/public/qr/")
+    assert body["qr_png"].endswith(".png")
+    assert body["qr_svg"].startswith("http://live.test/v1/public/qr/")
+    assert body["qr_svg"].endswith(".svg")
     async with client_for(shop.app) as anonymous:  # an <img> in an email: no Authorization header
         png = await anonymous.get(path_of(body["qr_png"]))
         svg = await anonymous.get(path_of(body["qr_svg"]))
-    assert png.status_code == 200 and png.headers["content-type"] == "image/png"
+    assert png.status_code == 200
+    assert png.headers["content-type"] == "image/png"
     assert png.content.startswith(b"\x89PNG")
-    assert svg.status_code == 200 and svg.headers["content-type"].startswith("image/svg+xml")
+    assert svg.status_code == 200
+    assert svg.headers["content-type"].startswith("image/svg+xml")
     assert "public" in png.headers["cache-control"]
     # The image is the QR code of the member's invite link for the QR channel, with the show and host.
     url = links.invite_url(
@@ -43,8 +47,10 @@ async def test_the_qr_address_names_no_member_and_shows_only_what_the_link_shows
     token = path_of(body["qr_png"]).removeprefix("/v1/public/qr/").removesuffix(".png")
     payload = token.split(".")[0]
     decoded = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)).decode()
-    assert member["id"] not in body["qr_png"] and member["id"] not in decoded
-    assert member["external_id"] not in decoded and member["email"] not in decoded
+    assert member["id"] not in body["qr_png"]
+    assert member["id"] not in decoded
+    assert member["external_id"] not in decoded
+    assert member["email"] not in decoded
     assert decoded == f'["{shop.slug}","{member["referral_code"]}"]'
 
 

@@ -49,7 +49,8 @@ async def test_invite_links_for_every_channel_in_the_members_language(shop: Shop
     assert f"/r/{shop.slug}/{member['referral_code']}?ch=whatsapp&show=s1&host=h1" in channels["whatsapp"]["url"]
     assert channels["instagram"]["share_url"] is None
     png = await shop.api.get(f"/v1/members/{member['id']}/invite-links/qr.png")
-    assert png.status_code == 200 and png.content.startswith(b"\x89PNG")
+    assert png.status_code == 200
+    assert png.content.startswith(b"\x89PNG")
     svg = await shop.api.get(f"/v1/members/{member['id']}/invite-links/qr.svg")
     assert b"<svg" in svg.content
     arabic = ok(await shop.api.get(f"/v1/members/{member['id']}/invite-links", params={"locale": "ar"}))
@@ -64,7 +65,9 @@ async def test_click_records_channel_show_host_and_redirects_with_attribution(sh
     assert r.status_code == 302
     location = r.headers["location"]
     assert location.startswith("https://shop.test/welcome?")
-    assert "ll_ch=tiktok" in location and "ll_show=s9" in location and "ll_host=h2" in location
+    assert "ll_ch=tiktok" in location
+    assert "ll_show=s9" in location
+    assert "ll_host=h2" in location
     assert r.cookies.get("ll_did")
     missing = await shop.api.get(f"/r/{shop.slug}/NOSUCH1")
     assert (missing.status_code, missing.json()["error"]["code"]) == (404, "unknown_invite_code")
@@ -120,7 +123,8 @@ async def test_one_inviter_per_invitee_and_existing_customers_are_not_new(shop: 
 
         member = await get_member(s, shop.shop.id, old["id"])
         referral = await attribute_signup(s, shop.shop, member, code=inviter["referral_code"])
-        assert referral is not None and referral.status == "rejected"
+        assert referral is not None
+        assert referral.status == "rejected"
         assert referral.reason_codes == ["existing_customer"]
     flagged = await create_member(shop.api, existing_customer=True, referral={"code": inviter["referral_code"]})
     assert flagged["referral"]["reason_codes"] == ["existing_customer"]
@@ -137,18 +141,21 @@ async def test_fraud_reasons(shop: ShopCtx) -> None:
 
     assert "same_device" in (await signup(device_id=maria))["reason_codes"]
     gmail = await signup(email="Maria.Lopez+deals@googlemail.com")
-    assert gmail["status"] == "held" and "similar_email" in gmail["reason_codes"]
+    assert gmail["status"] == "held"
+    assert "similar_email" in gmail["reason_codes"]
     near = await signup(email="maria.lopez1@gmail.com")
     assert "similar_email" in near["reason_codes"]
     disposable = await signup(email="x9@mailinator.com")
-    assert disposable["status"] == "rejected" and "disposable_email" in disposable["reason_codes"]
+    assert disposable["status"] == "rejected"
+    assert "disposable_email" in disposable["reason_codes"]
     ok_one = await signup(ip="192.0.2.10")
     assert ok_one["status"] == "pending"
     await signup(ip="192.0.2.10")
     third = await signup(ip="192.0.2.10")
     assert "ip_velocity" in third["reason_codes"] or "inviter_daily_cap" in third["reason_codes"]
     capped = await signup()
-    assert "inviter_daily_cap" in capped["reason_codes"] and capped["status"] == "rejected"
+    assert "inviter_daily_cap" in capped["reason_codes"]
+    assert capped["status"] == "rejected"
 
 
 async def test_same_payment_fingerprint_is_held_then_approved(shop: ShopCtx) -> None:
@@ -159,7 +166,8 @@ async def test_same_payment_fingerprint_is_held_then_approved(shop: ShopCtx) -> 
     await pay(shop, invitee, "inv-1", fingerprint="card-4242")
     assert await rewards_of(shop, invitee) == []
     reviews = ok(await shop.api.get("/v1/reviews"))["items"]
-    assert len(reviews) == 1 and "same_payment" in reviews[0]["reason_codes"]
+    assert len(reviews) == 1
+    assert "same_payment" in reviews[0]["reason_codes"]
     ok(await shop.api.post(f"/v1/reviews/{reviews[0]['id']}/approve", json={"note": "family card"}))
     assert [r["role"] for r in await rewards_of(shop, invitee)] == ["invitee"]
     assert ok(await shop.api.get("/v1/reviews"))["items"] == []
@@ -173,7 +181,8 @@ async def test_rejected_review_reverses_nothing_granted_and_closes(shop: ShopCtx
     review = ok(await shop.api.get("/v1/reviews"))["items"][0]
     ok(await shop.api.post(f"/v1/reviews/{review['id']}/reject", json={}))
     referral = ok(await shop.api.get("/v1/referrals"))["items"][0]
-    assert referral["status"] == "rejected" and "fraud_confirmed" in referral["reason_codes"]
+    assert referral["status"] == "rejected"
+    assert "fraud_confirmed" in referral["reason_codes"]
     r = await shop.api.post(f"/v1/reviews/{review['id']}/approve", json={})
     assert (r.status_code, r.json()["error"]["code"]) == (409, "review_decided")
 
@@ -227,7 +236,8 @@ async def test_held_rewards_are_pending_until_the_return_window_ends(shop: ShopC
     await pay(shop, invitee, "h1")
     assert (await balances(shop, inviter))["points"] == (0, 500)
     [reward] = await rewards_of(shop, inviter)
-    assert reward["status"] == "pending" and reward["release_at"]
+    assert reward["status"] == "pending"
+    assert reward["release_at"]
     async with transaction(shop.app.state.sessions) as s:
         assert await release_due_rewards(s) == 0
         await s.execute(update(Reward).values(release_at=utc_now() - timedelta(seconds=1)))
@@ -317,11 +327,13 @@ async def test_lottery_relay_and_a_verifiable_draw(shop: ShopCtx) -> None:
         ),
         201,
     )
-    assert draw["seed"] is None and len(draw["seed_hash"]) == 64
+    assert draw["seed"] is None
+    assert len(draw["seed_hash"]) == 64
     public = ok(await shop.api.get(f"/v1/public/draws/{draw['id']}"))
     assert public["seed"] is None
     done = ok(await shop.api.post(f"/v1/draws/{draw['id']}/run"))
-    assert len(done["ticket_ids"]) == 6 and len(done["winners"]) == 2
+    assert len(done["ticket_ids"]) == 6
+    assert len(done["winners"]) == 2
     proof = {
         "draw_id": done["id"],
         "seed": done["seed"],
@@ -331,7 +343,8 @@ async def test_lottery_relay_and_a_verifiable_draw(shop: ShopCtx) -> None:
         "winners": [w["ticket_id"] for w in done["winners"]],
     }
     check = ok(await shop.api.post("/v1/public/draws/verify", json=proof))
-    assert check["seed_matches_hash"] and check["winners_match"]
+    assert check["seed_matches_hash"]
+    assert check["winners_match"]
     forged = ok(await shop.api.post("/v1/public/draws/verify", json={**proof, "seed": "0" * 64}))
     assert not forged["seed_matches_hash"]
     assert (await balances(shop, inviters[2]))["ticket"] == (0, 0)  # tickets used up by the draw
@@ -353,7 +366,8 @@ async def test_refunded_order_voids_its_ticket(shop: ShopCtx) -> None:
 
 async def test_vip_group_offer_and_weekly_target(shop: ShopCtx) -> None:
     group = await create_group(shop.api, weekly_target=2, extra_offer={"type": "points", "amount": 250})
-    assert group["perk_level"] == 1 and group["code"].startswith("V")
+    assert group["perk_level"] == 1
+    assert group["code"].startswith("V")
     joined = []
     for _ in range(2):
         click_id, device = await click(shop.api, shop.slug, group["code"], "telegram")
@@ -362,11 +376,14 @@ async def test_vip_group_offer_and_weekly_target(shop: ShopCtx) -> None:
     roles = sorted(r["role"] for r in await rewards_of(shop, joined[0]))
     assert roles == ["invitee", "vip_offer"]
     status = ok(await shop.api.get(f"/v1/groups/{group['id']}"))
-    assert status["invites_this_week"] == 2 and status["members"] == 3
+    assert status["invites_this_week"] == 2
+    assert status["members"] == 3
     events = ok(await shop.api.get("/v1/events", params={"type": "group.target_reached"}))["items"]
-    assert len(events) == 1 and events[0]["data"]["next_week_perk_level"] == 2
+    assert len(events) == 1
+    assert events[0]["data"]["next_week_perk_level"] == 2
     board = ok(await shop.api.get(f"/v1/groups/{group['id']}/leaderboard"))
-    assert board[0]["member_id"] == group["owner_id"] and board[0]["converted"] == 2
+    assert board[0]["member_id"] == group["owner_id"]
+    assert board[0]["converted"] == 2
 
 
 async def test_leaderboard_orders_by_converted_invites(shop: ShopCtx) -> None:

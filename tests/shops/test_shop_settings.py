@@ -25,7 +25,8 @@ async def test_an_admin_changes_name_landing_page_and_storefronts(shop: ShopCtx)
             },
         )
     )
-    assert updated["name"] == "Acme Beauty" and updated["landing_url"] == "https://acme.example/welcome"
+    assert updated["name"] == "Acme Beauty"
+    assert updated["landing_url"] == "https://acme.example/welcome"
     # Normalized (lower case, default port dropped, no trailing slash) and without duplicates.
     assert updated["storefront_origins"] == [
         "https://acme.example",

@@ -35,10 +35,12 @@ async def test_a_shop_without_a_secret_gets_one_through_the_api(app: Any) -> Non
         assert (refused.status_code, refused.json()["error"]["code"]) == (404, "shopify_not_configured")
         response = await ctx.api.put("/v1/shop/shopify-secret", json={"secret": NEW_SECRET})
         body = ok(response)
-        assert body["shopify_configured"] is True and body["slug"] == "beta"
+        assert body["shopify_configured"] is True
+        assert body["slug"] == "beta"
         assert NEW_SECRET not in response.text
         shown = await ctx.api.get("/v1/shop")
-        assert shown.json()["shopify_configured"] is True and NEW_SECRET not in shown.text
+        assert shown.json()["shopify_configured"] is True
+        assert NEW_SECRET not in shown.text
         delivered = ok(await deliver(ctx.api, ctx.slug, shopify.order(1, "9.00"), "orders/paid", secret=NEW_SECRET))
         assert delivered["status"] == "paid"
     finally:
@@ -87,7 +89,8 @@ async def test_only_an_admin_key_sets_the_secret_and_a_replay_never_returns_it(s
     first = await shop.api.put("/v1/shop/shopify-secret", json={"secret": NEW_SECRET}, headers=headers)
     again = await shop.api.put("/v1/shop/shopify-secret", json={"secret": NEW_SECRET}, headers=headers)
     assert again.headers.get("Idempotent-Replayed") == "true"
-    assert first.json() == again.json() and NEW_SECRET not in again.text
+    assert first.json() == again.json()
+    assert NEW_SECRET not in again.text
 
 
 async def test_the_grace_is_bounded_to_seven_days(shop: ShopCtx) -> None:
@@ -125,17 +128,24 @@ def test_the_cli_sets_and_rotates_the_secret_from_an_option_or_stdin(tmp_path: P
     assert cli("shop", "create", "acme", db=db).returncode == 0
     first = cli("shop", "set-shopify-secret", "acme", "--secret", NEW_SECRET, db=db)
     assert first.returncode == 0, first.stderr
-    assert "set" in first.stdout and NEW_SECRET not in first.stdout
+    assert "set" in first.stdout
+    assert NEW_SECRET not in first.stdout
     assert stored(db) == (NEW_SECRET, None, None)
     rotated = cli("shop", "set-shopify-secret", "acme", "--grace-seconds", "600", db=db, stdin=NEXT_SECRET + "\n")
     assert rotated.returncode == 0, rotated.stderr
-    assert "rotated" in rotated.stdout and "600 s" in rotated.stdout and NEXT_SECRET not in rotated.stdout
+    assert "rotated" in rotated.stdout
+    assert "600 s" in rotated.stdout
+    assert NEXT_SECRET not in rotated.stdout
     current, previous, expires = stored(db)
-    assert (current, previous) == (NEXT_SECRET, NEW_SECRET) and expires is not None
+    assert (current, previous) == (NEXT_SECRET, NEW_SECRET)
+    assert expires is not None
     bad = cli("shop", "set-shopify-secret", "acme", "--secret", "short", db=db)
-    assert bad.returncode == 2 and "8 to 128" in bad.stderr
+    assert bad.returncode == 2
+    assert "8 to 128" in bad.stderr
     forever = cli("shop", "set-shopify-secret", "acme", "--secret", NEW_SECRET, "--grace-seconds", "9999999", db=db)
-    assert forever.returncode == 2 and "0 to 604800" in forever.stderr
+    assert forever.returncode == 2
+    assert "0 to 604800" in forever.stderr
     unknown = cli("shop", "set-shopify-secret", "nope", "--secret", NEW_SECRET, db=db)
-    assert unknown.returncode == 2 and "No shop" in unknown.stderr
+    assert unknown.returncode == 2
+    assert "No shop" in unknown.stderr
     assert stored(db)[0] == NEXT_SECRET

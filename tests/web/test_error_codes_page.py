@@ -18,7 +18,8 @@ async def test_the_error_codes_page_works_under_its_policy(live_server: LiveServ
     context.on("request", lambda r: requested.append(r.url))
     page = await context.new_page()
     response = await page.goto(f"{live_server.base}/docs/errors#member_not_found")
-    assert response is not None and response.status == 200
+    assert response is not None
+    assert response.status == 200
     assert await page.locator("tbody tr").count() == len(errors.catalogued_codes())
     row = page.locator("tr#member_not_found")
     assert "404" in await row.inner_text()

@@ -59,7 +59,8 @@ async def test_two_viewers_comment_vote_like_and_see_a_lottery_result(
     show = await live_show(shop, pinned=[{"sku": "S1", "title": "Silk scarf", "price_minor": 59000, "currency": "THB"}])
     ann = await member_page(browser, shop, live_server, show["id"], "Ann", "en")
     bou = await member_page(browser, shop, live_server, show["id"], "Boushra", "ar")
-    assert await bou.get_attribute("html", "dir") == "rtl" and await ann.get_attribute("html", "dir") == "ltr"
+    assert await bou.get_attribute("html", "dir") == "rtl"
+    assert await ann.get_attribute("html", "dir") == "ltr"
     assert await bou.locator("#send").inner_text() == "إرسال"
 
     await comment(ann, "Hello from <b>Ann</b>")
@@ -152,7 +153,8 @@ async def test_embed_script_places_the_room_in_a_storefront_page(
     ok(await shop.api.patch("/v1/shop", json={"storefront_origins": [url]}))  # only its storefronts may frame it
     try:
         script = await shop.api.get("/embed.js")
-        assert script.status_code == 200 and "data-liveloop-show" in script.text
+        assert script.status_code == 200
+        assert "data-liveloop-show" in script.text
         page = await (await browser.new_context()).new_page()
         await page.goto(url)
         frame = page.frame_locator("iframe")
@@ -247,7 +249,8 @@ async def test_an_hls_show_plays_through_the_player_the_browser_needs(
             if "/show/seg0.ts" in origin.paths:
                 break
             await page.wait_for_timeout(50)
-        assert origin.paths[0] == "/show/index.m3u8" and "/show/seg0.ts" in origin.paths
+        assert origin.paths[0] == "/show/index.m3u8"
+        assert "/show/seg0.ts" in origin.paths
     finally:
         origin.server.shutdown()
 
@@ -289,11 +292,14 @@ async def test_a_livekit_show_joins_the_providers_room_with_a_viewer_token(
                 await page.wait_for_timeout(50)
         finally:
             settings.livekit_url, settings.livekit_api_key, settings.livekit_api_secret = saved
-    assert attempts and attempts[0].startswith("/rtc")
+    assert attempts
+    assert attempts[0].startswith("/rtc")
     token = attempts[0].split("access_token=", 1)[1].split("&", 1)[0]
     claims = jwt.decode(token, secret, algorithms=["HS256"], options={"verify_aud": False})
-    assert claims["iss"] == "lk-key" and claims["name"] == "Lek"
-    assert claims["video"]["room"] == video.room_name(show["id"]) and claims["video"]["roomJoin"] is True
+    assert claims["iss"] == "lk-key"
+    assert claims["name"] == "Lek"
+    assert claims["video"]["room"] == video.room_name(show["id"])
+    assert claims["video"]["roomJoin"] is True
     assert not claims["video"].get("canPublish")  # a viewer watches; hosts and approved co-hosts publish
     await page.wait_for_function("() => document.querySelector('#test-card')")  # no media: the card stays
 

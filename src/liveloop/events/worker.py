@@ -102,7 +102,7 @@ class Worker:
         self._stop = asyncio.Event()
         self._wake = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
-        self._sending: set[asyncio.Task[None]] = set()  # the tasks still waiting on their endpoint
+        self._recording: set[asyncio.Task[None]] = set()  # the tasks writing their outcome (never cancelled)
         self._in_flight: dict[str, int] = {}
 
     @classmethod
@@ -131,7 +131,7 @@ class Worker:
         """
         if self._tasks:
             await asyncio.wait(set(self._tasks), timeout=min(grace_seconds, self.timeout_seconds + 1))
-            for task in self._sending & self._tasks:  # their leases expire and another pass sends them again
+            for task in self._tasks - self._recording:  # their leases expire and another pass sends them again
                 task.cancel()
             if self._tasks:
                 await asyncio.wait(set(self._tasks))
@@ -360,15 +360,19 @@ class Worker:
         return outcome
 
     async def _deliver(self, item: Claimed) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._sending.add(task)
         try:
             outcome = await self._send(item)
         except Exception as exc:  # never lose the task to a surprise: record it like any failed attempt
             outcome = Outcome(error_class=type(exc).__name__, error=f"{type(exc).__name__} while sending")
+        task = asyncio.current_task()
+        assert task is not None
+        self._recording.add(task)
+        try:
+            await self._record(item, outcome)
         finally:
-            self._sending.discard(task)
+            self._recording.discard(task)
+
+    async def _record(self, item: Claimed, outcome: Outcome) -> None:
         async with transaction(self.sessions) as session:
             delivery = await session.get(WebhookDelivery, item.delivery_id)
             if delivery is None:  # the endpoint was deleted meanwhile, and its deliveries with it

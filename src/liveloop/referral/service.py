@@ -363,7 +363,8 @@ async def convert(
     lock = _LOCK_INVITER if for_update(session) else _INVITER
     inviter = (await session.execute(lock, {"inviter_id": referral.inviter_id})).scalar_one()
     invitee = await session.get(Member, referral.invitee_id)
-    assert campaign is not None and invitee is not None
+    assert campaign is not None
+    assert invitee is not None
     # An operator who approved a held referral has settled the payment question already.
     if check_payment and order is not None and await fraud.same_payment(session, inviter.id, order):
         referral.status = "held"
@@ -582,7 +583,8 @@ async def on_order_refunded(session: AsyncSession, shop: Shop, order: Order) -> 
         return
     campaign = await session.get(Campaign, referral.campaign_id)
     invitee = await session.get(Member, referral.invitee_id)
-    assert campaign is not None and invitee is not None
+    assert campaign is not None
+    assert invitee is not None
     window = (await markets.terms(session, shop.id, invitee.market)).return_window_days
     if order.paid_at and (order.refunded_at or utc_now()) > order.paid_at + timedelta(days=window):
         return
