@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import threading
@@ -10,8 +11,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
+from sqlalchemy import func, select
 
 from liveloop.client import free_port
+from liveloop.kit.db import transaction
+from liveloop.models import InteractionEntry
 from tests.conftest import ShopCtx
 from tests.factories import create_member, ok
 from tests.live.conftest import LiveServer, live_show
@@ -88,6 +92,15 @@ async def test_two_viewers_comment_vote_like_and_see_a_lottery_result(
         await button.wait_for()
         await button.click()
     await bou.wait_for_function(f"() => document.querySelector('[data-card=\"{poll['id']}\"]').innerText.includes('1')")
+    # Votes are written in short batches: settle once both are in (the host would settle seconds later).
+    for _ in range(100):
+        async with transaction(shop.app.state.sessions) as s:
+            votes = await s.scalar(
+                select(func.count()).select_from(InteractionEntry).where(InteractionEntry.interaction_id == poll["id"])
+            )
+        if votes == 2:
+            break
+        await asyncio.sleep(0.05)
     settled = ok(await shop.api.post(f"/v1/interactions/{poll['id']}/settle"))
     assert settled["result"]["votes"] == [1, 1]
 
