@@ -24,7 +24,7 @@ LAYERS: list[set[str]] = [
     {"referral"},
     {"orders"},
     {"live"},
-    {"jobs", "migrate", "data"},
+    {"jobs", "migrate", "data", "database"},
     {"web"},
     {"app"},
     {"client"},
