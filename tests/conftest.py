@@ -21,6 +21,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.pool import NullPool
 
 from liveloop.client import client_for, running_app
 from liveloop.config import Settings
@@ -102,14 +103,20 @@ def is_postgres(url: str) -> bool:
     return url.startswith("postgresql")
 
 
-async def _clean(app: Any, url: str) -> None:
+async def _clean(url: str) -> None:
+    """Empty every table before the app starts, so nothing it resumes at start-up (a half-made coupon batch,
+    undelivered outbox events) is left over from an earlier test, and nothing it starts races the cleaning."""
     tables = [t.name for t in reversed(Base.metadata.sorted_tables)]
-    async with transaction(app.state.sessions) as session:
-        if is_postgres(url):
-            await session.execute(text(f"TRUNCATE {', '.join(tables)} CASCADE"))
-        else:
-            for name in tables:
-                await session.execute(text(f"DELETE FROM {name}"))
+    engine = create_async_engine(url, poolclass=NullPool)
+    try:
+        async with engine.begin() as conn:
+            if is_postgres(url):
+                await conn.execute(text(f"TRUNCATE {', '.join(tables)} CASCADE"))
+            else:
+                for name in tables:
+                    await conn.execute(text(f"DELETE FROM {name}"))
+    finally:
+        await engine.dispose()
 
 
 @pytest.fixture
@@ -121,8 +128,8 @@ async def app(database_url: str) -> AsyncIterator[Any]:
         secret_key="test-secret-key-that-is-long-enough-for-hs256",
         database_pool_size=20,
     )
+    await _clean(database_url)
     async with running_app(settings) as application:
-        await _clean(application, database_url)
         yield application
 
 
