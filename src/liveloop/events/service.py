@@ -22,41 +22,15 @@ from liveloop.kit.pagination import PageRequest, paginate
 from liveloop.kit.sql import for_update, insert_ignoring_conflicts, table
 from liveloop.kit.time import utc_now
 from liveloop.kit.txbuffer import TransactionBuffer
-from liveloop.models import DeliveryStatus, OutboxEvent, WebhookDelivery, WebhookEndpoint
+from liveloop.models import DeliveryStatus, EventType, OutboxEvent, WebhookDelivery, WebhookEndpoint
 
-EVENT_TYPES = (
-    "member.created",
-    "order.paid",
-    "order.refunded",
-    "referral.created",
-    "referral.held",
-    "referral.rejected",
-    "referral.converted",
-    "referral.reversed",
-    "reward.granted",
-    "reward.released",
-    "reward.reversed",
-    "milestone.reached",
-    "coupon.redeemed",
-    "coupon.rolled_back",
-    "draw.committed",
-    "draw.completed",
-    "group.target_reached",
-    "points.expired",
-    "show.scheduled",
-    "show.started",
-    "show.ended",
-    "show.high_point",
-    "show.video_event",
-    "live.interaction_launched",
-    "live.interaction_settled",
-)
+EVENT_TYPES: tuple[str, ...] = tuple(EventType)
 
 
 OUTBOX = TransactionBuffer("outbox")
 
 
-async def emit(session: AsyncSession, shop_id: str, event_type: str, data: dict[str, Any]) -> str:
+async def emit(session: AsyncSession, shop_id: str, event_type: EventType, data: dict[str, Any]) -> str:
     """Record an event in the current transaction. The worker fans it out to endpoints after commit.
 
     Events are buffered on the session and written in one INSERT just before the transaction commits;
@@ -64,7 +38,8 @@ async def emit(session: AsyncSession, shop_id: str, event_type: str, data: dict[
     """
     event_id = new_id("evt")
     OUTBOX.add(
-        session, {"id": event_id, "shop_id": shop_id, "type": event_type, "payload": data, "created_at": utc_now()}
+        session,
+        {"id": event_id, "shop_id": shop_id, "type": event_type.value, "payload": data, "created_at": utc_now()},
     )
     return event_id
 

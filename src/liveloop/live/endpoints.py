@@ -19,7 +19,7 @@ from liveloop.live.gateway import Gateway
 from liveloop.live.notify import to_room
 from liveloop.members import devices
 from liveloop.members import service as members
-from liveloop.models import Interaction, Show, ShowViewer
+from liveloop.models import EventType, Interaction, Show, ShowViewer
 from liveloop.orders.service import claim_event
 from liveloop.referral import lottery
 from liveloop.referral import schemas as referral_schemas
@@ -437,7 +437,7 @@ async def livekit_webhook(request: Request, session: Session) -> Response:
         await emit(
             session,
             show.shop_id,
-            "show.video_event",
+            EventType.SHOW_VIDEO_EVENT,
             {
                 "show_id": show.id,
                 "event": event.get("event"),

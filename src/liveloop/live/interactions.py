@@ -35,6 +35,7 @@ from liveloop.live.notify import to_room
 from liveloop.live.presence import SEGMENT_GAP
 from liveloop.live.tokens import ViewerClaims
 from liveloop.models import (
+    EventType,
     Interaction,
     InteractionEntry,
     Member,
@@ -127,7 +128,7 @@ async def launch(session: AsyncSession, show: Show, data: Any) -> Interaction:
     await emit(
         session,
         show.shop_id,
-        "live.interaction_launched",
+        EventType.LIVE_INTERACTION_LAUNCHED,
         {"interaction_id": interaction.id, "show_id": show.id, "kind": interaction.kind},
     )
     return interaction
@@ -517,7 +518,7 @@ async def settle(session: AsyncSession, interaction: Interaction, *, reached: bo
     await emit(
         session,
         interaction.shop_id,
-        "live.interaction_settled",
+        EventType.LIVE_INTERACTION_SETTLED,
         {
             "interaction_id": interaction.id,
             "show_id": interaction.show_id,

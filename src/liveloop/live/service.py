@@ -17,8 +17,9 @@ from liveloop.kit.time import as_utc, is_valid_zone, utc_now, zone
 from liveloop.live import schemas
 from liveloop.live.aliases import alias, host_key
 from liveloop.live.notify import to_room
+from liveloop.markets import service as markets
 from liveloop.members import service as members
-from liveloop.models import Market, Member, Shop, Show, ShowCounter, ShowCue, ShowRestriction, ShowViewer
+from liveloop.models import EventType, Member, Shop, Show, ShowCounter, ShowCue, ShowRestriction, ShowViewer
 from liveloop.referral.service import on_effective_view
 
 
@@ -35,11 +36,7 @@ def local_text(value: datetime, tz: str) -> str:
 
 async def create_show(session: AsyncSession, shop: Shop, data: schemas.ShowCreate) -> Show:
     code = data.market or shop.default_market
-    market = (
-        await session.execute(select(Market).where(Market.shop_id == shop.id, Market.code == code))
-    ).scalar_one_or_none()
-    if market is None:
-        raise Unprocessable(f"This shop has no market {code!r}; list them with GET /v1/markets.", code="unknown_market")
+    market = await markets.market_named_in_body(session, shop.id, code)
     tz = data.host_timezone or market.timezone
     if not is_valid_zone(tz):
         raise Unprocessable("host_timezone must be an IANA zone such as 'Asia/Bangkok'.", code="invalid_timezone")
@@ -69,7 +66,7 @@ async def create_show(session: AsyncSession, shop: Shop, data: schemas.ShowCreat
     )
     session.add(show)
     await session.flush()
-    await emit(session, shop.id, "show.scheduled", show_payload(show))
+    await emit(session, shop.id, EventType.SHOW_SCHEDULED, show_payload(show))
     return show
 
 
@@ -128,7 +125,7 @@ async def start_show(session: AsyncSession, show: Show) -> Show:
     show.started_at = utc_now()
     show.updated_at = show.started_at
     await session.flush()
-    await emit(session, show.shop_id, "show.started", show_payload(show))
+    await emit(session, show.shop_id, EventType.SHOW_STARTED, show_payload(show))
     to_room(session, show.id, {"k": "show", "status": "live", "started_at": show.started_at.isoformat()})
     return show
 
@@ -146,7 +143,7 @@ async def end_show(session: AsyncSession, show: Show, replay_url: str | None = N
     if replay_url:
         show.replay_url = replay_url
     await session.flush()
-    await emit(session, show.shop_id, "show.ended", show_payload(show))
+    await emit(session, show.shop_id, EventType.SHOW_ENDED, show_payload(show))
     to_room(session, show.id, {"k": "show", "status": "ended", "replay_url": show.replay_url})
     return show
 
@@ -342,7 +339,7 @@ async def due_cues(session: AsyncSession, now: datetime) -> int:
                 done += 1
             if at <= now < at + timedelta(minutes=5) and await claim_cue(session, show.id, index, "fire"):
                 to_room(session, show.id, {**base, "phase": "fire"})
-                await emit(session, show.shop_id, "show.high_point", {"show_id": show.id, **point})
+                await emit(session, show.shop_id, EventType.SHOW_HIGH_POINT, {"show_id": show.id, **point})
                 done += 1
     return done
 

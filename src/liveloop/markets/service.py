@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from liveloop.kit.batching import TTLCache
-from liveloop.kit.errors import Unprocessable
+from liveloop.kit.errors import NotFound, Unprocessable
 from liveloop.kit.money import is_currency
 from liveloop.kit.time import add_months, is_valid_zone
+from liveloop.markets.repository import MarketRepository
 from liveloop.models import Market
 
 
@@ -28,18 +29,14 @@ DEFAULT_TERMS = MarketTerms(return_window_days=14, points_expiry_months=12)
 TERMS_TTL_SECONDS = 30.0
 _terms: TTLCache[tuple[str, str], MarketTerms] = TTLCache(TERMS_TTL_SECONDS)
 
-_TERMS_QUERY = select(Market.return_window_days, Market.points_expiry_months).where(
-    Market.shop_id == bindparam("shop_id"), Market.code == bindparam("code")
-)
-
 
 async def terms(session: AsyncSession, shop_id: str, code: str) -> MarketTerms:
     """Return window and points expiry of a shop's market (the defaults for a market the shop lacks)."""
     key = (shop_id, code)
     found = _terms.get(key)
     if found is None:
-        row = (await session.execute(_TERMS_QUERY, {"shop_id": shop_id, "code": code})).first()
-        found = MarketTerms(row[0], row[1]) if row is not None else DEFAULT_TERMS
+        row = await MarketRepository(session).terms(shop_id, code)
+        found = MarketTerms(*row) if row is not None else DEFAULT_TERMS
         _terms.put(key, found)
     return found
 
@@ -47,6 +44,38 @@ async def terms(session: AsyncSession, shop_id: str, code: str) -> MarketTerms:
 async def points_expiry(session: AsyncSession, shop_id: str, market_code: str, earned_at: datetime) -> datetime:
     """When points earned at ``earned_at`` in this market expire (its ``points_expiry_months`` later)."""
     return add_months(earned_at, (await terms(session, shop_id, market_code)).points_expiry_months)
+
+
+def _no_such_market(code: str) -> str:
+    return f"This shop has no market {code!r}; list them with GET /v1/markets."
+
+
+async def market_named_in_body(session: AsyncSession, shop_id: str, code: str) -> Market:
+    """The shop's market with this code, named in a request body: 422 ``unknown_market`` when it has none."""
+    market = await MarketRepository(session).by_code(shop_id, code)
+    if market is None:
+        raise Unprocessable(_no_such_market(code), code="unknown_market")
+    return market
+
+
+async def market_named_in_path(session: AsyncSession, shop_id: str, code: str) -> Market:
+    """The shop's market with this code, named in a URL path: 404 ``market_not_found`` when it has none."""
+    market = await MarketRepository(session).by_code(shop_id, code)
+    if market is None:
+        raise NotFound(_no_such_market(code), code="market_not_found")
+    return market
+
+
+async def check_known(session: AsyncSession, shop_id: str, codes: Iterable[str]) -> None:
+    """Every code names one of the shop's markets (a body's list of markets): else 422 ``unknown_market``."""
+    known = await MarketRepository(session).codes(shop_id)
+    unknown = sorted(set(codes) - known)
+    if unknown:
+        raise Unprocessable(f"Unknown markets {unknown}; this shop has {sorted(known)}.", code="unknown_market")
+
+
+async def list_markets(session: AsyncSession, shop_id: str) -> list[Market]:
+    return await MarketRepository(session).all_of(shop_id)
 
 
 def update_market(market: Market, changes: dict[str, Any]) -> Market:

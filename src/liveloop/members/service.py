@@ -11,9 +11,10 @@ from liveloop.kit.ids import new_id, short_code
 from liveloop.kit.pagination import PageRequest, paginate
 from liveloop.kit.sql import insert_ignoring_conflicts, table
 from liveloop.kit.time import is_valid_zone, utc_now
+from liveloop.markets import service as markets
 from liveloop.members.normalize import canonical_email, normalize_email, normalize_phone
 from liveloop.members.schemas import ConsentIn
-from liveloop.models import Consent, Market, Member, MemberDevice, Shop
+from liveloop.models import Consent, Member, MemberDevice, Shop
 
 _PHONE_REGION = {"sea": "SG", "na": "US", "eu": "DE", "me": "AE"}
 
@@ -44,15 +45,6 @@ async def find_by_code(session: AsyncSession, shop_id: str, code: str) -> Member
     ).scalar_one_or_none()
 
 
-async def _market(session: AsyncSession, shop_id: str, code: str) -> Market:
-    market = (
-        await session.execute(select(Market).where(Market.shop_id == shop_id, Market.code == code))
-    ).scalar_one_or_none()
-    if market is None:
-        raise Unprocessable(f"This shop has no market {code!r}; list them with GET /v1/markets.", code="unknown_market")
-    return market
-
-
 async def create_member(
     session: AsyncSession,
     shop: Shop,
@@ -70,7 +62,7 @@ async def create_member(
     consents: list[ConsentIn] | None = None,
     first_paid_order_at: object = None,
 ) -> Member:
-    market_row = await _market(session, shop.id, market or shop.default_market)
+    market_row = await markets.market_named_in_body(session, shop.id, market or shop.default_market)
     tz = timezone or market_row.timezone
     if not is_valid_zone(tz):
         raise Unprocessable(f"{tz!r} is not an IANA time zone, e.g. 'Asia/Jakarta'.", code="invalid_timezone")
@@ -121,7 +113,7 @@ async def create_member(
 
 async def update_member(session: AsyncSession, shop: Shop, member: Member, **changes: str | None) -> Member:
     if changes.get("market"):
-        member.market = (await _market(session, shop.id, str(changes["market"]))).code
+        member.market = (await markets.market_named_in_body(session, shop.id, str(changes["market"]))).code
     if changes.get("timezone"):
         if not is_valid_zone(str(changes["timezone"])):
             raise Unprocessable("timezone must be an IANA zone such as 'Europe/Paris'.", code="invalid_timezone")

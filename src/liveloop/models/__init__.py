@@ -9,7 +9,7 @@ from liveloop.models.coupons import (
     CouponOrder,
     CouponRedemption,
 )
-from liveloop.models.events import DeliveryStatus, OutboxEvent, WebhookDelivery, WebhookEndpoint
+from liveloop.models.events import DeliveryStatus, EventType, OutboxEvent, WebhookDelivery, WebhookEndpoint
 from liveloop.models.ledger import LedgerAccount, LedgerEntry, LedgerTransaction, LotMovement, PointLot
 from liveloop.models.live import (
     CohostRequest,
@@ -56,6 +56,7 @@ __all__ = [
     "DeliveryStatus",
     "Draw",
     "DrawTicket",
+    "EventType",
     "FraudReview",
     "IdempotencyRecord",
     "InboundEvent",

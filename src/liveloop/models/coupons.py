@@ -6,7 +6,7 @@ from enum import StrEnum
 from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from liveloop.models.base import Base, CreatedAt
+from liveloop.models.base import Base, CreatedAt, EnumText
 
 
 class CouponBatchStatus(StrEnum):
@@ -35,7 +35,9 @@ class CouponBatch(CreatedAt, Base):
     currency_free: Mapped[bool] = mapped_column(default=False, server_default="0")
     starts_at: Mapped[datetime | None] = mapped_column(nullable=True)
     ends_at: Mapped[datetime | None] = mapped_column(nullable=True)
-    status: Mapped[str] = mapped_column(String(16), default=CouponBatchStatus.READY, server_default="ready")
+    status: Mapped[CouponBatchStatus] = mapped_column(
+        EnumText(CouponBatchStatus, 16), default=CouponBatchStatus.READY, server_default="ready"
+    )
     # Unbound codes asked for at creation, and how many of them exist so far (chunks commit one by one).
     codes_total: Mapped[int] = mapped_column(default=0, server_default="0")
     codes_generated: Mapped[int] = mapped_column(default=0, server_default="0")

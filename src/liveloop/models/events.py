@@ -12,6 +12,36 @@ from sqlalchemy.orm import Mapped, mapped_column
 from liveloop.models.base import Base, CreatedAt
 
 
+class EventType(StrEnum):
+    """Every event liveloop records in the outbox and sends to webhook endpoints (``type`` of an event)."""
+
+    MEMBER_CREATED = "member.created"
+    ORDER_PAID = "order.paid"
+    ORDER_REFUNDED = "order.refunded"
+    REFERRAL_CREATED = "referral.created"
+    REFERRAL_HELD = "referral.held"
+    REFERRAL_REJECTED = "referral.rejected"
+    REFERRAL_CONVERTED = "referral.converted"
+    REFERRAL_REVERSED = "referral.reversed"
+    REWARD_GRANTED = "reward.granted"
+    REWARD_RELEASED = "reward.released"
+    REWARD_REVERSED = "reward.reversed"
+    MILESTONE_REACHED = "milestone.reached"
+    COUPON_REDEEMED = "coupon.redeemed"
+    COUPON_ROLLED_BACK = "coupon.rolled_back"
+    DRAW_COMMITTED = "draw.committed"
+    DRAW_COMPLETED = "draw.completed"
+    GROUP_TARGET_REACHED = "group.target_reached"
+    POINTS_EXPIRED = "points.expired"
+    SHOW_SCHEDULED = "show.scheduled"
+    SHOW_STARTED = "show.started"
+    SHOW_ENDED = "show.ended"
+    SHOW_HIGH_POINT = "show.high_point"
+    SHOW_VIDEO_EVENT = "show.video_event"
+    LIVE_INTERACTION_LAUNCHED = "live.interaction_launched"
+    LIVE_INTERACTION_SETTLED = "live.interaction_settled"
+
+
 class DeliveryStatus(StrEnum):
     PENDING = "pending"  # queued, being attempted, or waiting for its next retry
     DELIVERED = "delivered"  # the endpoint answered 2xx

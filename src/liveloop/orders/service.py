@@ -23,7 +23,7 @@ from liveloop.kit.ids import new_id
 from liveloop.kit.sql import for_update, insert_ignoring_conflicts, table
 from liveloop.kit.time import utc_now
 from liveloop.members import service as members
-from liveloop.models import InboundEvent, Member, Order, OrderRefund, Shop
+from liveloop.models import EventType, InboundEvent, Member, Order, OrderRefund, Shop
 from liveloop.orders.schemas import CustomerIn, OrderEventIn
 from liveloop.referral import service as referral
 
@@ -185,7 +185,7 @@ async def apply_order_facts(session: AsyncSession, shop: Shop, facts: OrderFacts
         order.updated_at = now
         await session.flush()
         first = await session.execute(_FIRST_PAID, {"member": member.id, "at": occurred})
-        await emit(session, shop.id, "order.paid", order_payload(order))
+        await emit(session, shop.id, EventType.ORDER_PAID, order_payload(order))
         await referral.on_order_paid(session, shop, order, member, first_paid=first.rowcount == 1)  # type: ignore[attr-defined]
     if facts.refunds or facts.refunded_minor is not None or facts.fully_refunded:
         await _apply_refunds(session, shop, order, facts, now)
@@ -235,7 +235,7 @@ async def _apply_refunds(session: AsyncSession, shop: Shop, order: Order, facts:
     order.refunded_at = latest or facts.occurred_at or now
     order.updated_at = now
     await session.flush()
-    await emit(session, shop.id, "order.refunded", order_payload(order))
+    await emit(session, shop.id, EventType.ORDER_REFUNDED, order_payload(order))
     await referral.on_order_refunded(session, shop, order)
 
 

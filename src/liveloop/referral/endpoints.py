@@ -17,7 +17,7 @@ from liveloop.members import devices
 from liveloop.members import schemas as member_schemas
 from liveloop.members import service as member_service
 from liveloop.members.service import get_member
-from liveloop.models import Shop
+from liveloop.models import EventType, Shop
 from liveloop.referral import groups, links, lottery, schemas, service
 from liveloop.shops.auth import Operator, requires
 
@@ -284,7 +284,9 @@ async def create_member(
             ip_hash=ip_hash,
             existing_customer=body.existing_customer,
         )
-    await emit(session, op.shop_id, "member.created", {"member_id": member.id, "external_id": member.external_id})
+    await emit(
+        session, op.shop_id, EventType.MEMBER_CREATED, {"member_id": member.id, "external_id": member.external_id}
+    )
     out = member_schemas.MemberCreated.model_validate(member)
     if found is not None:
         out.referral = {

@@ -14,7 +14,7 @@ from liveloop.kit.ids import new_id, short_code
 from liveloop.kit.pagination import PageRequest, paginate
 from liveloop.kit.sql import insert_ignoring_conflicts, table
 from liveloop.kit.time import utc_now, week_start
-from liveloop.models import Shop, VipGroup, VipGroupMember, VipGroupWeek
+from liveloop.models import EventType, Shop, VipGroup, VipGroupMember, VipGroupWeek
 
 
 async def find_by_code(session: AsyncSession, shop_id: str, code: str) -> VipGroup | None:
@@ -121,7 +121,7 @@ async def count_invite(session: AsyncSession, shop: Shop, group: VipGroup, invit
         await emit(
             session,
             shop.id,
-            "group.target_reached",
+            EventType.GROUP_TARGET_REACHED,
             {
                 "group_id": group.id,
                 "week_start": week.isoformat(),

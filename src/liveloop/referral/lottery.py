@@ -24,7 +24,7 @@ from liveloop.kit.sql import table
 from liveloop.kit.time import utc_now
 from liveloop.ledger import service as ledger
 from liveloop.members import service as members
-from liveloop.models import Campaign, Draw, DrawTicket, Member, Order, Referral
+from liveloop.models import Campaign, Draw, DrawTicket, EventType, Member, Order, Referral
 from liveloop.referral.rewards import grant_reward
 
 
@@ -182,7 +182,7 @@ async def create_draw(session: AsyncSession, campaign: Campaign, *, prize_count:
     await emit(
         session,
         campaign.shop_id,
-        "draw.committed",
+        EventType.DRAW_COMMITTED,
         {"draw_id": draw.id, "campaign_id": campaign.id, "seed_hash": draw.seed_hash},
     )
     return draw
@@ -256,7 +256,9 @@ async def run_draw(session: AsyncSession, draw: Draw) -> Draw:
     draw.status = "drawn"
     draw.drawn_at = utc_now()
     await session.flush()
-    await emit(session, draw.shop_id, "draw.completed", {"draw_id": draw.id, "seed": draw.seed, "winners": winner_rows})
+    await emit(
+        session, draw.shop_id, EventType.DRAW_COMPLETED, {"draw_id": draw.id, "seed": draw.seed, "winners": winner_rows}
+    )
     return draw
 
 

@@ -16,7 +16,7 @@ from liveloop.kit.sql import table
 from liveloop.kit.time import utc_now
 from liveloop.ledger import service as ledger_service
 from liveloop.markets import service as markets
-from liveloop.models import Campaign, CampaignBudget, Coupon, CouponBatch, Reward
+from liveloop.models import Campaign, CampaignBudget, Coupon, CouponBatch, EventType, Reward
 
 
 class BudgetExhausted(Unprocessable):
@@ -135,7 +135,7 @@ async def grant_reward(
     elif spec["type"] == "coupon" and hold_until is None:
         reward.coupon_id = await _issue_coupon(session, shop_id, spec["batch_id"], member_id)
     await session.execute(table(Reward).insert(), {c.key: getattr(reward, c.key) for c in table(Reward).c})
-    await emit(session, shop_id, "reward.granted", reward_payload(reward))
+    await emit(session, shop_id, EventType.REWARD_GRANTED, reward_payload(reward))
     return reward
 
 
@@ -169,7 +169,7 @@ async def release_reward(session: AsyncSession, reward: Reward, member_market: s
             reward.coupon_id = await _issue_coupon(session, reward.shop_id, spec["batch_id"], reward.member_id)
     reward.status = "available"
     await session.flush()
-    await emit(session, reward.shop_id, "reward.released", reward_payload(reward))
+    await emit(session, reward.shop_id, EventType.REWARD_RELEASED, reward_payload(reward))
     return reward
 
 
@@ -209,7 +209,7 @@ async def reverse_reward(session: AsyncSession, reward: Reward, reason: str) -> 
     await session.flush()
     payload = reward_payload(reward)
     payload["shortfall"] = shortfall
-    await emit(session, reward.shop_id, "reward.reversed", payload)
+    await emit(session, reward.shop_id, EventType.REWARD_REVERSED, payload)
     return reward
 
 

@@ -21,9 +21,9 @@ from liveloop.members import service as members
 from liveloop.models import (
     Campaign,
     CampaignBudget,
+    EventType,
     FraudReview,
     InviteClick,
-    Market,
     Member,
     Order,
     Referral,
@@ -46,17 +46,11 @@ from liveloop.referral.schemas import CampaignCreate, CampaignUpdate
 
 
 async def create_campaign(session: AsyncSession, shop_id: str, data: CampaignCreate) -> Campaign:
-    known = set((await session.execute(select(Market.code).where(Market.shop_id == shop_id))).scalars())
-    unknown = sorted((set(data.markets) | set(data.market_rewards)) - known)
-    if unknown:
-        raise Unprocessable(f"Unknown markets {unknown}; this shop has {sorted(known)}.", code="unknown_market")
+    await markets.check_known(session, shop_id, set(data.markets) | set(data.market_rewards))
     market_rewards = {k: v.model_dump(exclude_none=True) for k, v in data.market_rewards.items()}
     if data.use_market_presets:
-        presets = {
-            m.code: m.reward_presets
-            for m in (await session.execute(select(Market).where(Market.shop_id == shop_id))).scalars()
-        }
-        for code in data.markets or sorted(known):
+        presets = {m.code: m.reward_presets for m in await markets.list_markets(session, shop_id)}
+        for code in data.markets or sorted(presets):
             filled = market_rewards.setdefault(code, {})
             for role in ("inviter", "invitee"):
                 if role not in filled and role in presets.get(code, PRESETS.get(code, {}).get("reward_presets", {})):
@@ -308,7 +302,11 @@ async def attribute_signup(
     await emit(
         session,
         shop.id,
-        f"referral.{ {'allow': 'created', 'hold': 'held', 'reject': 'rejected'}[outcome] }",
+        {
+            fraud.ALLOW: EventType.REFERRAL_CREATED,
+            fraud.HOLD: EventType.REFERRAL_HELD,
+            fraud.REJECT: EventType.REFERRAL_REJECTED,
+        }[outcome],
         referral_payload(referral),
     )
     if outcome != fraud.REJECT and group is not None:
@@ -380,7 +378,7 @@ async def convert(
             )
         )
         await session.flush()
-        await emit(session, referral.shop_id, "referral.held", referral_payload(referral))
+        await emit(session, referral.shop_id, EventType.REFERRAL_HELD, referral_payload(referral))
         return []
     window = (await markets.terms(session, referral.shop_id, invitee.market)).return_window_days
     until = hold_until(campaign, order.paid_at if order else None, window)
@@ -416,7 +414,7 @@ async def convert(
         referral.status = "rejected"
         referral.reason_codes = [*referral.reason_codes, "budget_exhausted"]
         await session.flush()
-        await emit(session, referral.shop_id, "referral.rejected", referral_payload(referral))
+        await emit(session, referral.shop_id, EventType.REFERRAL_REJECTED, referral_payload(referral))
         return []
     referral.status = "converted"
     referral.converted_at = utc_now()
@@ -426,7 +424,7 @@ async def convert(
     await emit(
         session,
         referral.shop_id,
-        "referral.converted",
+        EventType.REFERRAL_CONVERTED,
         {**referral_payload(referral), "rewards": [r.id for r in granted]},
     )
     return granted
@@ -486,7 +484,7 @@ async def _check_milestones(
             await emit(
                 session,
                 campaign.shop_id,
-                "milestone.reached",
+                EventType.MILESTONE_REACHED,
                 {
                     "campaign_id": campaign.id,
                     "member_id": inviter.id,
@@ -533,7 +531,7 @@ async def reverse_referral(session: AsyncSession, referral: Referral, reason: st
         campaign = await session.get(Campaign, referral.campaign_id)
         assert campaign is not None
         await _recompute_milestones(session, campaign, referral.inviter_id, reason)
-    await emit(session, referral.shop_id, "referral.reversed", referral_payload(referral))
+    await emit(session, referral.shop_id, EventType.REFERRAL_REVERSED, referral_payload(referral))
 
 
 # --- triggers from orders and views ----------------------------------------------------------------------

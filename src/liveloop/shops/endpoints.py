@@ -150,7 +150,7 @@ async def revoke_key(key_id: PathId, session: Session, op: Operator = requires("
 
 @router.get("/markets", response_model=list[MarketOut], tags=["markets"])
 async def list_markets(session: Session, op: Operator = requires("campaigns:read")) -> Any:
-    return await service.list_markets(session, op.shop_id)
+    return await markets.list_markets(session, op.shop_id)
 
 
 @router.patch("/markets/{code}", response_model=MarketOut, tags=["markets"])
@@ -160,7 +160,7 @@ async def update_market(
     session: Session,
     op: Operator = requires("admin"),
 ) -> Any:
-    market = await service.get_market(session, op.shop_id, code)
+    market = await markets.market_named_in_path(session, op.shop_id, code)
     markets.update_market(market, body.model_dump(exclude_none=True))
     await session.flush()
     return market

@@ -232,18 +232,3 @@ async def revoke_api_key(session: AsyncSession, shop_id: str, key_id: str) -> Ap
         row.revoked_at = utc_now()
     await session.flush()
     return row
-
-
-async def get_market(session: AsyncSession, shop_id: str, code: str) -> Market:
-    market = (
-        await session.execute(select(Market).where(Market.shop_id == shop_id, Market.code == code))
-    ).scalar_one_or_none()
-    if market is None:
-        raise NotFound(f"This shop has no market {code!r}; list them with GET /v1/markets.", code="market_not_found")
-    return market
-
-
-async def list_markets(session: AsyncSession, shop_id: str) -> list[Market]:
-    return list(
-        (await session.execute(select(Market).where(Market.shop_id == shop_id).order_by(Market.code))).scalars()
-    )
