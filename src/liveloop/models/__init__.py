@@ -5,12 +5,24 @@ from liveloop.models.coupons import (
     Coupon,
     CouponBatch,
     CouponBatchStatus,
+    CouponKind,
     CouponMemberUsage,
     CouponOrder,
     CouponRedemption,
+    CouponRedemptionStatus,
 )
 from liveloop.models.events import DeliveryStatus, EventType, OutboxEvent, WebhookDelivery, WebhookEndpoint
-from liveloop.models.ledger import LedgerAccount, LedgerEntry, LedgerTransaction, LotMovement, PointLot
+from liveloop.models.ledger import (
+    LedgerAccount,
+    LedgerBucket,
+    LedgerEntry,
+    LedgerMeta,
+    LedgerOwnerType,
+    LedgerTransaction,
+    LedgerTransactionKind,
+    LotMovement,
+    PointLot,
+)
 from liveloop.models.live import (
     CohostRequest,
     Interaction,
@@ -24,7 +36,7 @@ from liveloop.models.live import (
     WatchSegment,
 )
 from liveloop.models.members import Consent, Member, MemberDevice
-from liveloop.models.orders import Order, OrderRefund
+from liveloop.models.orders import Order, OrderRefund, OrderStatus
 from liveloop.models.referral import (
     Campaign,
     CampaignBudget,
@@ -50,9 +62,11 @@ __all__ = [
     "Coupon",
     "CouponBatch",
     "CouponBatchStatus",
+    "CouponKind",
     "CouponMemberUsage",
     "CouponOrder",
     "CouponRedemption",
+    "CouponRedemptionStatus",
     "DeliveryStatus",
     "Draw",
     "DrawTicket",
@@ -64,14 +78,19 @@ __all__ = [
     "InteractionEntry",
     "InviteClick",
     "LedgerAccount",
+    "LedgerBucket",
     "LedgerEntry",
+    "LedgerMeta",
+    "LedgerOwnerType",
     "LedgerTransaction",
+    "LedgerTransactionKind",
     "LotMovement",
     "Market",
     "Member",
     "MemberDevice",
     "Order",
     "OrderRefund",
+    "OrderStatus",
     "OutboxEvent",
     "PointLot",
     "Referral",

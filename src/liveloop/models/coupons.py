@@ -14,6 +14,17 @@ class CouponBatchStatus(StrEnum):
     READY = "ready"  # every code exists; the batch can be used
 
 
+class CouponKind(StrEnum):
+    FIXED = "fixed"  # amount_minor off, in the batch's currency
+    PERCENT = "percent"  # percent_bp of the order's total
+    GIFT = "gift"  # gift_sku added to the order; no discount
+
+
+class CouponRedemptionStatus(StrEnum):
+    REDEEMED = "redeemed"
+    ROLLED_BACK = "rolled_back"  # given back (the order was cancelled): the use counts no more
+
+
 class CouponBatch(CreatedAt, Base):
     __tablename__ = "coupon_batches"
     __table_args__ = (Index("ix_coupon_batches_status", "status"),)
@@ -22,7 +33,7 @@ class CouponBatch(CreatedAt, Base):
     shop_id: Mapped[str] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"), index=True)
     name: Mapped[str] = mapped_column(String(200))
     pattern: Mapped[str] = mapped_column(String(64))
-    kind: Mapped[str] = mapped_column(String(16))  # fixed | percent | gift
+    kind: Mapped[CouponKind] = mapped_column(EnumText(CouponKind, 16))
     amount_minor: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     currency: Mapped[str | None] = mapped_column(String(3), nullable=True)
     percent_bp: Mapped[int | None] = mapped_column(nullable=True)  # basis points: 1000 = 10 %
@@ -94,7 +105,7 @@ class CouponRedemption(CreatedAt, Base):
     order_total_minor: Mapped[int] = mapped_column(BigInteger)
     discount_minor: Mapped[int] = mapped_column(BigInteger)
     currency: Mapped[str | None] = mapped_column(String(3), nullable=True)
-    status: Mapped[str] = mapped_column(String(16))  # redeemed | rolled_back
+    status: Mapped[CouponRedemptionStatus] = mapped_column(EnumText(CouponRedemptionStatus, 16))
     rolled_back_at: Mapped[datetime | None] = mapped_column(nullable=True)
 
 

@@ -3,12 +3,45 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from enum import StrEnum
 
 from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
+from typing_extensions import TypedDict  # Pydantic reads it in API models (typing's needs Python 3.12)
 
-from liveloop.models.base import Base, BigIntPK, CreatedAt
+from liveloop.models.base import Base, BigIntPK, CreatedAt, EnumText, JSONType
+
+
+class LedgerOwnerType(StrEnum):
+    """Who holds an account."""
+
+    MEMBER = "member"  # a member's points, tickets or credit; never below zero
+    SYSTEM = "system"  # where value comes from and goes to (issuance, redemption, expiry); no stored balance
+
+
+class LedgerBucket(StrEnum):
+    AVAILABLE = "available"  # usable now
+    PENDING = "pending"  # held until released (or reversed)
+
+
+class LedgerTransactionKind(StrEnum):
+    EARN = "earn"  # credited as available
+    SPEND = "spend"  # debited from the available balance
+    HOLD = "hold"  # credited as pending
+    RELEASE = "release"  # a hold moved from pending to available
+    REVERSE = "reverse"  # undoes another transaction (``reverses_id``)
+    EXPIRE = "expire"  # points of a lot whose time came
+    ADJUST = "adjust"  # a manual correction
+
+
+class LedgerMeta(TypedDict, total=False):
+    """What a transaction records beside its entries (``ledger_transactions.meta``), by kind."""
+
+    expires_at: str  # hold: when the points expire once released (ISO 8601)
+    released: str  # release: the id of the hold it released
+    reason: str  # reverse: why
+    recovered: int  # reverse: how much was taken back
+    shortfall: int  # reverse: how much could not be, already spent
 
 
 class LedgerAccount(CreatedAt, Base):
@@ -21,10 +54,10 @@ class LedgerAccount(CreatedAt, Base):
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
     shop_id: Mapped[str] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"))
-    owner_type: Mapped[str] = mapped_column(String(16))  # member | system
+    owner_type: Mapped[LedgerOwnerType] = mapped_column(EnumText(LedgerOwnerType, 16))
     owner_id: Mapped[str] = mapped_column(String(64))
     asset: Mapped[str] = mapped_column(String(32))  # points | ticket | credit:USD …
-    bucket: Mapped[str] = mapped_column(String(16))  # available | pending
+    bucket: Mapped[LedgerBucket] = mapped_column(EnumText(LedgerBucket, 16))
     balance: Mapped[int] = mapped_column(BigInteger, default=0)
     allow_negative: Mapped[bool] = mapped_column(default=False)
 
@@ -38,14 +71,14 @@ class LedgerTransaction(CreatedAt, Base):
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     shop_id: Mapped[str] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"))
-    kind: Mapped[str] = mapped_column(String(24))  # earn spend hold release reverse expire adjust
+    kind: Mapped[LedgerTransactionKind] = mapped_column(EnumText(LedgerTransactionKind, 24))
     memo: Mapped[str] = mapped_column(String(300), default="")
     idempotency_key: Mapped[str | None] = mapped_column(String(255), nullable=True)
     # A reversal points at what it reverses; one reversal per transaction.
     reverses_id: Mapped[str | None] = mapped_column(ForeignKey("ledger_transactions.id"), nullable=True, unique=True)
     ref_type: Mapped[str | None] = mapped_column(String(32), nullable=True)
     ref_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
-    meta: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    meta: Mapped[LedgerMeta] = mapped_column(JSONType, default=dict)
 
 
 class LedgerEntry(Base):

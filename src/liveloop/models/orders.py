@@ -1,11 +1,23 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 
 from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from liveloop.models.base import Base, CreatedAt
+from liveloop.models.base import Base, CreatedAt, EnumText
+
+
+class OrderStatus(StrEnum):
+    """Where an order stands. It only moves forward: created → paid → partially_refunded → refunded, or
+    created → cancelled."""
+
+    CREATED = "created"
+    PAID = "paid"
+    PARTIALLY_REFUNDED = "partially_refunded"
+    REFUNDED = "refunded"
+    CANCELLED = "cancelled"
 
 
 class Order(CreatedAt, Base):
@@ -25,7 +37,7 @@ class Order(CreatedAt, Base):
     currency: Mapped[str] = mapped_column(String(3))
     total_minor: Mapped[int] = mapped_column(BigInteger)
     refunded_minor: Mapped[int] = mapped_column(BigInteger, default=0)
-    status: Mapped[str] = mapped_column(String(24))  # created, paid, partially_refunded, refunded, cancelled
+    status: Mapped[OrderStatus] = mapped_column(EnumText(OrderStatus, 24))
     payment_fingerprint: Mapped[str | None] = mapped_column(String(128), nullable=True)
     paid_at: Mapped[datetime | None] = mapped_column(nullable=True)
     refunded_at: Mapped[datetime | None] = mapped_column(nullable=True)

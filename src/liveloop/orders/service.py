@@ -23,11 +23,18 @@ from liveloop.kit.ids import new_id
 from liveloop.kit.sql import for_update, insert_ignoring_conflicts, table
 from liveloop.kit.time import utc_now
 from liveloop.members import service as members
-from liveloop.models import EventType, InboundEvent, Member, Order, OrderRefund, Shop
+from liveloop.models import EventType, InboundEvent, Member, Order, OrderRefund, OrderStatus, Shop
 from liveloop.orders.schemas import CustomerIn, OrderEventIn
 from liveloop.referral import service as referral
 
-_RANK = {"created": 0, "paid": 1, "partially_refunded": 2, "refunded": 3, "cancelled": 3}
+# How far along an order is: it never moves to a status of a lower rank.
+_RANK = {
+    OrderStatus.CREATED: 0,
+    OrderStatus.PAID: 1,
+    OrderStatus.PARTIALLY_REFUNDED: 2,
+    OrderStatus.REFUNDED: 3,
+    OrderStatus.CANCELLED: 3,
+}
 
 
 class RefundFacts(Protocol):
@@ -164,7 +171,7 @@ async def apply_order_facts(session: AsyncSession, shop: Shop, facts: OrderFacts
             currency=facts.currency,
             total_minor=facts.total_minor,
             refunded_minor=0,
-            status="created",
+            status=OrderStatus.CREATED,
             payment_fingerprint=facts.payment_fingerprint,
             created_at=now,
         )
@@ -177,8 +184,8 @@ async def apply_order_facts(session: AsyncSession, shop: Shop, facts: OrderFacts
             order.payment_fingerprint = facts.payment_fingerprint
     occurred = facts.occurred_at or now
 
-    if facts.paid and _RANK[order.status] < _RANK["paid"]:
-        order.status = "paid"
+    if facts.paid and _RANK[order.status] < _RANK[OrderStatus.PAID]:
+        order.status = OrderStatus.PAID
         order.paid_at = occurred
         if facts.total_minor is not None:
             order.total_minor = facts.total_minor
@@ -189,8 +196,8 @@ async def apply_order_facts(session: AsyncSession, shop: Shop, facts: OrderFacts
         await referral.on_order_paid(session, shop, order, member, first_paid=first.rowcount == 1)  # type: ignore[attr-defined]
     if facts.refunds or facts.refunded_minor is not None or facts.fully_refunded:
         await _apply_refunds(session, shop, order, facts, now)
-    if facts.cancelled and order.status == "created":
-        order.status = "cancelled"
+    if facts.cancelled and order.status == OrderStatus.CREATED:
+        order.status = OrderStatus.CANCELLED
         order.updated_at = now
     await session.flush()
     return order
@@ -223,9 +230,9 @@ async def _apply_refunds(session: AsyncSession, shop: Shop, order: Order, facts:
         refunded = order.total_minor
     refunded = min(refunded, order.total_minor)
     if refunded >= order.total_minor:
-        new_status = "refunded"
+        new_status = OrderStatus.REFUNDED
     elif refunded > 0:
-        new_status = "partially_refunded"
+        new_status = OrderStatus.PARTIALLY_REFUNDED
     else:
         return  # a refund that returned no money (e.g. items restocked only)
     if refunded == order.refunded_minor and _RANK[new_status] <= _RANK[order.status]:
