@@ -103,7 +103,7 @@ def is_postgres(url: str) -> bool:
     return url.startswith("postgresql")
 
 
-async def _clean(url: str) -> None:
+async def empty_database(url: str) -> None:
     """Empty every table before the app starts, so nothing it resumes at start-up (a half-made coupon batch,
     undelivered outbox events) is left over from an earlier test, and nothing it starts races the cleaning."""
     tables = [t.name for t in reversed(Base.metadata.sorted_tables)]
@@ -128,7 +128,7 @@ async def app(database_url: str) -> AsyncIterator[Any]:
         secret_key="test-secret-key-that-is-long-enough-for-hs256",
         database_pool_size=20,
     )
-    await _clean(database_url)
+    await empty_database(database_url)
     async with running_app(settings) as application:
         yield application
 

@@ -17,7 +17,7 @@ from liveloop.kit.db import transaction
 from liveloop.kit.ratelimit import MemoryBuckets, Rate, RateLimiter, RedisBuckets
 from liveloop.members import devices
 from liveloop.models import InviteClick
-from tests.conftest import ShopCtx, _clean, make_shop
+from tests.conftest import ShopCtx, empty_database, make_shop
 from tests.factories import create_member, new_device, ok
 from tests.live.conftest import live_show, serve
 
@@ -32,8 +32,8 @@ async def limited_shop(database_url: str, **limits: Any) -> AsyncIterator[ShopCt
         secret_key="test-secret-key-that-is-long-enough-for-hs256",
         **{"rate_limit_device_per_minute": 0, **limits},
     )
+    await empty_database(database_url)
     async with running_app(settings) as app:
-        await _clean(app, database_url)
         ctx = await make_shop(app)
         try:
             yield ctx
