@@ -24,7 +24,7 @@ from sqlalchemy.orm import InstrumentedAttribute
 from liveloop.kit.errors import NotFound
 from liveloop.kit.pagination import PageRequest, paginate
 
-S = TypeVar("S", bound=Select[Any])
+S = TypeVar("S", bound=Select[*tuple[Any, ...]])
 
 
 class ShopOwned(Protocol):
@@ -86,15 +86,15 @@ class Repository(Generic[ModelT]):
     def _column(self, name: str) -> InstrumentedAttribute[Any]:
         return cast(InstrumentedAttribute[Any], getattr(self.model, name))
 
-    def scoped(self, shop_id: str) -> Select[tuple[ModelT]]:
+    def scoped(self, shop_id: str) -> Select[ModelT]:
         """``SELECT model WHERE shop_id = :shop_id``: the start of every query about one shop's rows."""
         return select(self.model).where(self._column("shop_id") == shop_id)
 
-    async def one_or_none(self, query: Select[tuple[ModelT]], params: Any = None) -> ModelT | None:
+    async def one_or_none(self, query: Select[ModelT], params: Any = None) -> ModelT | None:
         result = await self.session.execute(query, params)
         return cast(ModelT | None, result.scalar_one_or_none())
 
-    async def all(self, query: Select[tuple[ModelT]], params: Any = None) -> list[ModelT]:
+    async def all(self, query: Select[ModelT], params: Any = None) -> list[ModelT]:
         return list(cast(Sequence[ModelT], (await self.session.execute(query, params)).scalars().all()))
 
     async def get(self, shop_id: str, id_: str, *, lock: bool = False) -> ModelT | None:
@@ -115,7 +115,7 @@ class Repository(Generic[ModelT]):
 
     async def paginate(
         self,
-        query: Select[Any],
+        query: Select[*tuple[Any, ...]],
         page: PageRequest,
         key: Sequence[InstrumentedAttribute[Any]],
         *,
