@@ -34,4 +34,5 @@ def code_from_pattern(pattern: str) -> str:
 
 
 def pattern_space(pattern: str) -> int:
-    return len(UNAMBIGUOUS) ** pattern.count("#")
+    space: int = len(UNAMBIGUOUS) ** pattern.count("#")
+    return space

@@ -92,10 +92,10 @@ class Repository(Generic[ModelT]):
 
     async def one_or_none(self, query: Select[ModelT], params: Any = None) -> ModelT | None:
         result = await self.session.execute(query, params)
-        return cast(ModelT | None, result.scalar_one_or_none())
+        return result.scalar_one_or_none()
 
     async def all(self, query: Select[ModelT], params: Any = None) -> list[ModelT]:
-        return list(cast(Sequence[ModelT], (await self.session.execute(query, params)).scalars().all()))
+        return list((await self.session.execute(query, params)).scalars().all())
 
     async def get(self, shop_id: str, id_: str, *, lock: bool = False) -> ModelT | None:
         """This shop's row with this id (``FOR UPDATE`` on PostgreSQL when ``lock``), or None."""

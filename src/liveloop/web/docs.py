@@ -15,6 +15,7 @@ import re
 from fastapi import APIRouter
 from fastapi.responses import HTMLResponse
 
+from liveloop.kit.errors import ErrorCode
 from liveloop.web import assets, errors
 from liveloop.web.pages import content_security_policy, json_for_script
 
@@ -152,7 +153,7 @@ def _text(sentence: str) -> str:
     return _TICKS.sub(r"<code>\1</code>", html.escape(sentence, quote=False))
 
 
-def _status(code: errors.ErrorCode) -> str:
+def _status(code: ErrorCode) -> str:
     return ", ".join("WebSocket" if s == "room" else str(s) for s in code.statuses)
 
 
