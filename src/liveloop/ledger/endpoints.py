@@ -1,19 +1,26 @@
 from __future__ import annotations
 
-from datetime import datetime, timedelta
-from typing import Any, Literal
+from datetime import timedelta
+from typing import Literal
 
 from fastapi import APIRouter, Request
-from pydantic import BaseModel, Field
 
 from liveloop.kit.errors import Unprocessable
 from liveloop.kit.http import Session, UnitOfWorkRoute
-from liveloop.kit.money import KNOWN_CURRENCIES
 from liveloop.kit.pagination import Page, Pagination
-from liveloop.kit.schemas import MAX_POINTS, Id, PathId, RequestModel, Timestamp
+from liveloop.kit.schemas import PathId
 from liveloop.kit.time import utc_now
 from liveloop.ledger import service
-from liveloop.ledger.schemas import LedgerLine
+from liveloop.ledger.schemas import (
+    AssetBalance,
+    LedgerLine,
+    LivePointLot,
+    MemberBalances,
+    Movement,
+    Reversal,
+    Transaction,
+    TransactionEntry,
+)
 from liveloop.markets import service as markets
 from liveloop.members.service import get_member
 from liveloop.shops.auth import Operator, requires
@@ -21,38 +28,6 @@ from liveloop.shops.auth import Operator, requires
 router = APIRouter(prefix="/v1/ledger", route_class=UnitOfWorkRoute, tags=["ledger"])
 # A member's balances and entries, under the member's path.
 members = APIRouter(prefix="/v1/members", route_class=UnitOfWorkRoute, tags=["members"])
-
-
-ASSETS: list[Any] = [service.POINTS, service.TICKETS, *(service.credit_asset(c) for c in sorted(KNOWN_CURRENCIES))]
-
-
-class Movement(RequestModel):
-    member_id: Id
-    asset: str = Field(
-        max_length=16,
-        description="points, ticket, or credit:<ISO currency> such as credit:USD",
-        # Checked by the service (422 invalid_asset); listed here so clients see the choices.
-        json_schema_extra={"enum": ASSETS},
-    )
-    amount: int = Field(gt=0, le=MAX_POINTS)
-    memo: str = Field("", max_length=300)
-    hold: bool = Field(False, description="Credit as pending until released")
-    expires_at: Timestamp | None = Field(None, description="Points only; the market's expiry by default")
-
-
-class Reversal(RequestModel):
-    reason: str = Field(min_length=1, max_length=64)
-    allow_partial: bool = False
-
-
-class Transaction(BaseModel):
-    id: str
-    kind: str
-    memo: str
-    reverses_id: str | None
-    created_at: datetime
-    meta: dict[str, Any]
-    entries: list[dict[str, Any]]
 
 
 def _check_asset(asset: str) -> None:
@@ -67,31 +42,29 @@ def _key(request: Request, kind: Literal["credit", "debit"]) -> str | None:
     return f"api:{kind}:{key}" if key else None
 
 
-async def _out(session: Session, shop_id: str, txn_id: str) -> dict[str, Any]:
+async def _out(session: Session, shop_id: str, txn_id: str) -> Transaction:
     txn = await service.get_transaction(session, shop_id, txn_id)
     rows = await service.transaction_entries(session, txn.id)
-    return {
-        "id": txn.id,
-        "kind": txn.kind,
-        "memo": txn.memo,
-        "reverses_id": txn.reverses_id,
-        "created_at": txn.created_at,
-        "meta": txn.meta,
-        "entries": [
-            {
-                "owner_type": a.owner_type,
-                "owner_id": a.owner_id,
-                "asset": e.asset,
-                "bucket": a.bucket,
-                "amount": e.amount,
-            }
+    return Transaction(
+        id=txn.id,
+        kind=txn.kind,
+        memo=txn.memo,
+        reverses_id=txn.reverses_id,
+        created_at=txn.created_at,
+        meta=txn.meta,
+        entries=[
+            TransactionEntry(
+                owner_type=a.owner_type, owner_id=a.owner_id, asset=e.asset, bucket=a.bucket, amount=e.amount
+            )
             for e, a in rows
         ],
-    }
+    )
 
 
 @router.post("/credits", response_model=Transaction, status_code=201)
-async def credit(body: Movement, request: Request, session: Session, op: Operator = requires("ledger:write")) -> Any:
+async def credit(
+    body: Movement, request: Request, session: Session, op: Operator = requires("ledger:write")
+) -> Transaction:
     _check_asset(body.asset)
     member = await get_member(session, op.shop_id, body.member_id)
     expires = None
@@ -114,7 +87,9 @@ async def credit(body: Movement, request: Request, session: Session, op: Operato
 
 
 @router.post("/debits", response_model=Transaction, status_code=201)
-async def debit(body: Movement, request: Request, session: Session, op: Operator = requires("ledger:write")) -> Any:
+async def debit(
+    body: Movement, request: Request, session: Session, op: Operator = requires("ledger:write")
+) -> Transaction:
     _check_asset(body.asset)
     member = await get_member(session, op.shop_id, body.member_id)
     txn = await service.spend(
@@ -130,12 +105,12 @@ async def debit(body: Movement, request: Request, session: Session, op: Operator
 
 
 @router.get("/transactions/{txn_id}", response_model=Transaction)
-async def get_transaction(txn_id: PathId, session: Session, op: Operator = requires("ledger:read")) -> Any:
+async def get_transaction(txn_id: PathId, session: Session, op: Operator = requires("ledger:read")) -> Transaction:
     return await _out(session, op.shop_id, txn_id)
 
 
 @router.post("/transactions/{txn_id}/release", response_model=Transaction)
-async def release(txn_id: PathId, session: Session, op: Operator = requires("ledger:write")) -> Any:
+async def release(txn_id: PathId, session: Session, op: Operator = requires("ledger:write")) -> Transaction:
     hold = await service.get_transaction(session, op.shop_id, txn_id)
     expires = None
     market = await service.holder_market(session, hold.id)
@@ -146,7 +121,9 @@ async def release(txn_id: PathId, session: Session, op: Operator = requires("led
 
 
 @router.post("/transactions/{txn_id}/reverse", response_model=Transaction)
-async def reverse(txn_id: PathId, body: Reversal, session: Session, op: Operator = requires("ledger:write")) -> Any:
+async def reverse(
+    txn_id: PathId, body: Reversal, session: Session, op: Operator = requires("ledger:write")
+) -> Transaction:
     result = await service.reverse(session, op.shop_id, txn_id, reason=body.reason, allow_partial=body.allow_partial)
     if result.transaction is None:
         raise Unprocessable(
@@ -157,36 +134,39 @@ async def reverse(txn_id: PathId, body: Reversal, session: Session, op: Operator
     return await _out(session, op.shop_id, result.transaction.id)
 
 
-@members.get("/{member_id}/balances")
-async def balances(member_id: PathId, session: Session, op: Operator = requires("members:read")) -> Any:
+@members.get("/{member_id}/balances", response_model=MemberBalances)
+async def balances(member_id: PathId, session: Session, op: Operator = requires("members:read")) -> MemberBalances:
     member = await get_member(session, op.shop_id, member_id)
     lots = await service.live_lots(session, op.shop_id, member.id)
-    return {
-        "member_id": member.id,
-        "balances": [b.__dict__ for b in await service.balances(session, op.shop_id, member.id)],
-        "point_lots": [{"id": lot.id, "remaining": lot.remaining, "expires_at": lot.expires_at} for lot in lots],
-    }
+    return MemberBalances(
+        member_id=member.id,
+        balances=[
+            AssetBalance(asset=b.asset, available=b.available, pending=b.pending)
+            for b in await service.balances(session, op.shop_id, member.id)
+        ],
+        point_lots=[LivePointLot(id=lot.id, remaining=lot.remaining, expires_at=lot.expires_at) for lot in lots],
+    )
 
 
 @members.get("/{member_id}/ledger", response_model=Page[LedgerLine])
 async def ledger_entries(
     member_id: PathId, session: Session, page: Pagination, op: Operator = requires("members:read")
-) -> Any:
+) -> Page[LedgerLine]:
     """The member's ledger entries, newest first."""
     member = await get_member(session, op.shop_id, member_id)
     rows, cursor = await service.member_entries(session, op.shop_id, member.id, page)
     items = [
-        {
-            "entry_id": e.id,
-            "transaction_id": t.id,
-            "kind": t.kind,
-            "asset": a.asset,
-            "bucket": a.bucket,
-            "amount": e.amount,
-            "memo": t.memo,
-            "reverses": t.reverses_id,
-            "created_at": t.created_at,
-        }
+        LedgerLine(
+            entry_id=e.id,
+            transaction_id=t.id,
+            kind=t.kind,
+            asset=a.asset,
+            bucket=a.bucket,
+            amount=e.amount,
+            memo=t.memo,
+            reverses=t.reverses_id,
+            created_at=t.created_at,
+        )
         for e, t, a in rows
     ]
-    return {"items": items, "next_cursor": cursor}
+    return Page(items=items, next_cursor=cursor)

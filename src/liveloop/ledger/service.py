@@ -13,30 +13,50 @@ import weakref
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
-from liveloop.kit.errors import Conflict, NotFound, Unprocessable
+from liveloop.kit.errors import Conflict, Unprocessable
 from liveloop.kit.ids import new_id
 from liveloop.kit.money import is_currency
-from liveloop.kit.pagination import PageRequest, paginate
-from liveloop.kit.sql import for_update, insert_ignoring_conflicts, table
+from liveloop.kit.pagination import PageRequest
 from liveloop.kit.time import utc_now
-from liveloop.models import LedgerAccount, LedgerEntry, LedgerTransaction, LotMovement, Member, PointLot
+from liveloop.ledger.repository import AccountKey, EntryRow, LedgerRepository, find_account, move_balance
+from liveloop.models import (
+    LedgerAccount,
+    LedgerBucket,
+    LedgerEntry,
+    LedgerMeta,
+    LedgerOwnerType,
+    LedgerTransaction,
+    LedgerTransactionKind,
+    PointLot,
+)
 
 POINTS = "points"
 TICKETS = "ticket"
-AVAILABLE = "available"
-PENDING = "pending"
-MEMBER = "member"
-SYSTEM = "system"
-ISSUANCE = "issuance"  # where rewards come from; the only accounts allowed below zero
-REDEMPTION = "redemption"  # where spent value goes
-EXPIRY = "expiry"  # where expired points go
+AVAILABLE = LedgerBucket.AVAILABLE
+PENDING = LedgerBucket.PENDING
+MEMBER = LedgerOwnerType.MEMBER
+SYSTEM = LedgerOwnerType.SYSTEM
 
+
+class SystemAccount(StrEnum):
+    """The system accounts of a shop, one per asset (the ``owner_id`` of a ``system`` account)."""
+
+    ISSUANCE = "issuance"  # where rewards come from; the only accounts allowed below zero
+    REDEMPTION = "redemption"  # where spent value goes
+    EXPIRY = "expiry"  # where expired points go
+
+
+ISSUANCE = SystemAccount.ISSUANCE
+REDEMPTION = SystemAccount.REDEMPTION
+EXPIRY = SystemAccount.EXPIRY
+
+Kind = LedgerTransactionKind
 
 CREDIT_PREFIX = "credit:"
 
@@ -86,29 +106,13 @@ def forget_accounts(session: Session) -> None:
     session.info.pop(_SEEN, None)
 
 
-_FIND_ACCOUNT = select(LedgerAccount.id).where(
-    LedgerAccount.shop_id == bindparam("shop_id"),
-    LedgerAccount.owner_type == bindparam("owner_type"),
-    LedgerAccount.owner_id == bindparam("owner_id"),
-    LedgerAccount.asset == bindparam("asset"),
-    LedgerAccount.bucket == bindparam("bucket"),
-)
-
-# Moves a member balance; the condition (and the CHECK constraint under it) keeps it from going negative.
-_MOVE_BALANCE = (
-    update(LedgerAccount)
-    .where(
-        LedgerAccount.id == bindparam("account"),
-        LedgerAccount.asset == bindparam("b_asset"),
-        LedgerAccount.allow_negative | (LedgerAccount.balance + bindparam("amount") >= 0),
-    )
-    .values(balance=LedgerAccount.balance + bindparam("amount"))
-    .execution_options(synchronize_session=False)
-)
-
-
 async def account_id(
-    session: AsyncSession, shop_id: str, owner_type: str, owner_id: str, asset: str, bucket: str = AVAILABLE
+    session: AsyncSession,
+    shop_id: str,
+    owner_type: LedgerOwnerType,
+    owner_id: str,
+    asset: str,
+    bucket: LedgerBucket = AVAILABLE,
 ) -> int:
     """The id of an account, created on first use (concurrent creators agree on one row)."""
     key = (shop_id, owner_type, owner_id, asset, bucket)
@@ -116,37 +120,30 @@ async def account_id(
     cached = _ACCOUNT_IDS.get(bind, {}).get(key) if bind is not None else None
     if cached is not None:
         return cached
-    params = {"shop_id": shop_id, "owner_type": owner_type, "owner_id": owner_id, "asset": asset, "bucket": bucket}
-    found = (await session.execute(_FIND_ACCOUNT, params)).scalar_one_or_none()
+    params: AccountKey = {
+        "shop_id": shop_id,
+        "owner_type": owner_type,
+        "owner_id": owner_id,
+        "asset": asset,
+        "bucket": bucket,
+    }
+    found = await find_account(session, params)
     if found is None:
-        await session.execute(
-            insert_ignoring_conflicts(
-                session,
-                table(LedgerAccount),
-                {
-                    "shop_id": shop_id,
-                    "owner_type": owner_type,
-                    "owner_id": owner_id,
-                    "asset": asset,
-                    "bucket": bucket,
-                    "balance": 0,
-                    "allow_negative": owner_type == SYSTEM and owner_id == ISSUANCE,
-                    "created_at": utc_now(),
-                },
-            )
-        )
-        found = (await session.execute(_FIND_ACCOUNT, params)).scalar_one()
+        allow_negative = owner_type == SYSTEM and owner_id == ISSUANCE
+        await LedgerRepository(session).create_account(params, allow_negative=allow_negative)
+        found = await find_account(session, params)
+        assert found is not None
     session.sync_session.info.setdefault(_SEEN, {})[key] = found
     return found
 
 
 async def member_account(
-    session: AsyncSession, shop_id: str, member_id: str, asset: str, bucket: str = AVAILABLE
+    session: AsyncSession, shop_id: str, member_id: str, asset: str, bucket: LedgerBucket = AVAILABLE
 ) -> int:
     return await account_id(session, shop_id, MEMBER, member_id, asset, bucket)
 
 
-async def system_account(session: AsyncSession, shop_id: str, name: str, asset: str) -> int:
+async def system_account(session: AsyncSession, shop_id: str, name: SystemAccount, asset: str) -> int:
     return await account_id(session, shop_id, SYSTEM, name, asset)
 
 
@@ -155,40 +152,20 @@ async def existing_transaction(
 ) -> LedgerTransaction | None:
     if idempotency_key is None:
         return None
-    return (
-        await session.execute(
-            select(LedgerTransaction).where(
-                LedgerTransaction.shop_id == shop_id, LedgerTransaction.idempotency_key == idempotency_key
-            )
-        )
-    ).scalar_one_or_none()
-
-
-_TXN_COLUMNS = (
-    "id",
-    "shop_id",
-    "kind",
-    "memo",
-    "idempotency_key",
-    "reverses_id",
-    "ref_type",
-    "ref_id",
-    "meta",
-    "created_at",
-)
+    return await LedgerRepository(session).by_idempotency_key(shop_id, idempotency_key)
 
 
 async def post(
     session: AsyncSession,
     shop_id: str,
-    kind: str,
+    kind: LedgerTransactionKind,
     postings: list[Posting],
     *,
     memo: str = "",
     idempotency_key: str | None = None,
     reverses_id: str | None = None,
     ref: tuple[str, str] | None = None,
-    meta: dict[str, Any] | None = None,
+    meta: LedgerMeta | None = None,
 ) -> LedgerTransaction:
     """Post one balanced transaction. Balances move atomically, in account-id order."""
     totals: dict[str, int] = defaultdict(int)
@@ -214,23 +191,15 @@ async def post(
     for p in sorted(postings, key=lambda p: p.account_id):
         if p.system:
             continue
-        result = await session.execute(_MOVE_BALANCE, {"account": p.account_id, "b_asset": p.asset, "amount": p.amount})
-        if result.rowcount != 1:  # type: ignore[attr-defined]
+        if not await move_balance(session, p.account_id, p.asset, p.amount):
             raise InsufficientBalance(
                 f"The balance of {p.asset} is too low for this operation (needs {-p.amount}).",
                 asset=p.asset,
             )
-    await session.execute(
-        table(LedgerTransaction).insert(),
-        {c: getattr(txn, c) for c in _TXN_COLUMNS},
-    )
-    await session.execute(
-        table(LedgerEntry).insert(),
-        [
-            {"transaction_id": txn.id, "account_id": p.account_id, "asset": p.asset, "amount": p.amount}
-            for p in postings
-        ],
-    )
+    entries: list[EntryRow] = [
+        {"transaction_id": txn.id, "account_id": p.account_id, "asset": p.asset, "amount": p.amount} for p in postings
+    ]
+    await LedgerRepository(session).insert_transaction(txn, entries)
     return txn
 
 
@@ -266,7 +235,7 @@ async def grant(
     txn = await post(
         session,
         shop_id,
-        "hold" if pending else "earn",
+        Kind.HOLD if pending else Kind.EARN,
         [Posting(source, asset, -amount, system=True), Posting(target, asset, amount)],
         memo=memo,
         idempotency_key=idempotency_key,
@@ -282,21 +251,7 @@ async def grant(
 async def _new_lot(
     session: AsyncSession, shop_id: str, account: int, txn_id: str, amount: int, expires_at: datetime
 ) -> None:
-    lot_id = new_id("lot")
-    await session.execute(
-        table(PointLot).insert(),
-        {
-            "id": lot_id,
-            "shop_id": shop_id,
-            "account_id": account,
-            "transaction_id": txn_id,
-            "amount": amount,
-            "remaining": amount,
-            "expires_at": expires_at,
-            "created_at": utc_now(),
-        },
-    )
-    await session.execute(table(LotMovement).insert(), {"lot_id": lot_id, "transaction_id": txn_id, "amount": amount})
+    await LedgerRepository(session).insert_lot(new_id("lot"), shop_id, account, txn_id, amount, expires_at)
 
 
 async def release(
@@ -308,22 +263,24 @@ async def release(
     memo: str = "released",
 ) -> LedgerTransaction:
     """Move a held credit from pending to available (points start their lot life now)."""
-    hold = await _transaction(session, shop_id, hold_txn_id)
-    if hold.kind != "hold":
+    repo = LedgerRepository(session)
+    hold = await repo.get_or_raise(shop_id, hold_txn_id)
+    if hold.kind != Kind.HOLD:
         raise Unprocessable("Only a held (pending) credit can be released.", code="not_pending")
     key = f"release:{hold.id}"
     prior = await existing_transaction(session, shop_id, key)
     if prior is not None:
         return prior
-    await _ensure_not_reversed(session, hold)
-    pending_entry = await _member_entry(session, hold)
-    account = await session.get(LedgerAccount, pending_entry.account_id)
+    if await repo.is_reversed(hold.id):
+        raise Conflict("This held credit was reversed already; it cannot be released.", code="already_reversed")
+    pending_entry = await repo.member_entry(hold.id)
+    account = await repo.account(pending_entry.account_id)
     assert account is not None
     target = await member_account(session, shop_id, account.owner_id, account.asset, AVAILABLE)
     txn = await post(
         session,
         shop_id,
-        "release",
+        Kind.RELEASE,
         [
             Posting(pending_entry.account_id, account.asset, -pending_entry.amount),
             Posting(target, account.asset, pending_entry.amount),
@@ -367,7 +324,7 @@ async def spend(
     txn = await post(
         session,
         shop_id,
-        "spend",
+        Kind.SPEND,
         [Posting(source, asset, -amount), Posting(sink, asset, amount, system=True)],
         memo=memo,
         idempotency_key=idempotency_key,
@@ -382,14 +339,8 @@ async def _take_from_lots(
     session: AsyncSession, account: int, txn_id: str, amount: int, *, first_lot: str | None = None
 ) -> int:
     """Consume ``amount`` from the account's live lots, ``first_lot`` first, then by expiry. Returns what was taken."""
-    query = (
-        select(PointLot)
-        .where(PointLot.account_id == account, PointLot.remaining > 0)
-        .order_by(PointLot.expires_at, PointLot.id)
-    )
-    if for_update(session):
-        query = query.with_for_update()
-    lots = list((await session.execute(query)).scalars())
+    repo = LedgerRepository(session)
+    lots = await repo.live_lots(account, lock=True)
     if first_lot is not None:
         lots.sort(key=lambda lot: lot.id != first_lot)
     left = amount
@@ -399,10 +350,10 @@ async def _take_from_lots(
         take = min(lot.remaining, left)
         lot.remaining -= take
         left -= take
-        session.add(LotMovement(lot_id=lot.id, transaction_id=txn_id, amount=-take))
+        repo.add_movement(lot.id, txn_id, -take)
     if left:
         raise AssertionError(f"point lots out of step with the balance of account {account}")
-    await session.flush()
+    await repo.flush()
     return amount
 
 
@@ -425,38 +376,21 @@ async def reverse(
     reversal takes what is left and reports the shortfall (kept in the transaction's ``meta``);
     without it, :class:`InsufficientBalance` is raised and nothing changes.
     """
-    original = await _transaction(session, shop_id, txn_id)
-    if original.reverses_id is not None or original.kind in ("expire", "reverse"):
+    repo = LedgerRepository(session)
+    original = await repo.get_or_raise(shop_id, txn_id)
+    if original.reverses_id is not None or original.kind in (Kind.EXPIRE, Kind.REVERSE):
         raise Unprocessable("This transaction cannot be reversed; post a new correcting one.", code="not_reversible")
-    prior = (
-        await session.execute(select(LedgerTransaction).where(LedgerTransaction.reverses_id == original.id))
-    ).scalar_one_or_none()
+    prior = await repo.reversal_of(original.id)
     if prior is not None:
         return Reversal(prior, int(prior.meta.get("recovered", 0)), int(prior.meta.get("shortfall", 0)))
-    if original.kind == "hold":
+    if original.kind == Kind.HOLD:
         released = await existing_transaction(session, shop_id, f"release:{original.id}")
         if released is not None:
             # Once released, the value sits in the available bucket: take it back from there.
             return await reverse(session, shop_id, released.id, reason=reason, allow_partial=allow_partial)
 
-    entries = list(
-        (
-            await session.execute(
-                select(LedgerEntry).where(LedgerEntry.transaction_id == original.id).order_by(LedgerEntry.id)
-            )
-        ).scalars()
-    )
-    accounts = {
-        a.id: a
-        for a in (
-            # Balances move by Core UPDATEs: read them fresh, not from the identity map.
-            await session.execute(
-                select(LedgerAccount)
-                .where(LedgerAccount.id.in_([e.account_id for e in entries]))
-                .execution_options(populate_existing=True)
-            )
-        ).scalars()
-    }
+    entries = await repo.entries(original.id)
+    accounts = await repo.accounts([e.account_id for e in entries])
     gained = [e for e in entries if accounts[e.account_id].owner_type == MEMBER and e.amount > 0]
     amount = sum(e.amount for e in gained) if gained else 0
     recovered = amount
@@ -465,7 +399,7 @@ async def reverse(
         acct = accounts[member_entry.account_id]
         if acct.asset == POINTS and acct.bucket == AVAILABLE:
             await expire_due_lots(session, shop_id, account=acct.id)
-            await session.refresh(acct)
+            await repo.refresh(acct)
         recovered = min(acct.balance, member_entry.amount)
         if recovered < member_entry.amount and not allow_partial:
             raise InsufficientBalance(
@@ -474,21 +408,21 @@ async def reverse(
                 asset=acct.asset,
             )
     shortfall = amount - recovered
-    meta = {"reason": reason, "recovered": recovered, "shortfall": shortfall}
+    meta: LedgerMeta = {"reason": reason, "recovered": recovered, "shortfall": shortfall}
     if gained and recovered == 0:
         return Reversal(None, 0, shortfall)
     scale = (recovered, amount) if gained and shortfall else (1, 1)
     postings = []
     for e in entries:
         target, system = e.account_id, accounts[e.account_id].owner_type == SYSTEM
-        if original.kind == "release" and accounts[e.account_id].bucket == PENDING:
+        if original.kind == Kind.RELEASE and accounts[e.account_id].bucket == PENDING:
             # Taking back a released reward returns it to where it came from, not to the pending bucket.
             target, system = await system_account(session, shop_id, ISSUANCE, e.asset), True
         postings.append(Posting(target, e.asset, -(e.amount * scale[0] // scale[1]), system=system))
     txn = await post(
         session,
         shop_id,
-        "reverse",
+        Kind.REVERSE,
         postings,
         memo=f"reversal: {reason}",
         reverses_id=original.id,
@@ -508,28 +442,20 @@ async def _mirror_lots(
     scale: tuple[int, int],
 ) -> None:
     """Keep point lots in step with a reversal: give back what a spend took, take back what an earn gave."""
+    repo = LedgerRepository(session)
     for e in entries:
         acct = accounts[e.account_id]
         if acct.asset != POINTS or acct.bucket != AVAILABLE or acct.owner_type != MEMBER:
             continue
         if e.amount < 0:  # the original took points from lots: restore those same lots
-            moves = list(
-                (
-                    await session.execute(
-                        select(LotMovement).where(LotMovement.transaction_id == original.id, LotMovement.amount < 0)
-                    )
-                ).scalars()
-            )
-            for move in moves:
-                lot = await session.get(PointLot, move.lot_id)
+            for move in await repo.taken_from_lots(original.id):
+                lot = await repo.lot(move.lot_id)
                 assert lot is not None
                 lot.remaining += -move.amount
-                session.add(LotMovement(lot_id=lot.id, transaction_id=reversal.id, amount=-move.amount))
-            await session.flush()
+                repo.add_movement(lot.id, reversal.id, -move.amount)
+            await repo.flush()
         else:  # the original gave points: take them back, from the lot it created first
-            first = (
-                await session.execute(select(PointLot.id).where(PointLot.transaction_id == original.id))
-            ).scalar_one_or_none()
+            first = await repo.lot_of(original.id)
             await _take_from_lots(session, acct.id, reversal.id, e.amount * scale[0] // scale[1], first_lot=first)
 
 
@@ -545,64 +471,31 @@ async def expire_due_lots(
     limit: int = 500,
 ) -> int:
     """Expire lots whose time has come, each by an ``expire`` transaction. Returns how many expired."""
-    now = now or utc_now()
-    query = select(PointLot).where(PointLot.expires_at <= now, PointLot.remaining > 0)
-    if shop_id is not None:
-        query = query.where(PointLot.shop_id == shop_id)
-    if account is not None:
-        query = query.where(PointLot.account_id == account)
-    query = query.order_by(PointLot.expires_at, PointLot.id).limit(limit)
-    if for_update(session):
-        query = query.with_for_update(skip_locked=account is None)
-    lots = list((await session.execute(query)).scalars())
+    repo = LedgerRepository(session)
+    lots = await repo.due_lots(now or utc_now(), shop_id=shop_id, account=account, limit=limit)
     for lot in lots:
         sink = await system_account(session, lot.shop_id, EXPIRY, POINTS)
         txn = await post(
             session,
             lot.shop_id,
-            "expire",
+            Kind.EXPIRE,
             [Posting(lot.account_id, POINTS, -lot.remaining), Posting(sink, POINTS, lot.remaining, system=True)],
             memo="points expired",
             idempotency_key=None,
             ref=("lot", lot.id),
         )
-        session.add(LotMovement(lot_id=lot.id, transaction_id=txn.id, amount=-lot.remaining))
+        repo.add_movement(lot.id, txn.id, -lot.remaining)
         lot.remaining = 0
-    await session.flush()
+    await repo.flush()
     return len(lots)
 
 
 # --- reading -------------------------------------------------------------------------------------------
 
 
-async def _transaction(session: AsyncSession, shop_id: str, txn_id: str) -> LedgerTransaction:
-    txn = (
-        await session.execute(
-            select(LedgerTransaction).where(LedgerTransaction.shop_id == shop_id, LedgerTransaction.id == txn_id)
-        )
-    ).scalar_one_or_none()
-    if txn is None:
-        raise NotFound("No such ledger transaction in this shop.", code="transaction_not_found")
-    return txn
-
-
 async def get_transaction(session: AsyncSession, shop_id: str, txn_id: str) -> LedgerTransaction:
-    return await _transaction(session, shop_id, txn_id)
-
-
-async def _member_entry(session: AsyncSession, txn: LedgerTransaction) -> LedgerEntry:
-    return (
-        await session.execute(
-            select(LedgerEntry)
-            .join(LedgerAccount, LedgerAccount.id == LedgerEntry.account_id)
-            .where(LedgerEntry.transaction_id == txn.id, LedgerAccount.owner_type == MEMBER)
-        )
-    ).scalar_one()
-
-
-async def _ensure_not_reversed(session: AsyncSession, txn: LedgerTransaction) -> None:
-    if (await session.execute(select(LedgerTransaction.id).where(LedgerTransaction.reverses_id == txn.id))).first():
-        raise Conflict("This held credit was reversed already; it cannot be released.", code="already_reversed")
+    """This shop's ledger transaction, or 404 ``transaction_not_found``."""
+    return await LedgerRepository(session).get_or_raise(shop_id, txn_id)
 
 
 @dataclass(frozen=True)
@@ -613,83 +506,35 @@ class Balance:
 
 
 async def balances(session: AsyncSession, shop_id: str, member_id: str) -> list[Balance]:
-    rows = (
-        await session.execute(
-            select(LedgerAccount.asset, LedgerAccount.bucket, LedgerAccount.balance).where(
-                LedgerAccount.shop_id == shop_id,
-                LedgerAccount.owner_type == MEMBER,
-                LedgerAccount.owner_id == member_id,
-            )
-        )
-    ).all()
-    by_asset: dict[str, dict[str, int]] = defaultdict(lambda: {AVAILABLE: 0, PENDING: 0})
+    rows = await LedgerRepository(session).balances(shop_id, member_id)
+    by_asset: dict[str, dict[LedgerBucket, int]] = defaultdict(lambda: {AVAILABLE: 0, PENDING: 0})
     for asset, bucket, balance in rows:
         by_asset[asset][bucket] = balance
     return [Balance(a, v[AVAILABLE], v[PENDING]) for a, v in sorted(by_asset.items())]
 
 
-async def balance(session: AsyncSession, shop_id: str, member_id: str, asset: str, bucket: str = AVAILABLE) -> int:
-    value = (
-        await session.execute(
-            select(LedgerAccount.balance).where(
-                LedgerAccount.shop_id == shop_id,
-                LedgerAccount.owner_type == MEMBER,
-                LedgerAccount.owner_id == member_id,
-                LedgerAccount.asset == asset,
-                LedgerAccount.bucket == bucket,
-            )
-        )
-    ).scalar_one_or_none()
-    return value or 0
+async def balance(
+    session: AsyncSession, shop_id: str, member_id: str, asset: str, bucket: LedgerBucket = AVAILABLE
+) -> int:
+    return await LedgerRepository(session).balance(shop_id, member_id, asset, bucket) or 0
 
 
 async def member_entries(
     session: AsyncSession, shop_id: str, member_id: str, page: PageRequest
 ) -> tuple[list[tuple[LedgerEntry, LedgerTransaction, LedgerAccount]], str | None]:
     """A member's ledger entries, newest first."""
-    query = (
-        select(LedgerEntry, LedgerTransaction, LedgerAccount)
-        .join(LedgerAccount, LedgerAccount.id == LedgerEntry.account_id)
-        .join(LedgerTransaction, LedgerTransaction.id == LedgerEntry.transaction_id)
-        .where(
-            LedgerAccount.shop_id == shop_id, LedgerAccount.owner_type == MEMBER, LedgerAccount.owner_id == member_id
-        )
-    )
-    rows, cursor = await paginate(session, query, page, [LedgerEntry.id], descending=True, row_key=lambda r: [r[0].id])
-    return [(r[0], r[1], r[2]) for r in rows], cursor
+    return await LedgerRepository(session).member_entries(shop_id, member_id, page)
 
 
 async def live_lots(session: AsyncSession, shop_id: str, member_id: str) -> list[PointLot]:
     account = await member_account(session, shop_id, member_id, POINTS)
-    return list(
-        (
-            await session.execute(
-                select(PointLot)
-                .where(PointLot.account_id == account, PointLot.remaining > 0)
-                .order_by(PointLot.expires_at, PointLot.id)
-            )
-        ).scalars()
-    )
+    return await LedgerRepository(session).live_lots(account)
 
 
 async def transaction_entries(session: AsyncSession, txn_id: str) -> list[tuple[LedgerEntry, LedgerAccount]]:
-    rows = await session.execute(
-        select(LedgerEntry, LedgerAccount)
-        .join(LedgerAccount, LedgerAccount.id == LedgerEntry.account_id)
-        .where(LedgerEntry.transaction_id == txn_id)
-        .order_by(LedgerEntry.id)
-    )
-    return [(e, a) for e, a in rows.all()]
+    return await LedgerRepository(session).entries_with_accounts(txn_id)
 
 
 async def holder_market(session: AsyncSession, txn_id: str) -> str | None:
     """The market of the member a transaction credits or debits (its points follow that market's expiry)."""
-    return (
-        await session.execute(
-            select(Member.market)
-            .join(LedgerAccount, LedgerAccount.owner_id == Member.id)
-            .join(LedgerEntry, LedgerEntry.account_id == LedgerAccount.id)
-            .where(LedgerEntry.transaction_id == txn_id, LedgerAccount.owner_type == MEMBER)
-            .limit(1)
-        )
-    ).scalar_one_or_none()
+    return await LedgerRepository(session).holder_market(txn_id)
