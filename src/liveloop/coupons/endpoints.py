@@ -1,141 +1,27 @@
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field
 
 from liveloop.coupons import service
+from liveloop.coupons.schemas import BatchCreate, BatchCreated, BatchOut, Bind, Check, CouponOut, Quote, RedemptionOut
 from liveloop.kit.errors import Unprocessable
 from liveloop.kit.http import Session, UnitOfWorkRoute
-from liveloop.kit.money import Currency
 from liveloop.kit.pagination import Page, Pagination
-from liveloop.kit.schemas import (
-    Id,
-    Money,
-    PathCode,
-    PathId,
-    PositiveCount,
-    PositiveMoney,
-    QueryText,
-    RequestModel,
-    Timestamp,
-)
+from liveloop.kit.schemas import PathCode, PathId, QueryText
 from liveloop.members.service import get_member
-from liveloop.models import CouponBatchStatus
+from liveloop.models import CouponBatch, CouponBatchStatus
 from liveloop.shops.auth import Operator, requires
 
 router = APIRouter(prefix="/v1", route_class=UnitOfWorkRoute, tags=["coupons"])
 
 
-class BatchCreate(RequestModel):
-    name: str = Field(min_length=1, max_length=200)
-    kind: Literal["fixed", "percent", "gift"]
-    count: int = Field(
-        0,
-        ge=0,
-        le=service.MAX_BATCH,
-        description=f"Unbound codes to generate: up to {service.CHUNK} at once, more in the background",
-    )
-    member_ids: list[Id] = Field(
-        default_factory=list, max_length=1000, description="Also one code bound to each of these members"
-    )
-    pattern: str = Field(
-        "####-####",
-        min_length=4,
-        max_length=64,
-        description="'#' is a random character; at least four of them",
-        # Checked by the service (422 pattern_too_small), also against the count.
-        json_schema_extra={"pattern": "^([^#]*#){4}"},
-    )
-    amount_minor: PositiveMoney | None = None
-    currency: Currency | None = Field(
-        None, description="Required, except for a percent coupon marked currency_free; orders must be in it"
-    )
-    currency_free: bool = Field(False, description="Percent coupons only: valid on orders in any currency")
-    percent_bp: int | None = Field(None, gt=0, le=10_000)
-    gift_sku: str | None = Field(None, max_length=100)
-    min_spend_minor: Money = 0
-    max_uses_per_coupon: PositiveCount = 1
-    max_uses_per_member: PositiveCount = 1
-    stackable: bool = False
-    starts_at: Timestamp | None = None
-    ends_at: Timestamp | None = None
-
-
-class BatchOut(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-    id: str
-    name: str
-    kind: str
-    pattern: str
-    amount_minor: int | None
-    currency: str | None
-    currency_free: bool
-    percent_bp: int | None
-    gift_sku: str | None
-    min_spend_minor: int
-    max_uses_per_coupon: int
-    max_uses_per_member: int
-    stackable: bool
-    starts_at: datetime | None
-    ends_at: datetime | None
-    created_at: datetime
-    status: str = Field(description="generating (codes are being made; not usable yet) or ready")
-    codes_total: int = Field(description="Unbound codes asked for at creation")
-    codes_generated: int = Field(description="How many of them exist so far")
-    issued: int = 0
-    redeemed: int = 0
-
-
-class CouponOut(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-    id: str
-    batch_id: str
-    code: str
-    member_id: str | None
-    uses: int
-    max_uses: int
-    voided_at: datetime | None
-
-
-class BatchCreated(BatchOut):
-    coupons: list[CouponOut]
-
-
-class Bind(RequestModel):
-    member_id: Id
-
-
-class Check(RequestModel):
-    member_id: Id
-    order_total_minor: Money
-    currency: Currency
-    order_ref: str | None = Field(None, max_length=255)
-
-
-class Quote(BaseModel):
-    code: str
-    valid: bool = True
-    discount_minor: int
-    currency: str
-    gift_sku: str | None
-
-
-class RedemptionOut(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-    id: str
-    coupon_id: str
-    member_id: str
-    order_ref: str | None
-    order_total_minor: int
-    discount_minor: int
-    currency: str | None
-    status: str
-    created_at: datetime
-    rolled_back_at: datetime | None
+def _batch_out(batch: CouponBatch, stats: tuple[int, int]) -> BatchOut:
+    """A batch as the API shows it, with how many codes it issued and how often they were redeemed."""
+    issued, redeemed = stats
+    return BatchOut.model_validate(batch).model_copy(update={"issued": issued, "redeemed": redeemed})
 
 
 @router.post(
@@ -152,7 +38,7 @@ class RedemptionOut(BaseModel):
 )
 async def create_batch(
     body: BatchCreate, response: Response, session: Session, op: Operator = requires("coupons:write")
-) -> Any:
+) -> BatchCreated:
     """Create a batch. Up to one chunk of codes is made at once (201, status ready); a larger batch answers 202
     with status generating and fills in the background. A batch can be used once it is ready."""
     for member_id in body.member_ids:
@@ -162,48 +48,34 @@ async def create_batch(
     if body.member_ids:
         await service.generate(session, batch, len(body.member_ids), member_ids=body.member_ids)
     coupons = await service.first_codes(session, batch.id, limit=service.CHUNK)
-    issued, used = await service.batch_stats(session, batch.id)
+    out = _batch_out(batch, await service.batch_stats(session, batch.id))
     if batch.status != CouponBatchStatus.READY:
         response.status_code = 202
-    return {
-        **BatchOut.model_validate(batch).model_dump(),
-        "issued": issued,
-        "redeemed": used,
-        "coupons": [CouponOut.model_validate(c) for c in coupons],
-    }
+    return BatchCreated(**out.model_dump(), coupons=[CouponOut.model_validate(c) for c in coupons])
 
 
 @router.get("/coupon-batches", response_model=Page[BatchOut])
-async def list_batches(session: Session, page: Pagination, op: Operator = requires("coupons:read")) -> Any:
+async def list_batches(session: Session, page: Pagination, op: Operator = requires("coupons:read")) -> Page[BatchOut]:
     """Coupon batches, newest first, with how many codes each has issued and how often they were redeemed."""
     found, cursor = await service.list_batches(session, op.shop_id, page)
     stats = await service.batches_stats(session, [b.id for b in found])
-    items = [
-        {
-            **BatchOut.model_validate(b).model_dump(),
-            "issued": stats.get(b.id, (0, 0))[0],
-            "redeemed": stats.get(b.id, (0, 0))[1],
-        }
-        for b in found
-    ]
-    return {"items": items, "next_cursor": cursor}
+    return Page(items=[_batch_out(b, stats.get(b.id, (0, 0))) for b in found], next_cursor=cursor)
 
 
 @router.get("/coupon-batches/{batch_id}", response_model=BatchOut)
-async def get_batch(batch_id: PathId, session: Session, op: Operator = requires("coupons:read")) -> Any:
+async def get_batch(batch_id: PathId, session: Session, op: Operator = requires("coupons:read")) -> BatchOut:
     batch = await service.get_batch(session, op.shop_id, batch_id)
-    issued, used = await service.batch_stats(session, batch.id)
-    return {**BatchOut.model_validate(batch).model_dump(), "issued": issued, "redeemed": used}
+    return _batch_out(batch, await service.batch_stats(session, batch.id))
 
 
 @router.get("/coupon-batches/{batch_id}/codes", response_model=Page[CouponOut])
 async def batch_codes(
     batch_id: PathId, session: Session, page: Pagination, op: Operator = requires("coupons:read")
-) -> Any:
+) -> Page[CouponOut]:
     """Every code of a batch, in the order they were generated."""
     batch = await service.get_batch(session, op.shop_id, batch_id)
     items, cursor = await service.batch_codes(session, batch, page)
-    return {"items": items, "next_cursor": cursor}
+    return Page(items=[CouponOut.model_validate(c) for c in items], next_cursor=cursor)
 
 
 @router.get(
@@ -236,25 +108,25 @@ async def list_coupons(
     member_id: Annotated[str | None, QueryText(64)] = None,
     batch_id: Annotated[str | None, QueryText(64)] = None,
     op: Operator = requires("coupons:read"),
-) -> Any:
+) -> Page[CouponOut]:
     """Coupons, newest first."""
     items, cursor = await service.list_coupons(session, op.shop_id, page, member_id=member_id, batch_id=batch_id)
-    return {"items": items, "next_cursor": cursor}
+    return Page(items=[CouponOut.model_validate(c) for c in items], next_cursor=cursor)
 
 
 @router.get("/coupons/{code}", response_model=CouponOut)
-async def get_coupon(code: PathCode, session: Session, op: Operator = requires("coupons:read")) -> Any:
-    return await service.get_coupon(session, op.shop_id, code)
+async def get_coupon(code: PathCode, session: Session, op: Operator = requires("coupons:read")) -> CouponOut:
+    return CouponOut.model_validate(await service.get_coupon(session, op.shop_id, code))
 
 
 @router.post("/coupons/{code}/bind", response_model=CouponOut)
-async def bind(code: PathCode, body: Bind, session: Session, op: Operator = requires("coupons:write")) -> Any:
+async def bind(code: PathCode, body: Bind, session: Session, op: Operator = requires("coupons:write")) -> CouponOut:
     member = await get_member(session, op.shop_id, body.member_id)
-    return await service.bind(session, op.shop_id, code, member.id)
+    return CouponOut.model_validate(await service.bind(session, op.shop_id, code, member.id))
 
 
 @router.post("/coupons/{code}/validate", response_model=Quote)
-async def validate(code: PathCode, body: Check, session: Session, op: Operator = requires("coupons:read")) -> Any:
+async def validate(code: PathCode, body: Check, session: Session, op: Operator = requires("coupons:read")) -> Quote:
     member = await get_member(session, op.shop_id, body.member_id)
     quote = await service.validate(
         session, op.shop_id, code, member_id=member.id, order_total_minor=body.order_total_minor, currency=body.currency
@@ -267,7 +139,7 @@ async def validate(code: PathCode, body: Check, session: Session, op: Operator =
 @router.post("/coupons/{code}/redeem", response_model=RedemptionOut, status_code=201)
 async def redeem(
     code: PathCode, body: Check, request: Request, session: Session, op: Operator = requires("coupons:write")
-) -> Any:
+) -> RedemptionOut:
     """Redeem a coupon once. Send an `Idempotency-Key` (or an `order_ref`): retries return the first redemption."""
     key = request.headers.get("Idempotency-Key") or (
         f"order:{body.order_ref}:{code.upper()}" if body.order_ref else None
@@ -278,7 +150,7 @@ async def redeem(
             code="idempotency_key_required",
         )
     member = await get_member(session, op.shop_id, body.member_id)
-    return await service.redeem(
+    redemption = await service.redeem(
         session,
         op.shop_id,
         code,
@@ -288,8 +160,9 @@ async def redeem(
         idempotency_key=key,
         order_ref=body.order_ref,
     )
+    return RedemptionOut.model_validate(redemption)
 
 
 @router.post("/redemptions/{redemption_id}/rollback", response_model=RedemptionOut)
-async def rollback(redemption_id: PathId, session: Session, op: Operator = requires("coupons:write")) -> Any:
-    return await service.rollback(session, op.shop_id, redemption_id)
+async def rollback(redemption_id: PathId, session: Session, op: Operator = requires("coupons:write")) -> RedemptionOut:
+    return RedemptionOut.model_validate(await service.rollback(session, op.shop_id, redemption_id))

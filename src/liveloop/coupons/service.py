@@ -21,25 +21,25 @@ import io
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from enum import StrEnum
+from typing import Protocol
 
-from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from liveloop.coupons.repository import CouponBatchRepository, CouponRepository, CouponRow, RedemptionRepository
 from liveloop.kit.db import transaction
-from liveloop.kit.errors import Conflict, NotFound, Unprocessable
+from liveloop.kit.errors import Conflict, Unprocessable
 from liveloop.kit.ids import code_from_pattern, new_id, pattern_space
 from liveloop.kit.money import is_currency, percent_of
-from liveloop.kit.pagination import PageRequest, paginate
-from liveloop.kit.sql import for_update, insert_ignoring_conflicts, table
+from liveloop.kit.pagination import PageRequest
 from liveloop.kit.time import utc_now
 from liveloop.models import (
     Coupon,
     CouponBatch,
     CouponBatchStatus,
-    CouponMemberUsage,
-    CouponOrder,
+    CouponKind,
     CouponRedemption,
+    CouponRedemptionStatus,
 )
 
 MAX_BATCH = 100_000
@@ -63,6 +63,9 @@ def _invalid(message: str) -> Unprocessable:
     return Unprocessable(message, code="invalid_coupon")
 
 
+_KINDS = frozenset(CouponKind)
+
+
 def _check_money_rules(
     kind: str,
     *,
@@ -74,24 +77,24 @@ def _check_money_rules(
     min_spend_minor: int,
 ) -> None:
     """A coupon's currency: every batch has one, except a percent batch marked ``currency_free``."""
-    if kind not in ("fixed", "percent", "gift"):
+    if kind not in _KINDS:
         raise _invalid("kind is one of fixed, percent, gift.")
     if currency is not None and not is_currency(currency):
         raise _invalid(f"{currency!r} is not an ISO 4217 currency code; use one such as USD.")
-    if kind == "fixed" and (not amount_minor or amount_minor <= 0 or currency is None):
+    if kind == CouponKind.FIXED and (not amount_minor or amount_minor <= 0 or currency is None):
         raise _invalid("A fixed coupon needs a positive amount_minor and an ISO currency.")
-    if kind == "percent" and not (percent_bp and 0 < percent_bp <= 10_000):
+    if kind == CouponKind.PERCENT and not (percent_bp and 0 < percent_bp <= 10_000):
         raise _invalid("A percent coupon needs percent_bp between 1 and 10000 (10000 = 100 %).")
-    if kind == "gift" and not gift_sku:
+    if kind == CouponKind.GIFT and not gift_sku:
         raise _invalid("A gift coupon needs a gift_sku.")
     if currency_free:
-        if kind != "percent":
+        if kind != CouponKind.PERCENT:
             raise _invalid("Only a percent coupon can be currency_free; give this one a currency.")
         if currency is not None:
             raise _invalid("A currency_free coupon has no currency; drop currency or currency_free.")
         if min_spend_minor:
             raise _invalid("A currency_free coupon cannot have a min_spend_minor: it would be in no currency.")
-    elif kind == "percent" and currency is None:
+    elif kind == CouponKind.PERCENT and currency is None:
         raise _invalid(
             "A percent coupon needs the currency of the orders it applies to, or currency_free: true "
             "to apply to orders in any currency."
@@ -146,7 +149,7 @@ async def create_batch(
         shop_id=shop_id,
         name=name,
         pattern=pattern,
-        kind=kind,
+        kind=CouponKind(kind),
         amount_minor=amount_minor,
         currency=currency,
         currency_free=currency_free,
@@ -163,8 +166,7 @@ async def create_batch(
         codes_generated=0,
         created_at=utc_now(),
     )
-    session.add(batch)
-    await session.flush()
+    await CouponBatchRepository(session).add(batch)
     if count <= CHUNK:
         await generate_chunk(session, batch)
     else:
@@ -183,39 +185,17 @@ async def generate_chunk(session: AsyncSession, batch: CouponBatch) -> int:
     size = min(CHUNK, batch.codes_total - start)
     if batch.status != CouponBatchStatus.GENERATING or size <= 0:
         return 0
-    finished = start + size >= batch.codes_total
-    claimed = await session.execute(
-        update(CouponBatch)
-        .where(
-            CouponBatch.id == batch.id,
-            CouponBatch.status == CouponBatchStatus.GENERATING,
-            CouponBatch.codes_generated == start,
-        )
-        .values(
-            codes_generated=start + size,
-            status=CouponBatchStatus.READY if finished else CouponBatchStatus.GENERATING,
-        )
-        .execution_options(synchronize_session=False)
-    )
-    if claimed.rowcount != 1:  # type: ignore[attr-defined]
+    batches = CouponBatchRepository(session)
+    if not await batches.claim_chunk(batch.id, start, size, finished=start + size >= batch.codes_total):
         return 0
     await _insert_codes(session, batch, [None] * size)
-    await session.refresh(batch, ["codes_generated", "status"])
+    await batches.refresh_progress(batch)
     return size
 
 
 async def generate_next_chunk(session: AsyncSession) -> int:
     """One chunk of the oldest batch still generating (skipping one another process is making)."""
-    query = (
-        select(CouponBatch)
-        .where(CouponBatch.status == CouponBatchStatus.GENERATING)
-        .order_by(CouponBatch.created_at, CouponBatch.id)
-        .limit(1)
-        .execution_options(populate_existing=True)
-    )
-    if for_update(session):
-        query = query.with_for_update(skip_locked=True)
-    batch = (await session.execute(query)).scalar_one_or_none()
+    batch = await CouponBatchRepository(session).next_generating()
     if batch is None:
         return 0
     return await generate_chunk(session, batch)
@@ -223,11 +203,12 @@ async def generate_next_chunk(session: AsyncSession) -> int:
 
 async def _insert_codes(session: AsyncSession, batch: CouponBatch, owners: list[str | None]) -> list[str]:
     """Insert one new unique code per owner (``None``: unbound); returns the new coupons' ids."""
+    coupons = CouponRepository(session)
     pending = list(owners)
     made: list[str] = []
     now = utc_now()
     while pending:
-        rows: list[dict[str, Any]] = [
+        rows: list[CouponRow] = [
             {
                 "id": new_id("cpn"),
                 "shop_id": batch.shop_id,
@@ -240,12 +221,8 @@ async def _insert_codes(session: AsyncSession, batch: CouponBatch, owners: list[
             }
             for owner in pending
         ]
-        # One statement per chunk, compiled once: the rows a unique code already had are skipped, and
-        # RETURNING names the ones that went in.
-        insert = insert_ignoring_conflicts(session, table(Coupon)).returning(table(Coupon).c.id)
-        inserted: set[str] = set()
-        for start in range(0, len(rows), CHUNK):
-            inserted |= set((await session.execute(insert, rows[start : start + CHUNK])).scalars())
+        # The rows a unique code already had are skipped.
+        inserted = await coupons.insert_codes(rows, chunk=CHUNK)
         made.extend(r["id"] for r in rows if r["id"] in inserted)
         # Codes that collided with existing ones were skipped; their owners go round again.
         pending = [r["member_id"] for r in rows if r["id"] not in inserted]
@@ -257,12 +234,7 @@ async def generate(
 ) -> list[Coupon]:
     """Insert ``count`` new unique codes now (one per member when ``member_ids`` is given)."""
     made = await _insert_codes(session, batch, list(member_ids) if member_ids else [None] * count)
-    coupons: list[Coupon] = []
-    for start in range(0, len(made), CHUNK):
-        coupons.extend(
-            (await session.execute(select(Coupon).where(Coupon.id.in_(made[start : start + CHUNK])))).scalars()
-        )
-    return coupons
+    return await CouponRepository(session).by_ids(made, chunk=CHUNK)
 
 
 async def issue_to_member(session: AsyncSession, batch: CouponBatch, member_id: str) -> Coupon:
@@ -270,33 +242,19 @@ async def issue_to_member(session: AsyncSession, batch: CouponBatch, member_id: 
 
 
 async def get_batch(session: AsyncSession, shop_id: str, batch_id: str) -> CouponBatch:
-    batch = (
-        await session.execute(select(CouponBatch).where(CouponBatch.shop_id == shop_id, CouponBatch.id == batch_id))
-    ).scalar_one_or_none()
-    if batch is None:
-        raise NotFound("No such coupon batch in this shop.", code="coupon_batch_not_found")
-    return batch
+    """This shop's batch, or 404 ``coupon_batch_not_found``."""
+    return await CouponBatchRepository(session).get_or_raise(shop_id, batch_id)
 
 
 async def get_coupon(session: AsyncSession, shop_id: str, code: str) -> Coupon:
-    coupon = (
-        await session.execute(select(Coupon).where(Coupon.shop_id == shop_id, Coupon.code == code.strip().upper()))
-    ).scalar_one_or_none()
-    if coupon is None:
-        raise NotFound(f"No coupon {code!r} in this shop; check the code for typos.", code="coupon_not_found")
-    return coupon
+    """This shop's coupon with this code, or 404 ``coupon_not_found``."""
+    return await CouponRepository(session).by_code_or_raise(shop_id, code)
 
 
 async def bind(session: AsyncSession, shop_id: str, code: str, member_id: str) -> Coupon:
     coupon = await get_coupon(session, shop_id, code)
-    result = await session.execute(
-        update(Coupon)
-        .where(Coupon.id == coupon.id, Coupon.member_id.is_(None))
-        .values(member_id=member_id)
-        .execution_options(synchronize_session=False)
-    )
-    await session.refresh(coupon)
-    if result.rowcount != 1 and coupon.member_id != member_id:  # type: ignore[attr-defined]
+    bound = await CouponRepository(session).bind(coupon, member_id)
+    if not bound and coupon.member_id != member_id:
         raise Conflict("This coupon is bound to another member already.", code="coupon_bound_to_other")
     return coupon
 
@@ -326,8 +284,7 @@ async def validate(
     """Check every rule without changing anything; the error code says which rule failed."""
     now = now or utc_now()
     coupon = await get_coupon(session, shop_id, code)
-    batch = await session.get(CouponBatch, coupon.batch_id)
-    assert batch is not None
+    batch = await CouponBatchRepository(session).of_coupon(coupon)
     if batch.status != CouponBatchStatus.READY:
         raise CouponBatchGenerating(
             f"This coupon's batch is still being generated ({batch.codes_generated} of {batch.codes_total} "
@@ -343,14 +300,7 @@ async def validate(
         raise _reject("coupon_expired", f"This coupon expired at {batch.ends_at.isoformat()}.")
     if coupon.uses >= coupon.max_uses:
         raise _reject("coupon_used_up", "This coupon has been used as many times as it allows.")
-    used = (
-        await session.execute(
-            select(CouponMemberUsage.uses).where(
-                CouponMemberUsage.batch_id == batch.id, CouponMemberUsage.member_id == member_id
-            )
-        )
-    ).scalar_one_or_none() or 0
-    if used >= batch.max_uses_per_member:
+    if await RedemptionRepository(session).member_uses(batch.id, member_id) >= batch.max_uses_per_member:
         raise _reject("member_limit_reached", "This member has used this offer as many times as it allows.")
     if batch.currency is not None and batch.currency != currency:
         raise _reject(
@@ -360,9 +310,9 @@ async def validate(
         )
     if order_total_minor < batch.min_spend_minor:
         raise _reject("min_spend_not_met", f"The order must reach {batch.min_spend_minor} minor units first.")
-    if batch.kind == "fixed":
+    if batch.kind == CouponKind.FIXED:
         discount = min(batch.amount_minor or 0, order_total_minor)
-    elif batch.kind == "percent":
+    elif batch.kind == CouponKind.PERCENT:
         discount = percent_of(order_total_minor, batch.percent_bp or 0)
     else:
         discount = 0
@@ -381,64 +331,25 @@ async def redeem(
     order_ref: str | None = None,
 ) -> CouponRedemption:
     """Redeem once per idempotency key; a replay returns the first redemption."""
-    prior = (
-        await session.execute(
-            select(CouponRedemption).where(
-                CouponRedemption.shop_id == shop_id, CouponRedemption.idempotency_key == idempotency_key
-            )
-        )
-    ).scalar_one_or_none()
+    redemptions = RedemptionRepository(session)
+    prior = await redemptions.by_idempotency_key(shop_id, idempotency_key)
     if prior is not None:
         return prior
     quote = await validate(
         session, shop_id, code, member_id=member_id, order_total_minor=order_total_minor, currency=currency
     )
-    if order_ref and not await _take_order_slot(session, shop_id, order_ref, stackable=quote.batch.stackable):
+    if order_ref and not await redemptions.take_order_slot(shop_id, order_ref, stackable=quote.batch.stackable):
         # A concurrent retry of this very redemption may have won the slot: answer what it answered.
-        prior = (
-            await session.execute(
-                select(CouponRedemption).where(
-                    CouponRedemption.shop_id == shop_id, CouponRedemption.idempotency_key == idempotency_key
-                )
-            )
-        ).scalar_one_or_none()
+        prior = await redemptions.by_idempotency_key(shop_id, idempotency_key)
         if prior is not None:
             return prior
         raise CouponNotStackable(
             "This order already uses a coupon that cannot be combined with this one; roll that redemption "
             "back first, or use a stackable coupon."
         )
-    taken = await session.execute(
-        update(Coupon)
-        .where(Coupon.id == quote.coupon.id, Coupon.uses < Coupon.max_uses, Coupon.voided_at.is_(None))
-        .values(uses=Coupon.uses + 1)
-        .execution_options(synchronize_session=False)
-    )
-    if taken.rowcount != 1:  # type: ignore[attr-defined]
+    if not await CouponRepository(session).take_use(quote.coupon.id):
         raise _reject("coupon_used_up", "This coupon has been used as many times as it allows.")
-    await session.execute(
-        insert_ignoring_conflicts(
-            session,
-            table(CouponMemberUsage),
-            {
-                "id": new_id("cmu"),
-                "batch_id": quote.batch.id,
-                "member_id": member_id,
-                "uses": 0,
-            },
-        )
-    )
-    counted = await session.execute(
-        update(CouponMemberUsage)
-        .where(
-            CouponMemberUsage.batch_id == quote.batch.id,
-            CouponMemberUsage.member_id == member_id,
-            CouponMemberUsage.uses < quote.batch.max_uses_per_member,
-        )
-        .values(uses=CouponMemberUsage.uses + 1)
-        .execution_options(synchronize_session=False)
-    )
-    if counted.rowcount != 1:  # type: ignore[attr-defined]
+    if not await redemptions.count_member_use(quote.batch.id, member_id, limit=quote.batch.max_uses_per_member):
         raise _reject("member_limit_reached", "This member has used this offer as many times as it allows.")
     redemption = CouponRedemption(
         id=new_id("red"),
@@ -450,54 +361,27 @@ async def redeem(
         order_total_minor=order_total_minor,
         discount_minor=quote.discount_minor,
         currency=currency,
-        status="redeemed",
+        status=CouponRedemptionStatus.REDEEMED,
         created_at=utc_now(),
     )
-    session.add(redemption)
-    await session.flush()
-    return redemption
+    return await redemptions.add(redemption)
 
 
 async def rollback(session: AsyncSession, shop_id: str, redemption_id: str) -> CouponRedemption:
     """Give a redemption back (order cancelled). Idempotent: a second rollback changes nothing."""
-    redemption = (
-        await session.execute(
-            select(CouponRedemption).where(CouponRedemption.shop_id == shop_id, CouponRedemption.id == redemption_id)
-        )
-    ).scalar_one_or_none()
-    if redemption is None:
-        raise NotFound("No such redemption in this shop.", code="redemption_not_found")
-    if redemption.status == "rolled_back":
+    redemptions = RedemptionRepository(session)
+    redemption = await redemptions.get_or_raise(shop_id, redemption_id)
+    if redemption.status == CouponRedemptionStatus.ROLLED_BACK:
         return redemption
-    done = await session.execute(
-        update(CouponRedemption)
-        .where(CouponRedemption.id == redemption.id, CouponRedemption.status == "redeemed")
-        .values(status="rolled_back", rolled_back_at=utc_now())
-        .execution_options(synchronize_session=False)
-    )
-    if done.rowcount == 1:  # type: ignore[attr-defined]
-        coupon = await session.get(Coupon, redemption.coupon_id)
+    if await redemptions.roll_back(redemption.id):
+        coupons = CouponRepository(session)
+        coupon = await coupons.by_id(redemption.coupon_id)
         assert coupon is not None
-        await session.execute(
-            update(Coupon)
-            .where(Coupon.id == coupon.id)
-            .values(uses=Coupon.uses - 1)
-            .execution_options(synchronize_session=False)
-        )
-        await session.execute(
-            update(CouponMemberUsage)
-            .where(CouponMemberUsage.batch_id == coupon.batch_id, CouponMemberUsage.member_id == redemption.member_id)
-            .values(uses=CouponMemberUsage.uses - 1)
-            .execution_options(synchronize_session=False)
-        )
+        await coupons.give_use_back(coupon.id)
+        await redemptions.uncount_member_use(coupon.batch_id, redemption.member_id)
         if redemption.order_ref:
-            await session.execute(
-                update(CouponOrder)
-                .where(CouponOrder.shop_id == shop_id, CouponOrder.order_ref == redemption.order_ref)
-                .values(redeemed=CouponOrder.redeemed - 1, non_stackable=False)
-                .execution_options(synchronize_session=False)
-            )
-    await session.refresh(redemption)
+            await redemptions.free_order_slot(shop_id, redemption.order_ref)
+    await redemptions.refresh(redemption)
     return redemption
 
 
@@ -510,18 +394,12 @@ async def list_coupons(
     batch_id: str | None = None,
 ) -> tuple[list[Coupon], str | None]:
     """Coupons, newest first (ids are time-ordered)."""
-    query = select(Coupon).where(Coupon.shop_id == shop_id)
-    if member_id:
-        query = query.where(Coupon.member_id == member_id)
-    if batch_id:
-        query = query.where(Coupon.batch_id == batch_id)
-    return await paginate(session, query, page, [Coupon.id], descending=True)
+    return await CouponRepository(session).page(shop_id, page, member_id=member_id, batch_id=batch_id)
 
 
 async def list_batches(session: AsyncSession, shop_id: str, page: PageRequest) -> tuple[list[CouponBatch], str | None]:
     """Coupon batches, newest first."""
-    query = select(CouponBatch).where(CouponBatch.shop_id == shop_id)
-    return await paginate(session, query, page, [CouponBatch.created_at, CouponBatch.id], descending=True)
+    return await CouponBatchRepository(session).page(shop_id, page)
 
 
 async def batch_codes(session: AsyncSession, batch: CouponBatch, page: PageRequest) -> tuple[list[Coupon], str | None]:
@@ -529,46 +407,56 @@ async def batch_codes(session: AsyncSession, batch: CouponBatch, page: PageReque
 
     A batch still ``generating`` lists the codes its committed chunks made so far.
     """
-    query = select(Coupon).where(Coupon.batch_id == batch.id)
-    return await paginate(session, query, page, [Coupon.id])
+    return await CouponRepository(session).page_of_batch(batch.id, page)
 
 
 async def first_codes(session: AsyncSession, batch_id: str, *, limit: int) -> list[Coupon]:
     """The first ``limit`` codes of a batch, in the order they were made."""
-    query = select(Coupon).where(Coupon.batch_id == batch_id).order_by(Coupon.id).limit(limit)
-    return list((await session.execute(query)).scalars())
+    return await CouponRepository(session).first_of_batch(batch_id, limit=limit)
 
 
 async def batch_stats(session: AsyncSession, batch_id: str) -> tuple[int, int]:
-    issued, used = (
-        await session.execute(
-            select(func.count(), func.coalesce(func.sum(Coupon.uses), 0)).where(Coupon.batch_id == batch_id)
-        )
-    ).one()
-    return int(issued), int(used)
+    """(codes issued, uses) of one batch."""
+    return await CouponBatchRepository(session).stats(batch_id)
 
 
 async def batches_stats(session: AsyncSession, batch_ids: list[str]) -> dict[str, tuple[int, int]]:
     """``batch_stats`` of several batches in one query."""
     if not batch_ids:
         return {}
-    rows = await session.execute(
-        select(Coupon.batch_id, func.count(), func.coalesce(func.sum(Coupon.uses), 0))
-        .where(Coupon.batch_id.in_(batch_ids))
-        .group_by(Coupon.batch_id)
-    )
-    return {batch_id: (int(issued), int(used)) for batch_id, issued, used in rows.all()}
+    return await CouponBatchRepository(session).stats_of(batch_ids)
 
 
 EXPORT_COLUMNS = ("code", "status", "member_id", "uses", "max_uses", "created_at")
 EXPORT_CHUNK = 1000
 
 
-def coupon_status(coupon: Coupon | Any) -> str:
+class CouponState(StrEnum):
+    """What is left of a coupon, as the export shows it."""
+
+    AVAILABLE = "available"
+    USED_UP = "used_up"  # no uses left
+    VOID = "void"  # voided by the shop
+
+
+class CouponUses(Protocol):
+    """A coupon or an exported row of one: what its state is read from."""
+
+    @property
+    def uses(self) -> int: ...
+
+    @property
+    def max_uses(self) -> int: ...
+
+    @property
+    def voided_at(self) -> datetime | None: ...
+
+
+def coupon_status(coupon: CouponUses) -> CouponState:
     """``void`` (voided by the shop), ``used_up`` (no uses left) or ``available``."""
     if coupon.voided_at is not None:
-        return "void"
-    return "used_up" if coupon.uses >= coupon.max_uses else "available"
+        return CouponState.VOID
+    return CouponState.USED_UP if coupon.uses >= coupon.max_uses else CouponState.AVAILABLE
 
 
 async def export_codes_csv(
@@ -585,17 +473,8 @@ async def export_codes_csv(
     yield out.getvalue().encode()
     after: str | None = None
     while True:
-        query = (
-            select(Coupon.id, Coupon.code, Coupon.member_id, Coupon.uses, Coupon.max_uses, Coupon.voided_at)
-            .add_columns(Coupon.created_at)
-            .where(Coupon.batch_id == batch_id)
-            .order_by(Coupon.id)
-            .limit(chunk)
-        )
-        if after is not None:
-            query = query.where(Coupon.id > after)
         async with transaction(sessions) as session:
-            rows = (await session.execute(query)).all()
+            rows = await CouponRepository(session).export_chunk(batch_id, after=after, limit=chunk)
         if not rows:
             return
         out.seek(0)
@@ -608,38 +487,3 @@ async def export_codes_csv(
         if len(rows) < chunk:
             return
         after = rows[-1].id
-
-
-async def _take_order_slot(session: AsyncSession, shop_id: str, order_ref: str, *, stackable: bool) -> bool:
-    """Count one more coupon on the order, if the stacking rules let it join; False when they do not.
-
-    A non-stackable coupon joins only an order with no coupon yet, a stackable one any order without a
-    non-stackable coupon. Racing redemptions of one order queue on its row (PostgreSQL re-checks the
-    condition once the one ahead commits; SQLite runs one writer at a time), so only one of them wins.
-    """
-    await session.execute(
-        insert_ignoring_conflicts(
-            session,
-            table(CouponOrder),
-            {
-                "id": new_id("cpo"),
-                "shop_id": shop_id,
-                "order_ref": order_ref,
-                "redeemed": 0,
-                "non_stackable": False,
-                "created_at": utc_now(),
-            },
-        )
-    )
-    where = [CouponOrder.shop_id == shop_id, CouponOrder.order_ref == order_ref]
-    if stackable:
-        where.append(CouponOrder.non_stackable.is_(False))
-    else:
-        where.append(CouponOrder.redeemed == 0)
-    taken = await session.execute(
-        update(CouponOrder)
-        .where(*where)
-        .values(redeemed=CouponOrder.redeemed + 1, non_stackable=not stackable)
-        .execution_options(synchronize_session=False)
-    )
-    return bool(taken.rowcount == 1)  # type: ignore[attr-defined]
