@@ -83,3 +83,16 @@ async def test_a_malformed_device_cookie_is_replaced(shop: ShopCtx, cookie: str)
     assert device
     assert device != cookie
     assert 16 <= len(device) <= 64
+
+
+async def test_a_click_records_the_channel_it_names_or_other(shop: ShopCtx) -> None:
+    inviter = await create_member(shop.api)
+    sent = [("live", "live"), ("qr", "qr"), ("myspace", "other"), ("other", "other")]
+    for ch, recorded in sent:
+        r = await shop.api.get(f"/r/{shop.slug}/{inviter['referral_code']}", params={"ch": ch})
+        assert r.status_code == 302
+        assert f"ll_ch={recorded}&" in r.headers["location"] + "&"
+    async with transaction(shop.app.state.sessions) as s:
+        query = select(InviteClick.channel).where(InviteClick.inviter_id == inviter["id"])
+        stored = list((await s.execute(query.order_by(InviteClick.created_at, InviteClick.id))).scalars())
+    assert sorted(stored) == sorted(recorded for _, recorded in sent)

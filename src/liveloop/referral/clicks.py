@@ -7,7 +7,6 @@ from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 
 import orjson
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -18,11 +17,17 @@ from liveloop.kit.signing import keyed_hash
 from liveloop.kit.sql import table
 from liveloop.kit.time import utc_now
 from liveloop.members import devices
-from liveloop.models import InviteClick, Member, Shop, VipGroup
+from liveloop.models import InviteClick
+from liveloop.models.referral import ShareChannel
+from liveloop.referral import repository
 
-CHANNELS = frozenset(
-    {"whatsapp", "facebook", "instagram", "tiktok", "x", "telegram", "line", "email", "copy", "qr", "live"}
-)
+# What a click records as its channel; any other ``ch`` is recorded (and passed on) as ``other``.
+CHANNELS: dict[str, ShareChannel] = {channel.value: channel for channel in ShareChannel}
+
+
+def channel_of(ch: str) -> ShareChannel:
+    """The channel a click's ``ch`` names (``other`` when it names none)."""
+    return CHANNELS.get(ch, ShareChannel.OTHER)
 
 
 @dataclass(frozen=True)
@@ -58,24 +63,8 @@ class ClickRecorder:
 
     async def _load(self, shop_slug: str, code: str) -> Target | None:
         async with self.sessions() as session:
-            shop = (
-                await session.execute(select(Shop.id, Shop.landing_url).where(Shop.slug == shop_slug))
-            ).one_or_none()
-            if shop is None:
-                return None
-            inviter = (
-                await session.execute(select(Member.id).where(Member.shop_id == shop.id, Member.referral_code == code))
-            ).scalar_one_or_none()
-            if inviter is not None:
-                return Target(shop.id, shop.landing_url, inviter, None)
-            group = (
-                await session.execute(
-                    select(VipGroup.id, VipGroup.owner_id).where(VipGroup.shop_id == shop.id, VipGroup.code == code)
-                )
-            ).one_or_none()
-            if group is not None:
-                return Target(shop.id, shop.landing_url, group.owner_id, group.id)
-            return None
+            found = await repository.invite_target(session, shop_slug, code)
+        return None if found is None else Target(*found)
 
     async def record(
         self,
@@ -95,7 +84,7 @@ class ClickRecorder:
                 "shop_id": target.shop_id,
                 "inviter_id": target.inviter_id,
                 "group_id": target.group_id,
-                "channel": channel if channel in CHANNELS else "other",
+                "channel": channel_of(channel),
                 "show_id": (show_id or "")[:64] or None,
                 "host_id": (host_id or "")[:64] or None,
                 "device_id": device_id,
@@ -173,7 +162,7 @@ class InviteLinkMiddleware:
             ip_hash=keyed_hash(secret, client[0]) if client else None,
             user_agent=headers.get(b"user-agent", b"").decode("latin-1"),
         )
-        params = {"ll_ref": code, "ll_click": click_id, "ll_ch": channel if channel in CHANNELS else "other"}
+        params = {"ll_ref": code, "ll_click": click_id, "ll_ch": channel_of(channel).value}
         if show:
             params["ll_show"] = show
         if host:

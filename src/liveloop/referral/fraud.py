@@ -4,49 +4,76 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from enum import StrEnum
 from functools import lru_cache
 from importlib import resources
 
-from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from liveloop.kit.time import local_day_bounds
 from liveloop.members.normalize import email_domain, emails_look_alike
-from liveloop.models import Campaign, InviteClick, Member, MemberDevice, Order, Referral
+from liveloop.models import Campaign, Member, Order
+from liveloop.referral import repository
+from liveloop.referral.repository import ClickRepository, ReferralRepository
 
-ALLOW, HOLD, REJECT = "allow", "hold", "reject"
 
-# What each reason leads to. Clear abuse is rejected; signals that honest people also trip are held.
-OUTCOMES = {
-    "self_referral": REJECT,
-    "existing_customer": REJECT,
-    "same_device": REJECT,
-    "disposable_email": REJECT,
-    "inviter_daily_cap": REJECT,
-    "budget_exhausted": REJECT,
-    "click_expired": REJECT,
-    "same_payment": HOLD,
-    "similar_email": HOLD,
-    "ip_velocity": HOLD,
-    "device_velocity": HOLD,
-    "same_network": HOLD,
+class Outcome(StrEnum):
+    ALLOW = "allow"
+    HOLD = "hold"  # for an operator's review
+    REJECT = "reject"
+
+
+class ReasonCode(StrEnum):
+    """Why a referral was rejected, held for review or reversed: the values of its ``reason_codes``."""
+
+    SELF_REFERRAL = "self_referral"
+    EXISTING_CUSTOMER = "existing_customer"
+    SAME_DEVICE = "same_device"
+    DISPOSABLE_EMAIL = "disposable_email"
+    INVITER_DAILY_CAP = "inviter_daily_cap"
+    BUDGET_EXHAUSTED = "budget_exhausted"
+    CLICK_EXPIRED = "click_expired"
+    SAME_PAYMENT = "same_payment"
+    SIMILAR_EMAIL = "similar_email"
+    IP_VELOCITY = "ip_velocity"
+    DEVICE_VELOCITY = "device_velocity"
+    SAME_NETWORK = "same_network"
+    # Why a referral (and its rewards) was reversed.
+    ORDER_REFUNDED = "order_refunded"
+    FRAUD_CONFIRMED = "fraud_confirmed"
+
+
+# What each finding leads to. Clear abuse is rejected; signals that honest people also trip are held.
+OUTCOMES: dict[str, Outcome] = {
+    ReasonCode.SELF_REFERRAL: Outcome.REJECT,
+    ReasonCode.EXISTING_CUSTOMER: Outcome.REJECT,
+    ReasonCode.SAME_DEVICE: Outcome.REJECT,
+    ReasonCode.DISPOSABLE_EMAIL: Outcome.REJECT,
+    ReasonCode.INVITER_DAILY_CAP: Outcome.REJECT,
+    ReasonCode.BUDGET_EXHAUSTED: Outcome.REJECT,
+    ReasonCode.CLICK_EXPIRED: Outcome.REJECT,
+    ReasonCode.SAME_PAYMENT: Outcome.HOLD,
+    ReasonCode.SIMILAR_EMAIL: Outcome.HOLD,
+    ReasonCode.IP_VELOCITY: Outcome.HOLD,
+    ReasonCode.DEVICE_VELOCITY: Outcome.HOLD,
+    ReasonCode.SAME_NETWORK: Outcome.HOLD,
 }
 
 
 @dataclass
 class Verdict:
-    reasons: list[str] = field(default_factory=list)
+    reasons: list[str] = field(default_factory=list)  # ReasonCode values, in the order found
 
-    def add(self, reason: str) -> None:
+    def add(self, reason: ReasonCode) -> None:
         if reason not in self.reasons:
             self.reasons.append(reason)
 
     @property
-    def outcome(self) -> str:
+    def outcome(self) -> Outcome:
         outcomes = {OUTCOMES[r] for r in self.reasons}
-        if REJECT in outcomes:
-            return REJECT
-        return HOLD if HOLD in outcomes else ALLOW
+        if Outcome.REJECT in outcomes:
+            return Outcome.REJECT
+        return Outcome.HOLD if Outcome.HOLD in outcomes else Outcome.ALLOW
 
 
 @lru_cache(maxsize=1)
@@ -76,114 +103,45 @@ async def check_signup(
 ) -> Verdict:
     verdict = Verdict()
     if inviter.id == invitee.id:
-        verdict.add("self_referral")
+        verdict.add(ReasonCode.SELF_REFERRAL)
         return verdict
     if existing_customer or invitee.first_paid_order_at is not None:
-        verdict.add("existing_customer")
+        verdict.add(ReasonCode.EXISTING_CUSTOMER)
+    referrals = ReferralRepository(session)
     if invitee_devices:
-        shared = (
-            await session.execute(
-                select(MemberDevice.id)
-                .where(MemberDevice.member_id == inviter.id, MemberDevice.device_id.in_(invitee_devices))
-                .limit(1)
-            )
-        ).first()
-        if shared:
-            verdict.add("same_device")
-        recent = (
-            await session.execute(
-                select(func.count())
-                .select_from(Referral)
-                .where(
-                    Referral.shop_id == invitee.shop_id,
-                    Referral.device_id.in_(invitee_devices),
-                    Referral.created_at >= now - timedelta(days=1),
-                )
-            )
-        ).scalar_one()
-        if recent >= 1:
-            verdict.add("device_velocity")
+        if await repository.shares_a_device(session, inviter.id, invitee_devices):
+            verdict.add(ReasonCode.SAME_DEVICE)
+        if await referrals.count_on_devices(invitee.shop_id, invitee_devices, now - timedelta(days=1)) >= 1:
+            verdict.add(ReasonCode.DEVICE_VELOCITY)
     if invitee.email:
         if is_disposable(invitee.email):
-            verdict.add("disposable_email")
+            verdict.add(ReasonCode.DISPOSABLE_EMAIL)
         if inviter.email and emails_look_alike(inviter.email, invitee.email):
-            verdict.add("similar_email")
+            verdict.add(ReasonCode.SIMILAR_EMAIL)
     if ip_hash:
-        same_ip = (
-            await session.execute(
-                select(func.count())
-                .select_from(Referral)
-                .where(
-                    Referral.shop_id == invitee.shop_id,
-                    Referral.ip_hash == ip_hash,
-                    Referral.created_at >= now - timedelta(hours=1),
-                )
-            )
-        ).scalar_one()
+        same_ip = await referrals.count_from_network(invitee.shop_id, ip_hash, now - timedelta(hours=1))
         if same_ip >= campaign.fraud_velocity_per_hour:
-            verdict.add("ip_velocity")
+            verdict.add(ReasonCode.IP_VELOCITY)
     networks = sorted({h for h in (ip_hash, click_ip_hash) if h})
     since = now - timedelta(days=campaign.attribution_window_days)
     if networks and await on_network_of(session, inviter, networks, since):
-        verdict.add("same_network")
+        verdict.add(ReasonCode.SAME_NETWORK)
     if campaign.daily_cap_per_inviter:
         start, end = local_day_bounds(now, shop_timezone)
-        today = (
-            await session.execute(
-                select(func.count())
-                .select_from(Referral)
-                .where(
-                    Referral.campaign_id == campaign.id,
-                    Referral.inviter_id == inviter.id,
-                    Referral.status.in_(("pending", "held", "converted")),
-                    Referral.created_at >= start,
-                    Referral.created_at < end,
-                )
-            )
-        ).scalar_one()
-        if today >= campaign.daily_cap_per_inviter:
-            verdict.add("inviter_daily_cap")
+        if await referrals.count_of_inviter(campaign.id, inviter.id, start, end) >= campaign.daily_cap_per_inviter:
+            verdict.add(ReasonCode.INVITER_DAILY_CAP)
     return verdict
 
 
 async def on_network_of(session: AsyncSession, inviter: Member, networks: list[str], since: datetime) -> bool:
     """Whether the inviter was seen on one of these networks (keyed IP hashes) since ``since``: signing up
     from it, or tapping an invite link from it on one of the inviter's own devices."""
-    signed_up = (
-        await session.execute(
-            select(Member.id)
-            .where(Member.id == inviter.id, Member.signup_ip_hash.in_(networks), Member.created_at >= since)
-            .limit(1)
-        )
-    ).first()
-    if signed_up is not None:
+    if await repository.signed_up_on(session, inviter.id, networks, since):
         return True
-    clicked = (
-        await session.execute(
-            select(InviteClick.id)
-            .join(
-                MemberDevice,
-                (MemberDevice.shop_id == InviteClick.shop_id) & (MemberDevice.device_id == InviteClick.device_id),
-            )
-            .where(
-                MemberDevice.member_id == inviter.id,
-                InviteClick.shop_id == inviter.shop_id,
-                InviteClick.ip_hash.in_(networks),
-                InviteClick.created_at >= since,
-            )
-            .limit(1)
-        )
-    ).first()
-    return clicked is not None
+    return await ClickRepository(session).inviter_tapped_on(inviter, networks, since)
 
 
 async def same_payment(session: AsyncSession, inviter_id: str, order: Order) -> bool:
     if not order.payment_fingerprint:
         return False
-    return (
-        await session.execute(
-            select(Order.id)
-            .where(Order.member_id == inviter_id, Order.payment_fingerprint == order.payment_fingerprint)
-            .limit(1)
-        )
-    ).first() is not None
+    return await repository.paid_with(session, inviter_id, order.payment_fingerprint)

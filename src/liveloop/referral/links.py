@@ -8,12 +8,16 @@ import hashlib
 import hmac
 import io
 from dataclasses import dataclass
+from typing import TypedDict
 from urllib.parse import quote, urlencode
 
 import orjson
 import segno
 
-CHANNELS = ("whatsapp", "facebook", "instagram", "tiktok", "x", "telegram", "line", "email", "copy", "qr")
+from liveloop.models.referral import ShareChannel
+
+# The channels an invite link is offered on (and a live room accepts a share on), in the share sheet's order.
+CHANNELS: tuple[str, ...] = tuple(c.value for c in ShareChannel if c not in (ShareChannel.LIVE, ShareChannel.OTHER))
 
 # Plain, friendly copy per language; {shop} is the shop's name. Arabic renders right-to-left by itself.
 MESSAGES = {
@@ -42,6 +46,13 @@ SUBJECTS = {
     "de": "Ein Geschenk von {shop} für dich",
     "ms": "Hadiah daripada {shop} untuk anda",
 }
+
+
+class ShareLink(TypedDict):
+    channel: str  # one of CHANNELS
+    url: str  # the invite link, with this channel in it
+    share_url: str | None  # opens the channel's share dialog; None where the channel has none
+    message: str
 
 
 def pick_locale(locale: str) -> str:
@@ -90,11 +101,11 @@ def share_targets(
     *,
     show_id: str | None = None,
     host_id: str | None = None,
-) -> list[dict[str, str | None]]:
+) -> list[ShareLink]:
     lang = pick_locale(locale)
     message = MESSAGES[lang].format(shop=shop_name)
     subject = SUBJECTS[lang].format(shop=shop_name)
-    targets = []
+    targets: list[ShareLink] = []
     for channel in CHANNELS:
         url = invite_url(base_url, shop_slug, code, channel=channel, show_id=show_id, host_id=host_id)
         targets.append(

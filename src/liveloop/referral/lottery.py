@@ -11,21 +11,49 @@ import hashlib
 import hmac
 import secrets
 from collections import Counter
-from typing import Any
+from datetime import datetime
+from typing import TypedDict
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from liveloop.events.service import emit
-from liveloop.kit.errors import Conflict, NotFound
+from liveloop.kit.errors import Conflict
 from liveloop.kit.ids import new_id
-from liveloop.kit.pagination import PageRequest, paginate
-from liveloop.kit.sql import table
+from liveloop.kit.pagination import PageRequest
 from liveloop.kit.time import utc_now
 from liveloop.ledger import service as ledger
 from liveloop.members import service as members
-from liveloop.models import Campaign, Draw, DrawTicket, EventType, Member, Order, Referral
+from liveloop.models import Campaign, Draw, DrawTicket, EventType, Order, Referral
+from liveloop.models.referral import DrawStatus, DrawWinnerData, RewardRole, RewardSpecData, TicketStatus
+from liveloop.referral import repository
+from liveloop.referral.fraud import ReasonCode
+from liveloop.referral.repository import CampaignRepository, DrawRepository, TicketRepository
 from liveloop.referral.rewards import grant_reward
+
+ALGORITHM = "winner i = sorted_tickets.pop(int(HMAC_SHA256(key=seed, msg=f'{draw_id}:{i}')) mod len)"
+
+
+class PublicWinnerData(TypedDict):
+    ticket_id: str
+    name: str
+
+
+class DrawView(TypedDict):
+    """A draw as the shop's operators see it (``winners``: member and reward ids) or, with ``PublicWinnerData``
+    winners, as anyone does."""
+
+    id: str
+    campaign_id: str
+    prize_count: int
+    prize: RewardSpecData
+    seed_hash: str
+    seed: str | None
+    status: DrawStatus
+    ticket_ids: list[str]
+    winners: list[DrawWinnerData] | list[PublicWinnerData]
+    drawn_at: datetime | None
+    created_at: datetime
+    algorithm: str
 
 
 def seed_hash(seed: str) -> str:
@@ -81,11 +109,8 @@ class _Remaining:
 async def award_ticket(
     session: AsyncSession, campaign: Campaign, referral: Referral, order: Order
 ) -> DrawTicket | None:
-    existing = (
-        await session.execute(
-            select(DrawTicket).where(DrawTicket.campaign_id == campaign.id, DrawTicket.order_id == order.id)
-        )
-    ).scalar_one_or_none()
+    tickets = TicketRepository(session)
+    existing = await tickets.of_order(campaign.id, order.id)
     if existing is not None:
         return existing
     ticket = DrawTicket(
@@ -108,33 +133,23 @@ async def award_ticket(
         ref=("ticket", ticket.id),
     )
     ticket.ledger_transaction_id = txn.id
-    session.add(ticket)
-    await session.flush()
-    return ticket
+    return await tickets.add(ticket)
 
 
 async def void_ticket(session: AsyncSession, order: Order) -> None:
     """A fully refunded order's ticket is void (while it has not been drawn)."""
-    await _void(
-        session,
-        select(DrawTicket).where(DrawTicket.order_id == order.id, DrawTicket.status == "active"),
-        "order_refunded",
-    )
+    await _void(session, await TicketRepository(session).active_of_order(order.id), ReasonCode.ORDER_REFUNDED)
 
 
 async def void_referral_tickets(session: AsyncSession, referral: Referral, reason: str) -> None:
     """Tickets follow their referral: when it is reversed or rejected, every ticket it earned that has not
     been drawn yet is void, its ledger grant reversed."""
-    await _void(
-        session,
-        select(DrawTicket).where(DrawTicket.referral_id == referral.id, DrawTicket.status == "active"),
-        reason,
-    )
+    await _void(session, await TicketRepository(session).active_of_referral(referral.id), reason)
 
 
-async def _void(session: AsyncSession, query: Any, reason: str) -> None:
-    for ticket in (await session.execute(query.order_by(DrawTicket.id))).scalars():
-        ticket.status = "void"
+async def _void(session: AsyncSession, tickets: list[DrawTicket], reason: str) -> None:
+    for ticket in tickets:
+        ticket.status = TicketStatus.VOID
         if ticket.ledger_transaction_id:
             await ledger.reverse(
                 session, ticket.shop_id, ticket.ledger_transaction_id, reason=reason, allow_partial=True
@@ -145,27 +160,16 @@ async def _void(session: AsyncSession, query: Any, reason: str) -> None:
 async def award_missed_tickets(session: AsyncSession, campaign: Campaign, referral: Referral) -> list[DrawTicket]:
     """The tickets a referral earns once it is approved: one per order the invitee has paid since it was made
     (and not refunded in full), which its held status kept from earning one. Each order earns one, once."""
-    orders = (
-        await session.execute(
-            select(Order)
-            .where(
-                Order.shop_id == referral.shop_id,
-                Order.member_id == referral.invitee_id,
-                Order.status.in_(("paid", "partially_refunded")),
-                Order.created_at >= referral.created_at,
-            )
-            .order_by(Order.paid_at, Order.id)
-        )
-    ).scalars()
+    orders = await repository.orders_paid_since(session, referral.shop_id, referral.invitee_id, referral.created_at)
     tickets = []
-    for order in list(orders):
+    for order in orders:
         ticket = await award_ticket(session, campaign, referral, order)
         if ticket is not None:
             tickets.append(ticket)
     return tickets
 
 
-async def create_draw(session: AsyncSession, campaign: Campaign, *, prize_count: int, prize: dict[str, Any]) -> Draw:
+async def create_draw(session: AsyncSession, campaign: Campaign, *, prize_count: int, prize: RewardSpecData) -> Draw:
     seed = secrets.token_hex(32)
     draw = Draw(
         id=new_id("drw"),
@@ -177,8 +181,7 @@ async def create_draw(session: AsyncSession, campaign: Campaign, *, prize_count:
         seed_hash=seed_hash(seed),
         created_at=utc_now(),
     )
-    session.add(draw)
-    await session.flush()
+    await DrawRepository(session).add(draw)
     await emit(
         session,
         campaign.shop_id,
@@ -189,36 +192,21 @@ async def create_draw(session: AsyncSession, campaign: Campaign, *, prize_count:
 
 
 async def get_draw(session: AsyncSession, draw_id: str, shop_id: str | None = None) -> Draw:
-    query = select(Draw).where(Draw.id == draw_id)
-    if shop_id is not None:
-        query = query.where(Draw.shop_id == shop_id)
-    draw = (await session.execute(query)).scalar_one_or_none()
-    if draw is None:
-        raise NotFound("No such draw.", code="draw_not_found")
-    return draw
+    """This shop's draw, or (without ``shop_id``: the public page) any shop's; else 404 ``draw_not_found``."""
+    draws = DrawRepository(session)
+    return await (draws.get_or_raise(shop_id, draw_id) if shop_id is not None else draws.by_id_or_raise(draw_id))
 
 
 async def run_draw(session: AsyncSession, draw: Draw) -> Draw:
-    if draw.status == "drawn":
+    if draw.status == DrawStatus.DRAWN:
         return draw
-    claimed = await session.execute(
-        table(Draw).update().where(Draw.id == draw.id, Draw.status == "committed").values(status="drawing")
-    )
-    if claimed.rowcount != 1:  # type: ignore[attr-defined]
+    if not await DrawRepository(session).claim(draw.id):
         raise Conflict("This draw is being run by another request.", code="draw_in_progress")
-    tickets = list(
-        (
-            await session.execute(
-                select(DrawTicket)
-                .where(DrawTicket.campaign_id == draw.campaign_id, DrawTicket.status == "active")
-                .order_by(DrawTicket.id)
-            )
-        ).scalars()
-    )
+    tickets = await TicketRepository(session).active_of_campaign(draw.campaign_id)
     ticket_ids = [t.id for t in tickets]
     winners = pick_winners(draw.seed, draw.id, ticket_ids, draw.prize_count)
     by_id = {t.id: t for t in tickets}
-    campaign = await session.get(Campaign, draw.campaign_id)
+    campaign = await CampaignRepository(session).by_id(draw.campaign_id)
     assert campaign is not None
     # Every ticket in the draw is used up, one ledger debit per member.
     per_member = Counter(t.member_id for t in tickets)
@@ -234,11 +222,11 @@ async def run_draw(session: AsyncSession, draw: Draw) -> Draw:
             ref=("draw", draw.id),
         )
     for t in tickets:
-        t.status = "drawn"
+        t.status = TicketStatus.DRAWN
         t.draw_id = draw.id
-    winner_rows = []
+    winner_rows: list[DrawWinnerData] = []
     for ticket_id in winners:
-        member = await session.get(Member, by_id[ticket_id].member_id)
+        member = await repository.member(session, by_id[ticket_id].member_id)
         assert member is not None
         reward = await grant_reward(
             session,
@@ -246,14 +234,14 @@ async def run_draw(session: AsyncSession, draw: Draw) -> Draw:
             campaign=campaign,
             member_id=member.id,
             member_market=member.market,
-            spec=dict(draw.prize),
-            role="prize",
+            spec=RewardSpecData(**draw.prize),
+            role=RewardRole.PRIZE,
             check_budget=False,
         )
         winner_rows.append({"ticket_id": ticket_id, "member_id": member.id, "reward_id": reward.id})
     draw.ticket_ids = ticket_ids
     draw.winners = winner_rows
-    draw.status = "drawn"
+    draw.status = DrawStatus.DRAWN
     draw.drawn_at = utc_now()
     await session.flush()
     await emit(
@@ -266,11 +254,10 @@ async def member_tickets(
     session: AsyncSession, member_id: str, page: PageRequest
 ) -> tuple[list[DrawTicket], str | None]:
     """A member's draw tickets, in the order they were earned."""
-    query = select(DrawTicket).where(DrawTicket.member_id == member_id)
-    return await paginate(session, query, page, [DrawTicket.created_at, DrawTicket.id])
+    return await TicketRepository(session).page_of_member(member_id, page)
 
 
-def draw_view(draw: Draw) -> dict[str, Any]:
+def draw_view(draw: Draw) -> DrawView:
     """What the shop's operators see: the seed only once the draw has run; winners with member and reward ids."""
     return {
         "id": draw.id,
@@ -278,23 +265,23 @@ def draw_view(draw: Draw) -> dict[str, Any]:
         "prize_count": draw.prize_count,
         "prize": draw.prize,
         "seed_hash": draw.seed_hash,
-        "seed": draw.seed if draw.status == "drawn" else None,
+        "seed": draw.seed if draw.status == DrawStatus.DRAWN else None,
         "status": draw.status,
         "ticket_ids": draw.ticket_ids,
         "winners": draw.winners,
         "drawn_at": draw.drawn_at,
         "created_at": draw.created_at,
-        "algorithm": "winner i = sorted_tickets.pop(int(HMAC_SHA256(key=seed, msg=f'{draw_id}:{i}')) mod len)",
+        "algorithm": ALGORITHM,
     }
 
 
-async def public_winners(session: AsyncSession, draw: Draw) -> list[dict[str, str]]:
+async def public_winners(session: AsyncSession, draw: Draw) -> list[PublicWinnerData]:
     """The winners as anyone may see them: the winning ticket and the name the member shows publicly."""
     names = await members.public_names(session, draw.shop_id, [w["member_id"] for w in draw.winners])
     return [{"ticket_id": w["ticket_id"], "name": names[w["member_id"]]} for w in draw.winners]
 
 
-async def public_view(session: AsyncSession, draw: Draw) -> dict[str, Any]:
+async def public_view(session: AsyncSession, draw: Draw) -> DrawView:
     """What anyone may see: the seed only once the draw has run, the tickets to check it with, and the winners
     by ticket and public name (no member id, reward id or name the member did not choose to show)."""
     view = draw_view(draw)

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, cast
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -18,6 +18,21 @@ from liveloop.kit.schemas import (
     Timestamp,
 )
 from liveloop.markets.schemas import MarketCode
+from liveloop.models.referral import (
+    CampaignStatus,
+    DrawStatus,
+    MarketRewardsData,
+    MilestoneData,
+    ReferralStatus,
+    ReviewStatus,
+    RewardRole,
+    RewardSpecData,
+    RewardStatus,
+    RewardType,
+    TicketStatus,
+)
+from liveloop.models.referral import ConversionEvent as ConversionEventValue
+from liveloop.models.referral import RewardTiming as RewardTimingValue
 
 Label = Annotated[str, Field(max_length=200)]
 # A budget's unit: "points" or an ISO currency.
@@ -36,26 +51,32 @@ REASON_CODES_DESCRIPTION = (
 )
 
 
-class PointsReward(RequestModel):
+class _RewardSpecModel(RequestModel):
+    def data(self) -> RewardSpecData:
+        """The spec as a JSON column stores it (and the API shows it)."""
+        return cast(RewardSpecData, self.model_dump())
+
+
+class PointsReward(_RewardSpecModel):
     type: Literal["points"]
     amount: int = Field(gt=0, le=10_000_000)
     label: Label = ""
 
 
-class CreditReward(RequestModel):
+class CreditReward(_RewardSpecModel):
     type: Literal["credit"]
     amount: PositiveMoney = Field(description="Minor units, e.g. 300 = USD 3.00")
     currency: Currency
     label: Label = ""
 
 
-class CouponReward(RequestModel):
+class CouponReward(_RewardSpecModel):
     type: Literal["coupon"]
     batch_id: Id = Field(description="Each grant issues one new code of this batch, bound to the member")
     label: Label = ""
 
 
-class GiftReward(RequestModel):
+class GiftReward(_RewardSpecModel):
     type: Literal["gift"]
     sku: str = Field(min_length=1, max_length=100)
     label: Label = ""
@@ -63,7 +84,7 @@ class GiftReward(RequestModel):
     currency: Currency | None = None
 
 
-class PerkReward(RequestModel):
+class PerkReward(_RewardSpecModel):
     type: Literal["perk"]
     label: str = Field(min_length=1, max_length=200)
 
@@ -77,10 +98,17 @@ class Milestone(RequestModel):
     threshold: PositiveCount = Field(description="Converted invites needed")
     reward: RewardSpec
 
+    def data(self) -> MilestoneData:
+        return {"threshold": self.threshold, "reward": self.reward.data()}
+
 
 class MarketRewards(RequestModel):
     inviter: RewardSpec | None = None
     invitee: RewardSpec | None = None
+
+    def data(self) -> MarketRewardsData:
+        """As stored: only the sides given, without their unset (null) fields."""
+        return cast(MarketRewardsData, self.model_dump(exclude_none=True))
 
 
 ConversionEvent = Literal["signup", "first_view", "first_paid_order"]
@@ -146,10 +174,10 @@ class Campaign(BaseModel):
     model_config = ConfigDict(from_attributes=True)
     id: str
     name: str
-    status: str
-    conversion_event: str
+    status: CampaignStatus
+    conversion_event: ConversionEventValue
     attribution_window_days: int
-    reward_timing: str
+    reward_timing: RewardTimingValue
     inviter_reward: dict[str, Any]
     invitee_reward: dict[str, Any]
     market_rewards: dict[str, Any]
@@ -190,7 +218,7 @@ class Referral(BaseModel):
     show_id: str | None
     host_id: str | None
     group_id: str | None
-    status: str
+    status: ReferralStatus
     reason_codes: list[Any] = Field(description=REASON_CODES_DESCRIPTION)
     qualifying_order_id: str | None
     converted_at: datetime | None
@@ -204,14 +232,14 @@ class Reward(BaseModel):
     campaign_id: str | None
     referral_id: str | None
     member_id: str
-    role: str
+    role: RewardRole
     milestone: int | None
-    reward_type: str
+    reward_type: RewardType
     amount: int
     currency: str | None
     coupon_id: str | None
     label: str
-    status: str
+    status: RewardStatus
     release_at: datetime | None
     reversed_at: datetime | None
     reverse_reason: str | None
@@ -227,7 +255,7 @@ class Review(BaseModel):
     id: str
     referral_id: str
     reason_codes: list[Any] = Field(description=REASON_CODES_DESCRIPTION)
-    status: str
+    status: ReviewStatus
     note: str | None
     decided_at: datetime | None
     created_at: datetime
@@ -262,7 +290,7 @@ class Draw(BaseModel):
     prize: dict[str, Any]
     seed_hash: str
     seed: str | None
-    status: str
+    status: DrawStatus
     ticket_ids: list[Any]
     winners: list[Any]
     drawn_at: datetime | None
@@ -283,7 +311,7 @@ class PublicDraw(BaseModel):
     prize: dict[str, Any]
     seed_hash: str
     seed: str | None
-    status: str
+    status: DrawStatus
     ticket_ids: list[str]
     winners: list[PublicWinner]
     drawn_at: datetime | None
@@ -335,10 +363,11 @@ class Group(BaseModel):
 
 
 class Ticket(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
     id: str
     campaign_id: str
     order_id: str | None
-    status: str
+    status: TicketStatus
     draw_id: str | None
     created_at: datetime
 

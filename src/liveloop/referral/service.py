@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal, TypedDict
 
-from sqlalchemy import bindparam, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from liveloop.coupons import service as coupons
 from liveloop.events.service import emit
-from liveloop.kit.errors import Conflict, NotFound, Unprocessable
+from liveloop.kit.errors import Conflict, Unprocessable
 from liveloop.kit.ids import new_id
-from liveloop.kit.pagination import PageRequest, paginate
-from liveloop.kit.sql import for_update
+from liveloop.kit.pagination import PageRequest
 from liveloop.kit.time import utc_now
 from liveloop.markets import service as markets
 from liveloop.markets.presets import PRESETS
@@ -31,7 +30,28 @@ from liveloop.models import (
     Shop,
     VipGroup,
 )
-from liveloop.referral import fraud, groups
+from liveloop.models.referral import (
+    CampaignStatus,
+    ConversionEvent,
+    MarketRewardsData,
+    MilestoneData,
+    ReferralStatus,
+    ReviewStatus,
+    RewardRole,
+    RewardSpecData,
+    RewardTiming,
+    RewardType,
+)
+from liveloop.referral import fraud, groups, repository
+from liveloop.referral.fraud import Outcome, ReasonCode
+from liveloop.referral.repository import (
+    CampaignRepository,
+    ClickRepository,
+    GroupRepository,
+    ReferralRepository,
+    ReviewRepository,
+    RewardRepository,
+)
 from liveloop.referral.rewards import (
     BudgetExhausted,
     charge_rewards,
@@ -40,18 +60,51 @@ from liveloop.referral.rewards import (
     release_reward,
     reverse_reward,
 )
-from liveloop.referral.schemas import CampaignCreate, CampaignUpdate
+from liveloop.referral.schemas import CampaignCreate, CampaignUpdate, Milestone
+
+
+class LeaderboardEntry(TypedDict):
+    rank: int
+    member_id: str
+    name: str | None
+    display_name: str
+    referral_code: str
+    converted: int
+
+
+# The moves a campaign's status may make (an ended campaign stays ended).
+TRANSITIONS: dict[CampaignStatus, set[CampaignStatus]] = {
+    CampaignStatus.DRAFT: {CampaignStatus.ACTIVE, CampaignStatus.ENDED},
+    CampaignStatus.ACTIVE: {CampaignStatus.PAUSED, CampaignStatus.ENDED},
+    CampaignStatus.PAUSED: {CampaignStatus.ACTIVE, CampaignStatus.ENDED},
+    CampaignStatus.ENDED: set(),
+}
+
+# A referral's status once its sign-up has been checked.
+_STATUS_OF = {
+    Outcome.ALLOW: ReferralStatus.PENDING,
+    Outcome.HOLD: ReferralStatus.HELD,
+    Outcome.REJECT: ReferralStatus.REJECTED,
+}
+# A referral that is still live earns its inviter a lottery-relay ticket per paid order.
+_EARNS_TICKETS = (ReferralStatus.PENDING, ReferralStatus.CONVERTED)
+_EVENT_OF = {
+    Outcome.ALLOW: EventType.REFERRAL_CREATED,
+    Outcome.HOLD: EventType.REFERRAL_HELD,
+    Outcome.REJECT: EventType.REFERRAL_REJECTED,
+}
 
 # --- campaigns -----------------------------------------------------------------------------------------
 
 
 async def create_campaign(session: AsyncSession, shop_id: str, data: CampaignCreate) -> Campaign:
     await markets.check_known(session, shop_id, set(data.markets) | set(data.market_rewards))
-    market_rewards = {k: v.model_dump(exclude_none=True) for k, v in data.market_rewards.items()}
+    market_rewards = {code: rewards.data() for code, rewards in data.market_rewards.items()}
     if data.use_market_presets:
         presets = {m.code: m.reward_presets for m in await markets.list_markets(session, shop_id)}
         for code in data.markets or sorted(presets):
             filled = market_rewards.setdefault(code, {})
+            role: Literal["inviter", "invitee"]
             for role in ("inviter", "invitee"):
                 if role not in filled and role in presets.get(code, PRESETS.get(code, {}).get("reward_presets", {})):
                     filled[role] = presets[code][role]
@@ -67,13 +120,13 @@ async def create_campaign(session: AsyncSession, shop_id: str, data: CampaignCre
         id=new_id("cmp"),
         shop_id=shop_id,
         name=data.name,
-        status=data.status,
-        conversion_event=data.conversion_event,
+        status=CampaignStatus(data.status),
+        conversion_event=ConversionEvent(data.conversion_event),
         attribution_window_days=data.attribution_window_days,
-        reward_timing=data.reward_timing,
-        inviter_reward=data.inviter_reward.model_dump() if data.inviter_reward else {},
-        invitee_reward=data.invitee_reward.model_dump() if data.invitee_reward else {},
-        milestones=sorted((m.model_dump() for m in data.milestones), key=lambda m: m["threshold"]),
+        reward_timing=RewardTiming(data.reward_timing),
+        inviter_reward=data.inviter_reward.data() if data.inviter_reward else {},
+        invitee_reward=data.invitee_reward.data() if data.invitee_reward else {},
+        milestones=_milestones(data.milestones),
         market_rewards=market_rewards,
         markets=data.markets,
         budget_units=sorted(data.budgets),
@@ -85,37 +138,38 @@ async def create_campaign(session: AsyncSession, shop_id: str, data: CampaignCre
         ends_at=data.ends_at,
         created_at=utc_now(),
     )
-    session.add(campaign)
-    await session.flush()
+    campaigns = CampaignRepository(session)
+    await campaigns.add(campaign)
     for unit, limit in data.budgets.items():
-        session.add(CampaignBudget(id=new_id("bdg"), campaign_id=campaign.id, unit=unit, limit_amount=limit, spent=0))
+        campaigns.add_budget(campaign.id, unit, limit)
     await session.flush()
     return campaign
 
 
-def _all_specs(data: CampaignCreate, market_rewards: dict[str, Any]) -> list[dict[str, Any]]:
-    specs = [s.model_dump() for s in (data.inviter_reward, data.invitee_reward) if s is not None]
-    specs += [m.reward.model_dump() for m in data.milestones]
-    specs += [spec for roles in market_rewards.values() for spec in roles.values()]
+def _milestones(milestones: list[Milestone]) -> list[MilestoneData]:
+    """The tiers as stored: by threshold."""
+    return sorted((m.data() for m in milestones), key=lambda m: m["threshold"])
+
+
+def _all_specs(data: CampaignCreate, market_rewards: dict[str, MarketRewardsData]) -> list[RewardSpecData]:
+    specs = [s.data() for s in (data.inviter_reward, data.invitee_reward) if s is not None]
+    specs += [m.reward.data() for m in data.milestones]
+    sides = [(roles.get("inviter"), roles.get("invitee")) for roles in market_rewards.values()]
+    specs += [spec for pair in sides for spec in pair if spec is not None]
     return specs
 
 
-async def check_spec(session: AsyncSession, shop_id: str, spec: dict[str, Any]) -> None:
-    if spec.get("type") == "coupon":
+async def check_spec(session: AsyncSession, shop_id: str, spec: RewardSpecData | Mapping[str, Any]) -> None:
+    """A coupon reward's batch is one of this shop's (else 404 ``batch_not_found``)."""
+    if spec.get("type") == RewardType.COUPON:
         await coupons.get_batch(session, shop_id, spec["batch_id"])
 
 
 async def update_campaign(session: AsyncSession, campaign: Campaign, data: CampaignUpdate) -> Campaign:
-    allowed = {
-        "draft": {"active", "ended"},
-        "active": {"paused", "ended"},
-        "paused": {"active", "ended"},
-        "ended": set(),
-    }
     if data.status and data.status != campaign.status:
-        if data.status not in allowed[campaign.status]:
+        if data.status not in TRANSITIONS[campaign.status]:
             raise Conflict(f"A {campaign.status} campaign cannot become {data.status}.", code="invalid_transition")
-        campaign.status = data.status
+        campaign.status = CampaignStatus(data.status)
     if data.name:
         campaign.name = data.name
     if data.daily_cap_per_inviter is not None:
@@ -126,17 +180,12 @@ async def update_campaign(session: AsyncSession, campaign: Campaign, data: Campa
         thresholds = [m.threshold for m in data.milestones]
         if len(set(thresholds)) != len(thresholds):
             raise Unprocessable("Milestone thresholds must be distinct.", code="invalid_milestones")
-        campaign.milestones = sorted((m.model_dump() for m in data.milestones), key=lambda m: m["threshold"])
+        campaign.milestones = _milestones(data.milestones)
+    campaigns = CampaignRepository(session)
     for unit, limit in (data.budgets or {}).items():
-        row = (
-            await session.execute(
-                select(CampaignBudget).where(CampaignBudget.campaign_id == campaign.id, CampaignBudget.unit == unit)
-            )
-        ).scalar_one_or_none()
+        row = await campaigns.budget(campaign.id, unit)
         if row is None:
-            session.add(
-                CampaignBudget(id=new_id("bdg"), campaign_id=campaign.id, unit=unit, limit_amount=limit, spent=0)
-            )
+            campaigns.add_budget(campaign.id, unit, limit)
             campaign.budget_units = sorted({*campaign.budget_units, unit})
         elif limit < row.spent:
             raise Unprocessable(f"{unit} budget cannot go below what is spent ({row.spent}).", code="budget_too_low")
@@ -148,33 +197,21 @@ async def update_campaign(session: AsyncSession, campaign: Campaign, data: Campa
 
 
 async def get_campaign(session: AsyncSession, shop_id: str, campaign_id: str) -> Campaign:
-    campaign = (
-        await session.execute(select(Campaign).where(Campaign.shop_id == shop_id, Campaign.id == campaign_id))
-    ).scalar_one_or_none()
-    if campaign is None:
-        raise NotFound("No such campaign in this shop.", code="campaign_not_found")
-    return campaign
+    return await CampaignRepository(session).get_or_raise(shop_id, campaign_id)
 
 
 async def list_campaigns(session: AsyncSession, shop_id: str, page: PageRequest) -> tuple[list[Campaign], str | None]:
     """Campaigns, newest first."""
-    query = select(Campaign).where(Campaign.shop_id == shop_id)
-    return await paginate(session, query, page, [Campaign.created_at, Campaign.id], descending=True)
+    return await CampaignRepository(session).page(shop_id, page)
 
 
 async def budgets(session: AsyncSession, campaign_id: str) -> list[CampaignBudget]:
-    return list(
-        (
-            await session.execute(
-                select(CampaignBudget).where(CampaignBudget.campaign_id == campaign_id).order_by(CampaignBudget.unit)
-            )
-        ).scalars()
-    )
+    return await CampaignRepository(session).budgets(campaign_id)
 
 
 def is_running(campaign: Campaign, now: datetime) -> bool:
     return (
-        campaign.status == "active"
+        campaign.status == CampaignStatus.ACTIVE
         and (campaign.starts_at is None or campaign.starts_at <= now)
         and (campaign.ends_at is None or now < campaign.ends_at)
     )
@@ -182,13 +219,7 @@ def is_running(campaign: Campaign, now: datetime) -> bool:
 
 async def campaign_for(session: AsyncSession, shop_id: str, market: str, now: datetime) -> Campaign | None:
     """The running campaign for a market: the most recently created one that targets it."""
-    for campaign in (
-        await session.execute(
-            select(Campaign)
-            .where(Campaign.shop_id == shop_id, Campaign.status == "active")
-            .order_by(Campaign.created_at.desc())
-        )
-    ).scalars():
+    for campaign in await CampaignRepository(session).active(shop_id):
         if is_running(campaign, now) and (not campaign.markets or market in campaign.markets):
             return campaign
     return None
@@ -216,43 +247,31 @@ async def attribute_signup(
     click: InviteClick | None = None
     inviter: Member | None = None
     group: VipGroup | None = None
+    clicks = ClickRepository(session)
     if click_id:
-        click = (
-            await session.execute(select(InviteClick).where(InviteClick.shop_id == shop.id, InviteClick.id == click_id))
-        ).scalar_one_or_none()
+        click = await clicks.get(shop.id, click_id)
         if click is None:
             raise Unprocessable(
                 "Unknown click_id; pass the ll_click value from the landing URL as it is.", code="unknown_click"
             )
     if device_id:
         # First touch: the earliest click on this device within any campaign window wins over later ones.
-        first = (
-            await session.execute(
-                select(InviteClick)
-                .where(
-                    InviteClick.shop_id == shop.id,
-                    InviteClick.device_id == device_id,
-                    InviteClick.created_at >= now - timedelta(days=365),
-                )
-                .order_by(InviteClick.created_at)
-                .limit(1)
-            )
-        ).scalar_one_or_none()
+        first = await clicks.first_on_device(shop.id, device_id, now - timedelta(days=365))
         if first is not None and (click is None or first.created_at < click.created_at):
             click = first
     if click is not None:
-        inviter = await session.get(Member, click.inviter_id) if click.inviter_id else None
-        group = await session.get(VipGroup, click.group_id) if click.group_id else None
+        inviter = await repository.member(session, click.inviter_id) if click.inviter_id else None
+        group = await GroupRepository(session).by_id(click.group_id) if click.group_id else None
     elif code:
         inviter = await members.find_by_code(session, shop.id, code)
         if inviter is None:
             group = await groups.find_by_code(session, shop.id, code)
             if group is None:
                 raise Unprocessable(f"No member or group has the invite code {code!r}.", code="unknown_invite_code")
-            inviter = await session.get(Member, group.owner_id)
+            inviter = await repository.member(session, group.owner_id)
     if inviter is None:
         return None
-    campaign = (await session.get(Campaign, group.campaign_id)) if group else None
+    campaign = (await CampaignRepository(session).by_id(group.campaign_id)) if group else None
     if campaign is None or not is_running(campaign, now):
         campaign = await campaign_for(session, shop.id, invitee.market, now)
     if campaign is None:
@@ -271,7 +290,7 @@ async def attribute_signup(
         click_ip_hash=click.ip_hash if click is not None else None,
     )
     if click is not None and click.created_at < now - timedelta(days=campaign.attribution_window_days):
-        verdict.add("click_expired")
+        verdict.add(ReasonCode.CLICK_EXPIRED)
     outcome = verdict.outcome
     referral = Referral(
         id=new_id("ref"),
@@ -286,32 +305,17 @@ async def attribute_signup(
         host_id=(click.host_id if click else host_id),
         device_id=device_id or (devices[0] if devices else None),
         ip_hash=ip_hash,
-        status={"allow": "pending", "hold": "held", "reject": "rejected"}[outcome],
+        status=_STATUS_OF[outcome],
         reason_codes=verdict.reasons,
         created_at=now,
     )
-    session.add(referral)
-    await session.flush()
-    if outcome == fraud.HOLD:
-        session.add(
-            FraudReview(
-                id=new_id("rev"), shop_id=shop.id, referral_id=referral.id, reason_codes=verdict.reasons, created_at=now
-            )
-        )
-        await session.flush()
-    await emit(
-        session,
-        shop.id,
-        {
-            fraud.ALLOW: EventType.REFERRAL_CREATED,
-            fraud.HOLD: EventType.REFERRAL_HELD,
-            fraud.REJECT: EventType.REFERRAL_REJECTED,
-        }[outcome],
-        referral_payload(referral),
-    )
-    if outcome != fraud.REJECT and group is not None:
+    await ReferralRepository(session).add(referral)
+    if outcome == Outcome.HOLD:
+        await _hold(session, referral, now)
+    await emit(session, shop.id, _EVENT_OF[outcome], referral_payload(referral))
+    if outcome != Outcome.REJECT and group is not None:
         await groups.count_invite(session, shop, group, invitee.id, now)
-    if referral.status == "pending" and campaign.conversion_event == "signup":
+    if referral.status == ReferralStatus.PENDING and campaign.conversion_event == ConversionEvent.SIGNUP:
         await convert(session, referral, order=None)
     return referral
 
@@ -334,50 +338,48 @@ def referral_payload(referral: Referral) -> dict[str, Any]:
 # --- conversion ----------------------------------------------------------------------------------------
 
 
+async def _hold(session: AsyncSession, referral: Referral, now: datetime) -> None:
+    """Put a held referral in the review queue."""
+    review = FraudReview(
+        id=new_id("rev"),
+        shop_id=referral.shop_id,
+        referral_id=referral.id,
+        reason_codes=referral.reason_codes,
+        created_at=now,
+    )
+    await ReviewRepository(session).add(review)
+
+
 async def referral_of(session: AsyncSession, shop_id: str, invitee_id: str) -> Referral | None:
-    return (
-        await session.execute(select(Referral).where(Referral.shop_id == shop_id, Referral.invitee_id == invitee_id))
-    ).scalar_one_or_none()
+    return await ReferralRepository(session).of_invitee(shop_id, invitee_id)
 
 
-def _spec(campaign: Campaign, role: str, market: str) -> dict[str, Any] | None:
+def _spec(campaign: Campaign, role: RewardRole, market: str) -> RewardSpecData | None:
+    """The reward of one side: the member's market's own, else the campaign's."""
     by_market = (campaign.market_rewards or {}).get(market, {})
-    spec = by_market.get(role) or (campaign.inviter_reward if role == "inviter" else campaign.invitee_reward)
-    return dict(spec) if spec else None
-
-
-_INVITER = select(Member).where(Member.id == bindparam("inviter_id"))
-_LOCK_INVITER = _INVITER.with_for_update()
+    own = by_market.get("inviter") if role == RewardRole.INVITER else by_market.get("invitee")
+    spec = own or (campaign.inviter_reward if role == RewardRole.INVITER else campaign.invitee_reward)
+    return RewardSpecData(**spec) if spec else None
 
 
 async def convert(
     session: AsyncSession, referral: Referral, *, order: Order | None, check_payment: bool = True
 ) -> list[Reward]:
     """The invitee did what the campaign asks: reward both sides, check milestones, tell the outbox."""
-    if referral.status != "pending":
+    if referral.status != ReferralStatus.PENDING:
         return []
-    campaign = await session.get(Campaign, referral.campaign_id)
+    campaign = await CampaignRepository(session).by_id(referral.campaign_id)
     # Conversions of one inviter run one at a time, so each sees the others' counts when checking milestones.
-    lock = _LOCK_INVITER if for_update(session) else _INVITER
-    inviter = (await session.execute(lock, {"inviter_id": referral.inviter_id})).scalar_one()
-    invitee = await session.get(Member, referral.invitee_id)
+    inviter = await repository.inviter_for_conversion(session, referral.inviter_id)
+    invitee = await repository.member(session, referral.invitee_id)
     assert campaign is not None
     assert invitee is not None
     # An operator who approved a held referral has settled the payment question already.
     if check_payment and order is not None and await fraud.same_payment(session, inviter.id, order):
-        referral.status = "held"
-        referral.reason_codes = [*referral.reason_codes, "same_payment"]
+        referral.status = ReferralStatus.HELD
+        referral.reason_codes = [*referral.reason_codes, ReasonCode.SAME_PAYMENT]
         referral.qualifying_order_id = order.id
-        session.add(
-            FraudReview(
-                id=new_id("rev"),
-                shop_id=referral.shop_id,
-                referral_id=referral.id,
-                reason_codes=referral.reason_codes,
-                created_at=utc_now(),
-            )
-        )
-        await session.flush()
+        await _hold(session, referral, utc_now())
         await emit(session, referral.shop_id, EventType.REFERRAL_HELD, referral_payload(referral))
         return []
     window = (await markets.terms(session, referral.shop_id, invitee.market)).return_window_days
@@ -385,13 +387,12 @@ async def convert(
     granted: list[Reward] = []
     try:
         async with session.begin_nested():
-            grants = [
-                (role, m, _spec(campaign, role, m.market)) for role, m in (("inviter", inviter), ("invitee", invitee))
-            ]
+            sides = ((RewardRole.INVITER, inviter), (RewardRole.INVITEE, invitee))
+            grants = [(role, m, _spec(campaign, role, m.market)) for role, m in sides]
             if referral.group_id:
-                group = await session.get(VipGroup, referral.group_id)
+                group = await GroupRepository(session).by_id(referral.group_id)
                 if group is not None and group.extra_offer:
-                    grants.append(("vip_offer", invitee, dict(group.extra_offer)))
+                    grants.append((RewardRole.VIP_OFFER, invitee, RewardSpecData(**group.extra_offer)))
             for role, member, spec in grants:
                 if spec:
                     granted.append(
@@ -411,12 +412,12 @@ async def convert(
             # Charged last, so the campaign's budget row is locked only for the rest of the transaction.
             await charge_rewards(session, campaign, granted)
     except BudgetExhausted:
-        referral.status = "rejected"
-        referral.reason_codes = [*referral.reason_codes, "budget_exhausted"]
+        referral.status = ReferralStatus.REJECTED
+        referral.reason_codes = [*referral.reason_codes, ReasonCode.BUDGET_EXHAUSTED]
         await session.flush()
         await emit(session, referral.shop_id, EventType.REFERRAL_REJECTED, referral_payload(referral))
         return []
-    referral.status = "converted"
+    referral.status = ReferralStatus.CONVERTED
     referral.converted_at = utc_now()
     referral.qualifying_order_id = order.id if order else None
     await session.flush()
@@ -430,26 +431,8 @@ async def convert(
     return granted
 
 
-_CONVERTED_COUNT = (
-    select(func.count())
-    .select_from(Referral)
-    .where(
-        Referral.campaign_id == bindparam("campaign_id"),
-        Referral.inviter_id == bindparam("inviter_id"),
-        Referral.status == "converted",
-    )
-)
-_LIVE_MILESTONES = select(Reward.milestone).where(
-    Reward.campaign_id == bindparam("campaign_id"),
-    Reward.member_id == bindparam("inviter_id"),
-    Reward.milestone.is_not(None),
-    Reward.status != "reversed",
-)
-
-
 async def converted_count(session: AsyncSession, campaign_id: str, inviter_id: str) -> int:
-    params = {"campaign_id": campaign_id, "inviter_id": inviter_id}
-    return int((await session.execute(_CONVERTED_COUNT, params)).scalar_one())
+    return await ReferralRepository(session).converted_count(campaign_id, inviter_id)
 
 
 async def _check_milestones(
@@ -460,8 +443,7 @@ async def _check_milestones(
     count = await converted_count(session, campaign.id, inviter.id)
     if count < min(tier["threshold"] for tier in campaign.milestones):
         return []
-    params = {"campaign_id": campaign.id, "inviter_id": inviter.id}
-    live = set((await session.execute(_LIVE_MILESTONES, params)).scalars())
+    live = await RewardRepository(session).live_milestones(campaign.id, inviter.id)
     granted = []
     for tier in campaign.milestones:
         if tier["threshold"] <= count and tier["threshold"] not in live:
@@ -473,8 +455,8 @@ async def _check_milestones(
                         campaign=campaign,
                         member_id=inviter.id,
                         member_market=inviter.market,
-                        spec=dict(tier["reward"]),
-                        role="milestone",
+                        spec=RewardSpecData(**tier["reward"]),
+                        role=RewardRole.MILESTONE,
                         milestone=tier["threshold"],
                         hold_until=until,
                     )
@@ -497,16 +479,7 @@ async def _check_milestones(
 
 async def _recompute_milestones(session: AsyncSession, campaign: Campaign, inviter_id: str, reason: str) -> None:
     count = await converted_count(session, campaign.id, inviter_id)
-    for reward in (
-        await session.execute(
-            select(Reward).where(
-                Reward.campaign_id == campaign.id,
-                Reward.member_id == inviter_id,
-                Reward.milestone > count,
-                Reward.status != "reversed",
-            )
-        )
-    ).scalars():
+    for reward in await RewardRepository(session).live_milestones_above(campaign.id, inviter_id, count):
         await reverse_reward(session, reward, reason)
 
 
@@ -515,20 +488,18 @@ async def reverse_referral(session: AsyncSession, referral: Referral, reason: st
     longer reaches."""
     from liveloop.referral import lottery
 
-    if referral.status not in ("converted", "held", "pending"):
+    if referral.status not in (ReferralStatus.CONVERTED, ReferralStatus.HELD, ReferralStatus.PENDING):
         return
-    was_converted = referral.status == "converted"
-    for reward in (
-        await session.execute(select(Reward).where(Reward.referral_id == referral.id, Reward.status != "reversed"))
-    ).scalars():
+    was_converted = referral.status == ReferralStatus.CONVERTED
+    for reward in await RewardRepository(session).live_of_referral(referral.id):
         await reverse_reward(session, reward, reason)
     await lottery.void_referral_tickets(session, referral, reason)
-    referral.status = "reversed" if was_converted else "rejected"
+    referral.status = ReferralStatus.REVERSED if was_converted else ReferralStatus.REJECTED
     referral.reversed_at = utc_now()
     referral.reason_codes = [*referral.reason_codes, reason]
     await session.flush()
     if was_converted:
-        campaign = await session.get(Campaign, referral.campaign_id)
+        campaign = await CampaignRepository(session).by_id(referral.campaign_id)
         assert campaign is not None
         await _recompute_milestones(session, campaign, referral.inviter_id, reason)
     await emit(session, referral.shop_id, EventType.REFERRAL_REVERSED, referral_payload(referral))
@@ -537,26 +508,19 @@ async def reverse_referral(session: AsyncSession, referral: Referral, reason: st
 # --- triggers from orders and views ----------------------------------------------------------------------
 
 
-_REFERRAL_OF_INVITEE = (
-    select(Referral, Campaign)
-    .join(Campaign, Campaign.id == Referral.campaign_id)
-    .where(Referral.shop_id == bindparam("shop_id"), Referral.invitee_id == bindparam("invitee_id"))
-)
-
-
 async def on_order_paid(session: AsyncSession, shop: Shop, order: Order, member: Member, *, first_paid: bool) -> None:
-    row = (await session.execute(_REFERRAL_OF_INVITEE, {"shop_id": shop.id, "invitee_id": member.id})).first()
+    row = await ReferralRepository(session).of_invitee_with_campaign(shop.id, member.id)
     if row is None:
         return
     referral, campaign = row
     if (
         first_paid
-        and referral.status == "pending"
-        and campaign.conversion_event == "first_paid_order"
+        and referral.status == ReferralStatus.PENDING
+        and campaign.conversion_event == ConversionEvent.FIRST_PAID_ORDER
         and order.total_minor >= campaign.min_order_minor
     ):
         await convert(session, referral, order=order)
-    if campaign.lottery_enabled and referral.status in ("pending", "converted"):
+    if campaign.lottery_enabled and referral.status in _EARNS_TICKETS:
         from liveloop.referral import lottery
 
         await lottery.award_ticket(session, campaign, referral, order)
@@ -572,15 +536,11 @@ async def on_order_refunded(session: AsyncSession, shop: Shop, order: Order) -> 
 
     if order.status == "refunded":
         await lottery.void_ticket(session, order)
-    referral = (
-        await session.execute(
-            select(Referral).where(Referral.shop_id == shop.id, Referral.qualifying_order_id == order.id)
-        )
-    ).scalar_one_or_none()
-    if referral is None or referral.status != "converted":
+    referral = await ReferralRepository(session).qualified_by(shop.id, order.id)
+    if referral is None or referral.status != ReferralStatus.CONVERTED:
         return
-    campaign = await session.get(Campaign, referral.campaign_id)
-    invitee = await session.get(Member, referral.invitee_id)
+    campaign = await CampaignRepository(session).by_id(referral.campaign_id)
+    invitee = await repository.member(session, referral.invitee_id)
     assert campaign is not None
     assert invitee is not None
     window = (await markets.terms(session, shop.id, invitee.market)).return_window_days
@@ -588,15 +548,15 @@ async def on_order_refunded(session: AsyncSession, shop: Shop, order: Order) -> 
         return
     net = order.total_minor - order.refunded_minor
     if order.status == "refunded" or net < max(campaign.min_order_minor, 1):
-        await reverse_referral(session, referral, "order_refunded")
+        await reverse_referral(session, referral, ReasonCode.ORDER_REFUNDED)
 
 
 async def on_effective_view(session: AsyncSession, shop: Shop, member: Member) -> list[Reward]:
     referral = await referral_of(session, shop.id, member.id)
-    if referral is None or referral.status != "pending":
+    if referral is None or referral.status != ReferralStatus.PENDING:
         return []
-    campaign = await session.get(Campaign, referral.campaign_id)
-    if campaign is None or campaign.conversion_event != "first_view":
+    campaign = await CampaignRepository(session).by_id(referral.campaign_id)
+    if campaign is None or campaign.conversion_event != ConversionEvent.FIRST_VIEW:
         return []
     return await convert(session, referral, order=None)
 
@@ -605,58 +565,45 @@ async def on_effective_view(session: AsyncSession, shop: Shop, member: Member) -
 
 
 async def list_reviews(
-    session: AsyncSession, shop_id: str, page: PageRequest, status: str | None = "pending"
+    session: AsyncSession, shop_id: str, page: PageRequest, status: str | None = ReviewStatus.PENDING
 ) -> tuple[list[FraudReview], str | None]:
     """The review queue, oldest first (the order to work through it)."""
-    query = select(FraudReview).where(FraudReview.shop_id == shop_id)
-    if status:
-        query = query.where(FraudReview.status == status)
-    return await paginate(session, query, page, [FraudReview.created_at, FraudReview.id])
+    return await ReviewRepository(session).page(shop_id, page, status)
 
 
 async def decide_review(
     session: AsyncSession, shop: Shop, review_id: str, *, approve: bool, note: str | None, decided_by: str
 ) -> FraudReview:
-    review = (
-        await session.execute(select(FraudReview).where(FraudReview.shop_id == shop.id, FraudReview.id == review_id))
-    ).scalar_one_or_none()
-    if review is None:
-        raise NotFound("No such review in this shop.", code="review_not_found")
-    if review.status != "pending":
-        if review.status == ("approved" if approve else "rejected"):
+    review = await ReviewRepository(session).get_or_raise(shop.id, review_id)
+    decision = ReviewStatus.APPROVED if approve else ReviewStatus.REJECTED
+    if review.status != ReviewStatus.PENDING:
+        if review.status == decision:
             return review  # the same decision twice changes nothing
         raise Conflict(f"This review was {review.status} already.", code="review_decided")
-    referral = await session.get(Referral, review.referral_id)
+    referral = await ReferralRepository(session).by_id(review.referral_id)
     assert referral is not None
-    review.status = "approved" if approve else "rejected"
+    review.status = decision
     review.note = note
     review.decided_at = utc_now()
     review.decided_by = decided_by
     if approve:
-        referral.status = "pending"
+        referral.status = ReferralStatus.PENDING
         await session.flush()
-        campaign = await session.get(Campaign, referral.campaign_id)
+        campaign = await CampaignRepository(session).by_id(referral.campaign_id)
         assert campaign is not None
-        order = await session.get(Order, referral.qualifying_order_id) if referral.qualifying_order_id else None
-        if order is None and campaign.conversion_event == "first_paid_order":
-            order = (
-                await session.execute(
-                    select(Order)
-                    .where(Order.member_id == referral.invitee_id, Order.status == "paid")
-                    .order_by(Order.paid_at)
-                    .limit(1)
-                )
-            ).scalar_one_or_none()
-        if campaign.conversion_event == "signup" or order is not None:
+        order = await repository.order(session, referral.qualifying_order_id) if referral.qualifying_order_id else None
+        if order is None and campaign.conversion_event == ConversionEvent.FIRST_PAID_ORDER:
+            order = await repository.first_paid_order(session, referral.invitee_id)
+        if campaign.conversion_event == ConversionEvent.SIGNUP or order is not None:
             referral.qualifying_order_id = None
             await convert(session, referral, order=order, check_payment=False)
-        if campaign.lottery_enabled and referral.status in ("pending", "converted"):
+        if campaign.lottery_enabled and referral.status in _EARNS_TICKETS:
             # Orders paid while the referral was held earned no ticket: they earn it now, once each.
             from liveloop.referral import lottery
 
             await lottery.award_missed_tickets(session, campaign, referral)
     else:
-        await reverse_referral(session, referral, "fraud_confirmed")
+        await reverse_referral(session, referral, ReasonCode.FRAUD_CONFIRMED)
     await session.flush()
     return review
 
@@ -674,22 +621,16 @@ async def list_referrals(
     status: str | None = None,
 ) -> tuple[list[Referral], str | None]:
     """Referrals, newest first; ``inviter_id`` matches either side of the referral."""
-    query = select(Referral).where(Referral.shop_id == shop_id)
-    if campaign_id:
-        query = query.where(Referral.campaign_id == campaign_id)
-    if inviter_id:
-        query = query.where(or_(Referral.inviter_id == inviter_id, Referral.invitee_id == inviter_id))
-    if status:
-        query = query.where(Referral.status == status)
-    return await paginate(session, query, page, [Referral.created_at, Referral.id], descending=True)
+    return await ReferralRepository(session).page(
+        shop_id, page, campaign_id=campaign_id, member_id=inviter_id, status=status
+    )
 
 
 async def member_rewards(
     session: AsyncSession, shop_id: str, member_id: str, page: PageRequest
 ) -> tuple[list[Reward], str | None]:
     """A member's rewards, newest first."""
-    query = select(Reward).where(Reward.shop_id == shop_id, Reward.member_id == member_id)
-    return await paginate(session, query, page, [Reward.created_at, Reward.id], descending=True)
+    return await RewardRepository(session).page_of_member(shop_id, member_id, page)
 
 
 async def leaderboard(
@@ -699,21 +640,9 @@ async def leaderboard(
     limit: int = 20,
     inviter_ids: list[str] | None = None,
     since: datetime | None = None,
-) -> list[dict[str, Any]]:
-    converted = func.count(Referral.id)
-    query = (
-        select(Member, converted)
-        .join(Referral, Referral.inviter_id == Member.id)
-        .where(Referral.campaign_id == campaign_id, Referral.status == "converted")
-        .group_by(Member.id)
-        .order_by(converted.desc(), func.min(Referral.converted_at), Member.id)
-        .limit(limit)
-    )
-    if inviter_ids is not None:
-        query = query.where(Referral.inviter_id.in_(inviter_ids))
-    if since is not None:
-        query = query.where(Referral.converted_at >= since)
-    rows = (await session.execute(query)).all()
+) -> list[LeaderboardEntry]:
+    """The top inviters by converted invites (ties: who got there first)."""
+    rows = await ReferralRepository(session).leaderboard(campaign_id, limit=limit, inviter_ids=inviter_ids, since=since)
     return [
         {
             "rank": i + 1,
@@ -733,17 +662,7 @@ async def leaderboard(
 async def release_due_rewards(session: AsyncSession, now: datetime | None = None, limit: int = 200) -> int:
     """Rewards held for the return window become available once it has passed."""
     now = now or utc_now()
-    due = list(
-        (
-            await session.execute(
-                select(Reward, Member.market)
-                .join(Member, Member.id == Reward.member_id)
-                .where(Reward.status == "pending", Reward.release_at <= now)
-                .order_by(Reward.release_at)
-                .limit(limit)
-            )
-        ).all()
-    )
+    due = await RewardRepository(session).due(now, limit)
     for reward, market in due:
         await release_reward(session, reward, market)
     return len(due)
