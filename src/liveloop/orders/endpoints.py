@@ -8,7 +8,6 @@ from typing import Annotated, Any
 import orjson
 from fastapi import APIRouter, Header, Path, Request
 from pydantic import ValidationError
-from sqlalchemy import select
 
 from liveloop.kit.errors import BadRequest, NotFound, Unauthorized, Unprocessable
 from liveloop.kit.http import Session, UnitOfWorkRoute
@@ -16,8 +15,8 @@ from liveloop.kit.openapi import errors
 from liveloop.kit.signing import constant_time_equal, hmac_b64, timestamped_signature
 from liveloop.kit.time import utc_now
 from liveloop.members import devices
-from liveloop.models import Order, Shop
-from liveloop.orders import schemas, service, shopify
+from liveloop.models import Shop
+from liveloop.orders import repository, schemas, service, shopify
 from liveloop.shops.auth import Operator, requires
 from liveloop.shops.service import shopify_secrets
 
@@ -27,7 +26,7 @@ router = APIRouter(route_class=UnitOfWorkRoute, tags=["orders"])
 async def _shop(session: Session, slug: str | None) -> Shop:
     if not slug:
         raise BadRequest("Name the shop in the X-Liveloop-Shop header (its slug).", code="missing_shop")
-    shop = (await session.execute(select(Shop).where(Shop.slug == slug))).scalar_one_or_none()
+    shop = await repository.shop_by_slug(session, slug)
     if shop is None:
         raise NotFound(f"No shop with the slug {slug!r}.", code="shop_not_found")
     return shop
@@ -121,7 +120,7 @@ async def order_webhook(
         description='`v1=<hex HMAC-SHA256 of "{timestamp}.{raw body}" with the shop\'s webhook secret>`; '
         "comma-separated values are allowed, one must match.",
     ),
-) -> Any:
+) -> schemas.WebhookResult:
     shop = await _shop(session, x_liveloop_shop)
     body = await request.body()
     tolerance = request.app.state.settings.webhook_tolerance_seconds
@@ -177,7 +176,7 @@ async def shopify_webhook(
         max_length=255,
         description="Shopify's id of this delivery: a redelivery with the same id is acknowledged as a duplicate.",
     ),
-) -> Any:
+) -> schemas.WebhookResult:
     shop = await _shop(session, shop_slug)
     secrets = shopify_secrets(shop, utc_now())
     if not secrets:
@@ -219,27 +218,15 @@ async def get_order(
     order_id: Annotated[str, Path(max_length=255, description="Ours or the shop's")],
     session: Session,
     op: Operator = requires("members:read"),
-) -> Any:
-    order = (
-        (
-            await session.execute(
-                select(Order).where(
-                    Order.shop_id == op.shop_id, (Order.id == order_id) | (Order.external_id == order_id)
-                )
-            )
-        )
-        .scalars()
-        .first()
-    )
-    if order is None:
-        raise NotFound("No such order in this shop.", code="order_not_found")
-    return order
+) -> schemas.Order:
+    order = await repository.OrderRepository(session).by_reference_or_raise(op.shop_id, order_id)
+    return schemas.Order.model_validate(order)
 
 
 @router.post("/v1/orders/events", response_model=schemas.WebhookResult)
 async def push_order_event(
     body: schemas.OrderEventIn, request: Request, session: Session, op: Operator = requires("orders:write")
-) -> Any:
+) -> schemas.WebhookResult:
     """The same order events as the webhook, sent with an API key instead of a signature."""
     if not await service.claim_event(session, op.shop_id, "api", body.id, body.type):
         return schemas.WebhookResult(duplicate=True)

@@ -1,13 +1,14 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Literal, TypedDict
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from liveloop.kit.money import Currency
 from liveloop.kit.schemas import EmailAddress, Money, PhoneNumber, RequestModel, Timestamp, Timezone
 from liveloop.markets.schemas import MarketCode
+from liveloop.models import OrderStatus
 
 
 class CustomerIn(RequestModel):
@@ -90,3 +91,15 @@ class WebhookResult(BaseModel):
     skipped: str | None = Field(
         None, description="Why the event was acknowledged without effect (`guest_order`: a checkout with no customer)"
     )
+
+
+class OrderEventData(TypedDict):
+    """The data of an ``order.paid`` or ``order.refunded`` event, as webhook endpoints receive it."""
+
+    order_id: str
+    external_id: str
+    member_id: str
+    currency: str
+    total_minor: int
+    refunded_minor: int
+    status: OrderStatus

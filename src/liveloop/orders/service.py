@@ -12,19 +12,19 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Protocol
 
-from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from liveloop.events.service import emit
 from liveloop.kit.errors import Conflict, Unprocessable
 from liveloop.kit.ids import new_id
-from liveloop.kit.sql import for_update, insert_ignoring_conflicts, table
 from liveloop.kit.time import utc_now
 from liveloop.members import service as members
-from liveloop.models import EventType, InboundEvent, Member, Order, OrderRefund, OrderStatus, Shop
-from liveloop.orders.schemas import CustomerIn, OrderEventIn
+from liveloop.models import EventType, Member, Order, OrderStatus, Shop
+from liveloop.orders import repository
+from liveloop.orders.repository import OrderRepository, RefundRow
+from liveloop.orders.schemas import CustomerIn, OrderEventData, OrderEventIn
 from liveloop.referral import service as referral
 
 # How far along an order is: it never moves to a status of a lower rank.
@@ -88,22 +88,7 @@ async def claim_event(session: AsyncSession, shop_id: str, source: str, event_id
     the first and then find it, so only one of them has any effect. A duplicate changes nothing else in
     the transaction (its idempotency record, for one, stays), so it is answered like any other request.
     """
-    claimed = await session.execute(
-        insert_ignoring_conflicts(
-            session,
-            table(InboundEvent),
-            {
-                "id": new_id("inb"),
-                "shop_id": shop_id,
-                "source": source,
-                "event_id": event_id,
-                "event_type": event_type,
-                "result": {},
-                "created_at": utc_now(),
-            },
-        )
-    )
-    return bool(claimed.rowcount == 1)  # type: ignore[attr-defined]
+    return await repository.claim_inbound_event(session, shop_id, source, event_id, event_type)
 
 
 def facts_of_event(event: OrderEventIn) -> OrderFacts:
@@ -134,28 +119,12 @@ async def apply_order_event(session: AsyncSession, shop: Shop, event: OrderEvent
     return order
 
 
-_BY_EXTERNAL_ID = select(Order).where(
-    Order.shop_id == bindparam("shop_id"), Order.external_id == bindparam("external_id")
-)
-_BY_EXTERNAL_ID_LOCKED = _BY_EXTERNAL_ID.with_for_update()
-_FIRST_PAID = (
-    update(Member)
-    .where(Member.id == bindparam("member"), Member.first_paid_order_at.is_(None))
-    .values(first_paid_order_at=bindparam("at"))
-    .execution_options(synchronize_session=False)
-)
-_REFUNDED_SUM = select(func.coalesce(func.sum(OrderRefund.amount_minor), 0)).where(
-    OrderRefund.order_id == bindparam("order_id")
-)
-
-
 async def apply_order_facts(session: AsyncSession, shop: Shop, facts: OrderFacts, *, source: str) -> Order | None:
     """Apply what an event says; None when it is about an order never seen and cannot create it (a refund, or a
     guest checkout: there is no member to attribute it to)."""
     now = utc_now()
     # Events of one order run one at a time (PostgreSQL), so refunds counted by two of them add up.
-    lookup = _BY_EXTERNAL_ID_LOCKED if for_update(session) else _BY_EXTERNAL_ID
-    order = (await session.execute(lookup, {"shop_id": shop.id, "external_id": facts.external_id})).scalar_one_or_none()
+    order = await repository.by_external_id(session, shop.id, facts.external_id)
     if order is None:
         if facts.currency is None or facts.total_minor is None:
             return None  # a refund of an order never seen: nothing to take back
@@ -175,7 +144,8 @@ async def apply_order_facts(session: AsyncSession, shop: Shop, facts: OrderFacts
             payment_fingerprint=facts.payment_fingerprint,
             created_at=now,
         )
-        session.add(order)  # inserted by the next flush, already in the state this event gives it
+        # Inserted by the next flush, already in the state this event gives it.
+        await OrderRepository(session).add(order, flush=False)
         if created and facts.referral is not None:
             await _attribute(session, shop, member, facts.referral)
     else:
@@ -191,9 +161,9 @@ async def apply_order_facts(session: AsyncSession, shop: Shop, facts: OrderFacts
             order.total_minor = facts.total_minor
         order.updated_at = now
         await session.flush()
-        first = await session.execute(_FIRST_PAID, {"member": member.id, "at": occurred})
-        await emit(session, shop.id, EventType.ORDER_PAID, order_payload(order))
-        await referral.on_order_paid(session, shop, order, member, first_paid=first.rowcount == 1)  # type: ignore[attr-defined]
+        first_paid = await repository.mark_first_paid(session, member.id, occurred)
+        await emit(session, shop.id, EventType.ORDER_PAID, dict(order_payload(order)))
+        await referral.on_order_paid(session, shop, order, member, first_paid=first_paid)
     if facts.refunds or facts.refunded_minor is not None or facts.fully_refunded:
         await _apply_refunds(session, shop, order, facts, now)
     if facts.cancelled and order.status == OrderStatus.CREATED:
@@ -207,8 +177,9 @@ async def _apply_refunds(session: AsyncSession, shop: Shop, order: Order, facts:
     refunded = order.refunded_minor
     latest: datetime | None = None
     if facts.refunds:
-        await session.flush()  # the order row exists before its refunds point at it
-        rows = [
+        orders = OrderRepository(session)
+        await orders.flush()  # the order row exists before its refunds point at it
+        rows: list[RefundRow] = [
             {
                 "id": new_id("rfd"),
                 "shop_id": shop.id,
@@ -220,9 +191,8 @@ async def _apply_refunds(session: AsyncSession, shop: Shop, order: Order, facts:
             }
             for r in facts.refunds
         ]
-        await session.execute(insert_ignoring_conflicts(session, table(OrderRefund), rows))
-        counted = int((await session.execute(_REFUNDED_SUM, {"order_id": order.id})).scalar_one())
-        refunded = max(refunded, counted)
+        await orders.insert_refunds(rows)
+        refunded = max(refunded, await repository.refunded_total(session, order.id))
         latest = max((r.refunded_at for r in facts.refunds if r.refunded_at), default=None)
     if facts.refunded_minor is not None:
         refunded = max(refunded, facts.refunded_minor)
@@ -242,7 +212,7 @@ async def _apply_refunds(session: AsyncSession, shop: Shop, order: Order, facts:
     order.refunded_at = latest or facts.occurred_at or now
     order.updated_at = now
     await session.flush()
-    await emit(session, shop.id, EventType.ORDER_REFUNDED, order_payload(order))
+    await emit(session, shop.id, EventType.ORDER_REFUNDED, dict(order_payload(order)))
     await referral.on_order_refunded(session, shop, order)
 
 
@@ -284,8 +254,7 @@ async def _known_member(session: AsyncSession, shop: Shop, order: Order, facts: 
             known=order.currency,
             sent=facts.currency,
         )
-    member = await session.get(Member, order.member_id)
-    assert member is not None
+    member = await OrderRepository(session).member_of(order)
     if facts.customer is not None:
         if member.external_id != facts.customer.id:
             raise Conflict(
@@ -331,7 +300,8 @@ async def _attribute(session: AsyncSession, shop: Shop, member: Member, hint: Re
                 raise
 
 
-def order_payload(order: Order) -> dict[str, Any]:
+def order_payload(order: Order) -> OrderEventData:
+    """The data of an ``order.paid`` or ``order.refunded`` event."""
     return {
         "order_id": order.id,
         "external_id": order.external_id,

@@ -11,9 +11,9 @@ further effect: an order is paid once and each refund id is counted once (see ``
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from liveloop.kit.errors import Unprocessable
@@ -34,8 +34,12 @@ ATTRIBUTION_KEYS = ("ll_click", "ll_ref", "ll_ch", "ll_show", "ll_host")
 _MAX_ATTRIBUTE = 64
 MAX_MINOR = 10**15  # minor units; far above any real order, well inside a 64-bit column
 
+# A JSON object of a Shopify body: an order, a refund, one of their transactions, line items, customer or money
+# objects. The body is signed, but its shape is Shopify's: every field is read as the JSON value it may be.
+ShopifyObject = Mapping[str, object]
 
-def to_minor(amount: str | int | float | None, currency: str) -> int:
+
+def to_minor(amount: object, currency: str) -> int:
     """Shopify sends decimal strings ("25.99"); convert without ever going through a float."""
     if amount is None:
         return 0
@@ -46,13 +50,13 @@ def to_minor(amount: str | int | float | None, currency: str) -> int:
     if not whole.isdigit() or (frac and not frac.isdigit()) or len(whole) > 18:
         raise Unprocessable(f"{amount!r} is not a decimal amount.", code="invalid_payload")
     frac = (frac + "0" * exp)[:exp] if exp else ""
-    value = int(whole) * 10**exp + (int(frac) if frac else 0)
+    value: int = int(whole) * 10**exp + (int(frac) if frac else 0)
     if value > MAX_MINOR:
         raise Unprocessable(f"{amount!r} is larger than any order liveloop accepts.", code="invalid_payload")
     return -value if negative else value
 
 
-def _time(value: Any) -> datetime | None:
+def _time(value: object) -> datetime | None:
     if not isinstance(value, str):
         return None
     try:
@@ -62,23 +66,26 @@ def _time(value: Any) -> datetime | None:
     return as_utc(parsed) if parsed.tzinfo else None
 
 
-def _items(body: dict[str, Any], key: str) -> list[dict[str, Any]]:
+def _items(body: ShopifyObject, key: str) -> list[ShopifyObject]:
     """The objects of a list field; anything else reads as none."""
     value = body.get(key)
     return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
 
 
-def _ident(value: Any, what: str) -> str:
+def _ident(value: object, what: str) -> str:
     """A Shopify id (a number, or a string in some payloads) as text."""
     if isinstance(value, bool) or not isinstance(value, int | str) or not 0 < len(str(value)) <= 255:
         raise Unprocessable(f"The Shopify payload's {what} must be a number or a short string.", code="invalid_payload")
     return str(value)
 
 
-def _money(value: Any) -> tuple[str, str] | None:
+def _money(value: object) -> tuple[str, str] | None:
     """``(amount, currency)`` of a Shopify money object ``{"amount": "1.00", "currency_code": "USD"}``."""
-    if isinstance(value, dict) and value.get("amount") is not None and isinstance(value.get("currency_code"), str):
-        return str(value["amount"]), value["currency_code"]
+    if not isinstance(value, dict):
+        return None
+    currency = value.get("currency_code")
+    if value.get("amount") is not None and isinstance(currency, str):
+        return str(value["amount"]), currency
     return None
 
 
@@ -96,7 +103,7 @@ class Rate:
         return (2 * amount_minor * self.shop_minor + self.presentment_minor) // (2 * self.presentment_minor)
 
 
-def _rate(sets: list[Any]) -> Rate | None:
+def _rate(sets: list[object]) -> Rate | None:
     """The exchange rate implied by money sets (``{"shop_money": …, "presentment_money": …}``)."""
     shop_total = presentment_total = 0
     shop_currency = presentment_currency = None
@@ -144,7 +151,7 @@ class ShopifyRefund:
         return total
 
 
-def _refund(body: dict[str, Any], order_rate: Rate | None = None) -> ShopifyRefund:
+def _refund(body: ShopifyObject, order_rate: Rate | None = None) -> ShopifyRefund:
     if body.get("id") is None:
         raise Unprocessable(
             "A Shopify refund without an id cannot be counted once; send it as Shopify does.", code="invalid_payload"
@@ -155,7 +162,7 @@ def _refund(body: dict[str, Any], order_rate: Rate | None = None) -> ShopifyRefu
             continue
         currency = tx.get("currency")
         transactions.append((str(tx.get("amount") or "0"), currency if isinstance(currency, str) else None))
-    sets: list[Any] = []
+    sets: list[object] = []
     for line in _items(body, "refund_line_items"):
         sets += [line.get("subtotal_set"), line.get("total_tax_set")]
     return ShopifyRefund(
@@ -166,7 +173,7 @@ def _refund(body: dict[str, Any], order_rate: Rate | None = None) -> ShopifyRefu
     )
 
 
-def is_refund(body: dict[str, Any]) -> bool:
+def is_refund(body: ShopifyObject) -> bool:
     return (
         "order_id" in body
         and ("transactions" in body or "refund_line_items" in body)
@@ -174,18 +181,19 @@ def is_refund(body: dict[str, Any]) -> bool:
     )
 
 
-def is_order(body: dict[str, Any]) -> bool:
+def is_order(body: ShopifyObject) -> bool:
     shaped = "financial_status" in body or "line_items" in body
     return body.get("id") is not None and shaped and "order_id" not in body
 
 
-def attribution(body: dict[str, Any]) -> ReferralHint | None:
+def attribution(body: ShopifyObject) -> ReferralHint | None:
     """The click id or invite code a storefront carried into the order: cart attributes first, then the URL."""
     found: dict[str, str] = {}
     for attribute in _items(body, "note_attributes"):
-        if not isinstance(attribute.get("name"), str):
+        name = attribute.get("name")
+        if not isinstance(name, str):
             continue
-        name = attribute["name"].strip().removeprefix("_")
+        name = name.strip().removeprefix("_")
         value = attribute.get("value")
         if name in ATTRIBUTION_KEYS and isinstance(value, str) and 0 < len(value.strip()) <= _MAX_ATTRIBUTE:
             found.setdefault(name, value.strip())
@@ -213,7 +221,7 @@ def attribution(body: dict[str, Any]) -> ReferralHint | None:
     )
 
 
-def read(body: dict[str, Any]) -> tuple[str, OrderFacts]:
+def read(body: ShopifyObject) -> tuple[str, OrderFacts]:
     """What a Shopify webhook body says: ``("refund" | "order", facts)``."""
     if is_refund(body):
         return "refund", OrderFacts(external_id=_ident(body["order_id"], "order_id"), refunds=[_refund(body)])
@@ -237,12 +245,15 @@ def read(body: dict[str, Any]) -> tuple[str, OrderFacts]:
     customer_in = None
     if isinstance(customer, dict) and customer.get("id") is not None:
         name = " ".join(filter(None, [customer.get("first_name"), customer.get("last_name")])) or None
-        customer_in = CustomerIn(
-            id=_ident(customer["id"], "customer id"),
-            email=customer.get("email") or body.get("email"),
-            phone=customer.get("phone"),
-            locale=body.get("customer_locale"),
-            name=name,
+        # Validated like any customer the API is sent (422 invalid_payload naming the field).
+        customer_in = CustomerIn.model_validate(
+            {
+                "id": _ident(customer["id"], "customer id"),
+                "email": customer.get("email") or body.get("email"),
+                "phone": customer.get("phone"),
+                "locale": body.get("customer_locale"),
+                "name": name,
+            }
         )
     gateway = body.get("payment_details") or {}
     fingerprint = None
