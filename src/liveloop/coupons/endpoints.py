@@ -43,8 +43,25 @@ async def create_batch(
     with status generating and fills in the background. A batch can be used once it is ready."""
     for member_id in body.member_ids:
         await get_member(session, op.shop_id, member_id)
-    data = body.model_dump(exclude={"member_ids", "count"})
-    batch = await service.create_batch(session, op.shop_id, count=body.count, **data)
+    batch = await service.create_batch(
+        session,
+        op.shop_id,
+        name=body.name,
+        kind=body.kind,
+        count=body.count,
+        pattern=body.pattern,
+        amount_minor=body.amount_minor,
+        currency=body.currency,
+        currency_free=body.currency_free,
+        percent_bp=body.percent_bp,
+        gift_sku=body.gift_sku,
+        min_spend_minor=body.min_spend_minor,
+        max_uses_per_coupon=body.max_uses_per_coupon,
+        max_uses_per_member=body.max_uses_per_member,
+        stackable=body.stackable,
+        starts_at=body.starts_at,
+        ends_at=body.ends_at,
+    )
     if body.member_ids:
         await service.generate(session, batch, len(body.member_ids), member_ids=body.member_ids)
     coupons = await service.first_codes(session, batch.id, limit=service.CHUNK)
