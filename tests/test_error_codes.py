@@ -150,6 +150,16 @@ class _Scan:
                 self.call(node, constants, where, rel)
             elif isinstance(node, ast.Dict):
                 self.mapping(node, constants, where)
+            elif isinstance(node, ast.Assign | ast.AnnAssign):
+                self.repository_miss(node, constants, where)
+
+    def repository_miss(self, node: ast.Assign | ast.AnnAssign, constants: dict[str, ast.expr], where: str) -> None:
+        """A repository's ``not_found = ("member_not_found", "…")``: what its ``get_or_raise`` answers (404)."""
+        targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+        if not any(isinstance(t, ast.Name) and t.id == "not_found" for t in targets):
+            return
+        if isinstance(node.value, ast.Tuple) and len(node.value.elts) == 2:
+            self.add(node.value.elts[0], 404, constants, where)
 
     def call(self, node: ast.Call, constants: dict[str, ast.expr], where: str, rel: str) -> None:
         name = _name(node.func)
