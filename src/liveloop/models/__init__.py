@@ -35,7 +35,7 @@ from liveloop.models.live import (
     ShowViewer,
     WatchSegment,
 )
-from liveloop.models.members import Consent, Member, MemberDevice
+from liveloop.models.members import Consent, ConsentChannel, Member, MemberDevice
 from liveloop.models.orders import Order, OrderRefund, OrderStatus
 from liveloop.models.referral import (
     Campaign,
@@ -61,16 +61,19 @@ from liveloop.models.referral import (
     VipGroupMember,
     VipGroupWeek,
 )
-from liveloop.models.shops import ApiKey, IdempotencyRecord, InboundEvent, Market, Shop
+from liveloop.models.shops import ApiKey, ApiKeyScope, ConsentRegime, IdempotencyRecord, InboundEvent, Market, Shop
 
 __all__ = [
     "ApiKey",
+    "ApiKeyScope",
     "Base",
     "Campaign",
     "CampaignBudget",
     "CampaignStatus",
     "CohostRequest",
     "Consent",
+    "ConsentChannel",
+    "ConsentRegime",
     "ConversionEvent",
     "Coupon",
     "CouponBatch",

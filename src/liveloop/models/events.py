@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from liveloop.models.base import Base, CreatedAt
+from liveloop.models.base import Base, CreatedAt, EnumText
 
 
 class EventType(StrEnum):
@@ -79,7 +79,7 @@ class OutboxEvent(CreatedAt, Base):
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     shop_id: Mapped[str] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"))
-    type: Mapped[str] = mapped_column(String(64))
+    type: Mapped[EventType] = mapped_column(EnumText(EventType, 64))
     payload: Mapped[dict[str, Any]]
     # Set once the worker has queued a delivery for every endpoint subscribed at that time.
     fanned_out_at: Mapped[datetime | None] = mapped_column(nullable=True)
@@ -98,7 +98,7 @@ class WebhookDelivery(CreatedAt, Base):
     shop_id: Mapped[str] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"))
     event_id: Mapped[str] = mapped_column(ForeignKey("outbox_events.id", ondelete="CASCADE"))
     endpoint_id: Mapped[str] = mapped_column(ForeignKey("webhook_endpoints.id", ondelete="CASCADE"))
-    status: Mapped[str] = mapped_column(String(16), default=DeliveryStatus.PENDING)
+    status: Mapped[DeliveryStatus] = mapped_column(EnumText(DeliveryStatus, 16), default=DeliveryStatus.PENDING)
     attempts: Mapped[int] = mapped_column(default=0)
     next_attempt_at: Mapped[datetime]
     locked_until: Mapped[datetime | None] = mapped_column(nullable=True)

@@ -1,11 +1,23 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 
 from sqlalchemy import ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from liveloop.models.base import Base, CreatedAt
+from liveloop.models.base import Base, CreatedAt, EnumText
+
+
+class ConsentChannel(StrEnum):
+    """A channel a member consents (or not) to be reached on."""
+
+    EMAIL = "email"
+    SMS = "sms"
+    WHATSAPP = "whatsapp"
+    PUSH = "push"
+    IN_APP = "in_app"
+    WEBHOOK = "webhook"
 
 
 class Member(CreatedAt, Base):
@@ -57,8 +69,8 @@ class Consent(CreatedAt, Base):
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     shop_id: Mapped[str] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"), index=True)
     member_id: Mapped[str] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"))
-    channel: Mapped[str] = mapped_column(String(16))
-    purpose: Mapped[str] = mapped_column(String(32))
+    channel: Mapped[ConsentChannel] = mapped_column(EnumText(ConsentChannel, 16))
+    purpose: Mapped[str] = mapped_column(String(32))  # the shop's own words ("marketing"), not a fixed list
     granted: Mapped[bool]
     recorded_at: Mapped[datetime]
     source: Mapped[str] = mapped_column(String(200))

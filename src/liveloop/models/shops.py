@@ -1,12 +1,39 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from liveloop.models.base import Base, CreatedAt
+from liveloop.models.base import Base, CreatedAt, EnumText
+
+
+class ApiKeyScope(StrEnum):
+    """What an API key may do (``ApiKey.scopes`` holds some of them); ``admin`` may do everything."""
+
+    ADMIN = "admin"
+    MEMBERS_READ = "members:read"
+    MEMBERS_WRITE = "members:write"
+    ORDERS_WRITE = "orders:write"
+    CAMPAIGNS_READ = "campaigns:read"
+    CAMPAIGNS_WRITE = "campaigns:write"
+    LEDGER_READ = "ledger:read"
+    LEDGER_WRITE = "ledger:write"
+    COUPONS_READ = "coupons:read"
+    COUPONS_WRITE = "coupons:write"
+    REVIEWS_WRITE = "reviews:write"
+    LIVE_READ = "live:read"
+    LIVE_WRITE = "live:write"
+
+
+class ConsentRegime(StrEnum):
+    """The privacy law a market's consents follow."""
+
+    GDPR = "gdpr"
+    CCPA = "ccpa"
+    NONE = "none"
 
 
 class Shop(CreatedAt, Base):
@@ -39,7 +66,7 @@ class ApiKey(CreatedAt, Base):
     name: Mapped[str] = mapped_column(String(200))
     prefix: Mapped[str] = mapped_column(String(24), unique=True)
     key_hash: Mapped[str] = mapped_column(String(64))
-    scopes: Mapped[list[Any]]
+    scopes: Mapped[list[Any]]  # ApiKeyScope values, sorted
     last_used_at: Mapped[datetime | None] = mapped_column(nullable=True)
     revoked_at: Mapped[datetime | None] = mapped_column(nullable=True)
 
@@ -55,7 +82,7 @@ class Market(CreatedAt, Base):
     currency: Mapped[str] = mapped_column(String(3))
     timezone: Mapped[str] = mapped_column(String(64))
     locales: Mapped[list[Any]]
-    consent_regime: Mapped[str] = mapped_column(String(16))
+    consent_regime: Mapped[ConsentRegime] = mapped_column(EnumText(ConsentRegime, 16))
     points_expiry_months: Mapped[int] = mapped_column(default=12)
     return_window_days: Mapped[int] = mapped_column(default=14)
     reward_presets: Mapped[dict[str, Any]]
