@@ -36,6 +36,7 @@ from liveloop.live.gateway import Gateway, RoomSockets
 from liveloop.live.notify import RELAY_KEY, RoomRelay
 from liveloop.live.presence import EffectiveView
 from liveloop.live.service import apply_effective_view
+from liveloop.markets.endpoints import routes as markets_routes
 from liveloop.members import devices
 from liveloop.members.endpoints import router as members_router
 from liveloop.orders.endpoints import router as orders_router
@@ -43,6 +44,7 @@ from liveloop.referral.clicks import ClickRecorder, InviteLinkMiddleware
 from liveloop.referral.endpoints import members as referral_members
 from liveloop.referral.endpoints import public as public_router
 from liveloop.referral.endpoints import router as referral_router
+from liveloop.shops.auth import requires
 from liveloop.shops.endpoints import router as shops_router
 from liveloop.web.docs import docs as web_docs
 from liveloop.web.errors import router as error_codes_router
@@ -225,6 +227,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(RateLimitMiddleware, rules=PUBLIC_LIMITS, prefixes=PUBLIC_PREFIXES, device_of=_verified_device)
     for router in (
         shops_router,
+        markets_routes(requires),
         events_router,
         members_router,
         referral_members,

@@ -327,15 +327,14 @@ def shop_set_shopify_secret(
 @shop_app.command("list")
 def shop_list(database_url: DbOption = None) -> None:
     """List shops."""
-    from sqlalchemy import select
-
     from liveloop.models import Shop
+    from liveloop.shops.service import list_shops
 
     async def run() -> list[Shop]:
         engine = create_engine(_url(database_url))
         try:
             async with transaction(session_factory(engine)) as session:
-                return list((await session.execute(select(Shop).order_by(Shop.created_at))).scalars())
+                return await list_shops(session)
         finally:
             await engine.dispose()
 

@@ -17,8 +17,8 @@ from liveloop.kit.db import transaction
 from liveloop.kit.time import utc_now
 from liveloop.ledger.verify import verify
 from liveloop.members import devices
-from liveloop.models import Referral, Reward, Shop
-from liveloop.shops.service import create_api_key, create_shop
+from liveloop.models import Referral, Reward
+from liveloop.shops.service import create_api_key, create_shop, find_shop_by_slug
 
 SLUG = "demo"
 CHANNELS = ["whatsapp", "whatsapp", "facebook", "instagram", "tiktok", "telegram", "line", "x", "email", "copy", "qr"]
@@ -37,7 +37,7 @@ async def run_demo(
     settings = Settings(database_url=database_url, public_base_url=base_url, run_worker=False)
     async with running_app(settings) as app:
         async with transaction(app.state.sessions) as session:
-            shop = (await session.execute(select(Shop).where(Shop.slug == SLUG))).scalar_one_or_none()
+            shop = await find_shop_by_slug(session, SLUG)
             fresh = shop is None
             if shop is None:
                 shop = await create_shop(

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -14,7 +13,8 @@ from liveloop.kit.errors import NotFound, Unprocessable
 from liveloop.kit.money import is_currency
 from liveloop.kit.time import add_months, is_valid_zone
 from liveloop.markets.repository import MarketRepository
-from liveloop.models import Market
+from liveloop.markets.schemas import MarketUpdate
+from liveloop.models import ConsentRegime, Market
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,12 +78,17 @@ async def list_markets(session: AsyncSession, shop_id: str) -> list[Market]:
     return await MarketRepository(session).all_of(shop_id)
 
 
-def update_market(market: Market, changes: dict[str, Any]) -> Market:
+async def update_market(session: AsyncSession, market: Market, update: MarketUpdate) -> Market:
+    """Change what the update gives (a field left out or null stays as it is)."""
+    changes = update.model_dump(exclude_none=True)
     if "timezone" in changes and not is_valid_zone(changes["timezone"]):
         raise Unprocessable("timezone must be an IANA zone such as 'Asia/Manila'.", code="invalid_timezone")
     if "currency" in changes and not is_currency(changes["currency"]):
         raise Unprocessable("currency must be an ISO 4217 code such as THB.", code="invalid_currency")
+    if "consent_regime" in changes:
+        changes["consent_regime"] = ConsentRegime(changes["consent_regime"])
     for key, value in changes.items():
         setattr(market, key, value)
     _terms.forget((market.shop_id, market.code))
+    await session.flush()
     return market

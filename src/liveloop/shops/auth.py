@@ -9,28 +9,30 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy import select
 
 from liveloop.kit.errors import Forbidden, Unauthorized
 from liveloop.kit.http import Session
-from liveloop.models import ApiKey, Shop
+from liveloop.models import ApiKey, ApiKeyScope, Shop
 from liveloop.shops import idempotency
+from liveloop.shops.repository import ApiKeyRepository
 
-SCOPES = {
-    "admin": "Everything, including API keys, webhook endpoints and shop settings.",
-    "members:read": "Read members, their consents, rewards, balances and ledger entries.",
-    "members:write": "Create and update members and consents.",
-    "orders:write": "Push orders through the API (webhooks are signed separately).",
-    "campaigns:read": "Read campaigns, referrals, leaderboards, draws and groups.",
-    "campaigns:write": "Create and change campaigns, groups and draws.",
-    "ledger:read": "Read balances and ledger entries.",
-    "ledger:write": "Credit, debit, hold, release and reverse ledger entries.",
-    "coupons:read": "Read coupon batches and coupons.",
-    "coupons:write": "Generate, bind, redeem and roll back coupons.",
-    "reviews:write": "Approve or reject referrals held for fraud review.",
-    "live:read": "Read shows and their live counters.",
-    "live:write": "Schedule, start and end shows, pin products, moderate, mint viewer and host tokens.",
+SCOPES: dict[ApiKeyScope, str] = {
+    ApiKeyScope.ADMIN: "Everything, including API keys, webhook endpoints and shop settings.",
+    ApiKeyScope.MEMBERS_READ: "Read members, their consents, rewards, balances and ledger entries.",
+    ApiKeyScope.MEMBERS_WRITE: "Create and update members and consents.",
+    ApiKeyScope.ORDERS_WRITE: "Push orders through the API (webhooks are signed separately).",
+    ApiKeyScope.CAMPAIGNS_READ: "Read campaigns, referrals, leaderboards, draws and groups.",
+    ApiKeyScope.CAMPAIGNS_WRITE: "Create and change campaigns, groups and draws.",
+    ApiKeyScope.LEDGER_READ: "Read balances and ledger entries.",
+    ApiKeyScope.LEDGER_WRITE: "Credit, debit, hold, release and reverse ledger entries.",
+    ApiKeyScope.COUPONS_READ: "Read coupon batches and coupons.",
+    ApiKeyScope.COUPONS_WRITE: "Generate, bind, redeem and roll back coupons.",
+    ApiKeyScope.REVIEWS_WRITE: "Approve or reject referrals held for fraud review.",
+    ApiKeyScope.LIVE_READ: "Read shows and their live counters.",
+    ApiKeyScope.LIVE_WRITE: "Schedule, start and end shows, pin products, moderate, mint viewer and host tokens.",
 }
+# The scopes' names, sorted: what messages and the API documentation list.
+SCOPE_NAMES: list[str] = sorted(scope.value for scope in SCOPES)
 
 _bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer ll_…`")
 
@@ -57,14 +59,18 @@ class Operator:
     def shop_id(self) -> str:
         return self.shop.id
 
-    def require(self, scope: str) -> None:
-        if "admin" in self.scopes or scope in self.scopes:
+    def require(self, scope: ApiKeyScope) -> None:
+        if ApiKeyScope.ADMIN in self.scopes or scope in self.scopes:
             return
         raise Forbidden(
-            f"This API key lacks the scope {scope!r}. Create a key with "
-            f"`liveloop apikey create --scope {scope}` or ask an admin.",
+            f"This API key lacks the scope {scope.value!r}. Create a key with "
+            f"`liveloop apikey create --scope {scope.value}` or ask an admin.",
             code="missing_scope",
         )
+
+
+def _in_force(api_key: ApiKey, key: str) -> bool:
+    return api_key.revoked_at is None and secrets.compare_digest(api_key.key_hash, hash_key(key))
 
 
 async def _authenticate(request: Request, session: Session, creds: HTTPAuthorizationCredentials | None) -> Operator:
@@ -76,22 +82,21 @@ async def _authenticate(request: Request, session: Session, creds: HTTPAuthoriza
     key = creds.credentials
     parts = key.split("_", 2)  # ll_<hex>_<secret>; the secret part may itself contain "_"
     prefix = f"{parts[0]}_{parts[1]}" if len(parts) == 3 else ""
-    row = (
-        await session.execute(select(ApiKey, Shop).join(Shop, Shop.id == ApiKey.shop_id).where(ApiKey.prefix == prefix))
-    ).one_or_none()
-    if (
-        row is None
-        or row.ApiKey.revoked_at is not None
-        or not secrets.compare_digest(row.ApiKey.key_hash, hash_key(key))
-    ):
+    found = await ApiKeyRepository(session).with_shop_by_prefix(prefix)
+    if found is None or not _in_force(found[0], key):
         raise Unauthorized("The API key is unknown or revoked.", code="invalid_api_key")
-    operator = Operator(shop=row.Shop, key_id=row.ApiKey.id, scopes=frozenset(row.ApiKey.scopes))
+    api_key, shop = found
+    operator = Operator(shop=shop, key_id=api_key.id, scopes=frozenset(api_key.scopes))
     request.state.operator = operator
     return operator
 
 
-def authorized(scope: str) -> Any:
-    """Dependency: an authenticated operator holding ``scope`` (and nothing else)."""
+def authorized(scope: ApiKeyScope | str) -> Any:
+    """Dependency: an authenticated operator holding ``scope`` (and nothing else).
+
+    A scope given as text must name an :class:`ApiKeyScope` (a typo fails when the route is declared).
+    """
+    needed = ApiKeyScope(scope)
 
     async def dependency(
         request: Request,
@@ -99,13 +104,13 @@ def authorized(scope: str) -> Any:
         creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     ) -> Operator:
         operator = await _authenticate(request, session, creds)
-        operator.require(scope)
+        operator.require(needed)
         return operator
 
     return Depends(dependency)
 
 
-def requires(scope: str) -> Any:
+def requires(scope: ApiKeyScope | str) -> Any:
     """Dependency: an operator holding ``scope``; a write also claims its Idempotency-Key, once the shop is known.
 
     The key is scoped to the operator's shop, so the claim follows authentication (see ``shops.idempotency``).

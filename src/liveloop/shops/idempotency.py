@@ -13,7 +13,6 @@ from dataclasses import dataclass
 
 import orjson
 from fastapi import Request, Response
-from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -22,6 +21,7 @@ from liveloop.kit.http import IDEMPOTENCY_HEADER, IdempotentReplay, before_commi
 from liveloop.kit.ids import new_id
 from liveloop.kit.signing import sha256_hex
 from liveloop.models import IdempotencyRecord
+from liveloop.shops.repository import IdempotencyRepository
 
 WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
@@ -32,7 +32,7 @@ class IdempotencyGuard:
     secrets: tuple[str, ...] = ()
 
     async def save(self, session: AsyncSession, response: Response) -> None:
-        record = await session.get(IdempotencyRecord, self.record_id)
+        record = await IdempotencyRepository(session).by_id(self.record_id)
         assert record is not None
         record.status_code = response.status_code
         body = bytes(response.body) if hasattr(response, "body") else b"null"
@@ -76,17 +76,7 @@ async def claim(request: Request, session: AsyncSession, shop_id: str) -> None:
     # Records written before bodies were canonicalized hold the hash of the raw bytes; they still match.
     accepted = {request_hash, sha256_hex(scope.encode() + b"\n" + raw)}
     secret_fields = route_secrets(request.scope.get("route"))
-
-    async def existing() -> IdempotencyRecord | None:
-        return (
-            await session.execute(
-                select(IdempotencyRecord).where(
-                    IdempotencyRecord.shop_id == shop_id,
-                    IdempotencyRecord.scope == scope,
-                    IdempotencyRecord.key == key,
-                )
-            )
-        ).scalar_one_or_none()
+    records = IdempotencyRepository(session)
 
     def replay(record: IdempotencyRecord) -> IdempotentReplay:
         if record.request_hash not in accepted:
@@ -118,7 +108,7 @@ async def claim(request: Request, session: AsyncSession, shop_id: str) -> None:
             )
         return IdempotentReplay(record.status_code, stored)
 
-    found = await existing()
+    found = await records.find(shop_id, scope, key)
     if found is not None:
         raise replay(found)
     record = IdempotencyRecord(
@@ -130,12 +120,11 @@ async def claim(request: Request, session: AsyncSession, shop_id: str) -> None:
         status_code=0,
         response_body={},
     )
-    session.add(record)
     try:
-        await session.flush()
+        await records.add(record)
     except IntegrityError:
         await session.rollback()
-        found = await existing()
+        found = await records.find(shop_id, scope, key)
         if found is None or found.status_code == 0:
             raise Conflict(
                 "A request with this Idempotency-Key is still being processed; retry in a moment.",

@@ -4,19 +4,21 @@ from __future__ import annotations
 
 import re
 import secrets
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
-from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from liveloop.kit.errors import Conflict, NotFound, Unprocessable
+from liveloop.kit.errors import Conflict, Unprocessable
 from liveloop.kit.ids import new_id
-from liveloop.kit.pagination import PageRequest, paginate
+from liveloop.kit.pagination import PageRequest
 from liveloop.kit.time import is_valid_zone, utc_now
 from liveloop.markets.presets import PRESETS
+from liveloop.markets.repository import MarketRepository
 from liveloop.models import ApiKey, Market, Shop
-from liveloop.shops.auth import SCOPES, generate_key
+from liveloop.shops.auth import SCOPE_NAMES, generate_key
+from liveloop.shops.repository import ApiKeyRepository, ShopRepository
 
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
 
@@ -45,7 +47,8 @@ async def create_shop(
         raise Unprocessable(f"default_market must be one of {sorted(PRESETS)}.", code="unknown_market")
     if shopify_secret is not None:
         check_shopify_secret(shopify_secret)
-    if (await session.execute(select(Shop.id).where(Shop.slug == slug))).first():
+    shops = ShopRepository(session)
+    if await shops.slug_taken(slug):
         raise Conflict(f"A shop with the slug {slug!r} exists already; pick another.", code="shop_exists")
     shop = Shop(
         id=new_id("shop"),
@@ -57,10 +60,9 @@ async def create_shop(
         webhook_secret="whsec_" + secrets.token_urlsafe(32),
         shopify_secret=shopify_secret,
     )
-    session.add(shop)
-    await session.flush()
-    for code, preset in PRESETS.items():
-        session.add(Market(id=new_id("mkt"), shop_id=shop.id, code=code, **preset))
+    await shops.add(shop)
+    markets = MarketRepository(session)
+    markets.add_all(Market(id=new_id("mkt"), shop_id=shop.id, code=code, **preset) for code, preset in PRESETS.items())
     await session.flush()
     return shop
 
@@ -131,10 +133,17 @@ async def update_shop(
 
 
 async def get_shop_by_slug(session: AsyncSession, slug: str) -> Shop:
-    shop = (await session.execute(select(Shop).where(Shop.slug == slug))).scalar_one_or_none()
-    if shop is None:
-        raise NotFound(f"No shop with the slug {slug!r}; list shops with `liveloop shop list`.", code="shop_not_found")
-    return shop
+    """The shop with this slug, or 404 ``shop_not_found``."""
+    return await ShopRepository(session).by_slug_or_raise(slug)
+
+
+async def find_shop_by_slug(session: AsyncSession, slug: str) -> Shop | None:
+    return await ShopRepository(session).by_slug(slug)
+
+
+async def list_shops(session: AsyncSession) -> list[Shop]:
+    """Every shop, oldest first."""
+    return await ShopRepository(session).all_by_creation()
 
 
 _SHOPIFY_SECRET = re.compile(r"^[\x21-\x7e]{8,128}$")
@@ -182,52 +191,38 @@ def shopify_secrets(shop: Shop, now: datetime) -> list[str]:
     return found
 
 
-def check_scopes(scopes: list[str]) -> list[str]:
-    unknown = sorted(set(scopes) - set(SCOPES))
+def check_scopes(scopes: Sequence[str]) -> list[str]:
+    """The scopes' names, sorted and each once; 422 ``invalid_scopes`` for none or one that does not exist."""
+    unknown = sorted(set(scopes) - set(SCOPE_NAMES))
     if unknown or not scopes:
         raise Unprocessable(
-            f"Unknown scopes {unknown}; choose from {sorted(SCOPES)}."
+            f"Unknown scopes {unknown}; choose from {SCOPE_NAMES}."
             if unknown
-            else f"Give at least one scope; choose from {sorted(SCOPES)}.",
+            else f"Give at least one scope; choose from {SCOPE_NAMES}.",
             code="invalid_scopes",
         )
-    return sorted(set(scopes))
+    return sorted({str(scope) for scope in scopes})
 
 
-async def create_api_key(session: AsyncSession, shop: Shop, *, name: str, scopes: list[str]) -> tuple[ApiKey, str]:
+async def create_api_key(session: AsyncSession, shop: Shop, *, name: str, scopes: Sequence[str]) -> tuple[ApiKey, str]:
     key, prefix, digest = generate_key()
     row = ApiKey(
         id=new_id("key"), shop_id=shop.id, name=name, prefix=prefix, key_hash=digest, scopes=check_scopes(scopes)
     )
-    session.add(row)
-    await session.flush()
-    return row, key
+    return await ApiKeyRepository(session).add(row), key
 
 
 async def list_api_keys(session: AsyncSession, shop_id: str) -> list[ApiKey]:
-    return list(
-        (await session.execute(select(ApiKey).where(ApiKey.shop_id == shop_id).order_by(ApiKey.created_at))).scalars()
-    )
+    return await ApiKeyRepository(session).all_of(shop_id)
 
 
 async def page_api_keys(session: AsyncSession, shop_id: str, page: PageRequest) -> tuple[list[ApiKey], str | None]:
-    return await paginate(
-        session, select(ApiKey).where(ApiKey.shop_id == shop_id), page, [ApiKey.created_at, ApiKey.id]
-    )
+    return await ApiKeyRepository(session).page_of(shop_id, page)
 
 
 async def revoke_api_key(session: AsyncSession, shop_id: str, key_id: str) -> ApiKey:
     """Revoke the key with this id (``key_…``) or lookup prefix (``ll_…``); revoking twice changes nothing."""
-    row = (
-        await session.execute(
-            select(ApiKey).where(ApiKey.shop_id == shop_id, or_(ApiKey.id == key_id, ApiKey.prefix == key_id))
-        )
-    ).scalar_one_or_none()
-    if row is None:
-        raise NotFound(
-            "No such API key in this shop; `liveloop apikey list` shows each key's id and prefix.",
-            code="api_key_not_found",
-        )
+    row = await ApiKeyRepository(session).by_id_or_prefix_or_raise(shop_id, key_id)
     if row.revoked_at is None:
         row.revoked_at = utc_now()
     await session.flush()
