@@ -14,6 +14,7 @@ from fastapi import APIRouter
 from liveloop.kit.http import Session, UnitOfWorkRoute
 from liveloop.markets import service
 from liveloop.markets.schemas import MarketCodeInPath, MarketOut, MarketUpdate
+from liveloop.models import ApiKeyScope
 
 
 class ShopOperator(Protocol):
@@ -24,7 +25,7 @@ class ShopOperator(Protocol):
 
 
 # ``requires(scope)``: the dependency that authenticates an operator holding ``scope`` (see shops.auth).
-Requires = Callable[[str], Any]
+Requires = Callable[[ApiKeyScope], Any]
 
 
 def routes(requires: Requires) -> APIRouter:
@@ -32,7 +33,9 @@ def routes(requires: Requires) -> APIRouter:
     router = APIRouter(prefix="/v1", route_class=UnitOfWorkRoute, tags=["shop"])
 
     @router.get("/markets", response_model=list[MarketOut], tags=["markets"])
-    async def list_markets(session: Session, op: ShopOperator = requires("campaigns:read")) -> list[MarketOut]:
+    async def list_markets(
+        session: Session, op: ShopOperator = requires(ApiKeyScope.CAMPAIGNS_READ)
+    ) -> list[MarketOut]:
         return [MarketOut.model_validate(m) for m in await service.list_markets(session, op.shop_id)]
 
     @router.patch("/markets/{code}", response_model=MarketOut, tags=["markets"])
@@ -40,7 +43,7 @@ def routes(requires: Requires) -> APIRouter:
         code: MarketCodeInPath,
         body: MarketUpdate,
         session: Session,
-        op: ShopOperator = requires("admin"),
+        op: ShopOperator = requires(ApiKeyScope.ADMIN),
     ) -> MarketOut:
         market = await service.market_named_in_path(session, op.shop_id, code)
         return MarketOut.model_validate(await service.update_market(session, market, body))
