@@ -1,14 +1,13 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from liveloop.kit.schemas import EmailAddress, PhoneNumber, RequestModel, Timestamp, Timezone
 from liveloop.markets.schemas import MarketCode
-
-CHANNELS = ("email", "sms", "whatsapp", "push", "in_app", "webhook")
+from liveloop.models import ConsentChannel
 
 DEVICE_ID_DESCRIPTION = (
     "The browser's device: the value of its `ll_did` cookie exactly as liveloop set it (by an invite link or "
@@ -28,7 +27,7 @@ DisplayName = Annotated[
 
 
 class ConsentIn(RequestModel):
-    channel: Literal["email", "sms", "whatsapp", "push", "in_app", "webhook"]
+    channel: ConsentChannel
     purpose: str = Field(min_length=1, max_length=32, examples=["marketing"])
     granted: bool
     source: str = Field(min_length=1, max_length=200, examples=["checkout-checkbox"])
@@ -38,12 +37,17 @@ class ConsentIn(RequestModel):
 
 class Consent(BaseModel):
     model_config = ConfigDict(from_attributes=True)
-    channel: str
+    channel: ConsentChannel
     purpose: str
     granted: bool
     recorded_at: datetime
     source: str
     text_version: str
+
+
+class Consents(BaseModel):
+    in_force: list[Consent] = Field(description="The newest record per channel and purpose")
+    history: list[Consent] = Field(description="Every record, oldest first")
 
 
 class ReferralIn(RequestModel):

@@ -2,47 +2,34 @@
 
 from __future__ import annotations
 
-from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from liveloop.kit.errors import Conflict, NotFound, Unprocessable
+from liveloop.kit.errors import Conflict, Unprocessable
 from liveloop.kit.ids import new_id, short_code
-from liveloop.kit.pagination import PageRequest, paginate
-from liveloop.kit.sql import insert_ignoring_conflicts, table
+from liveloop.kit.pagination import PageRequest
 from liveloop.kit.time import is_valid_zone, utc_now
 from liveloop.markets import service as markets
 from liveloop.members.normalize import canonical_email, normalize_email, normalize_phone
-from liveloop.members.schemas import ConsentIn
-from liveloop.models import Consent, Member, MemberDevice, Shop
+from liveloop.members.repository import ConsentRepository, MemberDeviceRepository, MemberRepository
+from liveloop.members.schemas import ConsentIn, MemberUpdate
+from liveloop.models import Consent, ConsentChannel, Member, Shop
 
 _PHONE_REGION = {"sea": "SG", "na": "US", "eu": "DE", "me": "AE"}
 
 
 async def get_member(session: AsyncSession, shop_id: str, member_id: str) -> Member:
-    member = (
-        await session.execute(select(Member).where(Member.shop_id == shop_id, Member.id == member_id))
-    ).scalar_one_or_none()
-    if member is None:
-        raise NotFound("No such member in this shop.", code="member_not_found")
-    return member
-
-
-_BY_EXTERNAL_ID = select(Member).where(
-    Member.shop_id == bindparam("shop_id"), Member.external_id == bindparam("external_id")
-)
+    """The shop's member with this id, or 404 ``member_not_found`` (another shop's member too)."""
+    return await MemberRepository(session).get_or_raise(shop_id, member_id)
 
 
 async def find_by_external_id(session: AsyncSession, shop_id: str, external_id: str) -> Member | None:
-    return (
-        await session.execute(_BY_EXTERNAL_ID, {"shop_id": shop_id, "external_id": external_id})
-    ).scalar_one_or_none()
+    return await MemberRepository(session).by_external_id(shop_id, external_id)
 
 
 async def find_by_code(session: AsyncSession, shop_id: str, code: str) -> Member | None:
-    return (
-        await session.execute(select(Member).where(Member.shop_id == shop_id, Member.referral_code == code.upper()))
-    ).scalar_one_or_none()
+    """The member whose referral code this is (codes are upper case; a typed one may not be)."""
+    return await MemberRepository(session).by_referral_code(shop_id, code.upper())
 
 
 async def create_member(
@@ -93,8 +80,7 @@ async def create_member(
         )
         try:
             async with session.begin_nested():
-                session.add(member)
-                await session.flush()
+                await MemberRepository(session).add(member)
             break
         except IntegrityError:
             # A referral-code collision (1 in ~2e10) or a concurrent create with the same external id.
@@ -111,23 +97,30 @@ async def create_member(
     return member
 
 
-async def update_member(session: AsyncSession, shop: Shop, member: Member, **changes: str | None) -> Member:
-    if changes.get("market"):
-        member.market = (await markets.market_named_in_body(session, shop.id, str(changes["market"]))).code
-    if changes.get("timezone"):
-        if not is_valid_zone(str(changes["timezone"])):
+async def update_member(
+    session: AsyncSession, shop: Shop, member: Member, changes: MemberUpdate, *, device_id: str | None = None
+) -> Member:
+    """Apply what ``changes`` gives (a field left out or null stays); ``device_id`` is a verified bare device id
+    (see :func:`liveloop.members.devices.require`), not the field's signed value."""
+    if changes.market:
+        member.market = (await markets.market_named_in_body(session, shop.id, changes.market)).code
+    if changes.timezone:
+        if not is_valid_zone(changes.timezone):
             raise Unprocessable("timezone must be an IANA zone such as 'Europe/Paris'.", code="invalid_timezone")
-        member.timezone = str(changes["timezone"])
-    if changes.get("email"):
-        member.email = normalize_email(str(changes["email"]))
+        member.timezone = changes.timezone
+    if changes.email:
+        member.email = normalize_email(changes.email)
         member.email_canonical = canonical_email(member.email)
-    if changes.get("phone"):
-        member.phone_e164 = normalize_phone(str(changes["phone"]), _PHONE_REGION.get(member.market))
-    for field in ("name", "display_name", "locale"):
-        if changes.get(field) is not None:
-            setattr(member, field, changes[field])
-    if changes.get("device_id"):
-        await add_device(session, shop.id, member.id, str(changes["device_id"]))
+    if changes.phone:
+        member.phone_e164 = normalize_phone(changes.phone, _PHONE_REGION.get(member.market))
+    if changes.name is not None:
+        member.name = changes.name
+    if changes.display_name is not None:
+        member.display_name = changes.display_name
+    if changes.locale is not None:
+        member.locale = changes.locale
+    if device_id:
+        await add_device(session, shop.id, member.id, device_id)
     await session.flush()
     return member
 
@@ -148,32 +141,17 @@ async def public_names(session: AsyncSession, shop_id: str, member_ids: list[str
     """:func:`public_name` of each of these members of the shop, by id (missing members: "Guest")."""
     names = {member_id: "Guest" for member_id in member_ids}
     if member_ids:
-        found = await session.execute(select(Member).where(Member.shop_id == shop_id, Member.id.in_(set(member_ids))))
-        for member in found.scalars():
+        for member in await MemberRepository(session).all_with_ids(shop_id, member_ids):
             names[member.id] = public_name(member)
     return names
 
 
 async def add_device(session: AsyncSession, shop_id: str, member_id: str, device_id: str) -> None:
-    await session.execute(
-        insert_ignoring_conflicts(
-            session,
-            table(MemberDevice),
-            {
-                "id": new_id("dev"),
-                "shop_id": shop_id,
-                "member_id": member_id,
-                "device_id": device_id,
-                "created_at": utc_now(),
-            },
-        )
-    )
+    await MemberDeviceRepository(session).link(shop_id, member_id, device_id)
 
 
 async def device_ids(session: AsyncSession, member_id: str) -> list[str]:
-    return list(
-        (await session.execute(select(MemberDevice.device_id).where(MemberDevice.member_id == member_id))).scalars()
-    )
+    return await MemberDeviceRepository(session).device_ids(member_id)
 
 
 async def record_consent(session: AsyncSession, shop_id: str, member_id: str, consent: ConsentIn) -> Consent:
@@ -181,7 +159,7 @@ async def record_consent(session: AsyncSession, shop_id: str, member_id: str, co
         id=new_id("cns"),
         shop_id=shop_id,
         member_id=member_id,
-        channel=consent.channel,
+        channel=ConsentChannel(consent.channel),
         purpose=consent.purpose,
         granted=consent.granted,
         recorded_at=consent.recorded_at or utc_now(),
@@ -189,39 +167,26 @@ async def record_consent(session: AsyncSession, shop_id: str, member_id: str, co
         text_version=consent.text_version,
         created_at=utc_now(),
     )
-    session.add(row)
-    await session.flush()
-    return row
+    return await ConsentRepository(session).add(row)
 
 
-async def consents_in_force(session: AsyncSession, shop_id: str, member_id: str) -> list[Consent]:
-    rows = list(
-        (
-            await session.execute(
-                select(Consent)
-                .where(Consent.shop_id == shop_id, Consent.member_id == member_id)
-                .order_by(Consent.recorded_at, Consent.created_at)
-            )
-        ).scalars()
-    )
-    latest: dict[tuple[str, str], Consent] = {}
-    for row in rows:
+def in_force(history: list[Consent]) -> list[Consent]:
+    """Of a consent history (oldest first), the newest record per channel and purpose: what is in force."""
+    latest: dict[tuple[ConsentChannel, str], Consent] = {}
+    for row in history:
         latest[(row.channel, row.purpose)] = row
     return list(latest.values())
 
 
+async def consents_in_force(session: AsyncSession, shop_id: str, member_id: str) -> list[Consent]:
+    return in_force(await consent_history(session, shop_id, member_id))
+
+
 async def consent_history(session: AsyncSession, shop_id: str, member_id: str) -> list[Consent]:
-    return list(
-        (
-            await session.execute(
-                select(Consent)
-                .where(Consent.shop_id == shop_id, Consent.member_id == member_id)
-                .order_by(Consent.recorded_at, Consent.created_at)
-            )
-        ).scalars()
-    )
+    """Every consent record of the member, oldest first."""
+    return await ConsentRepository(session).history(shop_id, member_id)
 
 
 async def list_members(session: AsyncSession, shop_id: str, page: PageRequest) -> tuple[list[Member], str | None]:
     """Members in the order they joined (ids are time-ordered)."""
-    return await paginate(session, select(Member).where(Member.shop_id == shop_id), page, [Member.id])
+    return await MemberRepository(session).page_of(shop_id, page)
