@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Annotated, Any
+from typing import Annotated
 
 import orjson
 from fastapi import APIRouter, Depends, Request
@@ -12,7 +12,7 @@ from liveloop.events import schemas, service
 from liveloop.kit.http import Session, UnitOfWorkRoute
 from liveloop.kit.pagination import Page, Pagination
 from liveloop.kit.schemas import PathId, QueryText
-from liveloop.models import DeliveryStatus, WebhookDelivery
+from liveloop.models import ApiKeyScope, DeliveryStatus, WebhookDelivery, WebhookEndpoint
 from liveloop.shops.auth import Operator, requires
 
 router = APIRouter(prefix="/v1", route_class=UnitOfWorkRoute, tags=["webhooks"])
@@ -44,7 +44,7 @@ def _delivery(delivery: WebhookDelivery, event_type: str) -> schemas.WebhookDeli
         endpoint_id=delivery.endpoint_id,
         event_id=delivery.event_id,
         event_type=event_type,
-        status=DeliveryStatus(delivery.status),
+        status=delivery.status,
         attempts=delivery.attempts,
         last_status_code=delivery.last_status_code,
         last_error=delivery.last_error,
@@ -56,10 +56,14 @@ def _delivery(delivery: WebhookDelivery, event_type: str) -> schemas.WebhookDeli
 
 
 @router.get("/webhook-endpoints", response_model=Page[schemas.WebhookEndpoint])
-async def list_endpoints(session: Session, page: Pagination, op: Operator = requires("admin")) -> Any:
+async def list_endpoints(
+    session: Session, page: Pagination, op: Operator = requires(ApiKeyScope.ADMIN)
+) -> Page[schemas.WebhookEndpoint]:
     """The shop's webhook endpoints, oldest first (never their secrets)."""
     items, cursor = await service.list_endpoints(session, op.shop_id, page)
-    return {"items": items, "next_cursor": cursor}
+    return Page[schemas.WebhookEndpoint](
+        items=[schemas.WebhookEndpoint.model_validate(e) for e in items], next_cursor=cursor
+    )
 
 
 @router.post(
@@ -69,8 +73,11 @@ async def list_endpoints(session: Session, page: Pagination, op: Operator = requ
     dependencies=[Depends(_url_checked_first)],
 )
 async def create_endpoint(
-    body: schemas.WebhookEndpointCreate, request: Request, session: Session, op: Operator = requires("admin")
-) -> Any:
+    body: schemas.WebhookEndpointCreate,
+    request: Request,
+    session: Session,
+    op: Operator = requires(ApiKeyScope.ADMIN),
+) -> schemas.WebhookEndpointWithSecret:
     """Register an endpoint. Its signing secret is in this response only."""
     endpoint = await service.create_endpoint(
         session,
@@ -81,12 +88,20 @@ async def create_endpoint(
         allow_private=_allow_private(request),
         checked=request.state.checked_urls,
     )
-    return {**schemas.WebhookEndpoint.model_validate(endpoint).model_dump(), "secret": endpoint.secret}
+    return _with_secret(endpoint, endpoint.secret)
+
+
+def _with_secret(endpoint: WebhookEndpoint, secret: str) -> schemas.WebhookEndpointWithSecret:
+    return schemas.WebhookEndpointWithSecret(
+        **schemas.WebhookEndpoint.model_validate(endpoint).model_dump(), secret=secret
+    )
 
 
 @router.get("/webhook-endpoints/{endpoint_id}", response_model=schemas.WebhookEndpoint)
-async def get_endpoint(endpoint_id: PathId, session: Session, op: Operator = requires("admin")) -> Any:
-    return await service.get_endpoint(session, op.shop_id, endpoint_id)
+async def get_endpoint(
+    endpoint_id: PathId, session: Session, op: Operator = requires(ApiKeyScope.ADMIN)
+) -> schemas.WebhookEndpoint:
+    return schemas.WebhookEndpoint.model_validate(await service.get_endpoint(session, op.shop_id, endpoint_id))
 
 
 @router.patch(
@@ -99,14 +114,20 @@ async def update_endpoint(
     body: schemas.WebhookEndpointUpdate,
     request: Request,
     session: Session,
-    op: Operator = requires("admin"),
-) -> Any:
+    op: Operator = requires(ApiKeyScope.ADMIN),
+) -> schemas.WebhookEndpoint:
     """Change the URL (checked again), event types, description, or pause (`active: false`) and resume."""
-    changes = body.model_dump(exclude_unset=True)
-    for field in ("url", "event_types", "active"):
-        if changes.get(field, ...) is None:
-            del changes[field]  # null means "leave it", except for the description, which it clears
-    return await service.update_endpoint(
+    # null means "leave it", except for the description, which it clears
+    changes: service.EndpointChanges = {}
+    if body.url is not None:
+        changes["url"] = body.url
+    if body.event_types is not None:
+        changes["event_types"] = body.event_types
+    if "description" in body.model_fields_set:
+        changes["description"] = body.description
+    if body.active is not None:
+        changes["active"] = body.active
+    endpoint = await service.update_endpoint(
         session,
         op.shop_id,
         endpoint_id,
@@ -114,13 +135,16 @@ async def update_endpoint(
         allow_private=_allow_private(request),
         checked=request.state.checked_urls,
     )
+    return schemas.WebhookEndpoint.model_validate(endpoint)
 
 
 @router.delete("/webhook-endpoints/{endpoint_id}", response_model=schemas.WebhookEndpointDeleted)
-async def delete_endpoint(endpoint_id: PathId, session: Session, op: Operator = requires("admin")) -> Any:
+async def delete_endpoint(
+    endpoint_id: PathId, session: Session, op: Operator = requires(ApiKeyScope.ADMIN)
+) -> schemas.WebhookEndpointDeleted:
     """Delete the endpoint: nothing more is sent to it, and its queued deliveries are dropped."""
     await service.delete_endpoint(session, op.shop_id, endpoint_id)
-    return {"id": endpoint_id, "deleted": True}
+    return schemas.WebhookEndpointDeleted(id=endpoint_id, deleted=True)
 
 
 @router.post("/webhook-endpoints/{endpoint_id}/rotate-secret", response_model=schemas.WebhookEndpointWithSecret)
@@ -128,13 +152,13 @@ async def rotate_secret(
     endpoint_id: PathId,
     session: Session,
     body: schemas.SecretRotation | None = None,
-    op: Operator = requires("admin"),
-) -> Any:
+    op: Operator = requires(ApiKeyScope.ADMIN),
+) -> schemas.WebhookEndpointWithSecret:
     """A new signing secret, in this response only. Until `previous_secret_expires_at` every delivery carries
     both signatures (`X-Liveloop-Signature: v1=<new>,v1=<old>`), so receivers can switch without a gap."""
     overlap = timedelta(seconds=(body or schemas.SecretRotation()).previous_secret_valid_seconds)
     endpoint, secret = await service.rotate_secret(session, op.shop_id, endpoint_id, overlap=overlap)
-    return {**schemas.WebhookEndpoint.model_validate(endpoint).model_dump(), "secret": secret}
+    return _with_secret(endpoint, secret)
 
 
 @router.get("/webhook-endpoints/{endpoint_id}/deliveries", response_model=Page[schemas.WebhookDelivery])
@@ -143,11 +167,11 @@ async def list_deliveries(
     session: Session,
     page: Pagination,
     status: DeliveryStatus | None = None,
-    op: Operator = requires("admin"),
-) -> Any:
+    op: Operator = requires(ApiKeyScope.ADMIN),
+) -> Page[schemas.WebhookDelivery]:
     """The endpoint's deliveries, newest first: status, attempts, last status code and error, next retry."""
     rows, next_cursor = await service.list_deliveries(session, op.shop_id, endpoint_id, page, status=status)
-    return {"items": [_delivery(d, t) for d, t in rows], "next_cursor": next_cursor}
+    return Page[schemas.WebhookDelivery](items=[_delivery(d, t) for d, t in rows], next_cursor=next_cursor)
 
 
 @router.post(
@@ -156,8 +180,8 @@ async def list_deliveries(
     status_code=202,
 )
 async def resend_delivery(
-    endpoint_id: PathId, delivery_id: PathId, session: Session, op: Operator = requires("admin")
-) -> Any:
+    endpoint_id: PathId, delivery_id: PathId, session: Session, op: Operator = requires(ApiKeyScope.ADMIN)
+) -> schemas.WebhookDelivery:
     """Send the delivery again now (same event id, so receivers dedupe it). Asking twice queues one attempt."""
     delivery, event_type = await service.resend_delivery(session, op.shop_id, endpoint_id, delivery_id)
     return _delivery(delivery, event_type)
@@ -168,8 +192,8 @@ async def list_events(
     session: Session,
     page: Pagination,
     type: Annotated[str | None, QueryText(64, "Only events of this type, such as reward.granted")] = None,
-    op: Operator = requires("admin"),
-) -> Any:
+    op: Operator = requires(ApiKeyScope.ADMIN),
+) -> Page[schemas.Event]:
     """The shop's events (what its webhooks receive), newest first, whether or not an endpoint subscribes to them."""
     found, cursor = await service.list_events(session, op.shop_id, page, event_type=type)
-    return {"items": [service.envelope(e) for e in found], "next_cursor": cursor}
+    return Page[schemas.Event](items=[schemas.Event(**service.envelope(e)) for e in found], next_cursor=cursor)

@@ -8,23 +8,45 @@ from __future__ import annotations
 
 import secrets
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypedDict
 
-from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from liveloop.events.errors import EventsErrorCode
+from liveloop.events.repository import (
+    OutboxRepository,
+    WebhookDeliveryRepository,
+    WebhookEndpointRepository,
+    write_events,
+)
 from liveloop.kit import netguard
 from liveloop.kit.errors import ApiErrorCode, Conflict, NotFound, Unprocessable
 from liveloop.kit.ids import new_id
-from liveloop.kit.pagination import PageRequest, paginate
-from liveloop.kit.sql import for_update, insert_ignoring_conflicts, table
+from liveloop.kit.pagination import PageRequest
 from liveloop.kit.time import utc_now
 from liveloop.kit.txbuffer import TransactionBuffer
 from liveloop.models import DeliveryStatus, EventType, OutboxEvent, WebhookDelivery, WebhookEndpoint
 
 EVENT_TYPES: tuple[str, ...] = tuple(EventType)
+
+
+class Envelope(TypedDict):
+    """An event as webhooks receive it and the event log lists it."""
+
+    id: str
+    type: str
+    created_at: str
+    data: dict[str, Any]
+
+
+class EndpointChanges(TypedDict, total=False):
+    """What an update of a webhook endpoint changes (a key left out stays as it is)."""
+
+    url: str
+    event_types: list[str]
+    description: str | None  # None clears it
+    active: bool
 
 
 OUTBOX = TransactionBuffer("outbox")
@@ -52,7 +74,7 @@ async def flush_outbox(session: AsyncSession) -> None:
 def _write_pending(session: Session) -> None:
     rows = OUTBOX.take(session)
     if rows:
-        session.execute(table(OutboxEvent).insert(), rows)
+        write_events(session, rows)
 
 
 def write_outbox(session: Session) -> None:
@@ -63,28 +85,15 @@ def write_outbox(session: Session) -> None:
 
 async def fan_out(session: AsyncSession, *, limit: int = 500) -> int:
     """Queue one delivery per subscribed endpoint for events not yet fanned out. Returns events handled."""
-    query = (
-        select(OutboxEvent.id, OutboxEvent.shop_id, OutboxEvent.type)
-        .where(OutboxEvent.fanned_out_at.is_(None))
-        .order_by(OutboxEvent.created_at)
-        .limit(limit)
-    )
-    if for_update(session):
-        query = query.with_for_update(skip_locked=True)
-    events = (await session.execute(query)).all()
+    outbox = OutboxRepository(session)
+    events = await outbox.pending(limit)
     if not events:
         return 0
     now = utc_now()
     shops = {e.shop_id for e in events}
     endpoints: dict[str, list[tuple[str, list[Any]]]] = {}
     # Paused endpoints get their deliveries too: held until the endpoint is resumed.
-    for endpoint_id, shop_id, types in (
-        await session.execute(
-            select(WebhookEndpoint.id, WebhookEndpoint.shop_id, WebhookEndpoint.event_types).where(
-                WebhookEndpoint.shop_id.in_(shops)
-            )
-        )
-    ).all():
+    for endpoint_id, shop_id, types in await WebhookEndpointRepository(session).subscriptions(shops):
         endpoints.setdefault(shop_id, []).append((endpoint_id, types))
     rows = [
         {
@@ -102,10 +111,8 @@ async def fan_out(session: AsyncSession, *, limit: int = 500) -> int:
         if "*" in types or e.type in types
     ]
     if rows:
-        await session.execute(insert_ignoring_conflicts(session, table(WebhookDelivery), rows))
-    await session.execute(
-        update(OutboxEvent).where(OutboxEvent.id.in_([e.id for e in events])).values(fanned_out_at=now)
-    )
+        await WebhookDeliveryRepository(session).queue(rows)
+    await outbox.mark_fanned_out([e.id for e in events], now)
     return len(events)
 
 
@@ -114,18 +121,15 @@ def backoff(attempt: int) -> timedelta:
     return timedelta(seconds=min(2 ** max(attempt, 1), 3600))
 
 
-def envelope(event: OutboxEvent) -> dict[str, Any]:
+def envelope(event: OutboxEvent) -> Envelope:
     return {"id": event.id, "type": event.type, "created_at": event.created_at.isoformat(), "data": event.payload}
 
 
 async def list_events(
     session: AsyncSession, shop_id: str, page: PageRequest, *, event_type: str | None = None
 ) -> tuple[list[OutboxEvent], str | None]:
-    """The shop's events, newest first (ids are time-ordered)."""
-    query = select(OutboxEvent).where(OutboxEvent.shop_id == shop_id)
-    if event_type:
-        query = query.where(OutboxEvent.type == event_type)
-    return await paginate(session, query, page, [OutboxEvent.id], descending=True)
+    """The shop's events, newest first (ids are time-ordered); of one type when ``event_type`` is given."""
+    return await OutboxRepository(session).page_of(shop_id, page, event_type=event_type)
 
 
 # Webhook endpoints
@@ -200,8 +204,8 @@ async def create_endpoint(
     checked: CheckedUrls | None = None,
 ) -> WebhookEndpoint:
     event_types = check_event_types(event_types)
-    count = (await session.execute(select(func.count()).where(WebhookEndpoint.shop_id == shop_id))).scalar_one()
-    if count >= MAX_ENDPOINTS_PER_SHOP:
+    endpoints = WebhookEndpointRepository(session)
+    if await endpoints.count(shop_id) >= MAX_ENDPOINTS_PER_SHOP:
         raise Conflict(
             f"A shop has at most {MAX_ENDPOINTS_PER_SHOP} webhook endpoints; delete one you no longer use, "
             "or subscribe an existing one to more event types.",
@@ -217,37 +221,26 @@ async def create_endpoint(
         event_types=event_types,
         active=True,
     )
-    session.add(endpoint)
-    await session.flush()
-    return endpoint
+    return await endpoints.add(endpoint)
 
 
 async def list_endpoints(
     session: AsyncSession, shop_id: str, page: PageRequest
 ) -> tuple[list[WebhookEndpoint], str | None]:
     """The shop's webhook endpoints, oldest first."""
-    query = select(WebhookEndpoint).where(WebhookEndpoint.shop_id == shop_id)
-    return await paginate(session, query, page, [WebhookEndpoint.created_at, WebhookEndpoint.id])
+    return await WebhookEndpointRepository(session).page_of(shop_id, page)
 
 
 async def get_endpoint(session: AsyncSession, shop_id: str, endpoint_id: str, *, lock: bool = False) -> WebhookEndpoint:
-    query = select(WebhookEndpoint).where(WebhookEndpoint.shop_id == shop_id, WebhookEndpoint.id == endpoint_id)
-    if lock and for_update(session):
-        query = query.with_for_update()
-    endpoint = (await session.execute(query)).scalar_one_or_none()
-    if endpoint is None:
-        raise NotFound(
-            f"This shop has no webhook endpoint {endpoint_id!r}; list them with GET /v1/webhook-endpoints.",
-            code=EventsErrorCode.WEBHOOK_ENDPOINT_NOT_FOUND,
-        )
-    return endpoint
+    """The shop's endpoint (locked for the change to come when ``lock``), or 404 ``webhook_endpoint_not_found``."""
+    return await WebhookEndpointRepository(session).get_or_raise(shop_id, endpoint_id, lock=lock)
 
 
 async def update_endpoint(
     session: AsyncSession,
     shop_id: str,
     endpoint_id: str,
-    changes: dict[str, Any],
+    changes: EndpointChanges,
     *,
     allow_private: bool = False,
     checked: CheckedUrls | None = None,
@@ -261,7 +254,7 @@ async def update_endpoint(
     if "description" in changes:
         endpoint.description = changes["description"]
     if "active" in changes:
-        endpoint.active = bool(changes["active"])
+        endpoint.active = changes["active"]
     await session.flush()
     return endpoint
 
@@ -269,9 +262,7 @@ async def update_endpoint(
 async def delete_endpoint(session: AsyncSession, shop_id: str, endpoint_id: str) -> None:
     """Remove the endpoint; its queued deliveries are dropped with it and nothing more is sent there."""
     endpoint = await get_endpoint(session, shop_id, endpoint_id, lock=True)
-    await session.execute(delete(WebhookDelivery).where(WebhookDelivery.endpoint_id == endpoint.id))
-    await session.delete(endpoint)
-    await session.flush()
+    await WebhookEndpointRepository(session).delete(endpoint)
 
 
 async def rotate_secret(
@@ -310,17 +301,7 @@ async def list_deliveries(
 ) -> tuple[list[tuple[WebhookDelivery, str]], str | None]:
     """An endpoint's deliveries with their event types, newest first; and the cursor of the next page."""
     endpoint = await get_endpoint(session, shop_id, endpoint_id)
-    query = (
-        select(WebhookDelivery, OutboxEvent.type)
-        .join(OutboxEvent, OutboxEvent.id == WebhookDelivery.event_id)
-        .where(WebhookDelivery.endpoint_id == endpoint.id)
-    )
-    if status is not None:
-        query = query.where(WebhookDelivery.status == status)
-    rows, cursor = await paginate(
-        session, query, page, [WebhookDelivery.id], descending=True, row_key=lambda row: [row[0].id]
-    )
-    return [(row[0], row[1]) for row in rows], cursor
+    return await WebhookDeliveryRepository(session).page_of(endpoint.id, page, status=status)
 
 
 async def resend_delivery(
@@ -335,29 +316,13 @@ async def resend_delivery(
             "queued deliveries go out.",
             code=EventsErrorCode.WEBHOOK_ENDPOINT_PAUSED,
         )
-    now = utc_now()
-    await session.execute(
-        update(WebhookDelivery)
-        .where(
-            WebhookDelivery.id == delivery_id,
-            WebhookDelivery.endpoint_id == endpoint.id,
-            or_(WebhookDelivery.locked_until.is_(None), WebhookDelivery.locked_until < now),
-        )
-        .values(status=DeliveryStatus.PENDING, next_attempt_at=now, locked_until=None)
-        .execution_options(synchronize_session=False)
-    )
-    row = (
-        await session.execute(
-            select(WebhookDelivery, OutboxEvent.type)
-            .join(OutboxEvent, OutboxEvent.id == WebhookDelivery.event_id)
-            .where(WebhookDelivery.id == delivery_id, WebhookDelivery.endpoint_id == endpoint.id)
-            .execution_options(populate_existing=True)
-        )
-    ).one_or_none()
-    if row is None:
+    deliveries = WebhookDeliveryRepository(session)
+    await deliveries.requeue(endpoint.id, delivery_id, utc_now())
+    found = await deliveries.with_event_type(endpoint.id, delivery_id)
+    if found is None:
         raise NotFound(
             f"Endpoint {endpoint_id!r} has no delivery {delivery_id!r}; list them with "
             f"GET /v1/webhook-endpoints/{endpoint_id}/deliveries.",
             code=EventsErrorCode.WEBHOOK_DELIVERY_NOT_FOUND,
         )
-    return row[0], row[1]
+    return found

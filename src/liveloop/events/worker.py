@@ -26,16 +26,15 @@ from typing import TYPE_CHECKING
 
 import httpx
 import orjson
-from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from liveloop.events.repository import WebhookDeliveryRepository
 from liveloop.events.service import backoff, envelope, fan_out, signing_secrets
 from liveloop.kit.db import transaction
 from liveloop.kit.netguard import GuardedTransport, TargetRefused
 from liveloop.kit.signing import timestamped_signature
-from liveloop.kit.sql import for_update
 from liveloop.kit.time import utc_now
-from liveloop.models import DeliveryStatus, OutboxEvent, WebhookDelivery, WebhookEndpoint
+from liveloop.models import DeliveryStatus
 
 if TYPE_CHECKING:
     from liveloop.config import Settings
@@ -228,39 +227,12 @@ class Worker:
         if limit <= 0:
             return []
         now = utc_now()
-        due = (
-            WebhookDelivery.status == DeliveryStatus.PENDING,
-            WebhookDelivery.next_attempt_at <= now,
-            or_(WebhookDelivery.locked_until.is_(None), WebhookDelivery.locked_until < now),
-        )
         full = [e for e, n in self._in_flight.items() if n >= self.endpoint_concurrency]
         async with transaction(self.sessions) as session:
-            ranked = (
-                select(
-                    WebhookDelivery.id,
-                    WebhookDelivery.endpoint_id,
-                    WebhookDelivery.next_attempt_at,
-                    func.row_number()
-                    .over(
-                        partition_by=WebhookDelivery.endpoint_id,
-                        order_by=(WebhookDelivery.next_attempt_at, WebhookDelivery.id),
-                    )
-                    .label("turn"),
-                )
-                .join(WebhookEndpoint, WebhookEndpoint.id == WebhookDelivery.endpoint_id)
-                .where(*due, WebhookEndpoint.active.is_(True))
+            deliveries = WebhookDeliveryRepository(session)
+            candidates = await deliveries.due_by_turn(
+                now, per_endpoint=self.endpoint_concurrency, limit=limit * 2, skip_endpoints=full
             )
-            if full:
-                ranked = ranked.where(WebhookDelivery.endpoint_id.not_in(full))
-            sub = ranked.subquery()
-            candidates = (
-                await session.execute(
-                    select(sub.c.id, sub.c.endpoint_id)
-                    .where(sub.c.turn <= self.endpoint_concurrency)
-                    .order_by(sub.c.turn, sub.c.next_attempt_at)
-                    .limit(limit * 2)
-                )
-            ).all()
             taken: dict[str, int] = {}
             chosen: list[str] = []
             for delivery_id, endpoint_id in candidates:
@@ -273,33 +245,11 @@ class Worker:
             if not chosen:
                 return []
             # Lock what is still due (another worker may have leased some meanwhile) and lease it.
-            lock = select(WebhookDelivery.id).where(WebhookDelivery.id.in_(chosen), *due)
-            if for_update(session):
-                lock = lock.with_for_update(skip_locked=True)
-            ids = list((await session.execute(lock)).scalars())
+            ids = await deliveries.lock_still_due(chosen, now)
             if not ids:
                 return []
-            await session.execute(
-                update(WebhookDelivery)
-                .where(WebhookDelivery.id.in_(ids))
-                .values(locked_until=now + self.lease, attempts=WebhookDelivery.attempts + 1, last_attempt_at=now)
-            )
-            rows = (
-                await session.execute(
-                    select(
-                        WebhookDelivery.id,
-                        WebhookEndpoint.id,
-                        WebhookEndpoint.url,
-                        WebhookEndpoint.secret,
-                        WebhookEndpoint.previous_secret,
-                        WebhookEndpoint.previous_secret_expires_at,
-                        OutboxEvent,
-                    )
-                    .join(WebhookEndpoint, WebhookEndpoint.id == WebhookDelivery.endpoint_id)
-                    .join(OutboxEvent, OutboxEvent.id == WebhookDelivery.event_id)
-                    .where(WebhookDelivery.id.in_(ids))
-                )
-            ).all()
+            await deliveries.lease(ids, now, now + self.lease)
+            rows = await deliveries.to_send(ids)
             order = {delivery_id: i for i, delivery_id in enumerate(ids)}
             return sorted(
                 (
@@ -374,7 +324,7 @@ class Worker:
 
     async def _record(self, item: Claimed, outcome: Outcome) -> None:
         async with transaction(self.sessions) as session:
-            delivery = await session.get(WebhookDelivery, item.delivery_id)
+            delivery = await WebhookDeliveryRepository(session).by_id(item.delivery_id)
             if delivery is None:  # the endpoint was deleted meanwhile, and its deliveries with it
                 return
             delivery.last_status_code = outcome.status
