@@ -7,9 +7,10 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from typing import Literal
 
 from fastapi import Depends, FastAPI
-from sqlalchemy import text
+from pydantic import BaseModel
 from starlette.types import ASGIApp, Scope
 
 from liveloop import __version__
@@ -21,7 +22,7 @@ from liveloop.events.endpoints import router as events_router
 from liveloop.events.worker import Worker
 from liveloop.jobs import JOBS
 from liveloop.kit import openapi
-from liveloop.kit.db import create_engine, transaction
+from liveloop.kit.db import create_engine, ping, transaction
 from liveloop.kit.edge import Edge
 from liveloop.kit.http import install_error_handlers
 from liveloop.kit.ratelimit import Rate, RateLimiter, RateLimitMiddleware, RateRule, create_buckets, document_limits
@@ -195,6 +196,13 @@ class LiveloopAPI(FastAPI):
         return Edge(super().build_middleware_stack(), max_body_bytes=settings.max_body_bytes)
 
 
+class Health(BaseModel):
+    """The answer of ``/healthz``: the process serves, and its database answered."""
+
+    status: Literal["ok"]
+    version: str
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
 
@@ -249,10 +257,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     document_limits(app, PUBLIC_LIMITS)
 
     @app.get("/healthz", tags=["ops"])
-    async def healthz() -> dict[str, str]:
-        async with app.state.engine.connect() as conn:
-            await conn.execute(text("SELECT 1"))
-        return {"status": "ok", "version": __version__}
+    async def healthz() -> Health:
+        await ping(app.state.engine)
+        return Health(status="ok", version=__version__)
 
     return app
 

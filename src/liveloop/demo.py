@@ -9,7 +9,6 @@ from typing import Any
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
-from sqlalchemy import func, select
 
 from liveloop.client import client_for, order_event, running_app, signed_order_headers
 from liveloop.config import Settings
@@ -17,7 +16,8 @@ from liveloop.kit.db import transaction
 from liveloop.kit.time import utc_now
 from liveloop.ledger.verify import verify
 from liveloop.members import devices
-from liveloop.models import Referral, Reward
+from liveloop.models import Referral
+from liveloop.referral.repository import ReferralRepository, RewardRepository
 from liveloop.shops.service import create_api_key, create_shop, find_shop_by_slug
 
 SLUG = "demo"
@@ -260,40 +260,11 @@ async def _simulate(
 
 async def _summary(app: Any, shop_id: str) -> dict[str, Any]:
     async with transaction(app.state.sessions) as session:
-        by_status = Counter(
-            dict(
-                (
-                    await session.execute(
-                        select(Referral.status, func.count())
-                        .where(Referral.shop_id == shop_id)
-                        .group_by(Referral.status)
-                    )
-                ).all()
-            )
-        )
-        by_channel = Counter(
-            dict(
-                (
-                    await session.execute(
-                        select(Referral.channel, func.count())
-                        .where(Referral.shop_id == shop_id)
-                        .group_by(Referral.channel)
-                    )
-                ).all()
-            )
-        )
-        reasons: Counter[str] = Counter()
-        for (codes,) in (await session.execute(select(Referral.reason_codes).where(Referral.shop_id == shop_id))).all():
-            reasons.update(codes)
-        rewards = Counter(
-            dict(
-                (
-                    await session.execute(
-                        select(Reward.status, func.count()).where(Reward.shop_id == shop_id).group_by(Reward.status)
-                    )
-                ).all()
-            )
-        )
+        referrals = ReferralRepository(session)
+        by_status = Counter(await referrals.totals(shop_id, Referral.status))
+        by_channel = Counter(await referrals.totals(shop_id, Referral.channel))
+        reasons = Counter(await referrals.reason_counts(shop_id))
+        rewards = Counter(await RewardRepository(session).totals_by_status(shop_id))
         report = await verify(session)
     return {
         "referrals": dict(by_status),

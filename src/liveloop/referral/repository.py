@@ -267,12 +267,30 @@ class ReferralRepository(Repository[Referral]):
             Referral.created_at < end,
         )
 
+    # -- what the shop's totals count -------------------------------------------------------------------------
+    async def totals(self, shop_id: str, by: Any) -> dict[str, int]:
+        """How many of the shop's referrals have each value of one column (``Referral.status``, ``.channel``)."""
+        query = select(by, func.count()).where(Referral.shop_id == shop_id).group_by(by)
+        return {str(value): int(count) for value, count in (await self.session.execute(query)).all()}
+
+    async def reason_counts(self, shop_id: str) -> dict[str, int]:
+        """How often each fraud reason code stands on the shop's referrals."""
+        counts: dict[str, int] = {}
+        for (codes,) in await self.session.execute(select(Referral.reason_codes).where(Referral.shop_id == shop_id)):
+            for code in codes:
+                counts[code] = counts.get(code, 0) + 1
+        return counts
+
 
 # --- rewards --------------------------------------------------------------------------------------------
 
 
 class RewardRepository(Repository[Reward]):
     model = Reward
+
+    async def totals_by_status(self, shop_id: str) -> dict[str, int]:
+        query = select(Reward.status, func.count()).where(Reward.shop_id == shop_id).group_by(Reward.status)
+        return {str(status): int(count) for status, count in (await self.session.execute(query)).all()}
 
     async def insert(self, reward: Reward) -> None:
         """Write a new reward row as it is (a Core insert: the ORM does not track it)."""
