@@ -1,12 +1,58 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import BigInteger, ForeignKey, Index, LargeBinary, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from liveloop.models.base import Base, BigIntPK, CreatedAt
+from liveloop.models.base import Base, BigIntPK, CreatedAt, EnumText
+
+
+class ShowStatus(StrEnum):
+    SCHEDULED = "scheduled"  # planned; mechanics cannot run yet
+    LIVE = "live"  # on air: viewers join, mechanics run, high points fire
+    ENDED = "ended"  # over for good: viewers are closed out, only title, video and replay change
+
+
+class VideoProvider(StrEnum):
+    NONE = "none"  # no video in the room (a test card)
+    HLS = "hls"  # an HLS playlist the show names
+    LIVEKIT = "livekit"  # a LiveKit room: the host and approved co-hosts publish
+
+
+class CuePhase(StrEnum):
+    ANNOUNCE = "announce"  # a high point is coming (before_seconds ahead)
+    FIRE = "fire"  # the high point is now
+
+
+class RestrictionKind(StrEnum):
+    MUTE = "mute"  # the viewer may watch but not comment
+    BAN = "ban"  # the viewer is closed out of the show
+
+
+class InteractionKind(StrEnum):
+    KEYWORD_LOTTERY = "keyword_lottery"  # comment a keyword to enter a provably fair draw
+    LIKE_SPRINT = "like_sprint"  # a likes target; every member watching is rewarded when it is reached
+    DANMAKU_CHALLENGE = "danmaku_challenge"  # a target of keyword comments, rewarded the same way
+    QUIZ = "quiz"  # one answer per viewer; points for the right one
+    POLL = "poll"  # one vote per viewer (a "which product next" poll lists pinned SKUs)
+    TEAM_PK = "team_pk"  # teams compete on invites, interactions or watch time
+    FLASH_OFFER = "flash_offer"  # the first N claims get a bonus
+
+
+class InteractionStatus(StrEnum):
+    OPEN = "open"  # viewers take part
+    SETTLING = "settling"  # one process is handing out what it promised
+    SETTLED = "settled"  # done, with its result
+
+
+class CohostStatus(StrEnum):
+    WAITING = "waiting"  # the viewer asked; the host has not decided
+    APPROVED = "approved"  # the viewer's token may publish video
+    DECLINED = "declined"  # the host said no (the viewer may ask again)
+    LEFT = "left"  # the co-host left (the viewer may ask again)
 
 
 class Show(CreatedAt, Base):
@@ -23,11 +69,11 @@ class Show(CreatedAt, Base):
     host_member_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
     host_timezone: Mapped[str] = mapped_column(String(64))
     scheduled_at: Mapped[datetime]
-    status: Mapped[str] = mapped_column(String(16), default="scheduled")  # scheduled live ended
+    status: Mapped[ShowStatus] = mapped_column(EnumText(ShowStatus, 16), default=ShowStatus.SCHEDULED)
     started_at: Mapped[datetime | None] = mapped_column(nullable=True)
     ended_at: Mapped[datetime | None] = mapped_column(nullable=True)
     replay_url: Mapped[str | None] = mapped_column(String(1000), nullable=True)
-    video_provider: Mapped[str] = mapped_column(String(16), default="none")  # none hls livekit
+    video_provider: Mapped[VideoProvider] = mapped_column(EnumText(VideoProvider, 16), default=VideoProvider.NONE)
     hls_url: Mapped[str | None] = mapped_column(String(1000), nullable=True)
     pinned: Mapped[list[Any]] = mapped_column(default=list)  # products pinned, in display order
     rhythm: Mapped[list[Any]] = mapped_column(default=list)  # planned high points
@@ -95,7 +141,7 @@ class ShowCue(Base):
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
     show_id: Mapped[str] = mapped_column(ForeignKey("shows.id", ondelete="CASCADE"))
     point: Mapped[int]
-    phase: Mapped[str] = mapped_column(String(16))  # announce fire
+    phase: Mapped[CuePhase] = mapped_column(EnumText(CuePhase, 16))
     done_at: Mapped[datetime]
 
 
@@ -124,7 +170,7 @@ class ShowRestriction(CreatedAt, Base):
     shop_id: Mapped[str] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"), index=True)
     show_id: Mapped[str] = mapped_column(ForeignKey("shows.id", ondelete="CASCADE"))
     viewer_key: Mapped[str] = mapped_column(String(80))
-    kind: Mapped[str] = mapped_column(String(8))  # mute ban
+    kind: Mapped[RestrictionKind] = mapped_column(EnumText(RestrictionKind, 8))
     until: Mapped[datetime | None] = mapped_column(nullable=True)
     reason: Mapped[str] = mapped_column(String(200), default="")
 
@@ -139,8 +185,8 @@ class Interaction(CreatedAt, Base):
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     shop_id: Mapped[str] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"), index=True)
     show_id: Mapped[str] = mapped_column(ForeignKey("shows.id", ondelete="CASCADE"))
-    kind: Mapped[str] = mapped_column(String(24))
-    status: Mapped[str] = mapped_column(String(16), default="open")  # open settling settled
+    kind: Mapped[InteractionKind] = mapped_column(EnumText(InteractionKind, 24))
+    status: Mapped[InteractionStatus] = mapped_column(EnumText(InteractionStatus, 16), default=InteractionStatus.OPEN)
     title: Mapped[str] = mapped_column(String(200))
     config: Mapped[dict[str, Any]]
     result: Mapped[dict[str, Any]] = mapped_column(default=dict)
@@ -181,5 +227,5 @@ class CohostRequest(CreatedAt, Base):
     viewer_key: Mapped[str] = mapped_column(String(80))
     member_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
     name: Mapped[str] = mapped_column(String(60))
-    status: Mapped[str] = mapped_column(String(16), default="waiting")  # waiting approved declined left
+    status: Mapped[CohostStatus] = mapped_column(EnumText(CohostStatus, 16), default=CohostStatus.WAITING)
     decided_at: Mapped[datetime | None] = mapped_column(nullable=True)
