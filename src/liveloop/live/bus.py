@@ -22,17 +22,14 @@ import logging
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from liveloop.live.protocol import with_seq
+
 log = logging.getLogger(__name__)
+
+__all__ = ["Bus", "MemoryBus", "NatsBus", "RedisBus", "create_bus", "with_seq"]
 
 Handler = Callable[[str, int, bytes], None]  # (room, number, numbered payload)
 # A bus started without a handler only publishes (a worker process that has no rooms of its own).
-
-
-def with_seq(seq: int, payload: bytes) -> bytes:
-    """``{"a":1}`` numbered ``7`` becomes ``{"q":7,"a":1}``."""
-    if payload == b"{}":
-        return b'{"q":%d}' % seq
-    return b'{"q":%d,' % seq + payload[1:]
 
 
 class Bus(Protocol):

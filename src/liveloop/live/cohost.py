@@ -6,32 +6,30 @@ token publish video (``approved``), and the room hears of it only by the viewer'
 
 from __future__ import annotations
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from liveloop.kit.errors import Conflict, NotFound
+from liveloop.kit.errors import Conflict
 from liveloop.kit.ids import new_id
-from liveloop.kit.pagination import PageRequest, paginate
+from liveloop.kit.pagination import PageRequest
 from liveloop.kit.time import utc_now
 from liveloop.live.aliases import alias
 from liveloop.live.notify import to_room
+from liveloop.live.protocol import BusKind
+from liveloop.live.repository import CohostRepository
 from liveloop.live.tokens import ViewerClaims
-from liveloop.models import CohostRequest
+from liveloop.models import CohostRequest, CohostStatus
 
 
 async def ask(session: AsyncSession, shop_id: str, show_id: str, claims: ViewerClaims) -> CohostRequest:
     """Join the queue (asking again while waiting changes nothing; after a decline, it asks anew)."""
-    existing = (
-        await session.execute(
-            select(CohostRequest).where(CohostRequest.show_id == show_id, CohostRequest.viewer_key == claims.key)
-        )
-    ).scalar_one_or_none()
+    requests = CohostRepository(session)
+    existing = await requests.of_viewer(show_id, claims.key)
     if existing is not None:
-        if existing.status in ("declined", "left"):
-            existing.status = "waiting"
+        if existing.status in (CohostStatus.DECLINED, CohostStatus.LEFT):
+            existing.status = CohostStatus.WAITING
             existing.decided_at = None
             await session.flush()
-            to_room(session, show_id, {"k": "cohost_queue", "change": "asked", "name": existing.name})
+            to_room(session, show_id, {"k": BusKind.COHOST_QUEUE, "change": "asked", "name": existing.name})
         return existing
     request = CohostRequest(
         id=new_id("coh"),
@@ -40,39 +38,31 @@ async def ask(session: AsyncSession, shop_id: str, show_id: str, claims: ViewerC
         viewer_key=claims.key,
         member_id=claims.member_id,
         name=claims.name or "Guest",
-        status="waiting",
+        status=CohostStatus.WAITING,
         created_at=utc_now(),
     )
-    session.add(request)
-    await session.flush()
-    to_room(session, show_id, {"k": "cohost_queue", "change": "asked", "name": request.name})
+    await requests.add(request)
+    to_room(session, show_id, {"k": BusKind.COHOST_QUEUE, "change": "asked", "name": request.name})
     return request
 
 
 async def queue(session: AsyncSession, show_id: str, page: PageRequest) -> tuple[list[CohostRequest], str | None]:
     """Requests to join the host, in the order they were made."""
-    query = select(CohostRequest).where(CohostRequest.show_id == show_id)
-    return await paginate(session, query, page, [CohostRequest.created_at, CohostRequest.id])
+    return await CohostRepository(session).page_of_show(show_id, page)
 
 
 async def decide(session: AsyncSession, show_id: str, request_id: str, *, approve: bool, secret: str) -> CohostRequest:
-    request = (
-        await session.execute(
-            select(CohostRequest).where(CohostRequest.show_id == show_id, CohostRequest.id == request_id)
-        )
-    ).scalar_one_or_none()
-    if request is None:
-        raise NotFound("No such co-host request in this show.", code="cohost_request_not_found")
-    status = "approved" if approve else "declined"
+    request = await CohostRepository(session).in_show_or_raise(show_id, request_id)
+    status = CohostStatus.APPROVED if approve else CohostStatus.DECLINED
     if request.status == status:
         return request
-    if request.status not in ("waiting", "approved"):
+    if request.status not in (CohostStatus.WAITING, CohostStatus.APPROVED):
         raise Conflict(f"This request was {request.status}.", code="cohost_request_closed")
     request.status = status
     request.decided_at = utc_now()
     await session.flush()
     change = {
-        "k": "cohost_queue",
+        "k": BusKind.COHOST_QUEUE,
         "change": status,
         "name": request.name,
         "a": alias(secret, show_id, request.viewer_key),
@@ -82,12 +72,4 @@ async def decide(session: AsyncSession, show_id: str, request_id: str, *, approv
 
 
 async def approved(session: AsyncSession, show_id: str, viewer_key: str) -> CohostRequest | None:
-    return (
-        await session.execute(
-            select(CohostRequest).where(
-                CohostRequest.show_id == show_id,
-                CohostRequest.viewer_key == viewer_key,
-                CohostRequest.status == "approved",
-            )
-        )
-    ).scalar_one_or_none()
+    return await CohostRepository(session).approved(show_id, viewer_key)

@@ -4,11 +4,10 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Path, Request, Response
 from pydantic import Field, model_validator
-from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from liveloop.events.service import emit
-from liveloop.kit.errors import NotFound, Unprocessable
+from liveloop.kit.errors import NotFound
 from liveloop.kit.http import Session, UnitOfWorkRoute
 from liveloop.kit.openapi import errors
 from liveloop.kit.pagination import Page, Pagination
@@ -17,9 +16,11 @@ from liveloop.live import cohost, interactions, schemas, service, tokens, video
 from liveloop.live.aliases import ALIAS_LENGTH, alias, host_device, host_key
 from liveloop.live.gateway import Gateway
 from liveloop.live.notify import to_room
+from liveloop.live.protocol import BusKind
+from liveloop.live.repository import ShowRepository
 from liveloop.members import devices
 from liveloop.members import service as members
-from liveloop.models import EventType, Interaction, Show, ShowViewer
+from liveloop.models import EventType, Show
 from liveloop.orders.service import claim_event
 from liveloop.referral import lottery
 from liveloop.referral import schemas as referral_schemas
@@ -43,7 +44,7 @@ def _gateway(request: Request) -> Gateway:
 
 
 def _ws_url(request: Request, show_id: str) -> str:
-    base = request.app.state.settings.public_base_url.rstrip("/")
+    base: str = request.app.state.settings.public_base_url.rstrip("/")
     return base.replace("https://", "wss://", 1).replace("http://", "ws://", 1) + f"/v1/live/{show_id}/ws"
 
 
@@ -67,13 +68,15 @@ async def run_draw(
         to_room(
             session,
             show.id,
-            {"k": "draw", "draw_id": draw.id, "winners": winners, "seed": draw.seed, "seed_hash": draw.seed_hash},
+            {"k": BusKind.DRAW, "draw_id": draw.id, "winners": winners, "seed": draw.seed, "seed_hash": draw.seed_hash},
         )
     return view
 
 
 @router.post("/shows", response_model=schemas.Show, status_code=201)
-async def create_show(body: schemas.ShowCreate, session: Session, op: Operator = requires("live:write")) -> Any:
+async def create_show(
+    body: schemas.ShowCreate, session: Session, op: Operator = requires("live:write")
+) -> schemas.Show:
     return _out(await service.create_show(session, op.shop, body))
 
 
@@ -83,14 +86,14 @@ async def list_shows(
     page: Pagination,
     status: Literal["scheduled", "live", "ended"] | None = None,
     op: Operator = requires("live:read"),
-) -> Any:
+) -> Page[schemas.Show]:
     """Shows, latest scheduled first."""
     found, cursor = await service.list_shows(session, op.shop_id, page, status)
-    return {"items": [_out(s) for s in found], "next_cursor": cursor}
+    return Page[schemas.Show](items=[_out(s) for s in found], next_cursor=cursor)
 
 
 @router.get("/shows/{show_id}", response_model=schemas.Show)
-async def get_show(show_id: PathId, session: Session, op: Operator = requires("live:read")) -> Any:
+async def get_show(show_id: PathId, session: Session, op: Operator = requires("live:read")) -> schemas.Show:
     show = await service.get_show(session, op.shop_id, show_id)
     return _out(show, await service.counters(session, show.id))
 
@@ -98,20 +101,20 @@ async def get_show(show_id: PathId, session: Session, op: Operator = requires("l
 @router.patch("/shows/{show_id}", response_model=schemas.Show)
 async def update_show(
     show_id: PathId, body: schemas.ShowUpdate, session: Session, op: Operator = requires("live:write")
-) -> Any:
+) -> schemas.Show:
     show = await service.get_show(session, op.shop_id, show_id)
     return _out(await service.update_show(session, show, body))
 
 
 @router.post("/shows/{show_id}/start", response_model=schemas.Show)
-async def start_show(show_id: PathId, session: Session, op: Operator = requires("live:write")) -> Any:
+async def start_show(show_id: PathId, session: Session, op: Operator = requires("live:write")) -> schemas.Show:
     return _out(await service.start_show(session, await service.get_show(session, op.shop_id, show_id)))
 
 
 @router.post("/shows/{show_id}/end", response_model=schemas.Show)
 async def end_show(
     show_id: PathId, session: Session, body: schemas.ShowEnd | None = None, op: Operator = requires("live:write")
-) -> Any:
+) -> schemas.Show:
     show = await service.get_show(session, op.shop_id, show_id)
     replay = str(body.replay_url) if body and body.replay_url else None
     return _out(await service.end_show(session, show, replay))
@@ -124,7 +127,7 @@ async def member_token(
     request: Request,
     session: Session,
     op: Operator = requires("live:write"),
-) -> Any:
+) -> schemas.TokenOut:
     """A token for a signed-in member of the shop (the shop's backend asks for it and hands it to the page).
 
     ``device_id`` is the browser's ``ll_did`` cookie value as liveloop set it; one this server did not sign
@@ -166,7 +169,7 @@ async def host_token(
     session: Session,
     body: HostTokenIn | None = None,
     op: Operator = requires("live:write"),
-) -> Any:
+) -> schemas.TokenOut:
     """A token for the host console: comments appear as the host's, and the room's counters are visible.
 
     Every host console of a show shares one identity in it, which no viewer can take and nobody can restrict.
@@ -227,23 +230,17 @@ async def _target(
 @router.post("/shows/{show_id}/restrictions", status_code=201, response_model=schemas.Restriction)
 async def restrict(
     show_id: PathId, body: RestrictionIn, request: Request, session: Session, op: Operator = requires("live:write")
-) -> Any:
+) -> schemas.Restriction:
     """Mute or ban a viewer, named by its alias (or a member by id). It holds across reconnects."""
     show = await service.get_show(session, op.shop_id, show_id)
     key, alias_ = await _target(request, session, show, alias_=body.alias, member_id=body.member_id)
     row = await service.restrict(session, show, key, body.kind, body.minutes, body.reason, alias_=alias_)
-    return {"alias": alias_, "kind": row.kind, "until": row.until}
-
-
-def _kind(kind: str) -> str:
-    if kind not in ("mute", "ban"):
-        raise Unprocessable("kind is mute or ban.", code="invalid_restriction")
-    return kind
+    return schemas.Restriction(alias=alias_, kind=row.kind, until=row.until)
 
 
 async def _lift(request: Request, session: AsyncSession, op: Operator, show_id: str, kind: str, **target: str) -> None:
     """Lift a restriction of the viewer named by ``alias_`` or ``member_id`` (the same rules as restricting)."""
-    kind = _kind(kind)  # a wrong kind is refused before anything is looked up
+    kind = service.restriction_kind(kind)  # a wrong kind is refused before anything is looked up
     show = await service.get_show(session, op.shop_id, show_id)
     key, alias_ = await _target(request, session, show, **target)
     await service.lift(session, show, key, kind, alias_=alias_)
@@ -276,35 +273,31 @@ async def lift_for_member(
 
 
 @router.get("/shows/{show_id}/live-stats")
-async def live_stats(show_id: PathId, request: Request, session: Session, op: Operator = requires("live:read")) -> Any:
+async def live_stats(
+    show_id: PathId, request: Request, session: Session, op: Operator = requires("live:read")
+) -> schemas.LiveStats:
     """Counters for the host console: viewers now, unique and effective viewers, likes, comments, shares."""
     show = await service.get_show(session, op.shop_id, show_id)
     room = _gateway(request).rooms.get(show.id)
-    viewers = (
-        await session.execute(
-            select(func.count(ShowViewer.id), func.count(ShowViewer.effective_at)).where(ShowViewer.show_id == show.id)
-        )
-    ).one()
-    return {
-        "status": show.status,
-        "viewers_now": room.viewers if room else 0,
-        "unique_viewers": viewers[0],
-        "effective_viewers": viewers[1],
-        "counters": await service.counters(session, show.id),
-    }
+    unique, effective = await ShowRepository(session).viewer_counts(show.id)
+    return schemas.LiveStats(
+        status=show.status,
+        viewers_now=room.viewers if room else 0,
+        unique_viewers=unique,
+        effective_viewers=effective,
+        counters=await service.counters(session, show.id),
+    )
 
 
 @public.post("/shows/{show_id}/join", response_model=schemas.TokenOut)
 async def join(
     show_id: PathId, request: Request, response: Response, session: Session, body: schemas.JoinIn | None = None
-) -> Any:
+) -> schemas.TokenOut:
     """An anonymous viewer's token, tied to this browser's device (the ``ll_did`` cookie).
 
     The device is the one this server issued to the browser (by an invite link or an earlier join); a browser
     without one, or with a value this server did not sign, is given a fresh one in the ``ll_did`` cookie."""
-    show = (await session.execute(select(Show).where(Show.id == show_id))).scalar_one_or_none()
-    if show is None:
-        raise NotFound("No such show.", code="show_not_found")
+    show = await ShowRepository(session).public_or_raise(show_id)
     secret = request.app.state.settings.secret_key
     device, cookie = devices.identify(secret, request.headers.get("cookie", ""))
     devices.set_cookie(response, cookie, request.scope)
@@ -327,35 +320,37 @@ async def launch_interaction(
     body: Annotated[schemas.InteractionCreate, Body()],
     session: Session,
     op: Operator = requires("live:write"),
-) -> Any:
+) -> schemas.Interaction:
     """Launch a mechanic: its card appears in the room at once and it settles when its window closes."""
     show = await service.get_show(session, op.shop_id, show_id)
-    return await interactions.launch(session, show, body)
+    return schemas.Interaction.model_validate(await interactions.launch(session, show, body))
 
 
 @router.get("/shows/{show_id}/interactions", response_model=Page[schemas.Interaction])
 async def list_interactions(
     show_id: PathId, session: Session, page: Pagination, op: Operator = requires("live:read")
-) -> Any:
+) -> Page[schemas.Interaction]:
     """The show's mechanics, the latest launched first."""
     show = await service.get_show(session, op.shop_id, show_id)
     items, cursor = await interactions.list_for_show(session, show.id, page)
-    return {"items": items, "next_cursor": cursor}
+    return Page[schemas.Interaction](items=[schemas.Interaction.model_validate(i) for i in items], next_cursor=cursor)
 
 
 @router.post("/interactions/{interaction_id}/settle", response_model=schemas.Interaction)
-async def settle_interaction(interaction_id: PathId, session: Session, op: Operator = requires("live:write")) -> Any:
+async def settle_interaction(
+    interaction_id: PathId, session: Session, op: Operator = requires("live:write")
+) -> schemas.Interaction:
     """Close it now and hand out what it promised (settling twice changes nothing)."""
-    return await interactions.settle(session, await interactions.get(session, op.shop_id, interaction_id))
+    settled = await interactions.settle(session, await interactions.get(session, op.shop_id, interaction_id))
+    return schemas.Interaction.model_validate(settled)
 
 
-@public.get("/interactions/{interaction_id}")
-async def public_interaction(interaction_id: PathId, session: Session) -> Any:
+@public.get("/interactions/{interaction_id}", response_model=schemas.InteractionCard, response_model_exclude_unset=True)
+async def public_interaction(interaction_id: PathId, session: Session) -> schemas.InteractionCard:
     """Anyone may check a settled lottery: the seed's hash before, the seed, entries and winners after."""
-    found = await session.get(Interaction, interaction_id)
-    if found is None:
-        raise NotFound("No such interaction.", code="interaction_not_found")
-    return interactions.public_card(found)  # results name viewers by alias and room name only
+    found = await interactions.get_public(session, interaction_id)
+    # Results name viewers by alias and room name only; what the card leaves out is left out of the answer.
+    return schemas.InteractionCard.model_validate(interactions.public_card(found))
 
 
 # --- co-hosts and video ----------------------------------------------------------------------------------
@@ -364,18 +359,18 @@ async def public_interaction(interaction_id: PathId, session: Session) -> Any:
 @router.get("/shows/{show_id}/cohosts", response_model=Page[schemas.CohostRequest])
 async def cohost_queue(
     show_id: PathId, request: Request, session: Session, page: Pagination, op: Operator = requires("live:read")
-) -> Any:
+) -> Page[schemas.CohostRequest]:
     """Viewers asking to join the host on video, in the order they asked (by alias and name, as in the room)."""
     show = await service.get_show(session, op.shop_id, show_id)
     found, cursor = await cohost.queue(session, show.id, page)
     secret = request.app.state.settings.secret_key
-    return {
-        "items": [
-            {"id": r.id, "alias": alias(secret, show.id, r.viewer_key), "name": r.name, "status": r.status}
+    return Page[schemas.CohostRequest](
+        items=[
+            schemas.CohostRequest(id=r.id, alias=alias(secret, show.id, r.viewer_key), name=r.name, status=r.status)
             for r in found
         ],
-        "next_cursor": cursor,
-    }
+        next_cursor=cursor,
+    )
 
 
 @router.post("/shows/{show_id}/cohosts/{request_id}/{decision}")
@@ -386,14 +381,14 @@ async def decide_cohost(
     http_request: Request,
     session: Session,
     op: Operator = requires("live:write"),
-) -> Any:
+) -> schemas.CohostDecision:
     """Approving grants video publishing to the viewer who asked, and only to the token that viewer holds."""
     if decision not in ("approve", "decline"):
         raise NotFound("Use /approve or /decline.", code="not_found")
     show = await service.get_show(session, op.shop_id, show_id)
     secret = http_request.app.state.settings.secret_key
     request = await cohost.decide(session, show.id, request_id, approve=decision == "approve", secret=secret)
-    return {"id": request.id, "status": request.status}
+    return schemas.CohostDecision(id=request.id, status=request.status)
 
 
 def _viewer(request: Request, show_id: str) -> tokens.ViewerClaims:
@@ -403,7 +398,7 @@ def _viewer(request: Request, show_id: str) -> tokens.ViewerClaims:
 
 
 @public.post("/shows/{show_id}/video-token", responses=errors(401))
-async def video_token(show_id: PathId, request: Request, session: Session) -> Any:
+async def video_token(show_id: PathId, request: Request, session: Session) -> schemas.VideoToken:
     """The provider token for this viewer: hosts and approved co-hosts may publish, everyone else watches.
 
     Publishing is decided by the verified identity of the token sent (an approved request of that very viewer);
@@ -414,13 +409,13 @@ async def video_token(show_id: PathId, request: Request, session: Session) -> An
     provider = video.require(request.app.state.settings)
     publish = claims.is_host or await cohost.approved(session, show_id, claims.key) is not None
     identity = alias(request.app.state.settings.secret_key, show_id, claims.key)
-    return {
-        "provider": "livekit",
-        "url": provider.url,
-        "room": video.room_name(show_id),
-        "token": provider.token(video.room_name(show_id), identity, claims.name, publish=publish),
-        "can_publish": publish,
-    }
+    return schemas.VideoToken(
+        provider="livekit",
+        url=provider.url,
+        room=video.room_name(show_id),
+        token=provider.token(video.room_name(show_id), identity, claims.name, publish=publish),
+        can_publish=publish,
+    )
 
 
 @public.post("/webhooks/livekit", status_code=204, responses=errors(401))
@@ -430,7 +425,7 @@ async def livekit_webhook(request: Request, session: Session) -> Response:
     event = provider.receive_webhook(await request.body(), request.headers.get("authorization"))
     room = (event.get("room") or {}).get("name", "")
     show_id = room.removeprefix("liveloop-") if room.startswith("liveloop-") else None
-    show = (await session.execute(select(Show).where(Show.id == show_id))).scalar_one_or_none() if show_id else None
+    show = await ShowRepository(session).by_id(show_id) if show_id else None
     if show is None:
         return Response(status_code=204)  # a room that is not one of our shows: acknowledged, ignored
     if await claim_event(session, show.shop_id, "livekit", str(event.get("id") or ""), str(event.get("event"))):

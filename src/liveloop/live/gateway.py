@@ -7,27 +7,15 @@ in the URL (servers and proxies log URLs)::
 
 The server accepts with the subprotocol ``liveloop.v1``. A token in the query string is refused (4401).
 
-Protocol (JSON objects; the server sends binary frames of UTF-8 JSON, the client may send text or binary):
-
-client → server
-    {"t":"hb"}                       heartbeat, every 15 s
-    {"t":"c","x":"text"}             a comment (danmaku)
-    {"t":"l","n":5}                  likes, batched by the client (1-50 per message)
-    {"t":"s","ch":"whatsapp"}        the viewer shared the room on a channel
-server → client
-    {"t":"hello",…}                  on join: the show, you ({"a","name","member","role"}), the active cards, counters
-    {"t":"r","gap":false,"m":[…]}    on join with ?since=N: everything after message N (gap: some is gone)
-    {"t":"f","n":…,"q":…,"lk":…,"v":…,"dc":…,"m":[…]}   a frame: messages, likes, viewers, comment count
-    {"t":"err","code":…,"message":…} a refused input (the connection stays open)
+The messages, their kinds, the close codes and the byte-level facts the fast paths rely on are written down in
+``live/protocol.py``. In short: the client sends JSON objects ({"t":"hb"}, {"t":"c","x":"text"}, {"t":"l","n":5},
+{"t":"s","ch":"whatsapp"}, and the mechanics' inputs), the server answers with binary frames of UTF-8 JSON (the
+hello, a resume, frames every ``frame_ms``, ``ok`` and ``err`` replies). This module keeps the connections, parses
+each input and dispatches it by its ``"t"`` through a table (:attr:`Gateway.handlers`); the mechanics' inputs are
+handled in ``live/participation.py``, and every statement it runs is in ``live/repository.py``.
 
 A viewer appears to others by its alias in the show ("a", see live/aliases.py) and display name ("u"), never by
 its viewer key, member id or device id: nothing a frame carries grants anything.
-
-Close codes (the reason names the cause): 4401 no token, a bad, expired or revoked one (``token_revoked``: the
-API key that minted a host token was revoked; open host sockets are closed within seconds), or a token in the
-query string; 4403 banned; 4410 show ended; 4400 malformed or oversized input; 4429 too many sockets open at
-once from one client address or for one viewer (``LIVELOOP_ROOM_SOCKETS_PER_IP`` / ``_PER_VIEWER``; close some,
-then reconnect); 4008 too slow to keep up (reconnect with ?since=<last q>).
 
 Budgets are per verified viewer, not per socket: a viewer's sockets in a show share one comment, like and
 input budget. Inputs that write to the database (answers, votes, team joins, claims, lottery entries, co-host
@@ -46,128 +34,75 @@ import logging
 import os
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qs
 
 import orjson
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.types import Receive, Scope, Send
 
-from liveloop.kit import errors
 from liveloop.kit.batching import TransactionBatcher, TTLCache
 from liveloop.kit.db import transaction
 from liveloop.kit.errors import Unauthorized
 from liveloop.kit.ids import new_id
 from liveloop.kit.ratelimit import address_key
-from liveloop.kit.sql import increment_counters, table
 from liveloop.kit.time import utc_now
-from liveloop.live import cohost, interactions, moderation, service, tokens
+from liveloop.live import interactions, moderation, repository, service, tokens
 from liveloop.live.aliases import alias
 from liveloop.live.bus import Bus
-from liveloop.live.notify import to_room
+from liveloop.live.participation import CHALLENGE_PER_VIEWER, OpenInteraction, Participation
 from liveloop.live.presence import Presence
-from liveloop.live.room import (
+from liveloop.live.protocol import (
     CLOSE_BAD_FRAME,
     CLOSE_BANNED,
+    CLOSE_GOING_AWAY,
     CLOSE_SHOW_ENDED,
+    CLOSE_TOO_MANY_SOCKETS,
     CLOSE_UNAUTHORIZED,
     DANMAKU,
+    HOST_DANMAKU,
     LIKES,
     PRESENCE,
     SHARES,
-    Connection,
-    Room,
+    UNKNOWN_TYPE_MESSAGE,
+    ClientKind,
+    encode_comment,
 )
+from liveloop.live.repository import ShowRepository
+from liveloop.live.room import Connection, Room
 from liveloop.live.transport import SUBPROTOCOL, TRANSPORT_KEY, scrub_scope
-from liveloop.models import ApiKey, Interaction, Show, ShowCounter, ShowViewer
+from liveloop.live.viewers import HOLD_SECONDS, Budget, ShowInfo, Viewer
+from liveloop.live.viewers import refuse as _refuse  # the name the error-code scan knows a room refusal by
+from liveloop.models import RestrictionKind, Show, ShowStatus
 from liveloop.referral.links import CHANNELS
 
 log = logging.getLogger(__name__)
 
+__all__ = [  # moved to their own modules, still importable from here
+    "CHALLENGE_PER_VIEWER",
+    "CLOSE_TOO_MANY_SOCKETS",
+    "HOLD_SECONDS",
+    "Budget",
+    "Gateway",
+    "OpenInteraction",
+    "RoomSockets",
+    "ShowInfo",
+    "Viewer",
+    "public_show",
+]
+
 MAX_INPUT_BYTES = 2048
 MAX_LIKES_PER_MESSAGE = 50
-CLOSE_TOO_MANY_SOCKETS = 4429
 INPUTS_PER_SECOND = 2.0  # answers, votes, team joins, claims and co-host requests per viewer, after a burst of
 INPUTS_BURST = 10
-CHALLENGE_PER_VIEWER = 10  # keyword comments a danmaku challenge counts per viewer (its config's per_viewer wins)
-HOLD_SECONDS = 0.05  # a viewer over its budget is not read from for this long (TCP pushes back on a flood)
 BUDGET_KEEP_SECONDS = 60.0  # a viewer's budget outlives its last socket this long: reconnecting does not refill it
-
-
-@dataclass
-class ShowInfo:
-    id: str
-    shop_id: str
-    status: str
-    language: str
-    rules: moderation.Rules
-    muted: set[str]
-    banned: set[str]
-    public: dict[str, Any]
-
-
-@dataclass(eq=False, slots=True)
-class Budget:
-    """What one verified viewer may still do in a show, shared by all of its sockets in this process."""
-
-    comments: moderation.TokenBucket
-    likes: moderation.TokenBucket
-    inputs: moderation.TokenBucket  # answers, votes, team joins, claims, co-host requests
-    last_comment: float = 0.0
-    teams: dict[str, str] = field(default_factory=dict)  # team PK → the team this viewer plays for
-    sockets: int = 0
-    idle_since: float = 0.0
-    hold_until: float = 0.0  # over budget: its sockets are not read from until then
-
-
-@dataclass(eq=False, slots=True)
-class Viewer:
-    """One socket of a verified viewer; its budget is the viewer's, shared with the viewer's other sockets."""
-
-    claims: tokens.ViewerClaims
-    conn: Connection
-    budget: Budget
-    address: str = ""
-    close_reason: str = ""
-
-    @property
-    def comments(self) -> moderation.TokenBucket:
-        return self.budget.comments
-
-    @property
-    def likes(self) -> moderation.TokenBucket:
-        return self.budget.likes
-
-    @property
-    def inputs(self) -> moderation.TokenBucket:
-        return self.budget.inputs
-
-    @property
-    def last_comment(self) -> float:
-        return self.budget.last_comment
-
-    @last_comment.setter
-    def last_comment(self, value: float) -> None:
-        self.budget.last_comment = value
-
-    @property
-    def teams(self) -> dict[str, str]:
-        return self.budget.teams
-
-
-@dataclass
-class OpenInteraction:
-    id: str
-    kind: str
-    config: dict[str, Any]
-    closes_at: datetime | None
 
 
 # Called with (show id, viewer, text) for each accepted comment: keyword mechanics listen here.
 CommentHook = Callable[[str, Viewer, str], Awaitable[None]]
+# Handles one parsed input of a kind (see live/protocol.py, ClientKind); returns what to await, if anything.
+InputHandler = Callable[[ShowInfo, Viewer, dict[str, Any]], Awaitable[None] | None]
 
 
 class Gateway:
@@ -223,14 +158,24 @@ class Gateway:
         self._interacted: dict[str, set[str]] = {}  # not yet written: show → viewer keys
         self._last_presence: dict[str, int] = {}
         self._tasks: list[asyncio.Task[None]] = []
-        self.comment_hooks: list[CommentHook] = [self._keyword_mechanics]
-        self._open: TTLCache[str, list[OpenInteraction]] = TTLCache(2.0)
-        self._entered: dict[str, set[str]] = {}  # keyword lottery → viewer keys already entered (or queued)
         self._aliases: dict[str, dict[str, str]] = {}  # show → alias → viewer key, of viewers who joined here
-        self._progress: dict[str, int] = {}  # challenge → keyword comments not yet counted
-        self._counted: dict[str, dict[str, int]] = {}  # challenge → viewer key → keyword comments counted
         self.on_effective_view: Callable[[Any], Awaitable[None]] | None = None
         self.clock: Callable[[], datetime] = utc_now  # heartbeats are stamped with it
+        self.mechanics = Participation(sessions, self.writes, self._count, lambda: self.clock())
+        self._team_score = self.mechanics.team_score
+        self.comment_hooks: list[CommentHook] = [self.mechanics.on_comment]
+        # The dispatch table: a viewer's input by its "t" (plain str keys: the dict's fastest lookup).
+        self.handlers: dict[str, InputHandler] = {
+            ClientKind.HEARTBEAT.value: self._heartbeat,
+            ClientKind.COMMENT.value: self._comment,
+            ClientKind.LIKES.value: self._like,
+            ClientKind.SHARE.value: self._share,
+            ClientKind.ANSWER.value: self.mechanics.take_part,
+            ClientKind.VOTE.value: self.mechanics.take_part,
+            ClientKind.TEAM.value: self.mechanics.take_part,
+            ClientKind.CLAIM.value: self.mechanics.take_part,
+            ClientKind.COHOST.value: self.mechanics.ask_to_cohost,
+        }
 
     # --- lifecycle -------------------------------------------------------------------------------------
 
@@ -254,7 +199,7 @@ class Gateway:
             await self.flush()
         for viewers in self.viewers.values():
             for viewer in viewers:
-                viewer.conn.close(1001)
+                viewer.conn.close(CLOSE_GOING_AWAY)
         await self.bus.close()
 
     def room(self, show_id: str) -> Room:
@@ -273,16 +218,17 @@ class Gateway:
     def _on_bus(self, room_id: str, seq: int, raw: bytes) -> None:
         room = self.room(room_id)
         room.on_message(seq, raw)
+        # The byte-level checks of live/protocol.py (CARD_MARK, STATUS_MARK, SHOW_MARK, RESTRICT_MARK).
         if b'"card":"ia_' in raw and b'"status":' in raw:  # an interaction was launched or settled
-            self._open.forget(room_id)
+            self.mechanics.forget(room_id)
         if b'"k":"show"' in raw or b'"k":"restrict"' in raw:
             self._shows.forget(room_id)
             change = orjson.loads(raw)
             banned = None
-            if change.get("kind") == "ban" and not change.get("lifted"):
+            if change.get("kind") == RestrictionKind.BAN and not change.get("lifted"):
                 banned = self.connected_key(room_id, str(change.get("a")))
             for viewer in self.viewers.get(room_id, ()):
-                if change.get("status") == "ended":
+                if change.get("status") == ShowStatus.ENDED:
                     viewer.conn.close(CLOSE_SHOW_ENDED)
                 elif banned is not None and viewer.claims.key == banned and not viewer.claims.is_host:
                     viewer.conn.close(CLOSE_BANNED)
@@ -335,7 +281,7 @@ class Gateway:
                 self._evict_idle_rooms()
                 self._prune_budgets()
                 await self._close_revoked()
-                await self._apply_progress()
+                await self.mechanics.apply_progress()
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -367,19 +313,9 @@ class Gateway:
             async with transaction(self.sessions) as session:
                 batch = await self.presence.flush(session)
                 if counts:
-                    rows = [{"show_id": s, "name": n, "value": v} for (s, n), v in counts.items()]
-                    await session.execute(increment_counters(session, table(ShowCounter), ("show_id", "name"), rows))
+                    await repository.add_counts(session, counts)
                 for show_id, keys in interacted.items():
-                    await session.execute(
-                        table(ShowViewer)
-                        .update()
-                        .where(
-                            ShowViewer.show_id == show_id,
-                            ShowViewer.viewer_key.in_(sorted(keys)),
-                            ShowViewer.interacted_at.is_(None),
-                        )
-                        .values(interacted_at=now)
-                    )
+                    await repository.mark_interacted(session, show_id, keys, now)
         except BaseException:
             for key, value in counts.items():  # keep them for the next pass
                 self._counts[key] = self._counts.get(key, 0) + value
@@ -398,7 +334,7 @@ class Gateway:
     def add_likes(self, show_id: str, n: int) -> None:
         """Likes are summed in memory, published once per frame and written in batches."""
         self._likes[show_id] = self._likes.get(show_id, 0) + n
-        self._count(show_id, "likes", n)
+        self._count(show_id, repository.LIKES_COUNTER, n)
 
     def _count(self, show_id: str, name: str, n: int = 1) -> None:
         key = (show_id, name)
@@ -419,7 +355,7 @@ class Gateway:
 
     async def _load_show(self, show_id: str) -> ShowInfo | None:
         async with self.sessions() as session:
-            show = (await session.execute(select(Show).where(Show.id == show_id))).scalar_one_or_none()
+            show = await ShowRepository(session).by_id(show_id)
             if show is None:
                 return None
             limits = await service.restrictions(session, show_id)
@@ -429,8 +365,8 @@ class Gateway:
                 status=show.status,
                 language=show.language,
                 rules=moderation.Rules.of(show.moderation),
-                muted=limits["mute"],
-                banned=limits["ban"],
+                muted=limits[RestrictionKind.MUTE],
+                banned=limits[RestrictionKind.BAN],
                 public=public_show(show),
             )
         self._shows.put(show_id, info)
@@ -472,7 +408,7 @@ class Gateway:
         if show is None or show.shop_id != claims.shop_id:
             await _close(send, CLOSE_UNAUTHORIZED, "show_not_found")
             return
-        if show.status == "ended":
+        if show.status == ShowStatus.ENDED:
             await _close(send, CLOSE_SHOW_ENDED, "show_ended")
             return
         if claims.key in show.banned:
@@ -603,12 +539,11 @@ class Gateway:
             )
 
     async def _check_keys(self, key_ids: set[str], session: AsyncSession | None = None) -> dict[str, bool]:
-        query = select(ApiKey.id).where(ApiKey.id.in_(sorted(key_ids)), ApiKey.revoked_at.is_(None))
         if session is not None:
-            active = set((await session.execute(query)).scalars())
+            active = await repository.active_keys(session, key_ids)
         else:
             async with self.sessions() as own:
-                active = set((await own.execute(query)).scalars())
+                active = await repository.active_keys(own, key_ids)
         found = {key_id: key_id in active for key_id in key_ids}
         for key_id, ok in found.items():
             self.active_keys.put(key_id, ok)
@@ -667,74 +602,73 @@ class Gateway:
             while conn.queue and not conn.closing:
                 await send({"type": "websocket.send", "bytes": conn.queue.popleft()})
 
-    async def handle_input(self, show: ShowInfo, viewer: Viewer, message: dict[str, Any]) -> None:
-        kind = message["t"]
-        claims = viewer.claims
-        now = time.monotonic()
-        if kind == "hb":
-            self.presence.beat(show.shop_id, show.id, claims.key, claims.member_id, claims.device_id, self.clock())
-            return
-        if kind == "c":
-            await self._comment(show, viewer, message.get("x"), now)
-            return
-        if kind == "l":
-            n = message.get("n", 1)
-            if not isinstance(n, int) or not 1 <= n <= MAX_LIKES_PER_MESSAGE:
-                self._refuse(viewer, "invalid_likes", f"n is a whole number from 1 to {MAX_LIKES_PER_MESSAGE}.")
-                return
-            if not viewer.likes.allow(now, n):
-                viewer.budget.hold_until = now + HOLD_SECONDS
-                return  # likes beyond the rate are dropped silently: the button keeps working
-            self.add_likes(show.id, n)
-            self._team_score(show.id, viewer, n)
-            self._interacted.setdefault(show.id, set()).add(claims.key)
-            return
-        if kind == "s":
-            channel = message.get("ch")
-            if channel not in CHANNELS:
-                self._refuse(viewer, "unknown_channel", f"ch is one of {', '.join(CHANNELS)}.")
-                return
-            if not viewer.comments.allow(now):
-                self._refuse(viewer, "rate_limited", "Slow down a little and try again.")
-                return
-            await self.bus.publish(show.id, orjson.dumps({"k": SHARES, "ch": channel}))
-            self._count(show.id, f"share:{channel}")
-            self._interacted.setdefault(show.id, set()).add(claims.key)
-            return
-        if kind in ("a", "v", "team", "claim"):
-            await self._take_part(show, viewer, kind, message)
-            return
-        if kind == "cohost":
-            await self._ask_to_cohost(show, viewer)
-            return
-        self._refuse(viewer, "unknown_type", 't is one of "hb", "c", "l", "s", "a", "v", "team", "claim", "cohost".')
+    # --- a viewer's inputs: the dispatch table's handlers (the mechanics' are in live/participation.py) ---------
 
-    async def _comment(self, show: ShowInfo, viewer: Viewer, text: Any, now: float) -> None:
+    async def handle_input(self, show: ShowInfo, viewer: Viewer, message: dict[str, Any]) -> None:
+        handler = self.handlers.get(message["t"])
+        if handler is None:
+            _refuse(viewer, "unknown_type", UNKNOWN_TYPE_MESSAGE)
+            return
+        pending = handler(show, viewer, message)
+        if pending is not None:
+            await pending
+
+    def _heartbeat(self, show: ShowInfo, viewer: Viewer, message: dict[str, Any]) -> None:
+        claims = viewer.claims
+        self.presence.beat(show.shop_id, show.id, claims.key, claims.member_id, claims.device_id, self.clock())
+
+    def _like(self, show: ShowInfo, viewer: Viewer, message: dict[str, Any]) -> None:
+        n = message.get("n", 1)
+        if not isinstance(n, int) or not 1 <= n <= MAX_LIKES_PER_MESSAGE:
+            _refuse(viewer, "invalid_likes", f"n is a whole number from 1 to {MAX_LIKES_PER_MESSAGE}.")
+            return
+        now = time.monotonic()
+        if not viewer.likes.allow(now, n):
+            viewer.budget.hold_until = now + HOLD_SECONDS
+            return  # likes beyond the rate are dropped silently: the button keeps working
+        self.add_likes(show.id, n)
+        self._team_score(show.id, viewer, n)
+        self._interacted.setdefault(show.id, set()).add(viewer.claims.key)
+
+    async def _share(self, show: ShowInfo, viewer: Viewer, message: dict[str, Any]) -> None:
+        channel = message.get("ch")
+        if channel not in CHANNELS:
+            _refuse(viewer, "unknown_channel", f"ch is one of {', '.join(CHANNELS)}.")
+            return
+        if not viewer.comments.allow(time.monotonic()):
+            _refuse(viewer, "rate_limited", "Slow down a little and try again.")
+            return
+        await self.bus.publish(show.id, orjson.dumps({"k": SHARES, "ch": channel}))
+        self._count(show.id, f"share:{channel}")
+        self._interacted.setdefault(show.id, set()).add(viewer.claims.key)
+
+    async def _comment(self, show: ShowInfo, viewer: Viewer, message: dict[str, Any]) -> None:
+        text = message.get("x")
+        now = time.monotonic()
         claims = viewer.claims
         if not isinstance(text, str):
-            self._refuse(viewer, "invalid_comment", "x is the comment's text.")
+            _refuse(viewer, "invalid_comment", "x is the comment's text.")
             return
         if claims.key in show.muted:
-            self._refuse(viewer, "muted", "The host has muted you in this show.")
+            _refuse(viewer, "muted", "The host has muted you in this show.")
             return
         rules = show.rules
         if rules.slow_mode_seconds and now - viewer.last_comment < rules.slow_mode_seconds:
-            self._refuse(viewer, "slow_mode", f"Slow mode: one comment every {rules.slow_mode_seconds:g} s.")
+            _refuse(viewer, "slow_mode", f"Slow mode: one comment every {rules.slow_mode_seconds:g} s.")
             return
         if not viewer.comments.allow(now):
-            self._refuse(viewer, "rate_limited", "You are commenting too fast; wait a few seconds.")
+            _refuse(viewer, "rate_limited", "You are commenting too fast; wait a few seconds.")
             return
         try:
             clean = moderation.clean_comment(text, show.language, rules)
         except moderation.Rejected as exc:
-            self._refuse(viewer, exc.code, exc.message)
+            _refuse(viewer, exc.code, exc.message)
             return
         viewer.last_comment = now
-        # Kept small: this is most of every frame's bytes. "a" (the writer's alias in the show, which grants
-        # nothing) is what the host's mute and ban buttons name; the server maps it back to the viewer.
-        kind = "hc" if claims.is_host else DANMAKU
-        message = {"k": kind, "u": claims.name or "Guest", "a": self.alias(show.id, claims), "x": clean}
-        await self.bus.publish(show.id, orjson.dumps(message))
+        kind = HOST_DANMAKU if claims.is_host else DANMAKU
+        await self.bus.publish(
+            show.id, encode_comment(kind, claims.name or "Guest", self.alias(show.id, claims), clean)
+        )
         self._count(show.id, "comments")
         self._team_score(show.id, viewer, 1)
         self._interacted.setdefault(show.id, set()).add(claims.key)
@@ -744,150 +678,9 @@ class Gateway:
             except Exception:
                 log.exception("a comment hook failed in show %s", show.id)
 
-    # --- mechanics ---------------------------------------------------------------------------------------
-
     async def open_interactions(self, show_id: str) -> list[OpenInteraction]:
-        found = self._open.get(show_id)
-        if found is None:
-            async with self.sessions() as session:
-                found = [
-                    OpenInteraction(i.id, i.kind, i.config, i.closes_at)
-                    for i in await interactions.open_in_show(session, show_id)
-                ]
-            self._open.put(show_id, found)
-        return found
-
-    async def _keyword_mechanics(self, show_id: str, viewer: Viewer, text: str) -> None:
-        key = viewer.claims.key
-        for ia in await self.open_interactions(show_id):
-            keyword = ia.config.get("keyword")
-            if not keyword or not moderation.contains_keyword(text, keyword):
-                continue
-            if ia.closes_at is not None and self.clock() >= ia.closes_at:
-                continue
-            if ia.kind == "danmaku_challenge":
-                # A count that pays out: each viewer's keyword comments count up to a cap, however many it sends.
-                counted = self._counted.setdefault(ia.id, {})
-                n = counted.get(key, 0)
-                if n >= int(ia.config.get("per_viewer") or CHALLENGE_PER_VIEWER):
-                    continue
-                counted[key] = n + 1
-                self._progress[ia.id] = self._progress.get(ia.id, 0) + 1
-            elif ia.kind == "keyword_lottery":
-                entered = self._entered.setdefault(ia.id, set())
-                if key in entered:
-                    continue
-                entered.add(key)  # queued: a second comment while the entry is written does not enter twice
-                self._enter_lottery(viewer, ia.id, entered)
-
-    def _enter_lottery(self, viewer: Viewer, interaction_id: str, entered: set[str]) -> None:
-        async def work(session: AsyncSession) -> Callable[[], object] | None:
-            interaction = await session.get(Interaction, interaction_id)
-            if interaction is None:
-                return lambda: entered.discard(viewer.claims.key)
-            await interactions.enter_lottery(session, interaction, viewer.claims)
-            return lambda: viewer.conn.push(orjson.dumps({"t": "ok", "card": interaction_id, "entered": True}))
-
-        def failed(exc: BaseException) -> None:
-            entered.discard(viewer.claims.key)
-            self._write_failed(viewer, exc)
-
-        if not self.writes.submit(work, failed):
-            failed(_Busy())
-
-    async def _apply_progress(self) -> None:
-        pending, self._progress = self._progress, {}
-        for interaction_id, n in pending.items():
-            async with transaction(self.sessions) as session:
-                total = await interactions.add_progress(session, interaction_id, n)
-                interaction = await session.get(Interaction, interaction_id)
-                if total is None or interaction is None:
-                    self._counted.pop(interaction_id, None)  # closed: its per-viewer counts are done with
-                    continue
-                if total >= int(interaction.config["target"]):
-                    await interactions.settle(session, interaction, reached=True)
-                    self._counted.pop(interaction_id, None)
-                else:
-                    to_room(session, interaction.show_id, {"k": "progress", "card": interaction_id, "progress": total})
-
-    async def _take_part(self, show: ShowInfo, viewer: Viewer, kind: str, message: dict[str, Any]) -> None:
-        interaction_id = message.get("i")
-        if not isinstance(interaction_id, str):
-            self._refuse(viewer, "invalid_interaction", "i is the id of the card you are answering.")
-            return
-        if not viewer.inputs.allow(time.monotonic()):
-            self._refuse(viewer, "rate_limited", "You are answering too fast; wait a few seconds.")
-            return
-        expected = {"a": ("quiz",), "v": ("poll",), "team": ("team_pk",), "claim": ("flash_offer",)}[kind]
-        option, team = message.get("o"), message.get("team")
-
-        async def work(session: AsyncSession) -> Callable[[], object]:
-            interaction = await session.get(Interaction, interaction_id)
-            if interaction is None or interaction.show_id != show.id:
-                raise interactions.Refused("unknown_interaction", "There is no such card in this show.")
-            if interaction.kind not in expected:
-                raise interactions.Refused("wrong_interaction", f"This card is a {interaction.kind}.")
-            reply: dict[str, Any] = {"t": "ok", "card": interaction_id}
-            joined: str | None = None
-            if kind in ("a", "v"):
-                await interactions.choose(session, interaction, viewer.claims, option)
-                reply["choice"] = option
-                if kind == "v":
-                    await self._publish_vote(session, interaction, option)
-            elif kind == "team":
-                joined = await interactions.join_team(session, interaction, viewer.claims, team)
-                reply["team"] = joined
-            else:
-                reply["place"] = await interactions.claim_flash(session, interaction, viewer.claims)
-
-            def answer() -> None:
-                if joined is not None:
-                    viewer.teams[interaction_id] = joined
-                viewer.conn.push(orjson.dumps(reply))
-
-            return answer
-
-        if not self.writes.submit(work, lambda exc: self._write_failed(viewer, exc)):
-            self._write_failed(viewer, _Busy())
-
-    async def _publish_vote(self, session: AsyncSession, interaction: Interaction, option: Any) -> None:
-        to_room(session, interaction.show_id, {"k": "vote", "card": interaction.id, "o": option})
-
-    def _team_score(self, show_id: str, viewer: Viewer, n: int) -> None:
-        for interaction_id, team in viewer.teams.items():
-            self._count(show_id, f"pk:{interaction_id}:{team}", n)
-
-    async def _ask_to_cohost(self, show: ShowInfo, viewer: Viewer) -> None:
-        if not viewer.inputs.allow(time.monotonic()):
-            self._refuse(viewer, "rate_limited", "You are asking too fast; wait a few seconds.")
-            return
-
-        async def work(session: AsyncSession) -> Callable[[], object]:
-            status = (await cohost.ask(session, show.shop_id, show.id, viewer.claims)).status
-            return lambda: viewer.conn.push(orjson.dumps({"t": "ok", "cohost": status}))
-
-        if not self.writes.submit(work, lambda exc: self._write_failed(viewer, exc)):
-            self._write_failed(viewer, _Busy())
-
-    def _write_failed(self, viewer: Viewer, exc: BaseException) -> None:
-        """A queued input's refusal, or ``try_again`` when the queue was full or the write failed."""
-        if isinstance(exc, interactions.Refused):
-            self._refuse(viewer, exc.code, exc.message)
-            return
-        if not isinstance(exc, _Busy):
-            log.error("a room input could not be written", exc_info=exc)
-        self._refuse(viewer, "try_again", "The room is busy; send it again in a moment.")
-
-    def _refuse(self, viewer: Viewer, code: str, message: str) -> None:
-        if code == "rate_limited":
-            viewer.budget.hold_until = time.monotonic() + HOLD_SECONDS
-        if errors.recorder is not None:
-            errors.recorder(code, errors.ROOM)
-        viewer.conn.push(orjson.dumps({"t": "err", "code": code, "message": message}))
-
-
-class _Busy(Exception):
-    """The queue of room writes is full."""
+        """The show's open interactions, as this process caches them for a couple of seconds."""
+        return await self.mechanics.open_interactions(show_id)
 
 
 def public_show(show: Show) -> dict[str, Any]:

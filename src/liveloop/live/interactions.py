@@ -19,51 +19,50 @@ from collections import Counter
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from liveloop.events.service import emit
 from liveloop.kit import errors
-from liveloop.kit.errors import Conflict, NotFound, Unprocessable
+from liveloop.kit.errors import Conflict, Unprocessable
 from liveloop.kit.ids import new_id
-from liveloop.kit.pagination import PageRequest, paginate
-from liveloop.kit.sql import insert_ignoring_conflicts, table
+from liveloop.kit.pagination import PageRequest
 from liveloop.kit.time import utc_now
+from liveloop.live import repository
 from liveloop.live.aliases import alias, secret_of
 from liveloop.live.notify import to_room
 from liveloop.live.presence import SEGMENT_GAP
+from liveloop.live.protocol import BusKind
+from liveloop.live.repository import InteractionRepository
 from liveloop.live.tokens import ViewerClaims
 from liveloop.models import (
     EventType,
     Interaction,
     InteractionEntry,
-    Member,
-    Referral,
+    InteractionKind,
+    InteractionStatus,
     Show,
-    ShowCounter,
-    ShowViewer,
-    WatchSegment,
+    ShowStatus,
 )
 from liveloop.referral.lottery import pick_winners, seed_hash
 from liveloop.referral.rewards import grant_reward
 from liveloop.referral.service import check_spec
 
 DEFAULT_TITLES = {
-    "keyword_lottery": "Comment to win",
-    "like_sprint": "Like sprint",
-    "danmaku_challenge": "Comment challenge",
-    "quiz": "Quiz",
-    "poll": "Poll",
-    "team_pk": "Team PK",
-    "flash_offer": "Flash offer",
+    InteractionKind.KEYWORD_LOTTERY: "Comment to win",
+    InteractionKind.LIKE_SPRINT: "Like sprint",
+    InteractionKind.DANMAKU_CHALLENGE: "Comment challenge",
+    InteractionKind.QUIZ: "Quiz",
+    InteractionKind.POLL: "Poll",
+    InteractionKind.TEAM_PK: "Team PK",
+    InteractionKind.FLASH_OFFER: "Flash offer",
 }
-SECRET_CONFIG = {"quiz": ("answer",)}  # never shown before the interaction is settled
+SECRET_CONFIG = {InteractionKind.QUIZ: ("answer",)}  # never shown before the interaction is settled
 
 
 def public_card(interaction: Interaction, *, end: bool = False) -> dict[str, Any]:
     """The room message for an interaction's card (and, once settled, its result)."""
-    hidden = () if interaction.status == "settled" else SECRET_CONFIG.get(interaction.kind, ())
+    hidden = () if interaction.status == InteractionStatus.SETTLED else SECRET_CONFIG.get(interaction.kind, ())
     config = {k: v for k, v in interaction.config.items() if k not in hidden}
     card: dict[str, Any] = {
         "k": interaction.kind,
@@ -76,28 +75,21 @@ def public_card(interaction: Interaction, *, end: bool = False) -> dict[str, Any
     }
     if interaction.seed_hash:
         card["seed_hash"] = interaction.seed_hash
-    if interaction.status == "settled":
+    if interaction.status == InteractionStatus.SETTLED:
         card["result"] = interaction.result
     if end:
         card["end"] = True
     return card
 
 
-async def _likes(session: AsyncSession, show_id: str) -> int:
-    value = await session.execute(
-        select(ShowCounter.value).where(ShowCounter.show_id == show_id, ShowCounter.name == "likes")
-    )
-    return int(value.scalar_one_or_none() or 0)
-
-
 async def launch(session: AsyncSession, show: Show, data: Any) -> Interaction:
-    if show.status != "live":
+    if show.status != ShowStatus.LIVE:
         raise Conflict("Mechanics run in a live show; start the show first.", code="show_not_live")
     config = data.model_dump(mode="json", exclude={"kind", "title", "window_seconds"})
     for key in ("prize", "reward", "bonus"):
         if key in config:
             await check_spec(session, show.shop_id, config[key])
-    if data.kind == "poll" and data.next_product:
+    if data.kind == InteractionKind.POLL and data.next_product:
         skus = {p["sku"] for p in show.pinned}
         unknown = [o for o in data.options if o not in skus]
         if unknown:
@@ -109,21 +101,20 @@ async def launch(session: AsyncSession, show: Show, data: Any) -> Interaction:
         id=new_id("ia"),
         shop_id=show.shop_id,
         show_id=show.id,
-        kind=data.kind,
-        status="open",
+        kind=InteractionKind(data.kind),
+        status=InteractionStatus.OPEN,
         title=data.title or DEFAULT_TITLES[data.kind],
         config=config,
         result={},
         progress=0,
-        base=await _likes(session, show.id) if data.kind == "like_sprint" else 0,
+        base=await repository.likes(session, show.id) if data.kind == InteractionKind.LIKE_SPRINT else 0,
         closes_at=now + timedelta(seconds=data.window_seconds),
         created_at=now,
     )
-    if data.kind == "keyword_lottery":
+    if data.kind == InteractionKind.KEYWORD_LOTTERY:
         interaction.seed = secrets.token_hex(32)
         interaction.seed_hash = seed_hash(interaction.seed)
-    session.add(interaction)
-    await session.flush()
+    await InteractionRepository(session).add(interaction)
     to_room(session, show.id, public_card(interaction))
     await emit(
         session,
@@ -135,40 +126,25 @@ async def launch(session: AsyncSession, show: Show, data: Any) -> Interaction:
 
 
 async def get(session: AsyncSession, shop_id: str, interaction_id: str) -> Interaction:
-    found = (
-        await session.execute(
-            select(Interaction).where(Interaction.shop_id == shop_id, Interaction.id == interaction_id)
-        )
-    ).scalar_one_or_none()
-    if found is None:
-        raise NotFound("No such interaction in this shop.", code="interaction_not_found")
-    return found
+    return await InteractionRepository(session).get_or_raise(shop_id, interaction_id)
+
+
+async def get_public(session: AsyncSession, interaction_id: str) -> Interaction:
+    """Any shop's interaction (its public card is public), or ``interaction_not_found``."""
+    return await InteractionRepository(session).public_or_raise(interaction_id)
 
 
 async def open_in_show(session: AsyncSession, show_id: str) -> list[Interaction]:
-    return list(
-        (
-            await session.execute(
-                select(Interaction)
-                .where(Interaction.show_id == show_id, Interaction.status == "open")
-                .order_by(Interaction.created_at)
-            )
-        ).scalars()
-    )
+    return await InteractionRepository(session).open_in_show(show_id)
 
 
 async def poll_tallies(session: AsyncSession, interactions: list[Interaction]) -> dict[str, list[int]]:
     """Votes so far on each open poll among ``interactions``, by option: where a viewer joining mid-poll starts."""
-    polls = {i.id: i for i in interactions if i.kind == "poll"}
+    polls = {i.id: i for i in interactions if i.kind == InteractionKind.POLL}
     if not polls:
         return {}
     tallies = {poll_id: [0] * len(poll.config.get("options", [])) for poll_id, poll in polls.items()}
-    rows = await session.execute(
-        select(InteractionEntry.interaction_id, InteractionEntry.choice, func.count())
-        .where(InteractionEntry.interaction_id.in_(polls))
-        .group_by(InteractionEntry.interaction_id, InteractionEntry.choice)
-    )
-    for poll_id, choice, n in rows:
+    for poll_id, choice, n in await InteractionRepository(session).choice_counts(polls):
         votes = tallies[poll_id]
         index = int(choice or 0)
         if 0 <= index < len(votes):
@@ -178,8 +154,7 @@ async def poll_tallies(session: AsyncSession, interactions: list[Interaction]) -
 
 async def list_for_show(session: AsyncSession, show_id: str, page: PageRequest) -> tuple[list[Interaction], str | None]:
     """A show's mechanics, the latest launched first."""
-    query = select(Interaction).where(Interaction.show_id == show_id)
-    return await paginate(session, query, page, [Interaction.created_at, Interaction.id], descending=True)
+    return await InteractionRepository(session).page_of_show(show_id, page)
 
 
 # --- viewers taking part ---------------------------------------------------------------------------------
@@ -197,7 +172,9 @@ class Refused(Exception):
 
 
 def _check_open(interaction: Interaction, now: datetime) -> None:
-    if interaction.status != "open" or (interaction.closes_at is not None and now >= interaction.closes_at):
+    if interaction.status != InteractionStatus.OPEN or (
+        interaction.closes_at is not None and now >= interaction.closes_at
+    ):
         raise Refused("closed", "This has closed.")
 
 
@@ -205,22 +182,18 @@ async def _entry(
     session: AsyncSession, interaction: Interaction, claims: ViewerClaims, choice: str | None, slot: int = 1
 ) -> bool:
     """Insert the viewer's entry; False when they already have this one."""
-    result = await session.execute(
-        insert_ignoring_conflicts(
-            session,
-            table(InteractionEntry),
-            {
-                "interaction_id": interaction.id,
-                "viewer_key": claims.key,
-                "slot": slot,
-                "member_id": claims.member_id,
-                "choice": choice,
-                "name": claims.name or None,
-                "created_at": utc_now(),
-            },
-        )
+    return await repository.insert_entry(
+        session,
+        {
+            "interaction_id": interaction.id,
+            "viewer_key": claims.key,
+            "slot": slot,
+            "member_id": claims.member_id,
+            "choice": choice,
+            "name": claims.name or None,
+            "created_at": utc_now(),
+        },
     )
-    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
 
 
 async def enter_lottery(session: AsyncSession, interaction: Interaction, claims: ViewerClaims) -> bool:
@@ -249,63 +222,32 @@ async def join_team(session: AsyncSession, interaction: Interaction, claims: Vie
     if team not in teams:
         raise Refused("unknown_team", f"team is one of {', '.join(teams)}.")
     if not await _entry(session, interaction, claims, team):
-        existing = await session.execute(
-            select(InteractionEntry.choice).where(
-                InteractionEntry.interaction_id == interaction.id, InteractionEntry.viewer_key == claims.key
-            )
-        )
-        return str(existing.scalar_one())
-    await session.execute(
-        table(ShowViewer)
-        .update()
-        .where(ShowViewer.show_id == interaction.show_id, ShowViewer.viewer_key == claims.key)
-        .values(team=team)
-    )
+        return await repository.entry_choice(session, interaction.id, claims.key)
+    await repository.set_team(session, interaction.show_id, claims.key, team)
     return str(team)
-
-
-_TAKE = (
-    table(Interaction)
-    .update()
-    .where(
-        table(Interaction).c.id == bindparam("b_id"),
-        table(Interaction).c.status == "open",
-        table(Interaction).c.progress < bindparam("b_quantity"),
-    )
-    .values(progress=table(Interaction).c.progress + 1)
-)
 
 
 async def claim_flash(session: AsyncSession, interaction: Interaction, claims: ViewerClaims) -> int:
     """Take one of the first N places; returns the place. Never more than N, whatever the race."""
     _check_open(interaction, utc_now())
-    if interaction.kind != "flash_offer":
+    if interaction.kind != InteractionKind.FLASH_OFFER:
         raise Refused("not_a_flash_offer", "Only flash offers can be claimed.")
     if not claims.member_id:
         raise Refused("members_only", "Sign in to claim: the bonus goes to your account.")
     per_buyer = int(interaction.config.get("per_buyer", 1))
-    mine = (
-        await session.execute(
-            select(func.count()).where(
-                InteractionEntry.interaction_id == interaction.id, InteractionEntry.viewer_key == claims.key
-            )
-        )
-    ).scalar_one()
+    mine = await repository.entries_of(session, interaction.id, claims.key)
     if mine >= per_buyer:
         raise Refused("limit_reached", f"You can claim this offer {per_buyer} time(s).")
     try:
         async with session.begin_nested():
             if not await _entry(session, interaction, claims, None, slot=int(mine) + 1):
                 raise Refused("limit_reached", f"You can claim this offer {per_buyer} time(s).")
-            taken = await session.execute(_TAKE, {"b_id": interaction.id, "b_quantity": interaction.config["quantity"]})
-            if taken.rowcount != 1:  # type: ignore[attr-defined]
+            if not await repository.take_place(session, interaction.id, interaction.config["quantity"]):
                 raise Refused("sold_out", "All places are taken.")
     except IntegrityError as exc:
         raise Refused("limit_reached", "You claimed this offer already.") from exc
-    place = int(
-        (await session.execute(select(Interaction.progress).where(Interaction.id == interaction.id))).scalar_one()
-    )
-    member = await session.get(Member, claims.member_id)
+    place = await repository.progress(session, interaction.id)
+    member = await repository.member(session, claims.member_id)
     if member is not None:
         reward = await grant_reward(
             session,
@@ -316,18 +258,11 @@ async def claim_flash(session: AsyncSession, interaction: Interaction, claims: V
             spec=dict(interaction.config["bonus"]),
             role="live_flash",
         )
-        await session.execute(
-            table(InteractionEntry)
-            .update()
-            .where(
-                InteractionEntry.interaction_id == interaction.id,
-                InteractionEntry.viewer_key == claims.key,
-                InteractionEntry.slot == int(mine) + 1,
-            )
-            .values(reward_id=reward.id)
-        )
+        await repository.set_entry_reward(session, interaction.id, claims.key, int(mine) + 1, reward.id)
     to_room(
-        session, interaction.show_id, {"k": "flash_claim", "card": interaction.id, "left": _left(interaction, place)}
+        session,
+        interaction.show_id,
+        {"k": BusKind.FLASH_CLAIM, "card": interaction.id, "left": _left(interaction, place)},
     )
     return place
 
@@ -338,15 +273,7 @@ def _left(interaction: Interaction, taken: int) -> int:
 
 async def add_progress(session: AsyncSession, interaction_id: str, n: int) -> int | None:
     """Count ``n`` more towards a challenge; returns the new total (None when it is no longer open)."""
-    ia = table(Interaction)
-    result = await session.execute(
-        ia.update()
-        .where(ia.c.id == interaction_id, ia.c.status == "open")
-        .values(progress=ia.c.progress + n)
-        .returning(ia.c.progress)
-    )
-    row = result.first()
-    return int(row[0]) if row else None
+    return await repository.add_progress(session, interaction_id, n)
 
 
 # --- settling --------------------------------------------------------------------------------------------
@@ -354,18 +281,7 @@ async def add_progress(session: AsyncSession, interaction_id: str, n: int) -> in
 
 async def present_members(session: AsyncSession, show_id: str, now: datetime) -> list[tuple[str, str]]:
     """(member id, market) of the members watching now: a heartbeat within the last 45 s."""
-    rows = await session.execute(
-        select(Member.id, Member.market)
-        .join(ShowViewer, ShowViewer.member_id == Member.id)
-        .join(
-            WatchSegment,
-            and_(WatchSegment.show_id == ShowViewer.show_id, WatchSegment.viewer_key == ShowViewer.viewer_key),
-        )
-        .where(ShowViewer.show_id == show_id, WatchSegment.last_seen_at >= now - SEGMENT_GAP)
-        .distinct()
-        .order_by(Member.id)
-    )
-    return [(r[0], r[1]) for r in rows.all()]
+    return await InteractionRepository(session).present_members(show_id, now - SEGMENT_GAP)
 
 
 async def _reward_members(
@@ -373,17 +289,10 @@ async def _reward_members(
 ) -> list[str]:
     """Give ``spec`` to each member once for this interaction (their entry records the reward)."""
     rewarded = []
+    repo = InteractionRepository(session)
     for member_id, market in members:
         key = f"m:{member_id}"
-        existing = (
-            await session.execute(
-                select(InteractionEntry).where(
-                    InteractionEntry.interaction_id == interaction.id,
-                    InteractionEntry.viewer_key == key,
-                    InteractionEntry.slot == 1,
-                )
-            )
-        ).scalar_one_or_none()
+        existing = await repo.first_entry(interaction.id, key)
         if existing is not None and existing.reward_id:
             continue
         reward = await grant_reward(
@@ -396,7 +305,7 @@ async def _reward_members(
             role=role,
         )
         if existing is None:
-            session.add(
+            repo.add_entry(
                 InteractionEntry(
                     interaction_id=interaction.id,
                     viewer_key=key,
@@ -414,26 +323,14 @@ async def _reward_members(
 
 
 async def _entries(session: AsyncSession, interaction_id: str) -> list[InteractionEntry]:
-    return list(
-        (
-            await session.execute(
-                select(InteractionEntry)
-                .where(InteractionEntry.interaction_id == interaction_id)
-                .order_by(InteractionEntry.id)
-            )
-        ).scalars()
-    )
+    return await InteractionRepository(session).entries(interaction_id)
 
 
 async def settle(session: AsyncSession, interaction: Interaction, *, reached: bool | None = None) -> Interaction:
     """Close the interaction and hand out what it promised, once. Settling a settled one changes nothing."""
-    if interaction.status == "settled":
+    if interaction.status == InteractionStatus.SETTLED:
         return interaction
-    ia = table(Interaction)
-    claimed = await session.execute(
-        ia.update().where(ia.c.id == interaction.id, ia.c.status == "open").values(status="settling")
-    )
-    if claimed.rowcount != 1:  # type: ignore[attr-defined]
+    if not await InteractionRepository(session).begin_settling(interaction.id):
         await session.refresh(interaction)
         return interaction
     await session.refresh(interaction)
@@ -442,7 +339,7 @@ async def settle(session: AsyncSession, interaction: Interaction, *, reached: bo
     result: dict[str, Any] = {}
     for_shop: dict[str, Any] = {}  # what only the shop's event carries: member ids
     kind = interaction.kind
-    if kind == "keyword_lottery":
+    if kind == InteractionKind.KEYWORD_LOTTERY:
         # Tickets are the entrants' aliases in the show: anyone can recompute the draw, and each viewer can find
         # its own ticket (its hello carries its alias), but nothing in the result names a member or a device.
         secret = secret_of(session)
@@ -460,9 +357,9 @@ async def settle(session: AsyncSession, interaction: Interaction, *, reached: bo
             "algorithm": "winner i = sorted_tickets.pop(int(HMAC_SHA256(key=seed, msg=f'{id}:{i}')) mod len)",
         }
         for_shop["winner_member_ids"] = [m for m, _ in members]
-    elif kind in ("like_sprint", "danmaku_challenge"):
-        if kind == "like_sprint":
-            interaction.progress = max(await _likes(session, interaction.show_id) - interaction.base, 0)
+    elif kind in (InteractionKind.LIKE_SPRINT, InteractionKind.DANMAKU_CHALLENGE):
+        if kind == InteractionKind.LIKE_SPRINT:
+            interaction.progress = max(await repository.likes(session, interaction.show_id) - interaction.base, 0)
         met = reached if reached is not None else interaction.progress >= int(config["target"])
         rewarded: list[str] = []
         if met:
@@ -471,7 +368,7 @@ async def settle(session: AsyncSession, interaction: Interaction, *, reached: bo
                 interaction,
                 await present_members(session, interaction.show_id, now),
                 config["reward"],
-                "live_" + ("sprint" if kind == "like_sprint" else "challenge"),
+                "live_" + ("sprint" if kind == InteractionKind.LIKE_SPRINT else "challenge"),
             )
         result = {
             "reached": met,
@@ -479,11 +376,11 @@ async def settle(session: AsyncSession, interaction: Interaction, *, reached: bo
             "target": config["target"],
             "rewarded": len(rewarded),
         }
-    elif kind in ("quiz", "poll"):
+    elif kind in (InteractionKind.QUIZ, InteractionKind.POLL):
         entries = await _entries(session, interaction.id)
         tally = Counter(int(e.choice or 0) for e in entries)
         result = {"votes": [tally.get(i, 0) for i in range(len(config["options"]))], "total": len(entries)}
-        if kind == "quiz":
+        if kind == InteractionKind.QUIZ:
             right = [
                 (e.member_id, await _market(session, e.member_id))
                 for e in entries
@@ -495,7 +392,7 @@ async def settle(session: AsyncSession, interaction: Interaction, *, reached: bo
         else:
             top = max(range(len(config["options"])), key=lambda i: (tally.get(i, 0), -i))
             result["winner"] = config["options"][top]
-    elif kind == "team_pk":
+    elif kind == InteractionKind.TEAM_PK:
         scores = await pk_scores(session, interaction)
         best = max(scores.values()) if scores else 0
         leaders = [t for t, s in scores.items() if s == best]
@@ -508,10 +405,10 @@ async def settle(session: AsyncSession, interaction: Interaction, *, reached: bo
             ]
             rewarded = await _reward_members(session, interaction, team_members, config["reward"], "live_pk")
             result["rewarded"] = len(rewarded)
-    elif kind == "flash_offer":
+    elif kind == InteractionKind.FLASH_OFFER:
         result = {"claimed": interaction.progress, "quantity": config["quantity"]}
     interaction.result = result
-    interaction.status = "settled"
+    interaction.status = InteractionStatus.SETTLED
     interaction.settled_at = now
     await session.flush()
     to_room(session, interaction.show_id, public_card(interaction, end=True))
@@ -535,8 +432,7 @@ def _brief(result: dict[str, Any]) -> dict[str, Any]:
 
 
 async def _market(session: AsyncSession, member_id: str) -> str:
-    market = await session.execute(select(Member.market).where(Member.id == member_id))
-    return str(market.scalar_one_or_none() or "")
+    return await InteractionRepository(session).market_of(member_id)
 
 
 async def pk_scores(session: AsyncSession, interaction: Interaction) -> dict[str, int]:
@@ -544,52 +440,21 @@ async def pk_scores(session: AsyncSession, interaction: Interaction) -> dict[str
     teams: list[str] = interaction.config["teams"]
     scores = dict.fromkeys(teams, 0)
     metric = interaction.config["metric"]
-    members = select(InteractionEntry.member_id, InteractionEntry.choice).where(
-        InteractionEntry.interaction_id == interaction.id
-    )
+    repo = InteractionRepository(session)
     if metric == "interactions":
-        rows = await session.execute(
-            select(ShowCounter.name, ShowCounter.value).where(
-                ShowCounter.show_id == interaction.show_id, ShowCounter.name.like(f"pk:{interaction.id}:%")
-            )
-        )
-        for name, value in rows.all():
+        for name, value in await repo.team_counters(interaction.show_id, interaction.id):
             team = name.rsplit(":", 1)[1]
             if team in scores:
                 scores[team] += int(value)
     elif metric == "invites":
-        team_of = {str(m): str(t) for m, t in (await session.execute(members)).all() if m}
-        rows = await session.execute(
-            select(Referral.inviter_id, func.count())
-            .where(
-                Referral.show_id == interaction.show_id,
-                Referral.created_at >= interaction.created_at,
-                Referral.inviter_id.in_(list(team_of)),
-            )
-            .group_by(Referral.inviter_id)
-        )
-        for inviter, count in rows.all():
+        team_of = await repo.teams_by_member(interaction.id)
+        for inviter, count in await repo.invites_in_show(interaction.show_id, interaction.created_at, list(team_of)):
             scores[team_of[inviter]] += int(count)
     else:
-        team_of_key = {
-            str(k): str(t)
-            for k, t in (
-                await session.execute(
-                    select(InteractionEntry.viewer_key, InteractionEntry.choice).where(
-                        InteractionEntry.interaction_id == interaction.id
-                    )
-                )
-            ).all()
-        }
+        team_of_key = await repo.teams_by_key(interaction.id)
         end = interaction.settled_at or utc_now()
-        segments = await session.execute(
-            select(WatchSegment.viewer_key, WatchSegment.started_at, WatchSegment.last_seen_at).where(
-                WatchSegment.show_id == interaction.show_id,
-                WatchSegment.viewer_key.in_(list(team_of_key)),
-                WatchSegment.last_seen_at >= interaction.created_at,
-            )
-        )
-        for key, start, last in segments.all():
+        segments = await repo.watch_segments(interaction.show_id, list(team_of_key), interaction.created_at)
+        for key, start, last in segments:
             seconds = (min(last, end) - max(start, interaction.created_at)).total_seconds()
             scores[team_of_key[key]] += max(int(seconds), 0)
     return scores
@@ -597,22 +462,12 @@ async def pk_scores(session: AsyncSession, interaction: Interaction) -> dict[str
 
 async def settle_due(session: AsyncSession, now: datetime) -> int:
     """Settle interactions whose window has closed, and sprints and challenges that reached their target."""
-    due = list(
-        (
-            await session.execute(
-                select(Interaction)
-                .where(Interaction.status == "open", Interaction.closes_at <= now)
-                .order_by(Interaction.closes_at)
-                .limit(50)
-            )
-        ).scalars()
-    )
-    for sprint in (
-        await session.execute(
-            select(Interaction).where(Interaction.status == "open", Interaction.kind == "like_sprint").limit(50)
-        )
-    ).scalars():
-        if sprint not in due and await _likes(session, sprint.show_id) - sprint.base >= int(sprint.config["target"]):
+    repo = InteractionRepository(session)
+    due = await repo.due(now, 50)
+    for sprint in await repo.open_of_kind(InteractionKind.LIKE_SPRINT, 50):
+        if sprint not in due and await repository.likes(session, sprint.show_id) - sprint.base >= int(
+            sprint.config["target"]
+        ):
             due.append(sprint)
     for interaction in due:
         await settle(session, interaction)
@@ -629,12 +484,10 @@ async def publish_scoreboards(session: AsyncSession) -> int:
 
     now = time.monotonic()
     sent = 0
-    for pk in (
-        await session.execute(select(Interaction).where(Interaction.status == "open", Interaction.kind == "team_pk"))
-    ).scalars():
+    for pk in await InteractionRepository(session).open_of_kind(InteractionKind.TEAM_PK):
         if now - _last_scoreboard.get(pk.id, 0.0) < _SCOREBOARD_EVERY:
             continue
         _last_scoreboard[pk.id] = now
-        to_room(session, pk.show_id, {"k": "pk_scores", "card": pk.id, "scores": await pk_scores(session, pk)})
+        to_room(session, pk.show_id, {"k": BusKind.PK_SCORES, "card": pk.id, "scores": await pk_scores(session, pk)})
         sent += 1
     return sent

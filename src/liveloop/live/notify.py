@@ -18,24 +18,21 @@ from datetime import timedelta
 from typing import Any
 
 import orjson
-from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session
 
 from liveloop.kit.db import transaction
 from liveloop.kit.ids import new_id
-from liveloop.kit.sql import for_update, table
 from liveloop.kit.time import utc_now
 from liveloop.kit.txbuffer import TransactionBuffer
+from liveloop.live import repository
 from liveloop.live.bus import Bus
-from liveloop.models import RoomMessage
+from liveloop.live.protocol import EPHEMERAL
 
 log = logging.getLogger(__name__)
 
 RELAY_KEY = "liveloop.room_relay"  # the sessionmaker's info carries the process's room relay under this key
-EPHEMERAL = frozenset({"vote", "progress", "flash_claim", "pk_scores"})
 ROOM_OUT = TransactionBuffer("room_out")
-_ROOM_MESSAGES = table(RoomMessage)
 
 
 def to_room(session: AsyncSession, room: str, message: dict[str, Any]) -> None:
@@ -57,7 +54,7 @@ def write_durable(session: Session) -> None:
         if mid is not None
     ]
     if rows:
-        session.execute(_ROOM_MESSAGES.insert(), rows)
+        repository.write_room_messages(session, rows)
 
 
 def publish_committed(session: Session) -> None:
@@ -140,8 +137,7 @@ class RoomRelay:
             return 0
         try:
             async with transaction(self.sessions) as session:
-                for at in range(0, len(done), 500):
-                    await session.execute(delete(_ROOM_MESSAGES).where(_ROOM_MESSAGES.c.id.in_(done[at : at + 500])))
+                await repository.forget_room_messages(session, done)
         except BaseException:
             self._published.extend(done)
             raise
@@ -150,19 +146,11 @@ class RoomRelay:
     async def publish_left_behind(self) -> int:
         """Publish rows older than the grace period (their process died before it could), then delete them."""
         async with transaction(self.sessions) as session:
-            query = (
-                select(_ROOM_MESSAGES.c.id, _ROOM_MESSAGES.c.show_id, _ROOM_MESSAGES.c.payload)
-                .where(_ROOM_MESSAGES.c.created_at < utc_now() - self.grace)
-                .order_by(_ROOM_MESSAGES.c.created_at, _ROOM_MESSAGES.c.id)
-                .limit(self.batch)
-            )
-            if for_update(session):
-                query = query.with_for_update(skip_locked=True)
-            rows = (await session.execute(query)).all()
+            rows = await repository.left_behind(session, utc_now() - self.grace, self.batch)
             for _, show_id, payload in rows:
                 await self.bus.publish(show_id, payload)
             if rows:
-                await session.execute(delete(_ROOM_MESSAGES).where(_ROOM_MESSAGES.c.id.in_([r.id for r in rows])))
+                await repository.forget_room_messages(session, [row_id for row_id, _, _ in rows])
         if rows:
             log.info("published %d room messages left behind by another process", len(rows))
         return len(rows)

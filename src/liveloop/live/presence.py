@@ -14,13 +14,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, case, literal
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from liveloop.kit.ids import new_id
-from liveloop.kit.sql import insert_ignoring_conflicts, table
+from liveloop.live import repository
 from liveloop.live.aliases import alias
-from liveloop.models import ShowViewer, WatchSegment
 
 SEGMENT_GAP = timedelta(seconds=45)
 EFFECTIVE = timedelta(seconds=10)
@@ -164,14 +162,11 @@ class Presence:
             if not v.effective and v.watched_before + (v.last_seen - v.segment_start) >= EFFECTIVE:
                 effective.append(EffectiveView(v.shop_id, v.show_id, v.key, v.member_id, v.last_seen))
         if new_viewers:
-            # Rows as execute parameters (an executemany): the statement is compiled once and cached, and the
-            # rows go to the database driver as they are. Rows inlined into one statement would be walked and
-            # compiled anew by each flush, on the event loop, for every viewer who joined since the last one.
-            await session.execute(insert_ignoring_conflicts(session, table(ShowViewer)), new_viewers)
+            await repository.add_viewers(session, new_viewers)  # an executemany, compiled once
         if new_segments:
-            await session.execute(table(WatchSegment).insert(), new_segments)
+            await repository.add_segments(session, new_segments)
         if extended:
-            await session.execute(_EXTEND, extended)
+            await repository.extend_segments(session, extended)
         batch.effective = await _mark_effective(session, effective)
         return batch
 
@@ -193,11 +188,6 @@ class Presence:
                 del self.viewers[key]  # gone for minutes: a new heartbeat starts afresh
 
 
-_SEGMENTS = table(WatchSegment)
-_VIEWERS = table(ShowViewer)
-_EXTEND = _SEGMENTS.update().where(_SEGMENTS.c.id == bindparam("b_id")).values(last_seen_at=bindparam("b_last"))
-
-
 async def _mark_effective(session: AsyncSession, views: list[EffectiveView]) -> list[EffectiveView]:
     """Stamp the viewers' first effective view; returns those this call stamped (not already stamped elsewhere).
 
@@ -212,22 +202,8 @@ async def _mark_effective(session: AsyncSession, views: list[EffectiveView]) -> 
         keys = sorted(pending)
         for at in range(0, len(keys), _CHUNK):
             chunk = keys[at : at + _CHUNK]
-            result = await session.execute(
-                _VIEWERS.update()
-                .where(
-                    _VIEWERS.c.show_id == show_id,
-                    _VIEWERS.c.viewer_key.in_(chunk),
-                    _VIEWERS.c.effective_at.is_(None),
-                )
-                .values(
-                    effective_at=case(
-                        {key: literal(pending[key].at, _VIEWERS.c.effective_at.type) for key in chunk},
-                        value=_VIEWERS.c.viewer_key,
-                    )
-                )
-                .returning(_VIEWERS.c.viewer_key)
-            )
-            stamped.extend(pending[key] for key in sorted(result.scalars()))
+            done = await repository.stamp_effective(session, show_id, {key: pending[key].at for key in chunk})
+            stamped.extend(pending[key] for key in sorted(done))
     return stamped
 
 

@@ -18,24 +18,17 @@ from typing import Any
 
 import orjson
 
-from liveloop.live.transport import binary_frame
-
-CLOSE_TOO_SLOW = 4008  # the viewer's connection could not keep up; reconnect and resume
-CLOSE_BAD_FRAME = 4400  # malformed or oversized input from this connection
-CLOSE_UNAUTHORIZED = 4401  # missing, forged or expired viewer token
-CLOSE_BANNED = 4403  # the host banned this viewer from the show
-CLOSE_SHOW_ENDED = 4410  # the show is over
-
-DANMAKU = "c"
-LIKES = "lk"
-PRESENCE = "pr"
-SHARES = "sh"
-VOTE = "vote"
-# Messages that set (or, with "end", remove) a card in the room's snapshot for viewers who join later.
-CARD_KINDS = frozenset(
-    {"pin", "keyword_lottery", "like_sprint", "danmaku_challenge", "quiz", "poll", "team_pk", "flash_offer"}
+from liveloop.live.protocol import (
+    CARD_KINDS,
+    CLOSE_TOO_SLOW,
+    DANMAKU,
+    LIKES,
+    PRESENCE,
+    SHARES,
+    VOTE,
+    seq_of,
 )
-
+from liveloop.live.transport import binary_frame
 
 _NO_QUEUE: deque[bytes] = deque(maxlen=0)
 
@@ -164,7 +157,8 @@ class Room:
             self.floor = seq - 1  # this process joined the room late: earlier numbers never reached it
         self.last_seq = seq
         self.last_active = self._clock()
-        if raw.find(b'"k":"c",', 5, 32) != -1:  # a comment, the bulk of the traffic: no need to decode it
+        # A comment, the bulk of the traffic: no need to decode it (protocol.COMMENT_MARK before COMMENT_MARK_END).
+        if raw.find(b'"k":"c",', 5, 32) != -1:
             self._danmaku.append(raw)
             return
         message = orjson.loads(raw)
@@ -233,7 +227,7 @@ class Room:
         for raw in messages:
             if len(history) == history.maxlen:
                 self.floor = max(self.floor, history[0][0])  # the oldest message is about to be forgotten
-            history.append((_seq_of(raw), raw))
+            history.append((seq_of(raw), raw))
         self.delivered_seq = self.last_seq
         self._priority = []
         self._danmaku = []
@@ -285,11 +279,3 @@ class Room:
                 b"]}",
             )
         )
-
-
-def _seq_of(raw: bytes) -> int:
-    # Every message starts with {"q":N, as the bus numbered it.
-    end = raw.find(b",", 5)
-    if end < 0:
-        end = raw.find(b"}", 5)
-    return int(raw[5:end])

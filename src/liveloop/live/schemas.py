@@ -302,3 +302,39 @@ class Restriction(BaseModel):
     alias: str = Field(description="The restricted viewer's alias in the show")
     kind: str
     until: datetime | None
+
+
+class CohostDecision(BaseModel):
+    id: str
+    status: str = Field(description="approved or declined")
+
+
+class LiveStats(BaseModel):
+    status: str
+    viewers_now: int = Field(description="Viewers watching now, across the gateway processes")
+    unique_viewers: int
+    effective_viewers: int = Field(description="Viewers who watched at least 10 s")
+    counters: dict[str, int]
+
+
+class InteractionCard(BaseModel):
+    """An interaction as the room shows it: its card and, once settled, its result (names by alias only)."""
+
+    k: str = Field(description="The interaction's kind")
+    card: str = Field(description="The interaction's id")
+    title: str
+    config: dict[str, Any] = Field(description="Without what stays secret until it is settled (a quiz's answer)")
+    progress: int
+    status: str
+    closes_at: str | None
+    seed_hash: str | None = Field(None, description="A keyword lottery's commitment: sha256 of its seed")
+    result: dict[str, Any] | None = Field(None, description="Once settled")
+    end: bool | None = None
+
+
+class VideoToken(BaseModel):
+    provider: Literal["livekit"]
+    url: str
+    room: str
+    token: str
+    can_publish: bool

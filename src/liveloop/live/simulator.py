@@ -17,6 +17,7 @@ from liveloop.kit.ids import new_id
 from liveloop.live import interactions, schemas
 from liveloop.live.aliases import alias
 from liveloop.live.gateway import Gateway
+from liveloop.live.protocol import BusKind
 from liveloop.live.service import live_shows
 
 log = logging.getLogger(__name__)
@@ -46,12 +47,12 @@ async def run(gateway: Gateway, show_id: str, *, seed: int = 11) -> None:
         try:
             name = rng.choice(NAMES)
             a = alias(gateway.secret, show_id, f"d:demo-{name}")  # as the room shows a real viewer
-            message = {"k": "c", "id": new_id("c")[-12:], "u": name, "a": a, "x": rng.choice(LINES)}
+            message = {"k": BusKind.COMMENT, "id": new_id("c")[-12:], "u": name, "a": a, "x": rng.choice(LINES)}
             await gateway.bus.publish(show_id, orjson.dumps(message))
-            gateway._likes[show_id] = gateway._likes.get(show_id, 0) + rng.randint(1, 30)
+            gateway._likes[show_id] = gateway._likes.get(show_id, 0) + rng.randint(1, 30)  # published, not counted
             if tick % 20 == 0:
                 await gateway.bus.publish(
-                    show_id, orjson.dumps({"k": "sh", "ch": rng.choice(["whatsapp", "line", "x"])})
+                    show_id, orjson.dumps({"k": BusKind.SHARES, "ch": rng.choice(["whatsapp", "line", "x"])})
                 )
             if tick % 90 == 0:
                 await _mechanic(gateway, show_id, rng)

@@ -13,14 +13,14 @@ import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
-from sqlalchemy import select
 
 from liveloop.kit.http import Session, UnitOfWorkRoute
 from liveloop.kit.openapi import errors
 from liveloop.kit.schemas import PathId, QueryText
 from liveloop.live import tokens
 from liveloop.live.gateway import public_show
-from liveloop.models import Member, Shop, Show
+from liveloop.live.repository import ShowRepository
+from liveloop.models import Member, Shop
 from liveloop.referral import links
 from liveloop.web import i18n
 
@@ -121,7 +121,7 @@ _PAGE = (STATIC / "room.html").read_text(encoding="utf-8")
 
 @pages.get("/live/{show_id}", response_class=HTMLResponse)
 async def viewer_page(show_id: str, request: Request, session: Session, lang: str | None = None) -> HTMLResponse:
-    show = (await session.execute(select(Show).where(Show.id == show_id))).scalar_one_or_none()
+    show = await ShowRepository(session).by_id(show_id)
     if show is None:
         return HTMLResponse("<!doctype html><title>Not found</title><p>No such show.</p>", status_code=404)
     shop = await session.get(Shop, show.shop_id)
@@ -177,7 +177,7 @@ async def share_sheet(
     claims = tokens.from_authorization(
         request.app.state.settings.secret_key, request.headers.get("authorization", ""), show_id=show_id
     )
-    show = (await session.execute(select(Show).where(Show.id == show_id))).scalar_one_or_none()
+    show = await ShowRepository(session).by_id(show_id)
     shop = await session.get(Shop, claims.shop_id)
     base = request.app.state.settings.public_base_url.rstrip("/")
     room = f"{base}/live/{show_id}"
