@@ -94,9 +94,10 @@ async def claim_event(session: AsyncSession, shop_id: str, source: str, event_id
 def facts_of_event(event: OrderEventIn) -> OrderFacts:
     """A generic order event (webhook or API push): its ``type`` is signed or authenticated, so it decides."""
     data = event.order
-    kind = event.type.removeprefix("order.")
+    # "order.<status>": each event type names the status it reports.
+    kind = OrderStatus(event.type.removeprefix("order."))
     refunded: int | None = None
-    if kind in ("refunded", "partially_refunded"):
+    if kind in (OrderStatus.REFUNDED, OrderStatus.PARTIALLY_REFUNDED):
         refunded = data.refunded_minor
     return OrderFacts(
         external_id=data.id,
@@ -104,11 +105,11 @@ def facts_of_event(event: OrderEventIn) -> OrderFacts:
         total_minor=data.total_minor,
         customer=data.customer,
         payment_fingerprint=data.payment_fingerprint,
-        paid=kind == "paid",
-        cancelled=kind == "cancelled",
+        paid=kind is OrderStatus.PAID,
+        cancelled=kind is OrderStatus.CANCELLED,
         refunded_minor=refunded,
         # A full refund without an amount refunds what was paid.
-        fully_refunded=kind == "refunded" and not data.refunded_minor,
+        fully_refunded=kind is OrderStatus.REFUNDED and not data.refunded_minor,
         occurred_at=event.occurred_at,
     )
 
