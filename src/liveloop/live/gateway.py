@@ -67,6 +67,7 @@ from liveloop.live.protocol import (
     SHARES,
     UNKNOWN_TYPE_MESSAGE,
     ClientKind,
+    PublicShow,
     encode_comment,
 )
 from liveloop.live.repository import ShowRepository
@@ -683,7 +684,7 @@ class Gateway:
         return await self.mechanics.open_interactions(show_id)
 
 
-def public_show(show: Show) -> dict[str, Any]:
+def public_show(show: Show) -> PublicShow:
     return {
         "id": show.id,
         "title": show.title,

@@ -32,7 +32,7 @@ from liveloop.live import repository
 from liveloop.live.aliases import alias, secret_of
 from liveloop.live.notify import to_room
 from liveloop.live.presence import SEGMENT_GAP
-from liveloop.live.protocol import BusKind
+from liveloop.live.protocol import BusKind, Card
 from liveloop.live.repository import InteractionRepository
 from liveloop.live.tokens import ViewerClaims
 from liveloop.models import (
@@ -60,11 +60,11 @@ DEFAULT_TITLES = {
 SECRET_CONFIG = {InteractionKind.QUIZ: ("answer",)}  # never shown before the interaction is settled
 
 
-def public_card(interaction: Interaction, *, end: bool = False) -> dict[str, Any]:
+def public_card(interaction: Interaction, *, end: bool = False) -> Card:
     """The room message for an interaction's card (and, once settled, its result)."""
     hidden = () if interaction.status == InteractionStatus.SETTLED else SECRET_CONFIG.get(interaction.kind, ())
     config = {k: v for k, v in interaction.config.items() if k not in hidden}
-    card: dict[str, Any] = {
+    card: Card = {
         "k": interaction.kind,
         "card": interaction.id,
         "title": interaction.title,

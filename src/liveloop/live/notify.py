@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
@@ -35,7 +36,7 @@ RELAY_KEY = "liveloop.room_relay"  # the sessionmaker's info carries the process
 ROOM_OUT = TransactionBuffer("room_out")
 
 
-def to_room(session: AsyncSession, room: str, message: dict[str, Any]) -> None:
+def to_room(session: AsyncSession, room: str, message: Mapping[str, Any]) -> None:
     """Send ``message`` to everyone in ``room`` after the current transaction commits."""
     mid = None if message.get("k") in EPHEMERAL else new_id("rm")
     if mid is not None:

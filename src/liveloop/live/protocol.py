@@ -32,7 +32,7 @@ named below and tested in ``tests/live/test_protocol.py``:
 from __future__ import annotations
 
 from enum import IntEnum, StrEnum
-from typing import Final
+from typing import Any, Final, NotRequired, TypedDict
 
 import orjson
 
@@ -118,6 +118,43 @@ CARD_KINDS: Final = frozenset({BusKind.PIN.value, *(kind.value for kind in Inter
 EPHEMERAL: Final = frozenset(
     {BusKind.VOTE.value, BusKind.PROGRESS.value, BusKind.FLASH_CLAIM.value, BusKind.PK_SCORES.value}
 )
+
+
+class ShowVideo(TypedDict):
+    provider: str  # none, hls, livekit
+    hls_url: str | None
+
+
+class PublicShow(TypedDict):
+    """The show as the room and the viewer page show it (the hello's ``"show"``)."""
+
+    id: str
+    title: str
+    status: str
+    language: str
+    market: str
+    host: str
+    scheduled_at: str
+    started_at: str | None
+    video: ShowVideo
+    pinned: list[Any]
+    rhythm: list[Any]
+    replay_url: str | None
+
+
+class Card(TypedDict):
+    """An interaction's card on the bus (``"k"`` is its kind) and at ``GET /v1/public/interactions/{id}``."""
+
+    k: str
+    card: str  # the interaction's id
+    title: str
+    config: dict[str, Any]  # without what stays secret until it is settled
+    progress: int
+    status: str
+    closes_at: str | None
+    seed_hash: NotRequired[str]  # a keyword lottery's commitment
+    result: NotRequired[dict[str, Any]]  # once settled
+    end: NotRequired[bool]  # the card leaves the room's snapshot
 
 
 class CloseCode(IntEnum):

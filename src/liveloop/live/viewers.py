@@ -9,12 +9,12 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Any
 
 import orjson
 
 from liveloop.kit import errors
 from liveloop.live import interactions, moderation, tokens
+from liveloop.live.protocol import PublicShow
 from liveloop.live.room import Connection
 from liveloop.models import ShowStatus
 
@@ -34,7 +34,7 @@ class ShowInfo:
     rules: moderation.Rules
     muted: set[str]
     banned: set[str]
-    public: dict[str, Any]
+    public: PublicShow  # what its hello carries
 
 
 @dataclass(eq=False, slots=True)
