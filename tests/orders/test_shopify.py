@@ -104,6 +104,8 @@ async def test_odd_shapes_in_a_signed_body_are_a_4xx_never_a_500(shop: ShopCtx) 
         {**good, "total_price": "ten"},
         {**good, "total_price": "1" * 40},
         {**good, "customer": {**good["customer"], "id": {"nested": 1}}},
+        {**good, "customer": {**good["customer"], "first_name": ["Ana"]}},
+        {**good, "customer": {**good["customer"], "last_name": 7}},
         {"id": 1, "order_id": [1], "transactions": []},
         {"id": None, "order_id": 5108, "transactions": [{"kind": "refund", "amount": "1.00"}]},
     ]

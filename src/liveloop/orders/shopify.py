@@ -244,7 +244,10 @@ def read(body: ShopifyObject) -> tuple[str, OrderFacts]:
     customer = body.get("customer") or None
     customer_in = None
     if isinstance(customer, dict) and customer.get("id") is not None:
-        name = " ".join(filter(None, [customer.get("first_name"), customer.get("last_name")])) or None
+        parts = [customer.get("first_name"), customer.get("last_name")]
+        if any(part is not None and not isinstance(part, str) for part in parts):
+            raise Unprocessable("The Shopify customer's first_name and last_name must be text.", code="invalid_payload")
+        name = " ".join(part for part in parts if isinstance(part, str) and part) or None
         # Validated like any customer the API is sent (422 invalid_payload naming the field).
         customer_in = CustomerIn.model_validate(
             {
