@@ -27,7 +27,7 @@ DisplayName = Annotated[
 
 
 class ConsentIn(RequestModel):
-    channel: ConsentChannel
+    channel: ConsentChannel = Field(strict=False)  # the enum's value, as JSON gives it
     purpose: str = Field(min_length=1, max_length=32, examples=["marketing"])
     granted: bool
     source: str = Field(min_length=1, max_length=200, examples=["checkout-checkbox"])
