@@ -405,3 +405,13 @@ async def test_endpoint_bodies_are_strict_and_a_refused_one_changes_nothing(
     listed = ok(await shop.api.get("/v1/webhook-endpoints"))["items"]
     assert [(e["id"], e["active"], e["event_types"]) for e in listed] == [(endpoint["id"], True, ["member.created"])]
     assert ok(await shop.api.get(base))["previous_secret_expires_at"] is None  # never rotated
+
+
+async def test_the_event_log_lists_envelopes_and_an_unknown_type_lists_none(shop: ShopCtx) -> None:
+    member = await create_member(shop.api)
+    [event] = ok(await shop.api.get("/v1/events", params={"type": "member.created"}))["items"]
+    assert set(event) == {"id", "type", "created_at", "data"}
+    assert event["type"] == "member.created"
+    assert event["data"]["member_id"] == member["id"]
+    for unknown in ("member.creatd", "*", "x" * 64):
+        assert ok(await shop.api.get("/v1/events", params={"type": unknown})) == {"items": [], "next_cursor": None}

@@ -96,16 +96,3 @@ async def test_malformed_body_is_422_with_fields(shop: ShopCtx) -> None:
     assert body["code"] == "invalid_request"
     assert any(p["field"] == "name" for p in body["details"]["problems"])
     assert ok(await shop.api.get("/v1/campaigns"))["items"] == []
-
-
-async def test_market_edits_are_per_shop(shop: ShopCtx, app: Any) -> None:
-    other = await make_shop(app, slug="initech")
-    ok(await shop.api.patch("/v1/markets/sea", json={"currency": "THB", "points_expiry_months": 6}))
-    mine = {m["code"]: m for m in ok(await shop.api.get("/v1/markets"))}
-    theirs = {m["code"]: m for m in ok(await other.api.get("/v1/markets"))}
-    assert set(mine) == {"sea", "na", "eu", "me"}
-    assert (mine["sea"]["currency"], mine["sea"]["points_expiry_months"]) == ("THB", 6)
-    assert theirs["sea"]["currency"] == "USD"
-    r = await shop.api.patch("/v1/markets/sea", json={"timezone": "Mars/Olympus"})
-    assert r.json()["error"]["code"] == "invalid_timezone"
-    await other.api.aclose()

@@ -1,4 +1,5 @@
-"""PATCH /v1/shop: name, landing page and the storefront origins that may embed the viewer page."""
+"""The shop's endpoints: GET and PATCH /v1/shop (name, landing page, the storefront origins that may embed the
+viewer page) and the API keys' answers."""
 
 from __future__ import annotations
 
@@ -70,3 +71,33 @@ async def test_only_admins_change_the_shop(shop: ShopCtx) -> None:
         r = await reader.patch("/v1/shop", json={"storefront_origins": ["https://evil.example"]})
     assert (r.status_code, r.json()["error"]["code"]) == (403, "missing_scope")
     assert ok(await shop.api.get("/v1/shop"))["storefront_origins"] == []
+
+
+async def test_the_shop_and_its_keys_answer_with_their_documented_fields(shop: ShopCtx) -> None:
+    got = ok(await shop.api.get("/v1/shop"))
+    assert set(got) == {
+        "id",
+        "slug",
+        "name",
+        "reporting_timezone",
+        "default_market",
+        "landing_url",
+        "shopify_configured",
+        "storefront_origins",
+        "created_at",
+    }
+    assert (got["slug"], got["shopify_configured"]) == (shop.slug, True)  # the secret itself is never shown
+    key_fields = {"id", "name", "prefix", "scopes", "created_at", "revoked_at"}
+    created = ok(
+        await shop.api.post("/v1/api-keys", json={"name": "reader", "scopes": ["members:read", "live:read"]}), 201
+    )
+    assert set(created) == key_fields | {"key"}
+    assert (created["scopes"], created["revoked_at"]) == (["live:read", "members:read"], None)
+    assert created["key"].startswith(created["prefix"] + "_")
+    listed = ok(await shop.api.get("/v1/api-keys"))
+    assert set(listed) == {"items", "next_cursor"}
+    assert all(set(k) == key_fields for k in listed["items"])
+    revoked = ok(await shop.api.delete(f"/v1/api-keys/{created['prefix']}"))
+    assert set(revoked) == key_fields
+    assert revoked["id"] == created["id"]
+    assert revoked["revoked_at"] is not None
