@@ -105,3 +105,38 @@ def test_the_check_sees_an_upward_arrow(tmp_path: Path) -> None:
         ("liveloop.live.room", ["_seq_of"]),
         ("liveloop.web", []),
     ]
+
+
+# Where SQL may be written: each domain's repository.py, and the generic pieces under kit/ (the repository base,
+# pagination, batch writers, portable upsert helpers). Tables are defined in models/, migrations are elsewhere.
+SQL_BUILDERS = {"select", "insert", "update", "delete", "text", "union_all", "exists"}
+
+
+def _sql_calls(path: Path) -> list[tuple[int, str]]:
+    """(line, name) of every call of a SQLAlchemy statement builder imported into the file."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    imported: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "sqlalchemy":
+            imported |= {a.asname or a.name for a in node.names if a.name in SQL_BUILDERS}
+    calls = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in imported:
+            calls.append((node.lineno, node.func.id))
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+            owner = node.func.value
+            if node.func.attr in {"insert", "update", "delete", "select"} and (
+                isinstance(owner, ast.Call) and isinstance(owner.func, ast.Name) and owner.func.id == "table"
+            ):
+                calls.append((node.lineno, f"table(…).{node.func.attr}"))
+    return calls
+
+
+def test_every_statement_of_a_domain_is_in_its_repository() -> None:
+    misplaced = []
+    for path in sorted(SRC.rglob("*.py")):
+        rel = path.relative_to(SRC)
+        if rel.parts[0] in {"kit", "models"} or path.name == "repository.py":
+            continue
+        misplaced += [f"{rel}:{line} {name}(…)" for line, name in _sql_calls(path)]
+    assert not misplaced, "SQL outside a repository.py (move it into the domain's repository):\n" + "\n".join(misplaced)
