@@ -268,6 +268,9 @@ async def test_team_pk_scores_interactions_and_rewards_the_winners(shop: ShopCtx
     assert settled["result"]["scores"] == {"Red": 20, "Blue": 6}
     assert settled["result"]["winner"] == "Red"
     assert (await points(shop, ana), await points(shop, ben), await points(shop, chi)) == (70, 0, 0)
+    async with transaction(shop.app.state.sessions) as s:
+        assert await interactions.publish_scoreboards(s) == 0
+    assert pk["id"] not in interactions._last_scoreboard  # a settled PK leaves nothing behind in the process
 
 
 async def test_cohost_queue_and_provider_tokens(shop: ShopCtx, live_server: LiveServer) -> None:

@@ -15,6 +15,7 @@ member ids and reward ids stay with the shop (the ``live.interaction_settled`` e
 from __future__ import annotations
 
 import secrets
+import time
 from collections import Counter
 from datetime import datetime, timedelta
 from typing import Any
@@ -480,11 +481,12 @@ _last_scoreboard: dict[str, float] = {}
 
 async def publish_scoreboards(session: AsyncSession) -> int:
     """Every few seconds, each running team PK's scores go to its room (a live scoreboard)."""
-    import time
-
     now = time.monotonic()
     sent = 0
-    for pk in await InteractionRepository(session).open_of_kind(InteractionKind.TEAM_PK):
+    running = await InteractionRepository(session).open_of_kind(InteractionKind.TEAM_PK)
+    for settled in _last_scoreboard.keys() - {pk.id for pk in running}:
+        del _last_scoreboard[settled]  # a settled PK's clock goes with it
+    for pk in running:
         if now - _last_scoreboard.get(pk.id, 0.0) < _SCOREBOARD_EVERY:
             continue
         _last_scoreboard[pk.id] = now
