@@ -300,6 +300,22 @@ async def test_market_presets_and_per_market_rewards(shop: ShopCtx) -> None:
     assert (await balances(shop, invitee))["points"] == (800, 0)  # Europe preset for invitees
 
 
+async def test_a_market_preset_that_is_not_a_reward_is_refused_when_a_campaign_takes_it(shop: ShopCtx) -> None:
+    broken = {"inviter": {"type": "points", "amount": "lots"}, "invitee": {"type": "voucher"}}
+    ok(await shop.api.patch("/v1/markets/me", json={"reward_presets": broken}))
+    body = {"name": "Presets", "use_market_presets": True, "markets": ["me"]}
+    refused = await shop.api.post("/v1/campaigns", json=body)
+    assert refused.status_code == 422, refused.text
+    error = refused.json()["error"]
+    assert error["code"] == "invalid_market_preset"
+    assert "'me'" in error["message"]
+    assert "PATCH /v1/markets/me" in error["message"]
+    assert ok(await shop.api.get("/v1/campaigns"))["items"] == []  # nothing was written
+    # Without the presets, and with rewards of its own, the campaign is made.
+    own = {"inviter_reward": {"type": "points", "amount": 100}, "invitee_reward": {"type": "points", "amount": 50}}
+    ok(await shop.api.post("/v1/campaigns", json={**body, **own, "use_market_presets": False}), 201)
+
+
 async def test_first_view_campaign_converts_on_the_first_effective_view(shop: ShopCtx) -> None:
     await create_campaign(shop.api, conversion_event="first_view")
     inviter = await create_member(shop.api)

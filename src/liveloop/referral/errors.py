@@ -25,6 +25,14 @@ class ReferralErrorCode(ErrorCode):
         "Give at least one of `inviter_reward`, `invitee_reward`, `market_rewards` or `milestones`, or set "
         "`use_market_presets: true`.",
     )
+    INVALID_MARKET_PRESET = (
+        "invalid_market_preset",
+        422,
+        "`use_market_presets` would copy a market's preset reward that is not a valid reward (a market's "
+        "`reward_presets` are the shop's own JSON).",
+        "Fix the market's `reward_presets` with `PATCH /v1/markets/{code}` (each side a reward such as "
+        '`{"type": "points", "amount": 500}`), or give the campaign its own `inviter_reward`/`invitee_reward`.',
+    )
     INVALID_TRANSITION = (
         "invalid_transition",
         409,

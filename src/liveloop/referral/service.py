@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime, timedelta
-from typing import Any, Literal, TypedDict
+from typing import Any, Literal, TypedDict, cast
 
+from pydantic import TypeAdapter, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from liveloop.coupons import service as coupons
@@ -15,7 +16,6 @@ from liveloop.kit.ids import new_id
 from liveloop.kit.pagination import PageRequest
 from liveloop.kit.time import utc_now
 from liveloop.markets import service as markets
-from liveloop.markets.presets import PRESETS
 from liveloop.members import service as members
 from liveloop.models import (
     Campaign,
@@ -60,7 +60,7 @@ from liveloop.referral.rewards import (
     release_reward,
     reverse_reward,
 )
-from liveloop.referral.schemas import CampaignCreate, CampaignUpdate, Milestone
+from liveloop.referral.schemas import CampaignCreate, CampaignUpdate, Milestone, RewardSpec
 
 
 class LeaderboardEntry(TypedDict):
@@ -97,6 +97,28 @@ _EVENT_OF = {
 # --- campaigns -----------------------------------------------------------------------------------------
 
 
+_SPEC = TypeAdapter(RewardSpec)
+
+
+def _preset(market: str, role: str, stored: object) -> RewardSpecData:
+    """A market's preset reward, checked as a campaign's own reward would be before the campaign takes it.
+
+    Presets are the shop's own JSON (``PATCH /v1/markets/{code}``); one that is not a reward would otherwise
+    be found out only when an invite converts.
+    """
+    try:
+        _SPEC.validate_python(stored, strict=False)
+    except ValidationError as exc:
+        problem = exc.errors()[0]
+        where = ".".join(str(part) for part in problem["loc"][1:]) or "type"
+        raise Unprocessable(
+            f"Market {market!r} has a preset {role} reward that is not a reward ({where}: {problem['msg']}); fix "
+            f"its reward_presets with PATCH /v1/markets/{market}, or give the campaign its own {role}_reward.",
+            code="invalid_market_preset",
+        ) from None
+    return cast(RewardSpecData, stored)  # as the shop wrote it: the campaign shows its presets unchanged
+
+
 async def create_campaign(session: AsyncSession, shop_id: str, data: CampaignCreate) -> Campaign:
     await markets.check_known(session, shop_id, set(data.markets) | set(data.market_rewards))
     market_rewards = {code: rewards.data() for code, rewards in data.market_rewards.items()}
@@ -106,8 +128,8 @@ async def create_campaign(session: AsyncSession, shop_id: str, data: CampaignCre
             filled = market_rewards.setdefault(code, {})
             role: Literal["inviter", "invitee"]
             for role in ("inviter", "invitee"):
-                if role not in filled and role in presets.get(code, PRESETS.get(code, {}).get("reward_presets", {})):
-                    filled[role] = presets[code][role]
+                if role not in filled and role in presets[code]:
+                    filled[role] = _preset(code, role, presets[code][role])
     if not (data.inviter_reward or data.invitee_reward or market_rewards or data.milestones):
         raise Unprocessable(
             "A campaign needs at least one reward: inviter_reward, invitee_reward, "
