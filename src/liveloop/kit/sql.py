@@ -22,11 +22,6 @@ def insert_ignoring_conflicts(
     return stmt.on_conflict_do_nothing()
 
 
-def for_update(session: AsyncSession) -> bool:
-    """Whether ``SELECT … FOR UPDATE`` means anything here (SQLite already serializes writers)."""
-    return session.bind is not None and session.bind.dialect.name == "postgresql"
-
-
 def table(model: Any) -> Table:
     """The Core table of a mapped class, typed as one (``Model.__table__`` is typed as a FromClause)."""
     return cast(Table, model.__table__)
