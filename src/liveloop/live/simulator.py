@@ -19,6 +19,7 @@ from liveloop.live.aliases import alias
 from liveloop.live.gateway import Gateway
 from liveloop.live.protocol import BusKind
 from liveloop.live.service import live_shows
+from liveloop.referral.schemas import PointsReward
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +77,7 @@ async def _mechanic(gateway: Gateway, show_id: str, rng: random.Random) -> None:
             data = schemas.LikeSprint(
                 kind="like_sprint",
                 target=500,
-                reward={"type": "points", "amount": 20},  # type: ignore[arg-type]
+                reward=PointsReward(type="points", amount=20),
                 window_seconds=60,
             )
         await interactions.launch(session, show, data)
