@@ -1,4 +1,8 @@
-"""Test factories: plain functions with keyword defaults, going through the public API."""
+"""Test factories: plain functions with keyword defaults.
+
+The first ones go through the public API (an ``httpx`` client, JSON back); the service-level ones at the end
+make typed rows through the services in the caller's session, for tests of a service or repository.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +12,14 @@ import string
 from typing import Any
 
 import httpx
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from liveloop.client import order_event, signed_order_headers
 from liveloop.members import devices
+from liveloop.members import service as member_service
+from liveloop.models import Campaign, Member, Shop
+from liveloop.referral import service as referral_service
+from liveloop.referral.schemas import CampaignCreate
 
 _seq = itertools.count(1)
 
@@ -129,3 +138,40 @@ async def send_order(
         event_id or f"evt-{order_id}-{kind}-{next(_seq)}", kind, order_id, customer_id, total_minor, **kw
     )
     return await api.post("/v1/webhooks/orders", content=body, headers=signed_order_headers(slug, secret, body))
+
+
+# --- service-level factories: rows made through the services in the caller's session, typed ---------------
+
+
+async def member_row(
+    session: AsyncSession,
+    shop: Shop,
+    *,
+    market: str = "sea",
+    email: str | None = None,
+    external_id: str | None = None,
+    display_name: str | None = None,
+) -> Member:
+    """A member made by the members service in ``session`` (flushed, not committed), as the API would make it."""
+    n = next(_seq)
+    return await member_service.create_member(
+        session,
+        shop,
+        external_id=external_id or f"cust-{n}",
+        email=email or f"{_letters()}@example.com",
+        market=market,
+        display_name=display_name,
+    )
+
+
+async def campaign_row(session: AsyncSession, shop: Shop, **overrides: Any) -> Campaign:
+    """An active first-order campaign (points for the inviter, credit for the invitee) made by the service."""
+    body: dict[str, Any] = {
+        "name": "Friends",
+        "status": "active",
+        "conversion_event": "first_paid_order",
+        "inviter_reward": {"type": "points", "amount": 500},
+        "invitee_reward": {"type": "credit", "amount": 300, "currency": "USD"},
+        **overrides,
+    }
+    return await referral_service.create_campaign(session, shop.id, CampaignCreate.model_validate(body))

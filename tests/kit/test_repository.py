@@ -12,7 +12,7 @@ from liveloop.kit.pagination import PageRequest
 from liveloop.kit.repository import Repository, changed, locked, locks
 from liveloop.models import Member
 from tests.conftest import ShopCtx, make_shop
-from tests.factories import create_member
+from tests.factories import campaign_row, member_row
 
 
 class MemberRows(Repository[Member]):
@@ -22,30 +22,30 @@ class MemberRows(Repository[Member]):
 
 async def test_a_row_is_found_only_for_its_own_shop(shop: ShopCtx) -> None:
     other = await make_shop(shop.app, slug="rival")
-    mine = await create_member(shop.api)
-    theirs = await create_member(other.api)
     async with transaction(shop.app.state.sessions) as session:
+        mine = await member_row(session, shop.shop)
+        theirs = await member_row(session, other.shop)
         rows = MemberRows(session)
-        found = await rows.get_or_raise(shop.shop.id, mine["id"])
-        assert found.id == mine["id"]
-        assert await rows.get(shop.shop.id, theirs["id"]) is None  # another shop's id: not found, not forbidden
+        found = await rows.get_or_raise(shop.shop.id, mine.id)
+        assert found is mine  # the session's own row, not a copy
+        assert await rows.get(shop.shop.id, theirs.id) is None  # another shop's id: not found, not forbidden
         with pytest.raises(NotFound) as refused:
-            await rows.get_or_raise(shop.shop.id, theirs["id"])
+            await rows.get_or_raise(shop.shop.id, theirs.id)
         assert refused.value.code == "member_not_found"
-        assert await rows.get(other.shop.id, theirs["id"], lock=True) is not None
+        assert await rows.get(other.shop.id, theirs.id, lock=True) is theirs
     await other.api.aclose()
 
 
 async def test_changed_counts_the_rows_a_statement_touched(shop: ShopCtx) -> None:
-    first, second = await create_member(shop.api), await create_member(shop.api)
     async with transaction(shop.app.state.sessions) as session:
+        first = await member_row(session, shop.shop)
+        await member_row(session, shop.shop)
         rows = MemberRows(session)
         rename = update(Member).where(Member.shop_id == shop.shop.id).values(display_name="Ana")
         assert await rows.changed(rename) == 2
-        only_first = update(Member).where(Member.id == first["id"], Member.display_name == "Ana")
+        only_first = update(Member).where(Member.id == first.id, Member.display_name == "Ana")
         assert await changed(session, only_first.values(display_name="Bo")) == 1
         assert await changed(session, only_first.values(display_name="Bo")) == 0  # already changed: no row matches
-    assert second["id"] != first["id"]
 
 
 async def test_for_update_is_asked_only_where_the_database_has_row_locks(shop: ShopCtx) -> None:
@@ -64,7 +64,8 @@ async def test_for_update_is_asked_only_where_the_database_has_row_locks(shop: S
 
 
 async def test_pages_follow_the_key_and_end(shop: ShopCtx) -> None:
-    made = sorted([(await create_member(shop.api))["id"] for _ in range(5)])
+    async with transaction(shop.app.state.sessions) as session:
+        made = sorted([(await member_row(session, shop.shop)).id for _ in range(5)])
     secret = shop.app.state.settings.secret_key
     seen: list[str] = []
     cursor = None
@@ -77,3 +78,12 @@ async def test_pages_follow_the_key_and_end(shop: ShopCtx) -> None:
             if cursor is None:
                 break
     assert seen == made
+
+
+async def test_the_service_level_factories_make_rows_the_api_then_shows(shop: ShopCtx) -> None:
+    async with transaction(shop.app.state.sessions) as session:
+        member = await member_row(session, shop.shop, market="eu", display_name="Ana")
+        campaign = await campaign_row(session, shop.shop, name="Spring")
+    shown = (await shop.api.get(f"/v1/members/{member.id}")).json()
+    assert (shown["market"], shown["display_name"]) == ("eu", "Ana")
+    assert (await shop.api.get(f"/v1/campaigns/{campaign.id}")).json()["name"] == "Spring"
