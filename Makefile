@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 PORT   ?= 8000
 
-.PHONY: demo test fuzz lint format bench bench-tools lock install serve migrate clean
+.PHONY: demo test fuzz lint format bench bench-compare bench-tools lock install serve migrate clean
 
 $(BIN)/liveloop: pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,9 @@ format: install
 bench: install bench-tools  ## Benchmarks: clicks, conversions (vs pgbench), ledger verify, live room (vs python-socketio)
 	$(BIN)/pip install --quiet -c requirements.lock -e '.[dev,bench]'
 	$(BIN)/liveloop bench all
+
+bench-compare: install bench-tools  ## The benchmarks of REV and of this tree, alternated in one run: make bench-compare REV=<commit>
+	benchmarks/compare.sh $(REV) $(or $(ROUNDS),2)
 
 lock: install  ## Upgrade the dependencies within pyproject.toml's ranges and write the versions to requirements.lock
 	$(BIN)/pip install --quiet --upgrade -e '.[dev,bench]'
