@@ -7,7 +7,7 @@ from typing import Any
 from liveloop.kit.db import transaction
 from liveloop.live import cohost, tokens
 from tests.conftest import ShopCtx
-from tests.factories import ok
+from tests.factories import create_member, ok
 from tests.live.conftest import anonymous_token, live_show
 
 
@@ -58,3 +58,18 @@ async def test_a_co_host_decision_answers_its_id_and_status(shop: ShopCtx) -> No
     assert queue["next_cursor"] is None
     assert [set(item) for item in queue["items"]] == [{"id", "alias", "name", "status"}]
     assert (queue["items"][0]["name"], queue["items"][0]["status"]) == ("Ann", "declined")
+
+
+async def test_the_share_sheet_gives_a_member_their_links_and_a_guest_only_the_room(shop: ShopCtx) -> None:
+    show = await live_show(shop)
+    path = f"/v1/public/shows/{show['id']}/share"
+    guest = await anonymous_token(shop, show["id"], "Kim")
+    sheet = ok(await shop.api.get(path, headers={"Authorization": f"Bearer {guest['token']}"}))
+    assert sheet == {"room_url": f"http://live.test/live/{show['id']}", "links": []}  # no code key at all
+    member = await create_member(shop.api)
+    grant = ok(await shop.api.post(f"/v1/shows/{show['id']}/viewer-tokens", json={"member_id": member["id"]}), 201)
+    sheet = ok(await shop.api.get(path, headers={"Authorization": f"Bearer {grant['token']}"}))
+    assert sheet["code"] == member["referral_code"]
+    assert {link["channel"] for link in sheet["links"]} >= {"whatsapp", "copy"}
+    assert all(member["referral_code"] in link["url"] for link in sheet["links"])
+    assert all(set(link) == {"channel", "url", "share_url", "message"} for link in sheet["links"])

@@ -199,6 +199,16 @@ class ShareTarget(BaseModel):
     message: str
 
 
+class ShareSheet(BaseModel):
+    """The live room's share sheet: a member's own invite links for the show, or only the room's link."""
+
+    room_url: str
+    code: str | None = Field(
+        None, exclude_if=lambda code: code is None, description="The member's referral code (members only)"
+    )
+    links: list[ShareTarget]
+
+
 class InviteLinks(BaseModel):
     member_id: str
     code: str

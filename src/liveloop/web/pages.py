@@ -22,6 +22,7 @@ from liveloop.live.gateway import public_show
 from liveloop.live.repository import ShowRepository
 from liveloop.models import Member, Shop
 from liveloop.referral import links
+from liveloop.referral.schemas import ShareSheet, ShareTarget
 from liveloop.web import i18n
 
 STATIC = Path(__file__).parent / "static"
@@ -172,7 +173,7 @@ async def embed_script(request: Request) -> Response:
 @share.get("/shows/{show_id}/share", responses=errors(401))
 async def share_sheet(
     show_id: PathId, request: Request, session: Session, lang: Annotated[str | None, QueryText(16)] = None
-) -> Any:
+) -> ShareSheet:
     """The viewer's share sheet: a member's own invite links for this show; otherwise the room's link."""
     claims = tokens.from_authorization(
         request.app.state.settings.secret_key, request.headers.get("authorization", ""), show_id=show_id
@@ -183,12 +184,9 @@ async def share_sheet(
     room = f"{base}/live/{show_id}"
     member = await session.get(Member, claims.member_id) if claims.member_id else None
     if show is None or shop is None or member is None or member.shop_id != shop.id:
-        return {"room_url": room, "links": []}
+        return ShareSheet(room_url=room, links=[])
     locale = links.pick_locale(lang or member.locale)
-    return {
-        "room_url": room,
-        "code": member.referral_code,
-        "links": links.share_targets(
-            base, shop.slug, shop.name, member.referral_code, locale, show_id=show.id, host_id=show.host_member_id
-        ),
-    }
+    targets = links.share_targets(
+        base, shop.slug, shop.name, member.referral_code, locale, show_id=show.id, host_id=show.host_member_id
+    )
+    return ShareSheet(room_url=room, code=member.referral_code, links=[ShareTarget.model_validate(t) for t in targets])
