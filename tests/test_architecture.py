@@ -110,6 +110,9 @@ def test_the_check_sees_an_upward_arrow(tmp_path: Path) -> None:
 # Where SQL may be written: each domain's repository.py, and the generic pieces under kit/ (the repository base,
 # pagination, batch writers, portable upsert helpers). Tables are defined in models/, migrations are elsewhere.
 SQL_BUILDERS = {"select", "insert", "update", "delete", "text", "union_all", "exists"}
+# A session queried directly (``session.get(Model, id)``, ``session.execute(…)``) is a statement too.
+SESSION_READS = {"get", "execute", "scalar", "scalars", "stream"}
+SESSION_NAMES = {"session", "s", "conn", "connection"}
 
 
 def _sql_calls(path: Path) -> list[tuple[int, str]]:
@@ -125,6 +128,8 @@ def _sql_calls(path: Path) -> list[tuple[int, str]]:
             calls.append((node.lineno, node.func.id))
         elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
             owner = node.func.value
+            if node.func.attr in SESSION_READS and isinstance(owner, ast.Name) and owner.id in SESSION_NAMES:
+                calls.append((node.lineno, f"{owner.id}.{node.func.attr}"))
             if node.func.attr in {"insert", "update", "delete", "select"} and (
                 isinstance(owner, ast.Call) and isinstance(owner.func, ast.Name) and owner.func.id == "table"
             ):

@@ -20,9 +20,10 @@ from liveloop.kit.schemas import PathId, QueryText
 from liveloop.live import tokens
 from liveloop.live.gateway import public_show
 from liveloop.live.repository import ShowRepository
-from liveloop.models import Member, Shop
+from liveloop.members.repository import MemberRepository
 from liveloop.referral import links
 from liveloop.referral.schemas import ShareSheet, ShareTarget
+from liveloop.shops.repository import ShopRepository
 from liveloop.web import i18n
 
 STATIC = Path(__file__).parent / "static"
@@ -125,7 +126,7 @@ async def viewer_page(show_id: str, request: Request, session: Session, lang: st
     show = await ShowRepository(session).by_id(show_id)
     if show is None:
         return HTMLResponse("<!doctype html><title>Not found</title><p>No such show.</p>", status_code=404)
-    shop = await session.get(Shop, show.shop_id)
+    shop = await ShopRepository(session).get(show.shop_id, show.shop_id)
     language = i18n.pick(lang or show.language, request.headers.get("accept-language"))
     direction = "rtl" if language in i18n.RTL else "ltr"
     shop_name = shop.name if shop else ""
@@ -179,11 +180,11 @@ async def share_sheet(
         request.app.state.settings.secret_key, request.headers.get("authorization", ""), show_id=show_id
     )
     show = await ShowRepository(session).by_id(show_id)
-    shop = await session.get(Shop, claims.shop_id)
+    shop = await ShopRepository(session).get(claims.shop_id, claims.shop_id)
     base = request.app.state.settings.public_base_url.rstrip("/")
     room = f"{base}/live/{show_id}"
-    member = await session.get(Member, claims.member_id) if claims.member_id else None
-    if show is None or shop is None or member is None or member.shop_id != shop.id:
+    member = await MemberRepository(session).get(claims.shop_id, claims.member_id) if claims.member_id else None
+    if show is None or shop is None or member is None:
         return ShareSheet(room_url=room, links=[])
     locale = links.pick_locale(lang or member.locale)
     targets = links.share_targets(
