@@ -229,6 +229,21 @@ async def test_the_access_log_has_one_line_per_request_and_no_secrets(
     }
 
 
+async def test_a_refused_request_is_logged_with_its_shop_after_the_rollback(
+    shop: ShopCtx, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A 4xx rolls the request's transaction back, which expires the operator's shop row; the access log,
+    written after that, still names the shop (it read an expired row of a closed session, and failed)."""
+    caplog.set_level(logging.INFO, logger="liveloop.access")
+    caplog.clear()
+    r = await shop.api.post("/v1/members", json={"external_id": "x1", "market": "nope"})
+    assert (r.status_code, r.json()["error"]["code"]) == (422, "unknown_market")
+    r = await shop.api.get("/v1/members/mem_missing")
+    assert (r.status_code, r.json()["error"]["code"]) == (404, "member_not_found")
+    lines = [rec for rec in caplog.records if rec.name == "liveloop.access"]
+    assert [(rec.status, rec.shop) for rec in lines] == [(422, shop.shop.id), (404, shop.shop.id)]
+
+
 async def test_error_logs_never_print_sql_parameters(shop: ShopCtx, caplog: pytest.LogCaptureFixture) -> None:
     from sqlalchemy.exc import IntegrityError
 

@@ -71,14 +71,16 @@ def test_scopes_are_named_plainly_sorted_and_once() -> None:
 
 
 async def test_a_key_without_the_scope_is_told_which_one_it_lacks(shop: ShopCtx) -> None:
-    operator = Operator(shop=shop.shop, key_id="key_x", scopes=frozenset({"members:read"}))
+    operator = Operator(shop=shop.shop, key_id="key_x", scopes=frozenset({"members:read"}), shop_id=shop.shop.id)
     operator.require(ApiKeyScope.MEMBERS_READ)
     with pytest.raises(Forbidden) as refused:
         operator.require(ApiKeyScope.MEMBERS_WRITE)
     assert refused.value.code == "missing_scope"
     assert "lacks the scope 'members:write'" in refused.value.message
     assert "--scope members:write`" in refused.value.message
-    Operator(shop=shop.shop, key_id="key_y", scopes=frozenset({"admin"})).require(ApiKeyScope.LEDGER_WRITE)
+    Operator(shop=shop.shop, key_id="key_y", scopes=frozenset({"admin"}), shop_id=shop.shop.id).require(
+        ApiKeyScope.LEDGER_WRITE
+    )
 
 
 def test_a_route_asking_for_a_scope_that_does_not_exist_fails_when_declared() -> None:

@@ -54,10 +54,9 @@ class Operator:
     shop: Shop
     key_id: str
     scopes: frozenset[str]
-
-    @property
-    def shop_id(self) -> str:
-        return self.shop.id
+    # Copied at authentication: the access log reads it after the request's transaction has ended, when a
+    # rollback has expired the shop row and its attributes can no longer be loaded.
+    shop_id: str
 
     def require(self, scope: ApiKeyScope) -> None:
         if ApiKeyScope.ADMIN in self.scopes or scope in self.scopes:
@@ -86,7 +85,7 @@ async def _authenticate(request: Request, session: Session, creds: HTTPAuthoriza
     if found is None or not _in_force(found[0], key):
         raise Unauthorized("The API key is unknown or revoked.", code="invalid_api_key")
     api_key, shop = found
-    operator = Operator(shop=shop, key_id=api_key.id, scopes=frozenset(api_key.scopes))
+    operator = Operator(shop=shop, key_id=api_key.id, scopes=frozenset(api_key.scopes), shop_id=shop.id)
     request.state.operator = operator
     return operator
 
