@@ -102,3 +102,16 @@ async def test_reaching_last_weeks_target_lifts_this_weeks_perk_level(shop: Shop
     assert lifted["invites_this_week"] == 0
     members = ok(await shop.api.get(f"/v1/members/{group['owner_id']}/groups"))["items"]
     assert members[0]["perk_level"] == 3
+
+
+async def test_a_milestone_coupon_of_no_batch_of_this_shop_is_refused_by_patch_as_by_post(shop: ShopCtx) -> None:
+    campaign = await create_campaign(shop.api)
+    path = f"/v1/campaigns/{campaign['id']}"
+    milestone = {"threshold": 3, "reward": {"type": "coupon", "batch_id": "cpb_nosuchbatch"}}
+    refused = await shop.api.patch(path, json={"milestones": [milestone], "name": "Renamed"})
+    assert (refused.status_code, refused.json()["error"]["code"]) == (404, "coupon_batch_not_found")
+    unchanged = ok(await shop.api.get(path))
+    assert (unchanged["name"], unchanged["milestones"]) == (campaign["name"], campaign["milestones"])
+    # Sign-ups through the campaign still work (a stored unknown batch made every one of them answer 404).
+    inviter = await create_member(shop.api)
+    assert (await invite(shop.api, shop.slug, inviter))["id"]

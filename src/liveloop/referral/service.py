@@ -202,6 +202,8 @@ async def update_campaign(session: AsyncSession, campaign: Campaign, data: Campa
         thresholds = [m.threshold for m in data.milestones]
         if len(set(thresholds)) != len(thresholds):
             raise Unprocessable("Milestone thresholds must be distinct.", code="invalid_milestones")
+        for milestone in data.milestones:  # as at creation: a coupon reward names one of this shop's batches
+            await check_spec(session, campaign.shop_id, milestone.reward.data())
         campaign.milestones = _milestones(data.milestones)
     campaigns = CampaignRepository(session)
     for unit, limit in (data.budgets or {}).items():
