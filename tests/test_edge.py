@@ -194,7 +194,9 @@ async def test_unknown_urls_and_methods_answer_the_usual_error_body(shop: ShopCt
     assert (r.status_code, r.json()["error"]["code"]) == (404, "not_found")
     r = await shop.api.put("/v1/members", json={})
     assert (r.status_code, r.json()["error"]["code"]) == (405, "method_not_allowed")
-    assert "allow" in r.headers
+    assert r.headers["allow"] == "GET, HEAD, POST"  # every method of the path, not the first route's only
+    r = await shop.api.options("/v1/shop")
+    assert (r.status_code, r.headers["allow"]) == (405, "GET, HEAD, PATCH")
 
 
 async def test_the_access_log_has_one_line_per_request_and_no_secrets(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from typing import Annotated, Any
 
@@ -185,6 +186,32 @@ _HTTP_ERRORS = {
 }
 
 
+_OPERATIONS = ("get", "put", "post", "delete", "patch")
+_PARAM = re.compile(r"\{[^}/]+\}")
+
+
+def _method_table(app: Any) -> list[tuple[re.Pattern[str], frozenset[str]]]:
+    """(path pattern, methods) of every documented path, from the app's OpenAPI document (built once)."""
+    table: list[tuple[re.Pattern[str], frozenset[str]]] | None = getattr(app.state, "method_table", None)
+    if table is None:
+        table = []
+        for template, operations in app.openapi().get("paths", {}).items():
+            parts = _PARAM.split(template)
+            pattern = re.compile("^" + "[^/]+".join(re.escape(part) for part in parts) + "$")
+            methods = {name.upper() for name in operations if name in _OPERATIONS}
+            if "GET" in methods:
+                methods.add("HEAD")  # answered with every GET
+            table.append((pattern, frozenset(methods)))
+        app.state.method_table = table
+    return table
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method the API takes at this request's path, for a 405's ``Allow`` (the router names one route's)."""
+    path = request.url.path
+    return sorted({m for pattern, methods in _method_table(request.app) if pattern.match(path) for m in methods})
+
+
 def install_error_handlers(app: Any) -> None:
     @app.exception_handler(LiveloopError)
     async def _domain(_request: Request, exc: LiveloopError) -> JSONResponse:
@@ -204,7 +231,11 @@ def install_error_handlers(app: Any) -> None:
         code, message = _HTTP_ERRORS.get(
             exc.status_code, ("bad_request" if exc.status_code < 500 else "internal_error", "")
         )
-        return error_response(exc.status_code, code, message or str(exc.detail), headers=exc.headers)
+        headers = exc.headers
+        if exc.status_code == 405 and (methods := allowed_methods(request)):
+            headers = {name: value for name, value in (headers or {}).items() if name.lower() != "allow"}
+            headers["Allow"] = ", ".join(methods)
+        return error_response(exc.status_code, code, message or str(exc.detail), headers=headers)
 
     @app.exception_handler(Exception)
     async def _crash(_request: Request, _exc: Exception) -> JSONResponse:
