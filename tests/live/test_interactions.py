@@ -206,9 +206,21 @@ async def test_poll_counts_one_vote_per_viewer_and_next_product_polls_use_pinned
     settled = ok(await shop.api.post(f"/v1/interactions/{poll['id']}/settle"))
     assert settled["result"]["votes"] == [1, 2]
     assert settled["result"]["winner"] == "blue"
+    assert settled["result"]["tied"] == []
     await voters[1].send(t="v", i=poll["id"], o=0)
     await voters[1].until(lambda v: v.errors)
     assert voters[1].errors[0]["code"] == "closed"
+
+
+async def test_a_level_poll_is_a_tie_with_no_winner(shop: ShopCtx, live_server: LiveServer) -> None:
+    show = await live_show(shop)
+    poll = await launch(shop, show["id"], kind="poll", question="Colour?", options=["red", "blue", "green"])
+    voters = [await join(live_server, (await anonymous_token(shop, show["id"]))["token"], show["id"]) for _ in range(2)]
+    for v, option in zip(voters, (2, 0), strict=True):
+        await v.send(t="v", i=poll["id"], o=option)
+    await voters[0].until(lambda v: sum(m.get("k") == "vote" for m in v.messages) == 2)
+    settled = ok(await shop.api.post(f"/v1/interactions/{poll['id']}/settle"))
+    assert settled["result"] == {"votes": [1, 0, 1], "total": 2, "winner": None, "tied": ["red", "green"]}
 
 
 async def test_flash_offer_is_never_oversold(shop: ShopCtx) -> None:

@@ -49,6 +49,7 @@ async def member_page(browser: Any, shop: ShopCtx, server: LiveServer, show_id: 
     await page.wait_for_function(
         "() => window.liveloop && window.liveloop.state.ws && window.liveloop.state.ws.readyState === 1"
     )
+    await page.wait_for_function("() => window.liveloop.state.alias")  # the room's hello has arrived
     return page
 
 
@@ -103,6 +104,10 @@ async def test_two_viewers_comment_vote_like_and_see_a_lottery_result(
         await asyncio.sleep(0.05)
     settled = ok(await shop.api.post(f"/v1/interactions/{poll['id']}/settle"))
     assert settled["result"]["votes"] == [1, 1]
+    # One vote each: a tie, shown as one in each viewer's language (no option is called the winner).
+    card = f'[data-card="{poll["id"]}"] .done'
+    for page, text in ((ann, "Tie: Red · Blue"), (bou, "تعادل: Red · Blue")):
+        await page.wait_for_function(f"() => (document.querySelector('{card}') || {{}}).innerText === {text!r}")
 
     lottery = ok(
         await shop.api.post(

@@ -391,8 +391,11 @@ async def settle(session: AsyncSession, interaction: Interaction, *, reached: bo
             rewarded = await _reward_members(session, interaction, right, spec, "live_quiz")
             result.update({"answer": config["answer"], "correct": len(right), "rewarded": len(rewarded)})
         else:
-            top = max(range(len(config["options"])), key=lambda i: (tally.get(i, 0), -i))
-            result["winner"] = config["options"][top]
+            # The option with the most votes; none without votes, and every leader when they are level.
+            best = max(result["votes"], default=0)
+            leaders = [option for option, n in zip(config["options"], result["votes"], strict=True) if n == best]
+            result["winner"] = leaders[0] if best > 0 and len(leaders) == 1 else None
+            result["tied"] = leaders if best > 0 and len(leaders) > 1 else []
     elif kind == InteractionKind.TEAM_PK:
         scores = await pk_scores(session, interaction)
         best = max(scores.values()) if scores else 0

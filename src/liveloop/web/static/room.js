@@ -102,7 +102,11 @@
         button.onclick = () => { card.chosen = i; send({ t: card.k === "quiz" ? "a" : "v", i: card.card, o: i }); renderCard(card); };
         body.push(button);
       });
-      if (result && card.k === "poll") body.push(el("p", { className: "done", textContent: result.winner }));
+      if (result && card.k === "poll") {
+        const tied = result.tied || [];
+        const verdict = result.winner || (tied.length ? fmt(T.tie, { o: tied.join(" · ") }) : T.no_votes);
+        body.push(el("p", { className: "done", textContent: verdict }));
+      }
     } else if (card.k === "like_sprint" || card.k === "danmaku_challenge") {
       const target = c.target || 1;
       const progress = card.k === "like_sprint" ? Math.max(state.likes - (card.baseLikes || 0), 0) : card.progress || 0;
