@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from datetime import timedelta
 from typing import Any
 
@@ -15,7 +16,7 @@ from websockets.exceptions import ConnectionClosed
 from liveloop.kit.db import transaction
 from liveloop.kit.sql import table
 from liveloop.kit.time import utc_now
-from liveloop.live import tokens
+from liveloop.live import simulator, tokens
 from liveloop.live.presence import Presence
 from liveloop.models import ShowViewer, WatchSegment
 from tests.conftest import ShopCtx, make_shop
@@ -344,3 +345,23 @@ async def test_room_messages_leave_only_with_their_transaction(shop: ShopCtx) ->
         await asyncio.sleep(0.02)
     await asyncio.sleep(0.3)  # the room's next frames have gone out by now
     assert [orjson.loads(raw)["n"] for _, raw in gateway.rooms[room_id].history] == [1, 3]
+
+
+async def test_the_demo_audiences_likes_count_like_a_viewers(shop: ShopCtx, live_server: LiveServer) -> None:
+    """The simulated audience's likes go through the room's counting path, so what the room shows, the console's
+    counters and a like sprint's settlement agree (they were shown but never counted)."""
+    show = await live_show(shop)
+    watcher = await join(live_server, (await anonymous_token(shop, show["id"]))["token"], show["id"])
+    audience = asyncio.create_task(simulator.run(shop.app.state.gateway, show["id"], seed=5))
+    try:
+        await watcher.until(lambda v: bool(v.frames) and v.frames[-1]["lk"] > 0, within=10)
+    finally:
+        audience.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await audience
+    await watcher.pump(0.5)  # the frames after the last like
+    shown = max(f.get("lk", 0) for f in watcher.frames)
+    await shop.app.state.gateway.flush()
+    stats = ok(await shop.api.get(f"/v1/shows/{show['id']}/live-stats"))
+    assert stats["counters"]["likes"] == shown
+    await watcher.close()

@@ -50,7 +50,7 @@ async def run(gateway: Gateway, show_id: str, *, seed: int = 11) -> None:
             a = alias(gateway.secret, show_id, f"d:demo-{name}")  # as the room shows a real viewer
             message = {"k": BusKind.COMMENT, "id": new_id("c")[-12:], "u": name, "a": a, "x": rng.choice(LINES)}
             await gateway.bus.publish(show_id, orjson.dumps(message))
-            gateway._likes[show_id] = gateway._likes.get(show_id, 0) + rng.randint(1, 30)  # published, not counted
+            gateway.add_likes(show_id, rng.randint(1, 30))  # counted like a viewer's: the sprint and console see them
             if tick % 20 == 0:
                 await gateway.bus.publish(
                     show_id, orjson.dumps({"k": BusKind.SHARES, "ch": rng.choice(["whatsapp", "line", "x"])})
