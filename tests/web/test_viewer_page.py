@@ -334,3 +334,20 @@ async def test_a_viewer_the_host_bans_is_told_so_and_cannot_write(
     await page.wait_for_function("() => document.querySelector('#text').disabled")
     assert await page.locator("#toast").inner_text() == "أزالك المضيف من هذا البث"  # not "the show has ended"
     assert await page.locator("#send").is_disabled()
+
+
+async def test_the_share_sheet_names_channels_in_the_viewers_language(
+    shop: ShopCtx, live_server: LiveServer, browser: Any
+) -> None:
+    show = await live_show(shop)
+    member = await member_page(browser, shop, live_server, show["id"], "Ann", "es")
+    await member.click("#share-btn")
+    await member.wait_for_function("() => document.querySelectorAll('#share-links li').length > 3")
+    labels = await member.locator("#share-links li").all_inner_texts()
+    assert {"WhatsApp", "LINE", "Copiar enlace", "Correo"} <= set(labels)  # brands as they are, the rest in Spanish
+    guest = await (await browser.new_context(viewport={"width": 390, "height": 844})).new_page()
+    await guest.goto(f"{live_server.base}/live/{show['id']}?lang=ar")
+    await guest.wait_for_function("() => window.liveloop && window.liveloop.state.alias")
+    await guest.click("#share-btn")
+    await guest.wait_for_function("() => document.querySelectorAll('#share-links li').length === 1")
+    assert await guest.locator("#share-links li").all_inner_texts() == ["نسخ الرابط"]  # a guest: the room's link

@@ -383,6 +383,11 @@
   }, 250);
   setInterval(() => send({ t: "hb" }), 15000);
 
+  // Brands keep their own names in every language; what is not a brand is the viewer's language.
+  const BRANDS = { whatsapp: "WhatsApp", facebook: "Facebook", instagram: "Instagram", tiktok: "TikTok", x: "X",
+    telegram: "Telegram", line: "LINE" };
+  const channelName = (channel) => BRANDS[channel] || (channel === "copy" ? T.copy_link : channel === "email" ? T.email : channel);
+
   $("share-btn").addEventListener("click", async () => {
     const list = $("share-links");
     list.replaceChildren();
@@ -394,13 +399,13 @@
     for (const link of body.links) {
       if (link.channel === "qr") continue;
       const target = link.share_url || link.url;
-      const a = el("a", { href: target, target: "_blank", rel: "noopener", textContent: link.channel });
+      const a = el("a", { href: target, target: "_blank", rel: "noopener", textContent: channelName(link.channel) });
       if (link.channel === "copy") a.onclick = (e) => { e.preventDefault(); navigator.clipboard.writeText(link.url); toast(T.copied); send({ t: "s", ch: "copy" }); };
       else a.onclick = () => send({ t: "s", ch: link.channel });
       list.append(el("li", {}, [a]));
     }
     if (!body.links.length) {
-      const b = el("button", { type: "button", textContent: "copy" });
+      const b = el("button", { type: "button", textContent: T.copy_link });
       b.onclick = () => { navigator.clipboard.writeText(body.room_url); toast(T.copied); send({ t: "s", ch: "copy" }); };
       list.append(el("li", {}, [b]));
     }
